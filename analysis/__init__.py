@@ -1,0 +1,3 @@
+"""Psychometrics of language models: all logic behind the study notebooks."""
+
+__version__ = "0.1.0"
