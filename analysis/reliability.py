@@ -45,6 +45,9 @@ def mcdonald_omega(items: pd.DataFrame, max_iter: int = 200, tol: float = 1e-6) 
     if n < 3 or k < 3:
         out["note"] = "too few participants or items (omega needs at least 3 items)"
         return out
+    if n <= k:
+        out["note"] = f"omega needs more participants ({n}) than items ({k})"
+        return out
     sd = x.std(axis=0, ddof=1)
     if (sd == 0).any():
         out["note"] = f"{int((sd == 0).sum())} item(s) without variance"
