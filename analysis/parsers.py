@@ -50,11 +50,11 @@ def parse_likert(text: str, lo: int = 1, hi: int = 5, anchors: dict[int, str] | 
 def parse_yes_no(text: str) -> bool | None:
     """'Yes'/'No' at the start of the reply (after markup), else a lone yes or no in the first sentence."""
     t = _strip_markup(text).lower()
-    m = re.match(r"^\W*(yes|no)\b", t)
-    if m:
-        return m.group(1) == "yes"
     first = re.split(r"[.!?\n]", t, maxsplit=1)[0]
     ys, ns = re.search(r"\byes\b", first), re.search(r"\bno\b", first)
+    m = re.match(r"^\W*(yes|no)\b", t)
+    if m and not (ys and ns):  # "Yes and no." is no verdict
+        return m.group(1) == "yes"
     if ys and not ns:
         return True
     if ns and not ys:
@@ -71,7 +71,12 @@ def parse_choice(text: str, options: list[str]) -> str | None:
         if re.match(r"^\W*" + re.escape(o.lower()) + r"(?!\w)", low):
             return o
     first = re.split(r"[.!?\n]", low, maxsplit=1)[0]
-    named = {o for o in options if re.search(r"(?<!\w)" + re.escape(o.lower()) + r"(?!\w)", first)}
-    # drop options contained in a longer named option ("agree" inside "partially agree")
-    named = {o for o in named if not any(o != p and o.lower() in p.lower() for p in named)}
+    spans = {o: [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(o.lower()) + r"(?!\w)", first)] for o in options}
+
+    def inside_longer(o: str, span: tuple[int, int]) -> bool:
+        return any(p != o and a <= span[0] and span[1] <= b and (b - a) > (span[1] - span[0])
+                   for p, ss in spans.items() for a, b in ss)
+
+    # an option counts only where it is not part of a longer option ("agree" in "partially agree")
+    named = {o for o, ss in spans.items() if any(not inside_longer(o, sp) for sp in ss)}
     return named.pop() if len(named) == 1 else None
