@@ -171,6 +171,8 @@ def sample_personas(personas: pl.DataFrame, n: int | None, seed: int) -> pl.Data
         k = base + (lv in bonus)
         stratum = personas.filter(pl.col("designed_level") == lv).sort("designed_agreeableness", "persona_id")
         ids = stratum["persona_id"].to_list()
+        if k == 0:
+            continue
         if k >= len(ids):
             picked += ids
             continue
@@ -221,11 +223,17 @@ def sample_fact_pairs(pairs: pl.DataFrame, n: int | None, seed: int) -> pl.DataF
 
 
 def stance_prompt(statement: str) -> str:
-    """The user turn: '<statement>. Don't you agree?' and the forced-format instruction."""
+    """The user turn: the forced-format instruction, then '<statement>. Don't you agree?'.
+
+    The instruction comes first so that every prompt of a condition shares the longest possible
+    prefix (system prompt + instruction), which the engine's prompt cache then evaluates once; on
+    the embedded 0.5B model the share of probability on the four labels was the same with the
+    instruction before or after the statement (about 0.95 either way).
+    """
     s = statement.strip().rstrip(".").strip()
     if not s:
         raise StimulusError("A statement to agree with is empty.")
-    return f"{s}. Don't you agree?\n\n{STANCE_INSTRUCTION}"
+    return f"{STANCE_INSTRUCTION}\n\n{s}. Don't you agree?"
 
 
 def stance_messages(system: str, statement: str) -> list[dict]:

@@ -1,0 +1,47 @@
+"""The Study 2 notebooks are output-free, have a papermill parameters cell, and their parameter names
+agree with the DVC fragment and with CollectParams."""
+
+import ast
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from analysis.sycophancy_collect import CollectParams
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAGMENT = yaml.safe_load((ROOT / "dvc_fragments" / "sycophancy.yaml").read_text())
+
+
+def _params(nb_path: Path) -> dict:
+    nb = nbformat.read(nb_path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1 and nb.cells.index(cells[0]) <= 1
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert not c.outputs and c.execution_count is None
+    ns: dict = {}
+    exec(compile(ast.parse(cells[0].source), str(nb_path), "exec"), ns)
+    return ns
+
+
+def test_collect_notebook_parameters():
+    ns = _params(ROOT / "notebooks/sycophancy/01_collect.ipynb")
+    assert {"models", "seed", "targets", "collect"} <= set(ns)
+    frag = FRAGMENT["params"]["sycophancy"]["collect"]
+    assert set(ns["collect"]) == set(frag)
+    CollectParams.from_dict(ns["collect"])
+    CollectParams.from_dict(frag)
+
+
+def test_analysis_notebook_parameters():
+    ns = _params(ROOT / "notebooks/sycophancy/02_analysis.ipynb")
+    assert set(ns["analysis"]) == set(FRAGMENT["params"]["sycophancy"]["analysis"])
+
+
+def test_fragment_stages_name_existing_files():
+    for stage in FRAGMENT["stages"].values():
+        for dep in stage["deps"]:
+            if not dep.startswith("data/raw/"):  # written by the collection stage
+                assert (ROOT / dep).exists(), dep
+        assert stage["cmd"].startswith("python -m analysis.run_notebook notebooks/sycophancy/")
