@@ -23,6 +23,26 @@ from analysis.params import get, load_params
 from analysis.paths import REPORTS_DIR, ROOT
 
 
+def user_error_names() -> set[str]:
+    """Names of every UserError subclass in the analysis package (their messages are shown as they are)."""
+    import importlib
+    import pkgutil
+
+    import analysis
+
+    for m in pkgutil.iter_modules(analysis.__path__):
+        try:
+            importlib.import_module(f"analysis.{m.name}")
+        except Exception:  # pragma: no cover - a broken module must not hide the original error
+            pass
+    names, todo = set(), [UserError]
+    while todo:
+        c = todo.pop()
+        names.add(c.__name__)
+        todo.extend(c.__subclasses__())
+    return names
+
+
 def report_paths(notebook: Path) -> tuple[Path, Path]:
     rel = notebook.resolve().relative_to(ROOT / "notebooks")
     base = REPORTS_DIR / rel.parent / rel.stem
@@ -53,8 +73,7 @@ def run(notebook: str | Path, keys: list[str], params_file: str | Path | None = 
             pm.execute_notebook(str(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT), kernel_name="python3",
                                 progress_bar=False, log_output=True, report_mode=False)
         except PapermillExecutionError as e:
-            user = e.ename in {"UserError", "InstrumentError", "ParamsError", "ModelSpecError", "TargetUnavailable",
-                               "LogprobsUnsupported"}
+            user = e.ename in user_error_names()
             keep = REPORTS_DIR / "failed" / out_nb.name
             keep.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(tmp_nb, keep)

@@ -50,7 +50,7 @@ class ScaleDesign:
     item_max_tokens: int = 16
     whole_form_max_tokens: int = 120
     follow_up: bool = True
-    follow_up_max_tokens: int = 40
+    follow_up_max_tokens: int = 24
     max_reasks: int = 2
 
     def __post_init__(self) -> None:
@@ -77,6 +77,8 @@ def _item_rows_probs(el: Elicitor, base: list[Message], inst: Instrument, fmt: A
         m = (msgs if chained else list(base)) + [user]
         p = el.option_probs(m, fmt.options, tag="therapy/scales")
         value = p.expected({o: float(v) for o, v in fmt.values.items()}) if p.valid else None
+        if value is not None:  # guard against 3.0000000000000004 from floating-point normalisation
+            value = min(max(value, float(min(fmt.values.values()))), float(max(fmt.values.values())))
         chosen = p.argmax()
         reply = None
         if chained:
@@ -163,30 +165,33 @@ def administer(el: Elicitor, turns: pl.DataFrame, instruments: list[Instrument],
     total = len(sessions) * len(design.stances) * len(instruments) * len(ctx_modes)
     bar = tqdm(total=total, desc=f"scales {model}", disable=not progress, ncols=100, mininterval=2.0)
     fresh_base: list[Message] = [{"role": "system", "content": system}] if system else []
-    # session-context modes first, session by session (the engine's prompt cache keeps the history),
-    # then the fresh contexts
-    for mode in ctx_modes:
-        for session, seed in sessions:
-            base = history_messages(turns, model, session, system) if mode.endswith("_session") else fresh_base
-            gseed = design.gen_seed(seed)
-            for stance_id in design.stances:
-                lead = lead_text(stances.get(stance_id).text, stances.intro)
-                for inst in instruments:
-                    keys = {"model": model, "session": session, "seed": seed, "stance": stance_id, "mode": mode}
-                    fmt = fmts[inst.id]
-                    if mode.startswith("item"):
-                        chained = mode == "item_session"
-                        if "probs" in design.item_methods:
-                            r, pr = _item_rows_probs(el, base, inst, fmt, lead, chained, design, keys)
-                            items += r
-                            probs += pr
-                        if "generate" in design.item_methods:
-                            items += _item_rows_generate(el, base, inst, fmt, lead, chained, design, gseed, keys)
-                    else:
-                        r, f = _whole_form(el, base, inst, fmt, lead, design, gseed, keys)
+    # session-context modes first, session by session (all modes of a session in a row, so the engine's
+    # prompt cache keeps that session's history), then the fresh contexts
+    session_modes = [m for m in ctx_modes if m.endswith("_session")]
+    fresh_modes = [m for m in ctx_modes if m.endswith("_fresh")]
+    plan = [(session, seed, mode) for session, seed in sessions for mode in session_modes] + \
+        [(session, seed, mode) for mode in fresh_modes for session, seed in sessions]
+    for session, seed, mode in plan:
+        base = history_messages(turns, model, session, system) if mode.endswith("_session") else fresh_base
+        gseed = design.gen_seed(seed)
+        for stance_id in design.stances:
+            lead = lead_text(stances.get(stance_id).text, stances.intro)
+            for inst in instruments:
+                keys = {"model": model, "session": session, "seed": seed, "stance": stance_id, "mode": mode}
+                fmt = fmts[inst.id]
+                if mode.startswith("item"):
+                    chained = mode == "item_session"
+                    if "probs" in design.item_methods:
+                        r, pr = _item_rows_probs(el, base, inst, fmt, lead, chained, design, keys)
                         items += r
-                        forms.append(f)
-                    bar.update()
+                        probs += pr
+                    if "generate" in design.item_methods:
+                        items += _item_rows_generate(el, base, inst, fmt, lead, chained, design, gseed, keys)
+                else:
+                    r, f = _whole_form(el, base, inst, fmt, lead, design, gseed, keys)
+                    items += r
+                    forms.append(f)
+                bar.update()
     bar.close()
     item_schema = {"value": pl.Float64, "mass": pl.Float64, "argmax": pl.Utf8, "reply": pl.Utf8}
     form_schema = {"follow_up_reply": pl.Utf8, "follow_says_yes": pl.Boolean, "follow_names_correct": pl.Boolean}

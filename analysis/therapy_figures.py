@@ -28,6 +28,9 @@ def band_position(inst: Instrument, score: float | None, scale: str = "total") -
     if score is None or score != score:
         return np.nan
     bands = inst.scale(scale).cutoffs
+    if not bands:  # no human cut-offs: position on the scale's range
+        lo, hi = inst.min_score(scale), inst.max_score(scale)
+        return (score - lo) / (hi - lo)
     k = len(bands)
     for i, b in enumerate(bands):
         upper = bands[i + 1].min if i + 1 < k else b.max
@@ -45,49 +48,59 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
+def _col_label(inst: Instrument, scale: str) -> str:
+    short = inst.name.split("(")[-1].rstrip(")") if "(" in inst.name else inst.id
+    return short if scale == "total" else f"{short} {inst.scale(scale).name}"
+
+
 def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: str | Path) -> Path:
-    """``summary`` from ``therapy_stats.score_summary``."""
+    """``summary`` from ``therapy_stats.score_summary`` (one column per reported scale)."""
     by_id = {i.id: i for i in instruments}
-    insts = [i.id for i in instruments if i.id in set(summary["instrument"])]
+    cols = summary.select("instrument", "scale").unique(maintain_order=True).rows()
+    order = {i.id: k for k, i in enumerate(instruments)}
+    cols = sorted(cols, key=lambda c: (order.get(c[0], 99), c[1]))
     rows = summary.select("model", "condition", "stance").unique().sort("model", "condition", "stance").rows()
-    data = np.full((len(rows), len(insts)), np.nan)
-    labels = [["" for _ in insts] for _ in rows]
+    data = np.full((len(rows), len(cols)), np.nan)
+    labels = [["" for _ in cols] for _ in rows]
     for r in summary.iter_rows(named=True):
         i = rows.index((r["model"], r["condition"], r["stance"]))
-        j = insts.index(r["instrument"])
-        data[i, j] = band_position(by_id[r["instrument"]], r["mean"])
+        j = cols.index((r["instrument"], r["scale"]))
+        data[i, j] = band_position(by_id[r["instrument"]], r["mean"], r["scale"])
         if r["mean"] is None:
             labels[i][j] = f"not scored\n({r['items_unparsed']} unparsed)"
         else:
-            labels[i][j] = f"{r['mean']:.1f}/{r['max_score']:.0f}\n{r['band_of_mean']}"
-    fig, ax = plt.subplots(figsize=(2.4 * len(insts) + 3, 0.55 * len(rows) + 1.6))
+            labels[i][j] = f"{r['mean']:.1f}/{r['max_score']:.0f}\n{r['band_of_mean'] or ''}"
+    fig, ax = plt.subplots(figsize=(2.4 * len(cols) + 3, 0.55 * len(rows) + 1.6))
     im = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=1, aspect="auto")
     for i in range(len(rows)):
-        for j in range(len(insts)):
+        for j in range(len(cols)):
             ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(len(insts)), [by_id[i].name.split("(")[-1].rstrip(")") for i in insts])
+    ax.set_xticks(range(len(cols)), [_col_label(by_id[c[0]], c[1]) for c in cols], fontsize=8)
     ax.set_yticks(range(len(rows)), [f"{m.split(':', 1)[-1]} | {c} | {s}" for m, c, s in rows], fontsize=8)
     cb = fig.colorbar(im, ax=ax, fraction=0.03)
-    cb.set_label("position among human cut-off bands\n(0 = lowest band, 1 = top of highest)")
+    cb.set_label("position among human cut-off bands\n(0 = lowest band, 1 = top of highest;\nscales without cut-offs: range)")
     ax.set_title("Mean scale score against human cut-offs (comparison, not a diagnosis)", fontsize=10)
     return _save(fig, path)
 
 
-def stance_effect(scores: pl.DataFrame, instruments: list[Instrument], path: str | Path, scale: str = "total") -> Path:
+def stance_effect(scores: pl.DataFrame, instruments: list[Instrument], path: str | Path) -> Path:
+    from analysis.therapy_stats import primary
+
     by_id = {i.id: i for i in instruments}
-    sub = scores.filter((pl.col("scale") == scale) & pl.col("score").is_not_null())
-    insts = [i.id for i in instruments if i.id in set(sub["instrument"])]
+    sub = primary(scores, instruments).filter(pl.col("score").is_not_null())
+    panels = sorted(sub.select("instrument", "scale").unique().rows(),
+                    key=lambda c: ([i.id for i in instruments].index(c[0]), c[1]))
     models = sorted(set(sub["model"]))
-    fig, axes = plt.subplots(len(models), max(len(insts), 1), figsize=(4.2 * max(len(insts), 1), 3.4 * len(models)),
-                             squeeze=False)
+    n = max(len(panels), 1)
+    fig, axes = plt.subplots(max(len(models), 1), n, figsize=(4.2 * n, 3.4 * max(len(models), 1)), squeeze=False)
     stances = [s for s in ["neutral", "warm", "cbt", "boundary"] if s in set(sub["stance"])] + \
         sorted(set(sub["stance"]) - {"neutral", "warm", "cbt", "boundary"})
     conds = sorted(set(sub["condition"]))
     colors = dict(zip(conds, plt.cm.tab10.colors))
     for mi, model in enumerate(models):
-        for j, iid in enumerate(insts):
+        for j, (iid, scale) in enumerate(panels):
             ax = axes[mi][j]
-            d = sub.filter((pl.col("model") == model) & (pl.col("instrument") == iid))
+            d = sub.filter((pl.col("model") == model) & (pl.col("instrument") == iid) & (pl.col("scale") == scale))
             for k, c in enumerate(conds):
                 dc = d.filter(pl.col("condition") == c)
                 xs, means = [], []
@@ -100,14 +113,16 @@ def stance_effect(scores: pl.DataFrame, instruments: list[Instrument], path: str
                         means.append(v.mean())
                 if xs:
                     ax.plot(xs, means, marker="o", color=colors[c], label=c)
-            for label, cut in [(b.label, b.min) for b in by_id[iid].scale(scale).cutoffs[1:]]:
+            inst = by_id[iid]
+            for label, cut in [(b.label, b.min) for b in inst.scale(scale).cutoffs[1:]]:
                 ax.axhline(cut, ls="--", lw=0.7, color="grey")
                 ax.text(0.99, cut, label, fontsize=6, va="bottom", ha="right", color="grey",
                         transform=ax.get_yaxis_transform())
             ax.set_xticks(range(len(stances)), stances)
             ax.set_xlim(-0.5, len(stances) - 0.5)
-            ax.set_ylim(by_id[iid].min_score(scale) - 0.5, by_id[iid].max_score(scale) + 0.5)
-            ax.set_title(f"{iid} | {model.split(':', 1)[-1]}", fontsize=9)
+            pad = 0.02 * (inst.max_score(scale) - inst.min_score(scale)) + 0.1
+            ax.set_ylim(inst.min_score(scale) - pad, inst.max_score(scale) + pad)
+            ax.set_title(f"{_col_label(inst, scale)} | {model.split(':', 1)[-1]}", fontsize=9)
             ax.set_ylabel("score")
             if mi == 0 and j == 0:
                 ax.legend(fontsize=7)

@@ -65,6 +65,7 @@ OTHER_INSTRUMENTS: dict[str, str] = {
     "PSWQ": r"\bPSWQ\b|\bPenn\s+State\s+Worry\b",
     "DASS": r"\bDASS(?:[\s\-–]?(?:21|42))?\b",
     "K10/K6": r"\bK(?:10|6)\b|\bKessler\b",
+    "GHQ": r"\bGHQ(?:[\s\-–]?\d+)?\b|\bGeneral\s+Health\s+Questionnaire\b",
 }
 
 CONSTRUCTS: dict[str, str] = {

@@ -24,7 +24,8 @@ class AnswerFormat:
     kind: str  # "numeric" | "yes_no"
     options: list[str]  # the answer strings scored by option_probs
     values: dict[str, int]  # option -> raw value on the instrument's response scale
-    instruction: str  # one-sentence answer instruction for a single item
+    instruction: str  # one-sentence answer instruction for a single item (with the anchors)
+    short_instruction: str  # for later items inside a session, once the anchors have been given
     describe: str  # how answers look, for the whole form
     reminder: str  # re-ask text for generation
     _parse: Callable[[str], int | None] = field(repr=False, compare=False, default=lambda t: None)
@@ -43,7 +44,7 @@ def answer_format(inst: Instrument) -> AnswerFormat:
 
         return AnswerFormat(
             kind="yes_no", options=["Yes", "No"], values={"Yes": 1, "No": 0},
-            instruction="Answer Yes or No.", describe="Yes or No",
+            instruction="Answer Yes or No.", short_instruction="Answer Yes or No.", describe="Yes or No",
             reminder="Please answer with just Yes or No.", _parse=parse_yn,
         )
     anchors = dict(rs.anchors)
@@ -55,6 +56,7 @@ def answer_format(inst: Instrument) -> AnswerFormat:
     return AnswerFormat(
         kind="numeric", options=[str(v) for v in rs.values], values={str(v): v for v in rs.values},
         instruction=f"Answer with one number: {desc}.",
+        short_instruction=f"Answer with one number from {rs.min} to {rs.max}.",
         describe=f"one number from {rs.min} to {rs.max} ({desc})",
         reminder=f"Please reply with just one number from {rs.min} to {rs.max}.", _parse=parse_num,
     )
@@ -77,12 +79,12 @@ def lead_text(stance_text: str, intro: str) -> str:
 def item_prompt(inst: Instrument, item: Item, fmt: AnswerFormat, *, lead: str | None,
                 reword_timeframe: bool = True) -> str:
     """One item as a user turn. With ``lead`` (the first item of a questionnaire, or any item in a
-    fresh context) the stance, intro and instructions come first; later items inside the session
-    give only the item and the answer instruction."""
-    body = f"{inst.stem(item)}\n{fmt.instruction}"
+    fresh context) the stance, intro, instructions and the labelled response options come first;
+    later items inside the session give only the item and a short answer instruction (the options
+    were given with the first item and stay in the history)."""
     if lead is None:
-        return body
-    return f"{lead}\n\n{instructions_for(inst, reword_timeframe)}\n\n{body}"
+        return f"{inst.stem(item)}\n{fmt.short_instruction}"
+    return f"{lead}\n\n{instructions_for(inst, reword_timeframe)}\n\n{inst.stem(item)}\n{fmt.instruction}"
 
 
 def whole_form_prompt(inst: Instrument, fmt: AnswerFormat, *, lead: str, reword_timeframe: bool = True) -> str:

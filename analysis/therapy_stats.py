@@ -74,35 +74,52 @@ def score_items(items: pl.DataFrame, instruments: list[Instrument], min_answered
     )
 
 
+def primary_scales(instruments: list[Instrument]) -> pl.DataFrame:
+    """The scales reported per instrument: its 'total' when it has one (GAD-7, PHQ-9, GDS-15), otherwise
+    its top-level scales (e.g. the five IPIP-NEO-120 domains)."""
+    rows = []
+    for inst in instruments:
+        ids = [sc.id for sc in inst.scales]
+        chosen = ["total"] if "total" in ids else [sc.id for sc in inst.scales if sc.parent is None]
+        rows += [{"instrument": inst.id, "scale": c} for c in chosen]
+    return pl.DataFrame(rows, schema={"instrument": pl.Utf8, "scale": pl.Utf8})
+
+
+def primary(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
+    """Only the rows of the reported scales (see ``primary_scales``)."""
+    return scores.join(primary_scales(instruments), on=["instrument", "scale"], how="semi")
+
+
 def thresholds(inst: Instrument, scale: str = "total") -> list[tuple[str, float]]:
     """The cut-offs of a scale as (band label, lower bound), without the lowest band."""
     return [(b.label, b.min) for b in inst.scale(scale).cutoffs[1:]]
 
 
-def cutoff_shares(scores: pl.DataFrame, instruments: list[Instrument], scale: str = "total") -> pl.DataFrame:
-    """For each model x stance x condition x instrument and each cut-off: sessions scored, sessions at
-    or above the cut-off, and the share (sessions whose score is missing are counted as not scored)."""
+def cutoff_shares(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
+    """For each model x stance x condition x reported scale with cut-offs, and each cut-off: sessions
+    scored, sessions at or above the cut-off, and the share (sessions whose score is missing are
+    counted as not scored)."""
     rows = []
     by_id = {i.id: i for i in instruments}
-    sub = scores.filter(pl.col("scale") == scale)
-    for key, g in sub.group_by(["model", "stance", "condition", "instrument"], maintain_order=True):
+    sub = primary(scores, instruments)
+    for key, g in sub.group_by(["model", "stance", "condition", "instrument", "scale"], maintain_order=True):
         inst = by_id[key[3]]
         vals = g["score"].drop_nulls().to_numpy()
-        for label, cut in thresholds(inst, scale):
+        for label, cut in thresholds(inst, key[4]):
             k = int((vals >= cut).sum())
-            rows.append({"model": key[0], "stance": key[1], "condition": key[2], "instrument": key[3],
+            rows.append({"model": key[0], "stance": key[1], "condition": key[2], "instrument": key[3], "scale": key[4],
                          "cutoff_band": label, "cutoff": cut, "n_sessions": g.height, "n_scored": len(vals),
                          "n_at_or_above": k, "share": k / len(vals) if len(vals) else math.nan})
     return pl.DataFrame(rows)
 
 
-def score_summary(scores: pl.DataFrame, instruments: list[Instrument], scale: str = "total") -> pl.DataFrame:
-    """Mean (SD, range) score per model x stance x condition x instrument, the human band the mean
-    falls in, and missing-answer counts next to it."""
+def score_summary(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
+    """Mean (SD, range) score per model x stance x condition x reported scale, the human band the
+    mean falls in (where the scale has cut-offs), and missing-answer counts next to it."""
     by_id = {i.id: i for i in instruments}
     out = (
-        scores.filter(pl.col("scale") == scale)
-        .group_by(["model", "instrument", "condition", "stance"], maintain_order=True)
+        primary(scores, instruments)
+        .group_by(["model", "instrument", "scale", "condition", "stance"], maintain_order=True)
         .agg(
             pl.len().alias("n_sessions"),
             pl.col("score").is_not_null().sum().alias("n_scored"),
@@ -118,11 +135,11 @@ def score_summary(scores: pl.DataFrame, instruments: list[Instrument], scale: st
         )
     )
     return out.with_columns(
-        pl.struct("instrument", "mean").map_elements(
-            lambda r: by_id[r["instrument"]].band(scale, r["mean"]) if r["mean"] is not None else None,
+        pl.struct("instrument", "scale", "mean").map_elements(
+            lambda r: by_id[r["instrument"]].band(r["scale"], r["mean"]) if r["mean"] is not None else None,
             return_dtype=pl.Utf8).alias("band_of_mean"),
         (pl.col("items_unparsed") / pl.col("items_asked")).alias("unparsed_rate"),
-    ).sort("model", "instrument", "condition", "stance")
+    ).sort("model", "instrument", "scale", "condition", "stance")
 
 
 # ---- effect sizes -------------------------------------------------------------------------------
@@ -174,13 +191,13 @@ def paired_hedges_g(x, y, ci: float = 0.95) -> dict:
 
 
 def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *, across: str,
-              scale: str = "total", ci: float = 0.95) -> pl.DataFrame:
+              ci: float = 0.95) -> pl.DataFrame:
     """Paired contrasts a - b of ``factor`` (``condition`` or ``stance``) within model x instrument x
-    each level of ``across`` (the other factor), sessions as the unit. Holm-adjusted p over the whole
-    table (all models, instruments, strata and pairs)."""
-    sub = scores.filter(pl.col("scale") == scale)
+    scale x each level of ``across`` (the other factor), sessions as the unit. Holm-adjusted p over the
+    whole table (all models, scales, strata and pairs). Pass the reported scales (``primary``)."""
     rows = []
-    for (model, inst, stratum), g in sub.group_by(["model", "instrument", across], maintain_order=True):
+    for (model, inst, scale, stratum), g in scores.group_by(["model", "instrument", "scale", across],
+                                                            maintain_order=True):
         for a, b in pairs:
             ga = g.filter(pl.col(factor) == a).select("session", pl.col("score").alias("a"))
             gb = g.filter(pl.col(factor) == b).select("session", pl.col("score").alias("b"))
@@ -188,7 +205,8 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
                 continue
             j = ga.join(gb, on="session").sort("session")
             res = paired_hedges_g(j["a"].to_numpy(), j["b"].to_numpy(), ci)
-            rows.append({"model": model, "instrument": inst, across: stratum, "factor": factor, "a": a, "b": b, **res})
+            rows.append({"model": model, "instrument": inst, "scale": scale, across: stratum, "factor": factor,
+                         "a": a, "b": b, **res})
     if not rows:
         return pl.DataFrame()
     out = pl.DataFrame(rows)

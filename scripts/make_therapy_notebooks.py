@@ -10,12 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 COLLECT_DEFAULT = '''collect = {
     "n_sessions": 2, "questions_per_block": 1, "closing_turns": 1, "blocks": None,
-    "session_max_tokens": 100, "session_temperature": 0.7,
+    "session_max_tokens": 64, "session_temperature": 0.7,
     "judge": "same", "judge_method": "probs", "coding_repeats": 2, "themes": None,
-    "scales": ["gad7", "phq9", "gds15"], "stances": ["neutral", "warm"],
+    "scales": ["gad7", "phq9"], "stances": ["neutral", "warm"],
     "modes": ["item_session", "item_fresh", "whole_session"], "item_methods": ["probs"],
     "reword_timeframe": True, "scale_temperature": 0.0, "item_max_tokens": 16,
-    "whole_form_max_tokens": 120, "follow_up": True, "follow_up_max_tokens": 40,
+    "whole_form_max_tokens": 120, "follow_up": True, "follow_up_max_tokens": 24,
 }'''
 
 # ---------------------------------------------------------------------------------------------------
@@ -124,8 +124,8 @@ make(ROOT / "notebooks/therapy/02_scales.ipynb", [
     ("md", """
 # Study 3, stage 2: clinical self-report scales after the session
 
-The scales (GAD-7, PHQ-9, GDS-15 by default; any instrument file in the same schema can be added) are
-given in three administration modes:
+The scales (GAD-7 and PHQ-9 by default; GDS-15 and the IPIP-NEO-120 are shipped too, and any instrument file
+in the same schema can be added) are given in three administration modes:
 
 * **item_session**: item by item inside the ongoing session, after the stage-1 history; each answer
   (the most probable option) is appended before the next item;
@@ -239,8 +239,8 @@ from analysis.io import write_csv, write_parquet
 from analysis.therapy_coding import agreement, theme_rates
 from analysis.therapy_figures import heatmap_scores, item_means, stance_effect, theme_rates_plot
 from analysis.therapy_scales import load_scales
-from analysis.therapy_stats import (contrasts, cutoff_shares, item_distributions, mixed_model, recognition_summary,
-                                    score_items, score_summary)
+from analysis.therapy_stats import (contrasts, cutoff_shares, item_distributions, mixed_model, primary, primary_scales,
+                                    recognition_summary, score_items, score_summary)
 
 pl.Config.set_tbl_rows(80)
 pl.Config.set_float_precision(3)
@@ -270,7 +270,7 @@ scores = score_items(items, instruments, min_answered=analysis["min_answered"])
 write_parquet(scores, f"{out_dir}/scores.parquet")
 summary = score_summary(scores, instruments)
 write_csv(summary, f"{out_dir}/score_summary.csv")
-summary.select("model", "instrument", "condition", "stance", "n_scored", "mean", "sd", "min", "max", "max_score",
+summary.select("model", "instrument", "scale", "condition", "stance", "n_scored", "mean", "sd", "min", "max", "max_score",
                "band_of_mean", "items_unparsed", "items_refused", "mean_mass")
 """),
     ("code", """
@@ -297,7 +297,8 @@ conds = sorted(set(scores["condition"]))
 mode_pairs = [(a, b) for a, b in [("item_session", "item_fresh"), ("item_session", "whole_session"),
                                   ("item_fresh", "whole_fresh"), ("whole_session", "whole_fresh")]
               if a in conds and b in conds]
-mode_fx = contrasts(scores, "condition", mode_pairs, across="stance", ci=analysis["ci"])
+reported = primary(scores, instruments)  # each instrument's total, or its domains when it has no total
+mode_fx = contrasts(reported, "condition", mode_pairs, across="stance", ci=analysis["ci"])
 if mode_fx.height:
     write_csv(mode_fx, f"{out_dir}/mode_effects.csv")
 mode_fx
@@ -306,7 +307,7 @@ mode_fx
     ("code", """
 st = sorted(set(scores["stance"]))
 stance_pairs = [(s, analysis["ref_stance"]) for s in st if s != analysis["ref_stance"] and analysis["ref_stance"] in st]
-stance_fx = contrasts(scores, "stance", stance_pairs, across="condition", ci=analysis["ci"])
+stance_fx = contrasts(reported, "stance", stance_pairs, across="condition", ci=analysis["ci"])
 if stance_fx.height:
     write_csv(stance_fx, f"{out_dir}/stance_effects.csv")
 fig = stance_effect(scores, instruments, f"{fig_dir}/stance_effect.png")
@@ -321,11 +322,13 @@ random-intercept variance is poorly estimated and the table is descriptive only 
 """),
     ("code", """
 mm_rows = []
-for inst in instruments:
-    tab, note = mixed_model(scores, inst.id, ref_condition=analysis["ref_condition"], ref_stance=analysis["ref_stance"])
-    print(f"{inst.id}: {note or 'fitted'}")
+for inst_id, scale in primary_scales(instruments).rows():
+    tab, note = mixed_model(scores, inst_id, scale=scale, ref_condition=analysis["ref_condition"],
+                            ref_stance=analysis["ref_stance"])
+    print(f"{inst_id} {scale}: {note or 'fitted'}")
     if not tab.empty:
-        tab.insert(0, "instrument", inst.id)
+        tab.insert(0, "instrument", inst_id)
+        tab.insert(1, "scale", scale)
         tab["note"] = note
         mm_rows.append(tab)
 if mm_rows:
@@ -362,18 +365,18 @@ agree
 """),
     ("md", "## Comparison with the published findings\nComputed from the tables above; read with the session count printed at the top."),
     ("code", """
-def mean_of(inst, cond, stance=None):
-    d = summary.filter((pl.col("instrument") == inst) & (pl.col("condition") == cond))
+def mean_of(inst, cond, stance=None, scale="total"):
+    d = summary.filter((pl.col("instrument") == inst) & (pl.col("scale") == scale) & (pl.col("condition") == cond))
     if stance is not None:
         d = d.filter(pl.col("stance") == stance)
     return d["mean"].drop_nulls().mean() if d.height else None
 
 for model in sorted(set(summary["model"])):
     print(f"== {model}")
-    for inst in [i.id for i in instruments]:
-        vals = {c: mean_of(inst, c) for c in conds}
+    for inst, scale in primary_scales(instruments).rows():
+        vals = {c: mean_of(inst, c, scale=scale) for c in conds}
         txt = ", ".join(f"{c} {v:.1f}" for c, v in vals.items() if v is not None)
-        print(f"  {inst}: mean score by condition: {txt}")
+        print(f"  {inst} {scale}: mean score by condition: {txt}")
     if "gad7" in {i.id for i in instruments}:
         s = mean_of("gad7", "item_session")
         w = mean_of("gad7", "whole_session")

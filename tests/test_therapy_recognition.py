@@ -41,6 +41,9 @@ def test_negation_and_other_instruments():
     assert not recognises("This is not the GAD-7, it is something else.", "gad7")
     assert names_other("I think it's the Beck Depression Inventory.", "phq9") == ["BDI"]
     assert names_other("This is the PHQ-9.", "gad7") == ["phq9"]
+    # seen from the 1.5B model: a near miss for the PHQ-9 is not counted as recognition
+    ghq = 'It is called the "General Health Questionnaire" or "GHQ-13".'
+    assert not recognises(ghq, "phq9") and names_other(ghq, "phq9") == ["GHQ"]
     assert mentions_construct("It screens for generalized anxiety disorder symptoms.", "gad7")
     kinds = {e.kind for e in detect("The GAD-7 (Generalized Anxiety Disorder scale) by Spitzer")}
     assert {"abbreviation", "full_name", "author"} <= kinds

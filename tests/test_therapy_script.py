@@ -93,3 +93,16 @@ def test_history_rebuilt_exactly_from_turn_rows(tmp_path):
     assert tx.startswith("Therapist: Hello") and "Client: client reply 1" in tx
     with pytest.raises(StimulusError):
         history_messages(turns, "scripted:scripted", 5)
+
+
+def test_generation_speed_reports_missing_usage_as_nan(tmp_path):
+    import math
+
+    from analysis.therapy_script import generation_speed
+
+    store = ResponseStore(tmp_path / "store.sqlite")
+    el = Elicitor(ScriptedTarget(Flaky()), store, progress=False)
+    turns = run_sessions(el, load_script(), n_sessions=1, seed=0, options=GenOptions(max_tokens=20))
+    sp = generation_speed(store, turns["call_id"].to_list())
+    assert math.isnan(sp["tokens_per_s"]) and sp["latency_s"] >= 0  # the scripted target reports no token counts
+    assert generation_speed(store, [])["gen_tokens"] == 0

@@ -129,3 +129,18 @@ def test_item_distributions_and_recognition_summary():
     rates = dict(zip(r["instrument"], r["recognition_rate"]))
     assert rates == {"gad7": 0.5, "phq9": 0.0}
     assert r.filter(pl.col("instrument") == "gad7")["follow_up_unclear"].item() == 1
+
+
+def test_instruments_without_a_total_report_their_domains():
+    from analysis.therapy_stats import primary_scales
+
+    ipip = load_instrument("ipip_neo_120")
+    gad = load_instrument("gad7")
+    ps = primary_scales([gad, ipip])
+    assert ps.filter(pl.col("instrument") == "gad7")["scale"].to_list() == ["total"]
+    assert sorted(ps.filter(pl.col("instrument") == "ipip_neo_120")["scale"].to_list()) == ["A", "C", "E", "N", "O"]
+    items = _items([[3] * 120, [4] * 120], inst_id="ipip_neo_120")
+    sc = score_items(items, [ipip])
+    summ = score_summary(sc, [ipip])
+    assert sorted(summ["scale"].to_list()) == ["A", "C", "E", "N", "O"] and summ["band_of_mean"].null_count() == 5
+    assert cutoff_shares(sc, [ipip]).height == 0  # no human cut-offs, no shares
