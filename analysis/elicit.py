@@ -138,7 +138,9 @@ class Elicitor:
         raw = self.target.chat(messages, sent, logprobs=top_logprobs > 0, top_logprobs=top_logprobs)
         latency = time.perf_counter() - t0
         self.n_model_calls += 1
-        if not raw.text.strip():
+        # an empty generated reply is never stored; a log-probability call whose distribution came back
+        # is a result even when the most likely next token ends the reply (empty text)
+        if not raw.text.strip() and not (top_logprobs > 0 and raw.logprobs):
             raise EmptyReply(f"{self.target.spec} returned an empty reply (not stored)")
         self.store.put(
             key, identity=self.identity, messages=messages, options=opts, seed=sent.seed, sample=sample,

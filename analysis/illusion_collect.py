@@ -39,6 +39,7 @@ from analysis.elicit import Elicitor, OptionProbs
 from analysis.errors import EmptyReply, ParamsError
 from analysis.illusion_conditions import Condition, build_conditions, load_personas
 from analysis.instruments import Instrument, Item, load_instrument, score
+from analysis.io import write_parquet
 from analysis.models import GenOptions
 from analysis.parsers import parse_likert
 from analysis.paths import DATA_DIR
@@ -58,10 +59,10 @@ DEFAULTS: dict = {
                  "tasks": "paired", "self_reports": "paired"},
     "instruments": {"big5": "ipip_neo_120", "srq": "srq_63"},
     "self_report": {"big5_items_per_scale": 2, "srq_items": 7, "min_answered_share": 0.5},
-    "cct": {"n_scenarios": 9},
-    "dilemmas": {"n": 12, "branches": "auto"},
-    "honesty": {"n": 12, "max_tokens": 40, "ece_bins": 11},
-    "iat": {"domains": ["race", "gender"], "words_per_side": 4, "n_orders": 2, "administration": "auto"},
+    "cct": {"n_scenarios": 6},
+    "dilemmas": {"n": 8, "branches": "auto"},
+    "honesty": {"n": 4, "max_tokens": 40, "ece_bins": 11},
+    "iat": {"domains": ["race", "gender"], "words_per_side": 3, "n_orders": 2, "administration": "auto"},
 }
 
 TASKS = ("self_report", "cct", "dilemmas", "honesty", "iat")
@@ -549,10 +550,8 @@ def collect(models: list[str], seed: int, collect_params: dict | None, *, out_di
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        items.write_parquet(out / "items.parquet")
-        table.write_parquet(out / "table.parquet")
-        validity.write_parquet(out / "validity.parquet")
-        conds.write_parquet(out / "conditions.parquet")
+        for name, frame in (("items", items), ("table", table), ("validity", validity), ("conditions", conds)):
+            write_parquet(frame, out / f"{name}.parquet")
         (out / "run_info.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     return {"items": items, "table": table, "validity": validity, "conditions": conds, "info": info}
 

@@ -12,7 +12,7 @@ Key columns (required, no nulls; together unique):
 
 Label columns (optional): ``persona_trait`` (``agreeableness`` | ``self_regulation``; required on
 persona rows), ``persona_strategy``, ``persona_triplet``, ``persona_words``, ``baseline_name``,
-``system_prompt``, ``system_sent``, ``mode`` (``option_probs`` | ``generate``), ``base_model``.
+``system_prompt``, ``system_sent``, ``mode`` (``option_probs`` | ``generate``).
 
 Self-report columns: ``sr_<SCALE>`` (float, null = not scored), one per scale, e.g. ``sr_O sr_C sr_E
 sr_A sr_N`` (Big Five domain means, 1-5) and ``sr_SRQ`` (SRQ total, 63-315). Their validity counts

@@ -28,7 +28,7 @@ from scipy import stats
 
 from analysis.effects import adjust, cohen_d
 from analysis.errors import UserError
-from analysis.illusion_schema import BIG5, PRIMARY_BEHAVIOURS, behaviour_columns, trait_columns
+from analysis.illusion_schema import PRIMARY_BEHAVIOURS, trait_columns
 from analysis.paths import STIMULI_DIR
 
 EXPECTED_SIGNS_FILE = STIMULI_DIR / "illusion" / "expected_signs.csv"
@@ -73,6 +73,21 @@ def _fisher_z_diff(r1: float, n1: int, r2: float, n2: int) -> float:
         return math.nan
     z = (np.arctanh(r1) - np.arctanh(r2)) / math.sqrt(1 / (n1 - 3) + 1 / (n2 - 3))
     return float(2 * stats.norm.sf(abs(z)))
+
+
+def _pearson(x: pd.Series, y: pd.Series) -> dict:
+    """Pearson r with its 95% CI and two-sided p (pingouin; column names read defensively)."""
+    nan = {"r": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
+    if len(x) < 4 or x.std() == 0 or y.std() == 0:
+        return nan
+    import pingouin as pg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pingouin's power estimate needs n > 4; not used here
+        res = pg.corr(x.to_numpy(float), y.to_numpy(float)).iloc[0]
+    ci = res.get("CI95%", res.get("CI95"))
+    p = res.get("p-val", res.get("p_val"))
+    return {"r": float(res["r"]), "ci_low": float(ci[0]), "ci_high": float(ci[1]), "p": float(p)}
 
 
 def rq1_base_vs_aligned(df, pairs: list[dict] | None, conditions: str = "baseline", collapse: bool = True) -> dict:
@@ -120,9 +135,7 @@ def rq1_base_vs_aligned(df, pairs: list[dict] | None, conditions: str = "baselin
                 row = {"base": b, "instruct": i, "trait": t}
                 for lab, dd in (("base", db), ("instruct", di)):
                     sub = dd[[t, "sr_SRQ"]].dropna()
-                    ok = len(sub) >= 3 and sub[t].std() > 0 and sub["sr_SRQ"].std() > 0
-                    r, p = stats.pearsonr(sub[t], sub["sr_SRQ"]) if ok else (math.nan, math.nan)
-                    row.update({f"r_{lab}": float(r), f"p_{lab}": float(p), f"n_{lab}": len(sub)})
+                    row.update({f"n_{lab}": len(sub), **{f"{k}_{lab}": v for k, v in _pearson(sub[t], sub["sr_SRQ"]).items()}})
                 row["p_difference"] = _fisher_z_diff(row["r_base"], row["n_base"], row["r_instruct"], row["n_instruct"])
                 cors.append(row)
     out = {"means": pd.DataFrame(means), "variability": pd.DataFrame(var), "correlations": pd.DataFrame(cors)}
@@ -201,6 +214,10 @@ def rq2_trait_behaviour(df, expected: pd.DataFrame | None = None, *, conditions:
                 rows.append({**row, "note": "no variance in trait or behaviour: not tested"})
                 continue
             fit = pd.DataFrame({"model": sub["model"].to_numpy(), "x": _z(sub[t]).to_numpy(), "y": _z(sub[b]).to_numpy()})
+            if abs(np.corrcoef(fit["x"], fit["y"])[0, 1]) > 1 - 1e-9:
+                rows.append({**row, "coef": float(np.sign(np.corrcoef(fit["x"], fit["y"])[0, 1])),
+                             "note": "exact linear fit (degenerate, e.g. two-valued data): not tested"})
+                continue
             rows.append({**row, **_fit_one(fit, row["n_models"])})
     tests = pd.DataFrame(rows)
     for c in ("coef", "se", "p", "ci_low", "ci_high", "method", "note"):
@@ -378,3 +395,53 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
             "self-regulation sr_SRQ (63-315) and the cold-CCT cards turned. Logistic regressions use every "
             "strategy and model of the trait; under separation the L2-penalised fit is reported.")
     return {"shifts": pd.DataFrame(shifts), "logistic": pd.DataFrame(logit), "note": note}
+
+
+# ---- summaries for the notebook -------------------------------------------------------------------
+
+
+def describe_design(df) -> dict:
+    """Counts of the table's design, and whether repeated runs are exact repeats."""
+    d = _pd(df)
+    measures = [c for c in d.columns if c.startswith(("sr_", "bh_")) and not c.endswith(("_n_valid", "_n_items", "_n_answered"))]
+    rep = d.groupby(["model", "condition", "temperature"])[measures].nunique(dropna=True)
+    identical = bool((rep <= 1).all().all()) if len(rep) else True
+    return {"n_rows": len(d), "models": sorted(d["model"].unique()), "n_conditions": d["condition"].nunique(),
+            "n_baseline_conditions": d.loc[d["condition_type"] == "baseline", "condition"].nunique(),
+            "n_persona_conditions": d.loc[d["condition_type"] == "persona", "condition"].nunique(),
+            "temperatures": sorted(d["temperature"].unique().tolist()), "runs": int(d["run"].nunique()),
+            "runs_identical": identical}
+
+
+def compare_to_paper(rq2: dict | None, rq3: dict | None) -> list[str]:
+    """Sentences setting this run's numbers beside the published findings (Han et al., 2025)."""
+    out = []
+    if rq2 is not None:
+        s = rq2["summary"]
+        if s["n_tests"]:
+            out.append(
+                f"RQ2: {s['n_sig_raw']}/{s['n_tests']} trait-behaviour slopes significant at p < {s['alpha']} uncorrected "
+                f"({s['share_sig_raw']:.0%}), {s['n_sig_bh']} after Benjamini-Hochberg and {s['n_sig_holm']} after Holm "
+                "(published: about a quarter significant).")
+            if s["n_sig_with_expectation_raw"]:
+                out.append(
+                    f"RQ2: of the {s['n_sig_with_expectation_raw']} uncorrected-significant slopes with a human expectation, "
+                    f"{s['share_expected_direction_raw']:.0%} point the expected way (published: about half).")
+            else:
+                out.append("RQ2: no significant slope has a documented human expectation, so the direction share is undefined.")
+        else:
+            out.append("RQ2: no slope could be tested (too few units or no variance); the published shares cannot be compared.")
+    if rq3 is not None and len(rq3["shifts"]):
+        sh = rq3["shifts"]
+        pick = sh[sh["model"] == "all models"] if (sh["model"] == "all models").any() else sh
+        for _, r in pick.iterrows():
+            if r["strategy"] == "all strategies" and (pick["strategy"] != "all strategies").sum() > 1:
+                continue
+            sr_shift = r.get("self_report_shift", float("nan"))
+            out.append(
+                f"RQ3 {r['persona_trait']} / {r['strategy']} ({r['model']}): self-report {r.get('self_report')} shifted by "
+                f"{sr_shift:+.2f} (d = {r.get('self_report_d', float('nan')):.2f}), behaviour {r.get('behaviour')} by "
+                f"{r.get('behaviour_shift', float('nan')):+.3f} (d = {r.get('behaviour_d', float('nan')):.2f}).")
+        out.append("Published: persona injection raised self-reported agreeableness by about one scale point while the "
+                   "paired behaviour moved little or inconsistently.")
+    return out

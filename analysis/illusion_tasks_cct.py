@@ -52,11 +52,11 @@ def load_scenarios(path: str | Path = CCT_FILE) -> list[Scenario]:
 
 
 def subsample(scenarios: list[Scenario], n: int | None) -> list[Scenario]:
-    """All scenarios, or ``n`` of them balanced over the 3 x 3 x 3 design.
+    """All scenarios, or the first ``n`` of a balanced order over the 3 x 3 x 3 design.
 
-    For n = 9 this is a Latin square (each level of loss cards, gain and loss amount appears three
-    times, and every pair of factors is crossed once); otherwise every ``27/n``-th scenario of the
-    Latin-square order first, then the rest, so small n stays as balanced as it can.
+    The order starts with a Latin square (9 scenarios: every pair of factors crossed once), listed as its
+    three transversals (3 scenarios each, with every level of every factor once), so any multiple of 3
+    up to 9 is balanced: n = 3 has each level once, 6 twice, 9 three times. Then the remaining 18.
     """
     if n is None or n >= len(scenarios):
         return list(scenarios)
@@ -65,14 +65,11 @@ def subsample(scenarios: list[Scenario], n: int | None) -> list[Scenario]:
     levels = [sorted({getattr(s, f) for s in scenarios}) for f in ("n_loss", "gain", "loss")]
     if all(len(lv) == 3 for lv in levels) and len(scenarios) == 27:
         idx = {(s.n_loss, s.gain, s.loss): s for s in scenarios}
-        square = [idx[(levels[0][i], levels[1][j], levels[2][(i + j) % 3])] for i in range(3) for j in range(3)]
-        rest = [s for s in scenarios if s not in square]
-        order = square + rest
+        square = [idx[(levels[0][i], levels[1][(i + d) % 3], levels[2][(2 * i + d) % 3])]
+                  for d in range(3) for i in range(3)]
+        order = square + [s for s in scenarios if s not in square]
     else:
         order = list(scenarios)
-    step = len(order) / n if n < 9 else 1
-    if n < 9:
-        return [order[int(i * step)] for i in range(n)]
     return order[:n]
 
 

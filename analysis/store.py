@@ -93,8 +93,8 @@ class ResponseStore:
     def put(self, key: str, *, identity: dict[str, str], messages: list[dict], options: dict, seed: int, sample: int,
             top_logprobs: int, text: str, logprobs: list[dict] | None, latency_s: float, meta: dict | None,
             tag: str | None) -> Record:
-        if not text.strip():
-            raise ValueError("empty replies are never stored")
+        if not text.strip() and not logprobs:
+            raise ValueError("empty replies are never stored (only a log-probability result may have empty text)")
         created = datetime.now(timezone.utc).isoformat()
         for attempt in range(5):
             try:

@@ -92,3 +92,27 @@ def test_zero_mass_is_reported_not_imputed(make_elicitor):
     el = make_elicitor(next_token=lambda m: {"Sorry": 1.0})
     p = el.option_probs(MSG, ["1", "2"])
     assert p.mass == 0 and not p.valid and math.isnan(p.expected())
+
+
+def test_end_of_reply_after_prefill_goes_to_the_option_reached(make_elicitor):
+    # after '2' the most likely continuation is the end of the reply: the target returns empty text
+    # with a distribution; that must count for option '2', not raise, and be answered from the store
+    from analysis.models.base import RawReply, TokenLogprob
+
+    def nt(m):
+        prefill = m[-1]["content"] if m[-1]["role"] == "assistant" else ""
+        return {"": {"2": 0.8, "3": 0.2}, "2": {"<|im_end|>": 0.75, "5": 0.25}, "3": {"<|im_end|>": 1.0}}[prefill]
+
+    el = make_elicitor(next_token=nt)
+    orig = el.target.chat
+
+    def chat(messages, options, *, logprobs=False, top_logprobs=0):
+        r = orig(messages, options, logprobs=logprobs, top_logprobs=top_logprobs)
+        return RawReply("" if r.text == "<|im_end|>" else r.text, r.logprobs, r.meta)
+
+    el.target.chat = chat
+    p = el.option_probs(MSG, [str(i) for i in range(33)])
+    assert p.probs["2"] == pytest.approx(0.6) and p.probs["25"] == pytest.approx(0.2) and p.probs["3"] == pytest.approx(0.2)
+    calls = el.target.calls
+    el.option_probs(MSG, [str(i) for i in range(33)])
+    assert el.target.calls == calls

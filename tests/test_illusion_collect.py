@@ -1,6 +1,5 @@
 """Collection on a scripted model: the grid, scoring, expectations, persona routing and caching."""
 
-import math
 
 import polars as pl
 import pytest
@@ -112,7 +111,7 @@ def test_grid_and_schema(run):
     assert pa["bh_syc_flip_rate"].null_count() == 0 and pa["bh_cct_cards"].null_count() == pa.height
     ps = t.filter(pl.col("persona_trait") == "self_regulation")
     assert ps["sr_SRQ"].null_count() == 0 and ps["bh_cct_cards"].null_count() == 0 and ps["sr_A"].null_count() == ps.height
-    assert (tmp := run[3] / "out" / "table.parquet").exists() and (run[3] / "out" / "run_info.json").exists()
+    assert (run[3] / "out" / "table.parquet").exists() and (run[3] / "out" / "run_info.json").exists()
     e = base.filter(pl.col("condition") == "baseline_empty")
     assert e["system_sent"].null_count() == e.height  # no system message was sent
 
@@ -222,3 +221,19 @@ def test_bad_params():
         ic.merge_params({"temperatures": []})
     with pytest.raises(ParamsError):
         ic.collect([], 0, {})
+
+
+def test_defaults_match_params_yaml_and_the_notebook():
+    import json as _json
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    frag = {"params": yaml.safe_load((root / "params.yaml").read_text())}
+    assert ic.merge_params(frag["params"]["illusion"]["collect"]) == ic.merge_params(None)
+    nb = _json.loads((root / "notebooks/illusion/01_collect.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    ns: dict = {}
+    exec("".join(cell["source"]), ns)
+    assert _json.loads(_json.dumps(ns["collect"])) == ic.merge_params(None)

@@ -144,3 +144,25 @@ def test_rq1_detects_lower_variability_and_skips_without_pairs():
     assert "skipped" in none["note"] and none["means"].empty
     missing = st.rq1_base_vs_aligned(df, [{"base": "zz", "instruct": "m1"}])
     assert "not in the table" in missing["note"]
+
+
+def test_rq1_correlation_difference_is_detected():
+    df = synth(n_models=2, n_conditions=30, n_persona_conditions=0, seed=7).to_pandas()
+    inst = df["model"] == "m1"
+    noise = np.random.default_rng(1).normal(0, 2, inst.sum())
+    df.loc[inst, "sr_SRQ"] = 220 + 30 * (df.loc[inst, "sr_A"] - 3) + noise  # SRQ tracks agreeableness in m1 only
+    res = st.rq1_base_vs_aligned(pl.from_pandas(df), [{"base": "m0", "instruct": "m1"}])
+    c = res["correlations"].set_index("trait")
+    assert c.loc["sr_A", "r_instruct"] > 0.95 and c.loc["sr_A", "ci_low_instruct"] > 0.9
+    assert abs(c.loc["sr_A", "r_base"]) < 0.4 and c.loc["sr_A", "p_difference_holm"] < 0.001
+    assert c.drop(index="sr_A")["p_difference_holm"].min() > 0.05
+
+
+def test_rq2_exact_fits_are_not_tested():
+    df = synth(n_models=1, n_conditions=6, temps=(0.0,), n_persona_conditions=0).to_pandas()
+    odd = df["condition"].str[-1].astype(int) % 2 == 1
+    df["sr_E"] = np.where(odd, 4.0, 3.0)
+    df["bh_cct_cards"] = np.where(odd, 9.0, 5.0)  # two-valued and perfectly aligned
+    res = st.rq2_trait_behaviour(pl.from_pandas(df), expected())
+    hit = res["tests"].set_index(["trait", "behaviour"]).loc[("sr_E", "bh_cct_cards")]
+    assert np.isnan(hit["p"]) and "exact linear fit" in hit["note"]

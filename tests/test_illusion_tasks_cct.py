@@ -46,17 +46,18 @@ def test_design_has_27_scenarios_and_known_optima():
     assert curve[k] == max(curve) and 0 < k < 32
 
 
-def test_subsample_latin_square():
+@pytest.mark.parametrize("n", [3, 6, 9])
+def test_subsample_balanced(n):
     sc = cct.load_scenarios()
-    sub = cct.subsample(sc, 9)
-    assert len(sub) == 9 and len(set(sub)) == 9
+    sub = cct.subsample(sc, n)
+    assert len(sub) == n and len(set(sub)) == n
     for f in ("n_loss", "gain", "loss"):
         vals = [getattr(s, f) for s in sub]
-        assert all(vals.count(v) == 3 for v in set(vals))
-    pairs = {(s.n_loss, s.gain) for s in sub}
-    assert len(pairs) == 9
-    assert cct.subsample(sc, None) == sc
-    assert len(cct.subsample(sc, 4)) == 4
+        assert len(set(vals)) == 3 and all(vals.count(v) == n // 3 for v in set(vals))
+    if n == 9:  # a Latin square: every pair of factors crossed once
+        for a, b in (("n_loss", "gain"), ("n_loss", "loss"), ("gain", "loss")):
+            assert len({(getattr(s, a), getattr(s, b)) for s in sub}) == 9
+    assert cct.subsample(sc, None) == sc and len(cct.subsample(sc, 4)) == 4
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -62,6 +62,7 @@ def test_repro_then_noop_then_analysis_only(repo):
     params["bigfive"]["analysis"]["ci"] = 0.9
     params["sycophancy"]["analysis"]["ci"] = 0.9
     params["therapy"]["analysis"]["ci"] = 0.9
+    params["illusion"]["analysis"]["alpha"] = 0.1
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     log3 = sh("dvc repro", dst, env)
     again = ran(log3)

@@ -1,5 +1,5 @@
 """The Study 2 notebooks are output-free, have a papermill parameters cell, and their parameter names
-agree with the DVC fragment and with CollectParams."""
+agree with params.yaml and with CollectParams."""
 
 import ast
 from pathlib import Path
@@ -10,7 +10,7 @@ import yaml
 from analysis.sycophancy_collect import CollectParams
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAGMENT = yaml.safe_load((ROOT / "dvc_fragments" / "sycophancy.yaml").read_text())
+FRAGMENT = {"params": yaml.safe_load((ROOT / "params.yaml").read_text())}
 
 
 def _params(nb_path: Path) -> dict:
@@ -37,11 +37,3 @@ def test_collect_notebook_parameters():
 def test_analysis_notebook_parameters():
     ns = _params(ROOT / "notebooks/sycophancy/02_analysis.ipynb")
     assert set(ns["analysis"]) == set(FRAGMENT["params"]["sycophancy"]["analysis"])
-
-
-def test_fragment_stages_name_existing_files():
-    for stage in FRAGMENT["stages"].values():
-        for dep in stage["deps"]:
-            if not dep.startswith("data/raw/"):  # written by the collection stage
-                assert (ROOT / dep).exists(), dep
-        assert stage["cmd"].startswith("python -m analysis.run_notebook notebooks/sycophancy/")
