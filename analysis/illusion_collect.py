@@ -127,8 +127,9 @@ def sample_items(inst: Instrument, per_scale: int | None, seed: int, scales: lis
 def item_prompt(inst: Instrument, item: Item) -> str:
     rs = inst.response_scale
     instructions = (inst.instructions_model or inst.instructions).strip()
-    return (f"{instructions}\n\nStatement: {inst.stem(item)}\n\n"
-            f"Answer with a single number from {rs.min} to {rs.max} ({rs.describe()}).")
+    # the item comes last, so everything before it is a prefix shared by all items (KV-cache reuse)
+    return (f"{instructions}\n\nAnswer with a single number from {rs.min} to {rs.max} ({rs.describe()}).\n\n"
+            f"Statement: {inst.stem(item)}")
 
 
 # ---- the run ------------------------------------------------------------------------------------

@@ -82,9 +82,10 @@ def item_prompt(inst: Instrument, item: Item, fmt: AnswerFormat, *, lead: str | 
     fresh context) the stance, intro, instructions and the labelled response options come first;
     later items inside the session give only the item and a short answer instruction (the options
     were given with the first item and stay in the history)."""
+    # the item comes last, so everything before it is a prefix shared by all items (KV-cache reuse)
     if lead is None:
-        return f"{inst.stem(item)}\n{fmt.short_instruction}"
-    return f"{lead}\n\n{instructions_for(inst, reword_timeframe)}\n\n{inst.stem(item)}\n{fmt.instruction}"
+        return f"{fmt.short_instruction}\n{inst.stem(item)}"
+    return f"{lead}\n\n{instructions_for(inst, reword_timeframe)}\n{fmt.instruction}\n\n{inst.stem(item)}"
 
 
 def whole_form_prompt(inst: Instrument, fmt: AnswerFormat, *, lead: str, reword_timeframe: bool = True) -> str:

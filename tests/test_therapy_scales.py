@@ -92,8 +92,8 @@ def test_prompts_use_model_timeframe_and_lead():
     later = item_prompt(inst, inst.items[1], f, lead=None)
     assert first.startswith("Stance. Intro.") and "recent interactions with users" in first
     assert "2 weeks" not in first
-    assert later.startswith("Not being able to stop or control worrying") and "Stance" not in later
-    assert "0 = Not at all" in first and later.endswith("Answer with one number from 0 to 3.")
+    assert later.endswith("Not being able to stop or control worrying") and "Stance" not in later
+    assert "0 = Not at all" in first and later.startswith("Answer with one number from 0 to 3.")
     human = item_prompt(inst, inst.items[0], f, lead="L", reword_timeframe=False)
     assert "Over the last 2 weeks" in human
     whole = whole_form_prompt(inst, f, lead="L")
