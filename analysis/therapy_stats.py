@@ -170,6 +170,10 @@ def paired_hedges_g(x, y, ci: float = 0.95) -> dict:
     if diff_sd > 0:
         t = stats.ttest_rel(x, y)
         out.update(t=float(t.statistic), p=float(t.pvalue))
+    if n < 3:
+        # Hedges' correction J = 1 - 3 / (4 (n - 1) - 1) is 0 at n = 2, which would report any difference as g = 0
+        out["note"] = f"only {n} paired sessions: Hedges' g needs at least 3 (see mean_diff and the t-test)"
+        return out
     if s_av == 0:
         out["note"] = "no variance across sessions in either condition: g undefined (see mean_diff)"
         return out

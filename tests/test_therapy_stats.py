@@ -144,3 +144,13 @@ def test_instruments_without_a_total_report_their_domains():
     summ = score_summary(sc, [ipip])
     assert sorted(summ["scale"].to_list()) == ["A", "C", "E", "N", "O"] and summ["band_of_mean"].null_count() == 5
     assert cutoff_shares(sc, [ipip]).height == 0  # no human cut-offs, no shares
+
+
+def test_two_sessions_give_no_hedges_g_rather_than_zero():
+    from analysis.therapy_stats import paired_hedges_g
+
+    r = paired_hedges_g([3.0, 3.2], [10.5, 10.5])
+    assert r["mean_diff"] == pytest.approx(-7.4)
+    assert math.isnan(r["g"]) and "at least 3" in r["note"]
+    r3 = paired_hedges_g([3.0, 3.2, 2.9], [10.5, 10.4, 10.6])
+    assert r3["g"] < -5
