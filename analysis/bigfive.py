@@ -62,7 +62,8 @@ def collect(el: Elicitor, instrument: Instrument, persona_ids: list[str], varian
 def domain_scores(instrument: Instrument, items: pl.DataFrame) -> pl.DataFrame:
     """Scale scores per participant (model x persona x variant x sample)."""
     by = ["model", "persona", "target_domain", "pole", "variant", "sample"]
-    return score(instrument, items.select(*by, "item_id", "value"), by=by, min_answered=0.5)
+    administered = set(items["item_id"].unique().to_list())
+    return score(instrument, items.select(*by, "item_id", "value"), by=by, min_answered=0.5, administered=administered)
 
 
 def summarise(scores: pl.DataFrame) -> pl.DataFrame:

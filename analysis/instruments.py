@@ -227,6 +227,7 @@ def score(
     by: list[str],
     value: str = "value",
     min_answered: float = 1.0,
+    administered: set[str] | None = None,
 ) -> pl.DataFrame:
     """Score every scale of an instrument for each participant.
 
@@ -234,8 +235,11 @@ def score(
     (raw responses on the instrument's scale, possibly fractional expectations; null = no valid
     answer). Reverse keys are applied here. A scale is scored when at least ``min_answered`` of its
     items have a valid answer (default: all of them); a sum is then prorated to the full item
-    count, so it stays on the published metric. Returns one row per participant x scale with
-    ``score``, ``n_answered``, ``n_items``, ``band`` (the cut-off band, where the scale has one).
+    count, so it stays on the published metric. When only a subset of items was given
+    (``administered``), a scale is scored from the administered items it has, ``n_items`` counts those,
+    and ``min_answered`` applies to them; scales with no administered item are left out. Returns one
+    row per participant x scale with ``score``, ``n_answered``, ``n_items``, ``band`` (the cut-off
+    band, where the scale has one).
     """
     rs = instrument.response_scale
     unknown = set(responses["item_id"].unique().to_list()) - {i.id for i in instrument.items}
@@ -254,8 +258,11 @@ def score(
     )
     parts = []
     for s in instrument.scales:
-        ids = [i.id for i in instrument.items_of(s.id)]
-        n_items = len(ids)
+        all_ids = [i.id for i in instrument.items_of(s.id)]
+        ids = [i for i in all_ids if administered is None or i in administered]
+        if not ids:
+            continue
+        n_items, n_full = len(ids), len(all_ids)
         rule = s.rule or instrument.rule
         agg = (
             keyed.filter(pl.col("item_id").is_in(ids))
@@ -270,7 +277,7 @@ def score(
             )
             .with_columns(
                 pl.when(pl.col("n_answered") >= min_answered * n_items)
-                .then(pl.col("_mean") * (n_items if rule == "sum" else 1))
+                .then(pl.col("_mean") * (n_full if rule == "sum" else 1))
                 .otherwise(None)
                 .alias("score")
             )

@@ -84,3 +84,14 @@ def test_administer_logprob_and_generate_with_scripted_model(make_elicitor):
     v = validity_summary(gen, ["persona"]).row(0, named=True)
     assert v["invalid_rate"] == pytest.approx(5 / 6)
     assert gen.filter(pl.col("status") != "ok")["value"].is_null().all()  # never imputed
+
+
+def test_scores_from_an_item_subsample_are_not_dropped():
+    # one item per facet: 6 of 24 items per domain; the domain must still be scored from those 6
+    keep = {i.id for i in select_items(INST, per_scale=1)}
+    items = synthetic_items(1.0).filter(pl.col("item_id").is_in(keep))
+    scores = bigfive.domain_scores(INST, items)
+    a = scores.filter((pl.col("scale") == "A") & (pl.col("persona") == "A_high"))
+    assert a["score"].is_not_null().all() and (a["n_items"] == 6).all() and (a["n_answered"] == 6).all()
+    s = bigfive.summarise(scores)
+    assert s["mean_score"].is_not_null().all()

@@ -108,3 +108,14 @@ def test_ipip_neo_120_word_for_word_and_key_for_key():
         assert it.key == int(r["key"])
         assert inst.scale(it.scale).name == r["label_raw"]
         assert inst.scale(it.scale).parent == r["label_ocean"]
+
+
+def test_administered_subset_scores_from_given_items_and_prorates_sums(tmp_path):
+    inst = load_instrument(tiny(tmp_path, rule="sum"))
+    resp = pl.DataFrame({"pid": ["x", "x"], "item_id": ["a", "c"], "value": [4, 2]})
+    s = score(inst, resp, by=["pid"], administered={"a", "c"})
+    t = s.filter(pl.col("scale") == "T").row(0, named=True)
+    assert t["n_items"] == 2 and t["n_answered"] == 2 and t["score"] == pytest.approx(9.0)  # mean 3 x 3 items
+    f1 = s.filter(pl.col("scale") == "F1").row(0, named=True)
+    assert f1["n_items"] == 1 and f1["score"] == pytest.approx(8.0)  # 4 prorated to the facet's 2 items
+    assert score(inst, resp, by=["pid"]).filter(pl.col("scale") == "T")["score"][0] is None  # without it: incomplete
