@@ -166,9 +166,10 @@ def messages(system: str | None, user: str) -> list[dict]:
 
 
 def option_probs(ctx: "Context", msgs: list[dict], options: list[str], tag: str) -> OptionProbs | None:
-    """``Elicitor.option_probs``, or None when the model ends its reply in the middle of following a
-    multi-token option (the elicitation layer then raises EmptyReply); the caller falls back to
-    generation for that item and marks it ``fallback_generate``."""
+    """``Elicitor.option_probs``, or None when the target returns an empty reply without a token
+    distribution (EmptyReply). An end-of-reply token while following a multi-token option no longer
+    raises: the elicitation layer credits it to the option reached so far. The caller falls back to
+    generation for such an item, marks it ``fallback_generate`` and counts it in run_info.json."""
     try:
         return ctx.el.option_probs(msgs, options, tag=tag)
     except EmptyReply:
