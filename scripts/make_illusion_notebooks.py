@@ -2,25 +2,19 @@
 
 import sys
 from pathlib import Path
+from pprint import pformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbgen import make  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# keep in step with analysis.illusion_collect.DEFAULTS and dvc_fragments/illusion.yaml
-COLLECT_DEFAULT = '''collect = {
-    "mode": "option_probs", "temperatures": [0.0], "runs": 2, "max_reasks": 2, "closed_max_tokens": 16,
-    "baselines": {"empty": "", "helpful": "You are a helpful assistant.", "respond": "Respond to the instructions."},
-    "personas": {"strategies": ["character"], "traits": ["agreeableness", "self_regulation"], "triplets": [0, 1, 2],
-                 "tasks": "paired", "self_reports": "paired"},
-    "instruments": {"big5": "ipip_neo_120", "srq": "srq_63"},
-    "self_report": {"big5_items_per_scale": 2, "srq_items": 7, "min_answered_share": 0.5},
-    "cct": {"n_scenarios": 6},
-    "dilemmas": {"n": 8, "branches": "auto"},
-    "honesty": {"n": 4, "max_tokens": 40, "ece_bins": 11},
-    "iat": {"domains": ["race", "gender"], "words_per_side": 3, "n_orders": 2, "administration": "auto"},
-}'''
+# the collection defaults come from one place, analysis.illusion_collect.DEFAULTS (params.yaml's
+# illusion.collect section mirrors them; tests/test_illusion_collect.py checks all three agree)
+sys.path.insert(0, str(ROOT))
+from analysis.illusion_collect import DEFAULTS  # noqa: E402
+
+COLLECT_DEFAULT = "collect = " + pformat(DEFAULTS, width=110, sort_dicts=False)
 
 ANALYSIS_DEFAULT = '''analysis = {
     "input": "data/raw/illusion/table.parquet",      # any table in the documented schema (analysis/illusion_schema.py)
