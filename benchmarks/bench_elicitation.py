@@ -13,12 +13,12 @@ import os
 import tempfile
 import time
 
-from analysis.administer import administer, select_items
-from analysis.bigfive import participants
-from analysis.elicit import Elicitor
-from analysis.instruments import load_instrument
-from analysis.models import GenOptions
-from analysis.store import ResponseStore
+from analysis.core.administer import administer, select_items
+from analysis.studies.bigfive.analysis import participants
+from analysis.core.elicit import Elicitor
+from analysis.core.instruments import load_instrument
+from analysis.core.models import GenOptions
+from analysis.core.store import ResponseStore
 
 
 def timed(fn):

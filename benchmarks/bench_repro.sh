@@ -8,7 +8,7 @@ dir=${1:-$(mktemp -d)/clone}
 git clone -q "$src" "$dir"
 cd "$dir"
 export PSY_STORE="$dir/data/cache/responses.sqlite"
-calls() { uv run --frozen python -c "from analysis.store import ResponseStore; print(ResponseStore('$PSY_STORE').count())" 2>/dev/null || echo 0; }
+calls() { uv run --frozen python -c "from analysis.core.store import ResponseStore; print(ResponseStore('$PSY_STORE').count())" 2>/dev/null || echo 0; }
 secs() { python3 -c "import sys, time; print(round((time.time_ns() - int(sys.argv[1])) / 1e9, 1))" "$1"; }
 uv sync --frozen -q
 s=$(date +%s%N); uv run --frozen dvc repro > repro_cold.log 2>&1; cold=$(secs $s)

@@ -9,8 +9,8 @@ Usage: python scripts/build_sycophancy_personas.py [--n 275] [--seed 2604] [--ou
 import argparse
 from pathlib import Path
 
-from analysis.sycophancy_personas import DEFAULT_N, DEFAULT_SEED, personas_csv_text
-from analysis.sycophancy_stimuli import PERSONAS_CSV
+from analysis.studies.sycophancy.personas import DEFAULT_N, DEFAULT_SEED, personas_csv_text
+from analysis.studies.sycophancy.stimuli import PERSONAS_CSV
 
 
 def main() -> None:

@@ -2,9 +2,9 @@ import math
 
 import pytest
 
-from analysis.elicit import Elicitor
-from analysis.models.scripted import ScriptedTarget
-from analysis.store import ResponseStore
+from analysis.core.elicit import Elicitor
+from analysis.core.models.scripted import ScriptedTarget
+from analysis.core.store import ResponseStore
 
 
 @pytest.fixture

@@ -1,0 +1,87 @@
+"""The one collection loop: for each model, an elicitor, the study's tidy frames, written at the end.
+
+Every study's ``01_collect`` notebook calls :func:`run`. The tables of all models are concatenated
+and written to ``data/raw/<study>/<table>.parquet`` together with ``run_info.json`` (per model: the
+digest, the calls that reached the model and those answered by the response store, the time). All
+files are written only after every model has finished, each atomically, so a failed stage leaves the
+previous outputs as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+
+from analysis.core.io import write_parquet, write_text
+from analysis.core.params import elicitor as make_elicitor
+from analysis.core.paths import ROOT, raw_dir
+from analysis.core.study import CollectStage, Study
+
+
+@dataclass
+class Collected:
+    tables: dict[str, pl.DataFrame]
+    info: dict
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def timing(self) -> pl.DataFrame:
+        """One row per model: digest, model calls, calls answered from the store, seconds, s per model call."""
+        rows = [{"model": m, **{k: v for k, v in i.items() if not isinstance(v, dict)}} for m, i in self.info["models"].items()]
+        return pl.DataFrame(rows)
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        return self.tables[name]
+
+
+def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, elicitor_factory: Callable | None = None,
+        log: Callable[[str], None] = print) -> Collected:
+    """Collect from every model in ``p.models`` and write the tables (``out_dir`` defaults to
+    ``data/raw/<study>``; None-like ``out_dir=False`` writes nothing)."""
+    factory = elicitor_factory or (lambda spec: make_elicitor(spec, p.targets))
+    frames: dict[str, list[pl.DataFrame]] = {}
+    info: dict = {"study": study.id, "seed": p.seed, "models": {}}
+    for spec in p.models:
+        el = factory(spec)
+        t0 = time.perf_counter()
+        out = study.collect(el, p.collect, p.seed)
+        wall = time.perf_counter() - t0
+        for name, df in out.items():
+            if "model" not in df.columns:
+                df = df.with_columns(pl.lit(spec).alias("model"))
+            frames.setdefault(name, []).append(df)
+        n = el.n_model_calls
+        info["models"][spec] = {"digest": el.target.digest, "model_calls": n, "store_hits": el.n_store_hits,
+                                "seconds": round(wall, 1), "s_per_model_call": round(wall / n, 3) if n else None}
+        log(f"{spec} (digest {el.target.digest[:12]}): {n} calls reached the model, {el.n_store_hits} came from "
+            f"the response store, {wall:.1f} s")
+    tables = {k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()}
+    paths: dict[str, Path] = {}
+    if out_dir is not False:
+        out = Path(out_dir) if out_dir else raw_dir(study.id)
+        for name, df in tables.items():
+            paths[name] = write_parquet(df, out / f"{name}.parquet")
+        info["tables"] = {k: v.height for k, v in tables.items()}
+        paths["run_info"] = write_text(json.dumps(info, indent=2, default=str), out / "run_info.json")
+    return Collected(tables, info, paths)
+
+
+def load(study: str, name: str) -> pl.DataFrame:
+    """A table the collection stage of ``study`` wrote, with one sentence when it is not there yet."""
+    from analysis.core.errors import UserError
+
+    path = raw_dir(study) / f"{name}.parquet"
+    if not path.exists():
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        raise UserError(f"{shown} does not exist yet: run the collection stage first "
+                        f"(`uv run dvc repro collect@{study}`).")
+    return pl.read_parquet(path)
+
+
+def load_info(study: str) -> dict:
+    path = raw_dir(study) / "run_info.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

@@ -1,0 +1,245 @@
+"""Getting answers from a model: cached generation, closed questions, and exact option probabilities.
+
+Three ways in, shared by every study:
+
+* ``generate``: one chat call, answered from the response store when the identical request
+  (target, digest, messages, options, seed, sample index) was made before.
+* ``ask_closed``: generation, a robust parser, and at most ``max_reasks`` re-asks with a format
+  reminder; the outcome says how many attempts it took and whether it was parsed, refused or not
+  parsed. Nothing is imputed.
+* ``option_probs``: the probability of each allowed answer from the model's next-token
+  distribution (top log-probabilities), following multi-token options by prefilling the assistant
+  turn. Expected scores and the answer distribution at any temperature are then exact rather than
+  sampled (for options that are single tokens, such as Likert digits).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, TypeVar
+
+from tqdm import tqdm
+
+from analysis.core.errors import EmptyReply, LogprobsUnsupported
+from analysis.core.models import GenOptions, Message, Target, TokenLogprob, make_target
+from analysis.core.paths import response_store_path
+from analysis.core.store import ResponseStore, request_key
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+REFUSAL = re.compile(
+    r"\b(I('m| am) (sorry|unable)|I can(no|')t (answer|provide|help|comply|do that|respond)|as an AI\b|"
+    r"I do(n't| not) have (personal )?(feelings|opinions|experiences|preferences|a personality|beliefs))",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Reply:
+    text: str
+    call_id: str
+    latency_s: float
+    cached: bool
+    logprobs: list[TokenLogprob] | None = None
+
+
+@dataclass
+class ClosedAnswer:
+    value: Any | None
+    status: str  # "ok" | "unparsed" | "refused"
+    attempts: int
+    texts: list[str]
+    call_ids: list[str]
+
+    @property
+    def raw(self) -> str:
+        return self.texts[-1] if self.texts else ""
+
+
+@dataclass
+class OptionProbs:
+    """Probabilities of the allowed options, normalised over them; ``mass`` is the raw total they
+    carry (1 - mass went to anything else: other words, markup, refusals) and must be reported."""
+
+    probs: dict[str, float]
+    mass: float
+    call_ids: list[str] = field(default_factory=list)
+    pruned: float = 0.0
+
+    @property
+    def valid(self) -> bool:
+        return self.mass > 0
+
+    def expected(self, values: dict[str, float] | None = None) -> float:
+        if not self.valid:
+            return math.nan
+        vals = values or {o: float(o) for o in self.probs}
+        return sum(p * vals[o] for o, p in self.probs.items())
+
+    def at_temperature(self, temperature: float) -> dict[str, float]:
+        """The distribution over the options when sampling at ``temperature`` (conditional on the reply
+        being one of the options). Exact for single-token options; for multi-token options it tempers
+        the product of the token probabilities, an approximation that the docs state."""
+        if not self.valid:
+            return {o: math.nan for o in self.probs}
+        if temperature <= 0:
+            top = max(self.probs.values())
+            winners = [o for o, p in self.probs.items() if p == top]
+            return {o: (1 / len(winners) if o in winners else 0.0) for o in self.probs}
+        logs = {o: (math.log(p) / temperature if p > 0 else -math.inf) for o, p in self.probs.items()}
+        m = max(logs.values())
+        w = {o: math.exp(v - m) for o, v in logs.items()}
+        z = sum(w.values())
+        return {o: v / z for o, v in w.items()}
+
+    def expected_at(self, temperature: float, values: dict[str, float] | None = None) -> float:
+        vals = values or {o: float(o) for o in self.probs}
+        dist = self.at_temperature(temperature)
+        return sum(p * vals[o] for o, p in dist.items())
+
+    def argmax(self) -> str | None:
+        return max(self.probs, key=self.probs.get) if self.valid else None
+
+
+class Elicitor:
+    def __init__(self, target: Target, store: ResponseStore | None = None, *, progress: bool = True):
+        self.target = target
+        self.store = store or ResponseStore(response_store_path())
+        self.progress = progress
+        self.identity = {"kind": target.kind, "spec": target.spec, "model": target.model, "digest": target.digest}
+        self.n_model_calls = 0  # calls that reached the model in this process (not answered by the store)
+        self.n_store_hits = 0  # calls answered from the response store
+
+    @classmethod
+    def from_spec(cls, spec: str, store: ResponseStore | None = None, **target_kwargs) -> "Elicitor":
+        return cls(make_target(spec, **target_kwargs), store)
+
+    @property
+    def supports_logprobs(self) -> bool:
+        return self.target.supports_logprobs
+
+    # ---- one call -----------------------------------------------------------------------------
+    def generate(self, messages: list[Message], options: GenOptions = GenOptions(), *, sample: int = 0,
+                 top_logprobs: int = 0, tag: str | None = None) -> Reply:
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+        sent = GenOptions(**{**options.__dict__, "seed": options.seed + sample})
+        opts = sent.to_dict()
+        key = request_key(self.identity, messages, opts, sample, top_logprobs)
+        hit = self.store.get(key)
+        if hit is not None:
+            self.n_store_hits += 1
+            lps = [TokenLogprob.from_json(t) for t in hit.logprobs] if hit.logprobs is not None else None
+            return Reply(hit.text, key, hit.latency_s, True, lps)
+        t0 = time.perf_counter()
+        raw = self.target.chat(messages, sent, logprobs=top_logprobs > 0, top_logprobs=top_logprobs)
+        latency = time.perf_counter() - t0
+        self.n_model_calls += 1
+        # an empty generated reply is never stored; a log-probability call whose distribution came back
+        # is a result even when the most likely next token ends the reply (empty text)
+        if not raw.text.strip() and not (top_logprobs > 0 and raw.logprobs):
+            raise EmptyReply(f"{self.target.spec} returned an empty reply (not stored)")
+        self.store.put(
+            key, identity=self.identity, messages=messages, options=opts, seed=sent.seed, sample=sample,
+            top_logprobs=top_logprobs, text=raw.text,
+            logprobs=[t.to_json() for t in raw.logprobs] if raw.logprobs is not None else None,
+            latency_s=latency, meta=raw.meta, tag=tag,
+        )
+        return Reply(raw.text, key, latency, False, raw.logprobs)
+
+    # ---- closed questions by generation -------------------------------------------------------
+    def ask_closed(self, messages: list[Message], parser: Callable[[str], Any], *, reminder: str,
+                   options: GenOptions = GenOptions(max_tokens=32), max_reasks: int = 2, sample: int = 0,
+                   tag: str | None = None) -> ClosedAnswer:
+        history = list(messages)
+        texts: list[str] = []
+        ids: list[str] = []
+        for attempt in range(1, max_reasks + 2):
+            try:
+                r = self.generate(history, options, sample=sample, tag=tag)
+                text = r.text
+                ids.append(r.call_id)
+            except EmptyReply:
+                text = ""
+            texts.append(text)
+            value = parser(text) if text else None
+            if value is not None:
+                return ClosedAnswer(value, "ok", attempt, texts, ids)
+            history = history + [{"role": "assistant", "content": text or "(no reply)"}, {"role": "user", "content": reminder}]
+        status = "refused" if any(REFUSAL.search(t) for t in texts) else "unparsed"
+        return ClosedAnswer(None, status, max_reasks + 1, texts, ids)
+
+    # ---- closed questions by log-probabilities ------------------------------------------------
+    def option_probs(self, messages: list[Message], options: list[str], *, prefix: str = "", top_logprobs: int = 20,
+                     min_branch: float = 0.02, case_sensitive: bool = False, tag: str | None = None) -> OptionProbs:
+        """Exact probabilities of ``options`` as the start of the reply (after ``prefix``)."""
+        if not self.target.supports_logprobs:
+            raise LogprobsUnsupported(
+                f"{self.target.spec} cannot return log-probabilities; use ask_closed (generation with parsing)."
+            )
+        norm = (lambda s: s) if case_sensitive else (lambda s: s.upper())
+        opts_n = {o: norm(o) for o in options}
+        credit = {o: 0.0 for o in options}
+        ids: list[str] = []
+        pruned = 0.0
+
+        def completes(cand: str, o: str) -> bool:
+            c, t = norm(cand), opts_n[o]
+            return c == t or (c.startswith(t) and not c[len(t)].isalnum())
+
+        def expand(pre: str, weight: float, terminal: str | None, depth: int) -> None:
+            nonlocal pruned
+            prefill = prefix + pre
+            msgs = messages + [{"role": "assistant", "content": prefill}] if prefill else messages
+            r = self.generate(msgs, GenOptions(temperature=0.0, seed=0, max_tokens=1), top_logprobs=top_logprobs, tag=tag)
+            ids.append(r.call_id)
+            top = r.logprobs[0].top if r.logprobs else []
+            continuing = 0.0
+            for tok, lp in top:
+                p = weight * math.exp(lp)
+                cand = pre + tok
+                longer = [o for o in options if norm(cand) != opts_n[o] and opts_n[o].startswith(norm(cand))]
+                # options this token completes, other than the one already reached at this prefix
+                done = [o for o in options if completes(cand, o) and len(o) > len(pre)]
+                if not longer and not done:
+                    continue  # not an option: lost mass (or, below a terminal option, that option's mass)
+                continuing += p
+                if longer and p >= min_branch and depth < 8:
+                    expand(cand, p, max(done, key=len) if done else None, depth + 1)
+                elif done:
+                    credit[max(done, key=len)] += p
+                else:
+                    pruned += p
+            if terminal is not None:
+                credit[terminal] += max(weight - continuing, 0.0)
+
+        expand("", 1.0, None, 0)
+        mass = sum(credit.values())
+        probs = {o: (v / mass if mass > 0 else math.nan) for o, v in credit.items()}
+        return OptionProbs(probs, mass, ids, pruned)
+
+    # ---- many calls ---------------------------------------------------------------------------
+    def map(self, fn: Callable[[T], R], items: Iterable[T], desc: str = "model calls") -> list[R]:
+        """Apply ``fn`` to every item with a progress bar (rate, ETA), up to the target's concurrency."""
+        items = list(items)
+        bar = tqdm(total=len(items), desc=desc, file=sys.stderr, mininterval=2.0, disable=not self.progress,
+                   dynamic_ncols=False, ncols=100)
+        try:
+            if self.target.max_concurrency <= 1:
+                out = []
+                for it in items:
+                    out.append(fn(it))
+                    bar.update()
+                return out
+            with ThreadPoolExecutor(max_workers=self.target.max_concurrency) as pool:
+                futures = [pool.submit(fn, it) for it in items]
+                for f in futures:
+                    f.add_done_callback(lambda _f: bar.update())
+                return [f.result() for f in futures]
+        finally:
+            bar.close()

@@ -1,0 +1,33 @@
+"""Errors a user can act on: each carries one sentence saying what is wrong and how to fix it."""
+
+
+class UserError(Exception):
+    """A problem with the user's input or set-up (not a bug): the message is shown as it is."""
+
+
+class InstrumentError(UserError):
+    """A malformed instrument file."""
+
+
+class ParamsError(UserError):
+    """A malformed params.yaml (or study profile)."""
+
+
+class ModelSpecError(UserError):
+    """A model spec string that names no known kind of target."""
+
+
+class TargetUnavailable(UserError):
+    """The model server cannot be reached, or the model is not there."""
+
+
+class LogprobsUnsupported(UserError):
+    """The target cannot return token log-probabilities."""
+
+
+class EmptyReply(RuntimeError):
+    """The model returned an empty reply (never cached)."""
+
+
+class StatsError(UserError):
+    """Input that a statistic cannot be computed from."""

@@ -1,0 +1,34 @@
+"""Headline numbers of a study as a DVC metrics file (``metrics/<study>.json``).
+
+``dvc metrics show`` prints every study's headline at once and ``dvc metrics diff`` what moved after a
+change. Values are plain JSON: floats rounded to 6 significant digits, NaN and infinities as null (a
+statistic that could not be computed), nested dicts keyed by model, scale, test ...
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from analysis.core.io import write_text
+from analysis.core.paths import metrics_file
+
+
+def clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else float(f"{value:.6g}")
+    return str(value)
+
+
+def write(study: str, metrics: dict, path: str | Path | None = None) -> Path:
+    return write_text(json.dumps(clean(metrics), indent=2, sort_keys=False) + "\n", path or metrics_file(study))

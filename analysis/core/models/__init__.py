@@ -1,0 +1,55 @@
+"""Model targets chosen by a spec string (see ``make_target``)."""
+
+from __future__ import annotations
+
+import os
+
+from analysis.core.errors import ModelSpecError
+from analysis.core.models.base import GenOptions, Message, RawReply, Target, TokenLogprob
+
+SPEC_FORMS = (
+    "'embedded:qwen2.5-coder-1.5b' or 'embedded:qwen2.5-coder-0.5b' (in-process llama.cpp, no server), "
+    "'ollama:NAME' or 'ollama:NAME@http://host:11434[,http://host2:11434]' (an Ollama server), "
+    "'openai:NAME@http://host:8000/v1[,...]' (an OpenAI-compatible server such as vLLM)"
+)
+
+__all__ = ["GenOptions", "Message", "RawReply", "Target", "TokenLogprob", "make_target", "parse_spec", "SPEC_FORMS"]
+
+
+def parse_spec(spec: str) -> tuple[str, str, list[str]]:
+    """'kind:name@url1,url2' -> (kind, name, urls). Raises ModelSpecError with the valid forms."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ModelSpecError(f"Model spec {spec!r} is not valid; use one of: {SPEC_FORMS}.")
+    kind, rest = spec.split(":", 1)
+    name, _, hosts = rest.partition("@")
+    urls = [h.strip() for h in hosts.split(",") if h.strip()]
+    if kind not in ("embedded", "ollama", "openai") or not name:
+        raise ModelSpecError(f"Model spec {spec!r} is not valid; use one of: {SPEC_FORMS}.")
+    if kind == "openai" and not urls:
+        raise ModelSpecError(f"Model spec {spec!r} needs a base URL ('openai:NAME@http://host:8000/v1'); valid forms: {SPEC_FORMS}.")
+    if kind == "embedded" and urls:
+        raise ModelSpecError(f"Model spec {spec!r}: an embedded model takes no host; valid forms: {SPEC_FORMS}.")
+    return kind, name, urls
+
+
+def make_target(spec: str, *, ollama_hosts: list[str] | None = None, timeout_s: float = 600.0,
+                per_host_concurrency: int = 1, cache_prompt: bool = True) -> Target:
+    kind, name, urls = parse_spec(spec)
+    if kind == "embedded":
+        from analysis.core.models.embedded import EMBEDDED_MODELS, OllamaAPITransport
+        from analysis.core.models.ollama_target import OllamaTarget
+
+        if name not in EMBEDDED_MODELS:
+            raise ModelSpecError(
+                f"Unknown embedded model {name!r} in spec {spec!r}; embedded models are {sorted(EMBEDDED_MODELS)}."
+            )
+        return OllamaTarget(spec, name, ["http://embedded.invalid"], kind="embedded",
+                            transport=OllamaAPITransport(cache_prompt=cache_prompt), timeout_s=timeout_s)
+    if kind == "ollama":
+        from analysis.core.models.ollama_target import OllamaTarget
+
+        hosts = urls or ollama_hosts or [os.environ.get("OLLAMA_HOST", "http://localhost:11434")]
+        return OllamaTarget(spec, name, hosts, timeout_s=timeout_s, per_host_concurrency=per_host_concurrency)
+    from analysis.core.models.openai_target import OpenAITarget
+
+    return OpenAITarget(spec, name, urls, timeout_s=timeout_s, per_url_concurrency=per_host_concurrency)

@@ -1,0 +1,139 @@
+"""params.yaml: one pydantic model per section, the single source of every default.
+
+Each section of ``params.yaml`` is validated by a model derived from :class:`Section`
+(``extra="forbid"``), so a misspelled key, a wrong type or an out-of-range value is refused before any
+model is called, in one sentence that names the key and what is valid. The project-wide sections are
+``models``, ``seed`` and ``targets`` (:class:`Project`); every study adds ``<study>.collect`` and
+``<study>.analysis`` (its own models, in ``analysis/studies/<study>/params.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from analysis.core.errors import ParamsError
+from analysis.core.models import parse_spec
+from analysis.core.paths import PARAMS_FILE
+
+S = TypeVar("S", bound="Section")
+
+
+class Section(BaseModel):
+    """A section of params.yaml: unknown keys are refused, defaults live here and nowhere else."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True)
+
+
+class TargetsParams(Section):
+    """How model targets are reached (``targets:``)."""
+
+    ollama_hosts: list[str] = Field(default_factory=lambda: ["http://localhost:11434"], min_length=1)
+    timeout_s: float = Field(600.0, gt=0, description="seconds to wait for one call")
+    per_host_concurrency: int = Field(1, ge=1, description="concurrent calls per Ollama host / OpenAI base URL")
+    cache_prompt: bool = Field(True, description="embedded engine: reuse the KV cache of a shared prompt prefix")
+
+
+class Project(Section):
+    """The project-wide sections: which models, the seed, and how targets are reached."""
+
+    models: list[str] = Field(default_factory=lambda: ["embedded:qwen2.5-coder-1.5b"], min_length=1)
+    seed: int = 0
+    targets: TargetsParams = Field(default_factory=TargetsParams)
+
+    @field_validator("models")
+    @classmethod
+    def _specs(cls, v: list[str]) -> list[str]:
+        for m in v:
+            parse_spec(m)  # raises ModelSpecError naming the valid forms
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a model twice ({sorted({m for m in v if v.count(m) > 1})})")
+        return v
+
+
+def _fields(model: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, list[str]]:
+    """The model reached by following ``loc`` from ``model`` and its field names."""
+    cur: Any = model
+    for part in loc:
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)) or part not in cur.model_fields:
+            break
+        ann = cur.model_fields[part].annotation
+        cur = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return cur, list(cur.model_fields)
+    return None, []
+
+
+def explain(err: ValidationError, model: type[BaseModel], where: str, source: str = "params.yaml") -> str:
+    """One sentence for the first problem of a validation error (and how many more there are)."""
+    errs = err.errors()
+    first = errs[0]
+    loc = tuple(p for p in first["loc"] if not isinstance(p, int))
+    dotted = ".".join([where, *map(str, loc)]) if where else ".".join(map(str, loc))
+    more = f" ({len(errs) - 1} more problem{'s' if len(errs) > 2 else ''} after this one)" if len(errs) > 1 else ""
+    if first["type"] == "extra_forbidden":
+        parent = ".".join([where, *map(str, loc[:-1])]) if where else ".".join(map(str, loc[:-1]))
+        _, valid = _fields(model, loc[:-1])
+        return (f"{source}: {parent or 'the top level'} has no key {loc[-1]!r}; valid keys are "
+                f"{', '.join(valid)} (check the spelling){more}.")
+    if first["type"] == "missing":
+        return f"{source}: {dotted} is required but missing; add it{more}."
+    got = first.get("input")
+    msg = first["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return f"{source}: {dotted} {msg[0].lower() + msg[1:]} (got {got!r}){more}; fix it in {source}."
+
+
+def validate_section(model: type[S], raw: Any, where: str, source: str = "params.yaml") -> S:
+    """Validate one section (``raw`` may be None: all defaults)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: {where} must be a mapping of keys to values, not {type(raw).__name__}.")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        raise ParamsError(explain(e, model, where, source)) from None
+
+
+def read_yaml(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """params.yaml as a dict, with one sentence for a missing file or bad YAML."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} does not exist; copy params.yaml from the repository root.")
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParamsError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', e)}; fix the indentation or quoting there.") from None
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path} must be a mapping of sections (models, seed, targets, one section per study).")
+    return params
+
+
+def project(raw: dict[str, Any], source: str = "params.yaml") -> Project:
+    """The project-wide sections of an already-read params dict."""
+    return validate_section(Project, {k: raw[k] for k in ("models", "seed", "targets") if k in raw}, "", source)
+
+
+def get(params: dict[str, Any], dotted: str) -> Any:
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ParamsError(f"params.yaml has no key {dotted!r} (missing {part!r}); add it or check the spelling.")
+        node = node[part]
+    return node
+
+
+def elicitor(spec: str, targets: TargetsParams | dict[str, Any] | None = None):
+    """An Elicitor for one model spec, with host lists and timeouts from the ``targets`` section."""
+    from analysis.core.elicit import Elicitor
+
+    t = targets if isinstance(targets, TargetsParams) else validate_section(TargetsParams, targets, "targets")
+    return Elicitor.from_spec(spec, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
+                              per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt)

@@ -1,0 +1,121 @@
+"""Parameter profiles: partial params.yaml files applied on top of params.yaml.
+
+    python -m analysis.pipeline.profile tiny             # the registry's tiny settings of every study
+    python -m analysis.pipeline.profile profiles/x.yaml  # any partial params file
+    python -m analysis.pipeline.profile tiny --set-args  # print them as `dvc exp run -S` arguments instead
+
+Mappings are merged key by key; any other value in the profile replaces the one in params.yaml. The
+file is edited in place with a round-trip YAML writer, so its comments (the paper-scale settings among
+them) are kept. The merged result is validated against every study's parameter models before anything
+is written. The ``tiny`` profile is not a hand-kept file: it is the 0.5B embedded model plus each
+registered study's ``tiny`` settings (``STUDY.tiny``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from analysis.core.errors import ParamsError, UserError
+from analysis.core.paths import PARAMS_FILE
+
+TINY_MODELS = ["embedded:qwen2.5-coder-0.5b"]
+
+
+def tiny() -> dict:
+    from analysis.studies import all_studies
+
+    prof: dict = {"models": list(TINY_MODELS)}
+    for sid, study in all_studies().items():
+        if study.tiny:
+            prof[sid] = json.loads(json.dumps(study.tiny))
+    return prof
+
+
+def load_profile(profile: str | Path) -> dict:
+    if str(profile) == "tiny":
+        return tiny()
+    import yaml
+
+    path = Path(profile)
+    if not path.exists():
+        raise ParamsError(f"Profile {profile} does not exist; give 'tiny' or the path of a partial params.yaml.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError(f"Profile {path} is not valid YAML ({getattr(e, 'problem', e)}); fix it there.") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"Profile {path} must be a mapping of params.yaml sections.")
+    return data
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _merge_into(node, over: dict) -> None:
+    """Merge ``over`` into a ruamel mapping in place (comments on untouched keys survive)."""
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(node.get(k), dict):
+            _merge_into(node[k], v)
+        else:
+            node[k] = v
+
+
+def set_args(prof: dict, prefix: str = "") -> list[str]:
+    """The profile as `dvc exp run -S key=value` arguments (values as JSON/YAML flow literals)."""
+    out = []
+    for k, v in prof.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += set_args(v, key + ".")
+        else:
+            out += ["-S", f"{key}={json.dumps(v)}"]
+    return out
+
+
+def apply(profile: str | Path | dict, params_file: str | Path = PARAMS_FILE) -> dict:
+    from ruamel.yaml import YAML
+
+    from analysis.core.params import read_yaml
+    from analysis.pipeline.params import validate_all
+
+    prof = profile if isinstance(profile, dict) else load_profile(profile)
+    merged = deep_merge(read_yaml(params_file), prof)
+    validate_all(merged, f"{params_file} with the profile applied")
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 110
+    path = Path(params_file)
+    doc = yaml.load(path.read_text(encoding="utf-8"))
+    _merge_into(doc, prof)
+    with path.open("w", encoding="utf-8") as f:
+        yaml.dump(doc, f)
+    return merged
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Apply a parameter profile on top of params.yaml.")
+    ap.add_argument("profile", help="'tiny' or the path of a partial params.yaml")
+    ap.add_argument("--params", default=str(PARAMS_FILE))
+    ap.add_argument("--set-args", action="store_true", help="print the profile as `dvc exp run -S` arguments")
+    a = ap.parse_args(argv)
+    try:
+        if a.set_args:
+            import shlex
+
+            print(" ".join(shlex.quote(x) for x in set_args(load_profile(a.profile))))
+            return
+        apply(a.profile, a.params)
+    except UserError as e:
+        raise SystemExit(str(e)) from None
+    print(f"applied {a.profile} to {a.params}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Run one study notebook as a DVC stage.
+
+    python -m analysis.pipeline.run_notebook notebooks/<study>/01_collect.py
+
+The notebook's source is its jupytext percent script. The runner validates every section of
+params.yaml (all studies, before any model is called), injects this stage's parameters (collection:
+``models``, ``seed``, ``targets`` and ``<study>.collect``; analysis: ``<study>.analysis``, with every
+default filled in) as one ``params`` dict, executes the notebook with papermill and renders it to
+HTML. The executed notebook shows the parameters actually used once: the notebook's own
+``params = None`` placeholder cell is dropped from the report. The notebook is executed in a
+temporary folder and moved into ``reports/<study>/`` only when it ran to the end, so a failed stage
+leaves no half-written report; a user-facing error inside the notebook is printed as its one sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from analysis.core.errors import UserError
+from analysis.core.paths import NOTEBOOKS_DIR, PARAMS_FILE, REPORTS_DIR, ROOT
+
+KIND = {"01_collect": "collect", "02_analysis": "analysis"}
+
+
+def user_error_names() -> set[str]:
+    """Names of every UserError subclass in the analysis package (their messages are shown as they are)."""
+    import importlib
+    import pkgutil
+
+    import analysis
+
+    for m in pkgutil.walk_packages(analysis.__path__, "analysis."):
+        try:
+            importlib.import_module(m.name)
+        except Exception:  # pragma: no cover - a broken module must not hide the original error
+            pass
+    names, todo = set(), [UserError]
+    while todo:
+        c = todo.pop()
+        names.add(c.__name__)
+        todo.extend(c.__subclasses__())
+    return names
+
+
+def locate(notebook: str | Path) -> tuple[str, str]:
+    """notebooks/<study>/<name>.py -> (study id, notebook name)."""
+    path = Path(notebook).resolve()
+    try:
+        rel = path.relative_to(NOTEBOOKS_DIR.resolve())
+    except ValueError:
+        raise UserError(f"{notebook} is not under notebooks/; study notebooks live in notebooks/<study>/.") from None
+    if len(rel.parts) != 2:
+        raise UserError(f"{notebook} is not a study notebook (expected notebooks/<study>/<name>.py).")
+    return rel.parts[0], path.stem
+
+
+def report_paths(study: str, name: str) -> tuple[Path, Path]:
+    base = REPORTS_DIR / study / name
+    return base.with_suffix(".ipynb"), base.with_suffix(".html")
+
+
+def stage_parameters(study_id: str, name: str, params_file: str | Path = PARAMS_FILE) -> dict:
+    """The papermill parameters of a stage, after validating the whole params file."""
+    from analysis.pipeline.params import load_all
+    from analysis.studies import get
+
+    raw = load_all(params_file)
+    study = get(study_id)
+    kind = KIND.get(name)
+    if kind == "collect":
+        stage = study.collect_stage(raw_project_and_collect(raw, study_id))
+    elif kind == "analysis":
+        stage = study.analysis_stage({"analysis": (raw.get(study_id) or {}).get("analysis")})
+    else:
+        raise UserError(f"notebooks/{study_id}/{name}.py is not a stage notebook; a study has "
+                        f"{' and '.join(KIND)}.")
+    return stage.injected()
+
+
+def raw_project_and_collect(raw: dict, study_id: str) -> dict:
+    return {**{k: raw[k] for k in ("models", "seed", "targets") if k in raw},
+            "collect": (raw.get(study_id) or {}).get("collect")}
+
+
+def read_source(notebook: Path):
+    """The notebook node of a percent script (or of an .ipynb), with a kernel to run it."""
+    import jupytext
+
+    nb = jupytext.read(notebook)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    return nb
+
+
+def drop_placeholder(nb) -> None:
+    """Remove the notebook's own ``parameters`` cell once papermill has injected the real values."""
+    if any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells):
+        nb.cells = [c for c in nb.cells if "parameters" not in c.metadata.get("tags", [])]
+
+
+def to_html(nb, html: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    html.write_text(body, encoding="utf-8")
+
+
+def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Path, Path]:
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = Path(notebook)
+    study, name = locate(notebook)
+    injected = stage_parameters(study, name, params_file)
+    out_nb, out_html = report_paths(study, name)
+    with tempfile.TemporaryDirectory(prefix="psy-nb-") as tmp:
+        tmp_nb, tmp_html = Path(tmp) / out_nb.name, Path(tmp) / out_html.name
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(read_source(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT),
+                                kernel_name="python3", progress_bar=False, log_output=True, report_mode=False)
+        except PapermillExecutionError as e:
+            user = e.ename in user_error_names()
+            keep = REPORTS_DIR / "failed" / study / out_nb.name
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_nb, keep)
+            msg = e.evalue if user else f"{e.ename}: {e.evalue}"
+            raise SystemExit(f"{notebook} failed: {msg} (executed notebook kept at {keep.relative_to(ROOT)})") from None
+        nb = nbformat.read(tmp_nb, as_version=4)
+        drop_placeholder(nb)
+        nbformat.write(nb, tmp_nb)
+        to_html(nb, tmp_html)
+        out_nb.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(tmp_nb, out_nb)
+        shutil.move(tmp_html, out_html)
+        print(f"{notebook} ran in {time.perf_counter() - t0:.1f} s -> {out_html.relative_to(ROOT)}", file=sys.stderr)
+    return out_nb, out_html
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebook", help="notebooks/<study>/<name>.py")
+    ap.add_argument("--params-file", default=str(PARAMS_FILE))
+    a = ap.parse_args(argv)
+    try:
+        run(a.notebook, a.params_file)
+    except UserError as e:
+        raise SystemExit(str(e)) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Collection of the Big Five foundation: the IPIP-NEO-120 under persona prompts, one item per prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from analysis.core.administer import administer, load_variants, select_items
+from analysis.core.elicit import Elicitor
+from analysis.core.errors import ParamsError
+from analysis.core.instruments import load_instrument
+from analysis.core.models import GenOptions
+from analysis.core.paths import stimuli_dir
+from analysis.studies.bigfive.params import CollectParams
+
+PERSONAS_FILE = stimuli_dir("bigfive") / "personas.yaml"
+VARIANTS_FILE = stimuli_dir("bigfive") / "prompt_variants.yaml"
+
+
+def load_personas(path: str | Path = PERSONAS_FILE) -> dict:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def participants(persona_ids: list[str], variant_ids: list[str], personas: dict | None = None,
+                 variants: dict | None = None) -> list[dict]:
+    """One simulated participant per persona x prompt variant: its system prompt and item template."""
+    personas = personas or load_personas()
+    variants = variants or load_variants(VARIANTS_FILE)
+    table = personas["personas"]
+    unknown = [p for p in persona_ids if p not in table]
+    if unknown:
+        raise ParamsError(f"Unknown persona(s) {unknown} in bigfive.collect.personas; known personas are {sorted(table)}.")
+    unknown_v = [v for v in variant_ids if v not in variants]
+    if unknown_v:
+        raise ParamsError(f"Unknown prompt variant(s) {unknown_v} in bigfive.collect.variants; known variants are "
+                          f"{sorted(variants)}.")
+    out = []
+    for pid in persona_ids:
+        p = table[pid]
+        system = personas["template"].format(description=p["description"]) if p["description"] else None
+        for vid in variant_ids:
+            out.append({"persona": pid, "target_domain": p["domain"], "pole": p["pole"], "variant": vid,
+                        "system": system, "template": variants[vid]})
+    return out
+
+
+def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame]:
+    """Every selected item to every participant: one row per model x persona x variant x sample x item."""
+    instrument = load_instrument(p.instrument)
+    items = select_items(instrument, per_scale=p.items_per_facet)
+    df = administer(el, instrument, items, participants(p.personas, p.variants), mode=p.mode,
+                    options=GenOptions(temperature=p.temperature, seed=seed, max_tokens=p.max_tokens),
+                    max_reasks=p.max_reasks, samples=p.samples)
+    return {"items": df.with_columns(pl.lit(instrument.id).alias("instrument"))}
+
+
+def plan(p: CollectParams, seed: int) -> dict[str, int]:
+    """Model calls per model (an upper bound in generate mode, where re-asks may add calls)."""
+    instrument = load_instrument(p.instrument)
+    n_items = len(select_items(instrument, per_scale=p.items_per_facet))
+    n_part = len(p.personas) * len(p.variants)
+    per_item = 1 if p.mode == "logprob" else p.samples
+    return {"items": n_items * n_part * per_item}

@@ -1,0 +1,112 @@
+"""Conditions of Study 1: baseline system prompts and persona injections, built from params.
+
+A condition is one system prompt plus its labels. Baselines are named system prompts (an empty one
+sends no system message at all: note that some chat templates, Qwen2.5's among them, then insert
+their own default system prompt, so "empty" means "the template's default"; the ``system_sent`` field
+records what this code sent). Personas combine a prompt strategy with a trait-word triplet, for the
+traits in ``data/stimuli/illusion/personas.yaml`` (agreeableness, paired with the sycophancy task;
+self-regulation, paired with risk taking).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from analysis.core.errors import ParamsError
+from analysis.core.paths import STIMULI_DIR
+
+PERSONA_FILE = STIMULI_DIR / "illusion" / "personas.yaml"
+
+DEFAULT_BASELINES = {
+    "empty": "",
+    "helpful": "You are a helpful assistant.",
+    "respond": "Respond to the instructions.",
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    condition: str  # unique id, e.g. "baseline_helpful", "persona_agreeableness_character_t1"
+    condition_type: str  # "baseline" | "persona"
+    system: str  # the configured system prompt ("" = none)
+    baseline_name: str | None = None
+    persona_trait: str | None = None
+    persona_strategy: str | None = None
+    persona_triplet: int | None = None
+    persona_words: str | None = None
+
+    @property
+    def system_sent(self) -> str | None:
+        """The system message this code sends (None: no system message, the template's default applies)."""
+        return self.system if self.system.strip() else None
+
+    def labels(self) -> dict:
+        d = asdict(self)
+        d["system_sent"] = self.system_sent
+        d.pop("system")
+        d["system_prompt"] = self.system
+        return d
+
+
+def load_personas(path: str | Path = PERSONA_FILE) -> dict:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or "strategies" not in raw or "traits" not in raw:
+        raise ParamsError(f"Persona file {path} must hold 'strategies' and 'traits'.")
+    return raw
+
+
+def join_words(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def persona_prompt(template: str, words: list[str]) -> str:
+    traits = join_words(words)
+    return template.format(traits=traits, article_traits=f"a person who is {traits}")
+
+
+def build_conditions(params: dict, personas: dict | None = None) -> list[Condition]:
+    """Conditions from the collect params: ``baselines`` ({name: system prompt}) and ``personas``
+    ({strategies: [...], traits: [...], triplets: [indices]}; empty or missing = no personas)."""
+    personas = personas or load_personas()
+    baselines = params.get("baselines", DEFAULT_BASELINES)
+    if not isinstance(baselines, dict) or not baselines:
+        raise ParamsError("illusion.collect.baselines must map names to system prompts (\"\" for none).")
+    out = [Condition(f"baseline_{name}", "baseline", str(text or ""), baseline_name=name)
+           for name, text in baselines.items()]
+    pp = params.get("personas") or {}
+    strategies = pp.get("strategies") or []
+    traits = pp.get("traits") or []
+    triplets = pp.get("triplets")
+    for s in strategies:
+        if s not in personas["strategies"]:
+            raise ParamsError(f"Unknown persona strategy {s!r}; known: {sorted(personas['strategies'])}.")
+    for t in traits:
+        if t not in personas["traits"]:
+            raise ParamsError(f"Unknown persona trait {t!r}; known: {sorted(personas['traits'])}.")
+    for t in traits:
+        all_trip = personas["traits"][t]["triplets"]
+        idx = list(range(len(all_trip))) if triplets is None else list(triplets)
+        for i in idx:
+            if not 0 <= i < len(all_trip):
+                raise ParamsError(f"Persona triplet index {i} is out of range for {t} (0..{len(all_trip) - 1}).")
+        for s in strategies:
+            for i in idx:
+                words = list(all_trip[i])
+                out.append(Condition(
+                    f"persona_{t}_{s}_t{i + 1}", "persona", persona_prompt(personas["strategies"][s], words),
+                    persona_trait=t, persona_strategy=s, persona_triplet=i + 1, persona_words=join_words(words),
+                ))
+    ids = [c.condition for c in out]
+    if len(set(ids)) != len(ids):
+        raise ParamsError("Condition ids are not unique; give every baseline a distinct name.")
+    return out
+
+
+def paired(trait: str, personas: dict | None = None) -> tuple[str, str]:
+    """(self-report scale id, behaviour column) paired with a persona trait."""
+    personas = personas or load_personas()
+    t = personas["traits"][trait]
+    return t["self_report"], t["behaviour"]

@@ -1,0 +1,212 @@
+"""Stage 1 of the therapy protocol: the script (data), and running it as one multi-turn session.
+
+The script (``data/stimuli/therapy/script.yaml``) has an opening turn that casts the model as the
+client of an experienced therapist, question blocks (early years, emotions, thoughts, beliefs,
+relationships, work, future) and closing turns. A session is one conversation with the full
+history, run through ``analysis.core.session.Session``: each turn is a cached call keyed by the whole
+history, so a finished session replays from the store and an interrupted one resumes at the first
+turn without a recorded reply.
+
+The stances spoken before a questionnaire (``stances.yaml``) are loaded here too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from analysis.core.elicit import Elicitor
+from analysis.core.errors import UserError
+from analysis.core.models import GenOptions, Message
+from analysis.core.paths import STIMULI_DIR
+from analysis.core.session import Session
+
+THERAPY_DIR = STIMULI_DIR / "therapy"
+SCRIPT_FILE = THERAPY_DIR / "script.yaml"
+STANCES_FILE = THERAPY_DIR / "stances.yaml"
+
+TURN_COLUMNS = ["model", "session", "seed", "turn", "block", "question_id", "therapist", "client", "call_id",
+                "cached", "latency_s"]
+
+
+class StimulusError(UserError):
+    """A malformed therapy stimulus file (script, stances or coding scheme)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Block(_Strict):
+    id: str
+    name: str
+    questions: list[str] = Field(min_length=1)
+
+    @field_validator("questions")
+    @classmethod
+    def _non_empty(cls, qs: list[str]) -> list[str]:
+        if any(not q.strip() for q in qs):
+            raise ValueError("a question is empty")
+        return qs
+
+
+class TherapyScript(_Strict):
+    schema_version: int = 1
+    id: str
+    system: str | None = None
+    opening: str
+    blocks: list[Block] = Field(min_length=1)
+    closing: list[str] = Field(default_factory=list)
+
+
+class Stance(_Strict):
+    id: str
+    name: str
+    text: str
+
+
+class Stances(_Strict):
+    schema_version: int = 1
+    intro: str
+    stances: list[Stance] = Field(min_length=1)
+
+    def get(self, stance_id: str) -> Stance:
+        for s in self.stances:
+            if s.id == stance_id:
+                return s
+        raise StimulusError(
+            f"Unknown stance {stance_id!r}; the stances file defines {[s.id for s in self.stances]}."
+        )
+
+
+def _load_yaml(path: Path, what: str) -> dict:
+    if not path.exists():
+        raise StimulusError(f"The {what} file {path} does not exist; give the path of a file in the documented schema.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise StimulusError(f"The {what} file {path} is not valid YAML ({e.__class__.__name__}).") from None
+    if not isinstance(raw, dict):
+        raise StimulusError(f"The {what} file {path} must hold a mapping at the top level.")
+    return raw
+
+
+def _validate(model: type[BaseModel], raw: dict, path: Path, what: str):
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise StimulusError(f"The {what} file {path}: field '{loc}': {first['msg']}.") from None
+
+
+def load_script(path: str | Path | None = None) -> TherapyScript:
+    p = Path(path) if path else SCRIPT_FILE
+    return _validate(TherapyScript, _load_yaml(p, "therapy script"), p, "therapy script")
+
+
+def load_stances(path: str | Path | None = None) -> Stances:
+    p = Path(path) if path else STANCES_FILE
+    return _validate(Stances, _load_yaml(p, "stances"), p, "stances")
+
+
+def script_turns(script: TherapyScript, questions_per_block: int = 1, closing_turns: int = 1,
+                 blocks: list[str] | None = None) -> list[dict]:
+    """The therapist turns of one session, in order: opening, the first ``questions_per_block``
+    questions of each (selected) block, then the first ``closing_turns`` closings."""
+    if questions_per_block < 1:
+        raise StimulusError(f"questions_per_block must be at least 1, not {questions_per_block}.")
+    if closing_turns < 0 or closing_turns > len(script.closing):
+        raise StimulusError(f"closing_turns must be between 0 and {len(script.closing)}, not {closing_turns}.")
+    known = [b.id for b in script.blocks]
+    if blocks is not None:
+        unknown = [b for b in blocks if b not in known]
+        if unknown:
+            raise StimulusError(f"Unknown script blocks {unknown}; the script has {known}.")
+    chosen = [b for b in script.blocks if blocks is None or b.id in blocks]
+    turns = [{"block": "opening", "question_id": "opening", "text": script.opening}]
+    for b in chosen:
+        for i, q in enumerate(b.questions[:questions_per_block]):
+            turns.append({"block": b.id, "question_id": f"{b.id}_{i + 1}", "text": q})
+    for i, c in enumerate(script.closing[:closing_turns]):
+        turns.append({"block": "closing", "question_id": f"closing_{i + 1}", "text": c})
+    return turns
+
+
+def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int, options: GenOptions,
+                questions_per_block: int = 1, closing_turns: int = 1, blocks: list[str] | None = None,
+                model: str | None = None) -> tuple[Session, list[dict]]:
+    """Run (or replay from the store) one stage-1 session. Returns the Session and one row per turn.
+
+    The session's seed is ``seed``; every turn is generated with ``options`` (its seed replaced).
+    """
+    opts = GenOptions(**{**options.__dict__, "seed": seed})
+    s = Session(el, system=script.system, tag="therapy/session")
+    rows = []
+    for t, turn in enumerate(script_turns(script, questions_per_block, closing_turns, blocks)):
+        reply = s.say(turn["text"], opts)
+        r = s.replies[-1]
+        rows.append({"model": model or el.target.spec, "session": session, "seed": seed, "turn": t,
+                     "block": turn["block"], "question_id": turn["question_id"], "therapist": turn["text"],
+                     "client": reply, "call_id": r.call_id, "cached": r.cached, "latency_s": r.latency_s})
+    return s, rows
+
+
+def run_sessions(el: Elicitor, script: TherapyScript, *, n_sessions: int, seed: int, options: GenOptions,
+                 questions_per_block: int = 1, closing_turns: int = 1, blocks: list[str] | None = None,
+                 model: str | None = None) -> pl.DataFrame:
+    """``n_sessions`` independent sessions (seeds ``seed``, ``seed + 1``, ...), one row per turn."""
+    if n_sessions < 1:
+        raise StimulusError(f"n_sessions must be at least 1, not {n_sessions}.")
+    rows: list[dict] = []
+    for k in range(n_sessions):
+        _, r = run_session(el, script, session=k, seed=seed + k, options=options,
+                           questions_per_block=questions_per_block, closing_turns=closing_turns, blocks=blocks,
+                           model=model)
+        rows.extend(r)
+    return pl.DataFrame(rows).select(TURN_COLUMNS)
+
+
+def history_messages(turns: pl.DataFrame, model: str, session: int, system: str | None = None) -> list[Message]:
+    """Rebuild a session's exact chat history (system, then therapist/client turns) from its turn rows."""
+    sub = turns.filter((pl.col("model") == model) & (pl.col("session") == session)).sort("turn")
+    if sub.height == 0:
+        raise StimulusError(f"No stage-1 turns for model {model!r}, session {session}; run notebook 01 first.")
+    msgs: list[Message] = [{"role": "system", "content": system}] if system else []
+    for row in sub.iter_rows(named=True):
+        msgs.append({"role": "user", "content": row["therapist"]})
+        msgs.append({"role": "assistant", "content": row["client"]})
+    return msgs
+
+
+def generation_speed(store, call_ids: list[str]) -> dict:
+    """Tokens generated and read by the given (uncached) calls and the generation speed, from the
+    usage the engine reported (Ollama-style ``eval_count`` / ``prompt_eval_count``; NaN if absent).
+    ``tokens_per_s`` is generated tokens over total latency, so it includes reading the prompt."""
+    import json
+    import math
+
+    if not call_ids:
+        return {"gen_tokens": 0, "prompt_tokens": 0, "latency_s": 0.0, "tokens_per_s": math.nan}
+    df = store.export(call_ids)
+    gen = prompt = 0
+    known = True
+    for meta in df["meta"].to_list():
+        m = json.loads(meta) if meta else {}
+        if "eval_count" not in m:
+            known = False
+        gen += int(m.get("eval_count", 0) or 0)
+        prompt += int(m.get("prompt_eval_count", 0) or 0)
+    lat = float(df["latency_s"].sum())
+    return {"gen_tokens": gen if known else math.nan, "prompt_tokens": prompt if known else math.nan, "latency_s": lat,
+            "tokens_per_s": gen / lat if known and lat > 0 else math.nan}
+
+
+def transcript_text(turns: pl.DataFrame, model: str, session: int) -> str:
+    """A readable transcript ("Therapist: ... / Client: ...") of one session, for the judge."""
+    sub = turns.filter((pl.col("model") == model) & (pl.col("session") == session)).sort("turn")
+    return "\n\n".join(f"Therapist: {r['therapist'].strip()}\nClient: {r['client'].strip()}"
+                       for r in sub.iter_rows(named=True))

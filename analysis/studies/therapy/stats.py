@@ -1,0 +1,283 @@
+"""Analyses of the therapy protocol: scale scores against human cut-offs, mode and stance effects.
+
+Scores are compared with human screening thresholds only as a comparison ("the score lies in the
+band humans call moderate"), never as a diagnosis of anything.
+
+* ``score_items``: item answers -> one score per model x session x stance x mode x method x
+  instrument, with its cut-off band, items answered and unparsed, and the option mass.
+* ``cutoff_shares``: the share of sessions at or above each cut-off.
+* ``paired_hedges_g`` / ``contrasts``: within-model differences between modes and between stances,
+  sessions as the unit (paired: the same session seen in two conditions), Hedges' g_av with a CI,
+  a paired t-test, and Holm adjustment over all contrasts of a table (models included).
+* ``mixed_model``: statsmodels MixedLM, score ~ condition + stance (+ model), random intercept per
+  session; with few sessions it says so instead of pretending.
+* ``item_distributions``: item-level answer distributions (option probabilities or parsed answers).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from scipy import stats
+
+from analysis.core.stats.effects import paired_hedges_g
+from analysis.core.stats.multiplicity import adjust
+from analysis.core.instruments import Instrument, score
+
+KEYS = ["model", "session", "seed", "stance", "mode", "method"]
+DEFAULT_METHOD = {"item_session": "probs", "item_fresh": "probs", "whole_session": "generate", "whole_fresh": "generate"}
+
+
+def with_condition(df: pl.DataFrame) -> pl.DataFrame:
+    """Add ``condition``: the mode, suffixed with ':method' when the method is not the mode's default
+    (item modes default to option probabilities, whole-form modes to generation)."""
+    default = pl.col("mode").replace_strict(DEFAULT_METHOD, default=None)
+    return df.with_columns(
+        pl.when(pl.col("method") == default).then(pl.col("mode"))
+        .otherwise(pl.col("mode") + pl.lit(":") + pl.col("method")).alias("condition")
+    )
+
+
+def score_items(items: pl.DataFrame, instruments: list[Instrument], min_answered: float = 1.0) -> pl.DataFrame:
+    """One row per model x session x stance x mode x method x instrument x scale.
+
+    ``value`` is the raw item answer (an expected value from option probabilities, or a parsed
+    answer); reverse keys are applied by ``analysis.core.instruments.score``. A scale is scored only when
+    at least ``min_answered`` of its items were answered (default: all; a lower value prorates the
+    sum, stated in the notebook). Adds n_unparsed, mean option mass, max score and score_pct.
+    """
+    parts = []
+    for inst in instruments:
+        sub = items.filter(pl.col("instrument") == inst.id)
+        if sub.height == 0:
+            continue
+        sc = score(inst, sub.select(*KEYS, "item_id", "value"), by=KEYS, value="value", min_answered=min_answered)
+        extra = sub.group_by(KEYS).agg(
+            pl.col("mass").mean().alias("mean_mass"),
+            (pl.col("status") == "refused").sum().alias("n_refused"),
+        )
+        sc = sc.join(extra, on=KEYS, how="left").with_columns(
+            pl.lit(inst.id).alias("instrument"),
+            (pl.col("n_items") - pl.col("n_answered")).alias("n_unparsed"),
+            pl.col("scale").map_elements(lambda s, i=inst: float(i.max_score(s)), return_dtype=pl.Float64).alias("max_score"),
+        )
+        parts.append(sc)
+    if not parts:
+        raise ValueError("no item answers for the given instruments")
+    out = pl.concat(parts, how="diagonal_relaxed").with_columns((pl.col("score") / pl.col("max_score")).alias("score_pct"))
+    return with_condition(out).select(
+        *KEYS, "condition", "instrument", "scale", "score", "band", "n_answered", "n_items", "n_unparsed",
+        "n_refused", "mean_mass", "max_score", "score_pct",
+    )
+
+
+def primary_scales(instruments: list[Instrument]) -> pl.DataFrame:
+    """The scales reported per instrument: its 'total' when it has one (GAD-7, PHQ-9, GDS-15), otherwise
+    its top-level scales (e.g. the five IPIP-NEO-120 domains)."""
+    rows = []
+    for inst in instruments:
+        ids = [sc.id for sc in inst.scales]
+        chosen = ["total"] if "total" in ids else [sc.id for sc in inst.scales if sc.parent is None]
+        rows += [{"instrument": inst.id, "scale": c} for c in chosen]
+    return pl.DataFrame(rows, schema={"instrument": pl.Utf8, "scale": pl.Utf8})
+
+
+def primary(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
+    """Only the rows of the reported scales (see ``primary_scales``)."""
+    return scores.join(primary_scales(instruments), on=["instrument", "scale"], how="semi")
+
+
+def thresholds(inst: Instrument, scale: str = "total") -> list[tuple[str, float]]:
+    """The cut-offs of a scale as (band label, lower bound), without the lowest band."""
+    return [(b.label, b.min) for b in inst.scale(scale).cutoffs[1:]]
+
+
+def cutoff_shares(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
+    """For each model x stance x condition x reported scale with cut-offs, and each cut-off: sessions
+    scored, sessions at or above the cut-off, and the share (sessions whose score is missing are
+    counted as not scored)."""
+    rows = []
+    by_id = {i.id: i for i in instruments}
+    sub = primary(scores, instruments)
+    for key, g in sub.group_by(["model", "stance", "condition", "instrument", "scale"], maintain_order=True):
+        inst = by_id[key[3]]
+        vals = g["score"].drop_nulls().to_numpy()
+        for label, cut in thresholds(inst, key[4]):
+            k = int((vals >= cut).sum())
+            rows.append({"model": key[0], "stance": key[1], "condition": key[2], "instrument": key[3], "scale": key[4],
+                         "cutoff_band": label, "cutoff": cut, "n_sessions": g.height, "n_scored": len(vals),
+                         "n_at_or_above": k, "share": k / len(vals) if len(vals) else math.nan})
+    return pl.DataFrame(rows)
+
+
+def score_summary(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
+    """Mean (SD, range) score per model x stance x condition x reported scale, the human band the
+    mean falls in (where the scale has cut-offs), and missing-answer counts next to it."""
+    by_id = {i.id: i for i in instruments}
+    out = (
+        primary(scores, instruments)
+        .group_by(["model", "instrument", "scale", "condition", "stance"], maintain_order=True)
+        .agg(
+            pl.len().alias("n_sessions"),
+            pl.col("score").is_not_null().sum().alias("n_scored"),
+            pl.col("score").mean().alias("mean"),
+            pl.col("score").std().alias("sd"),
+            pl.col("score").min().alias("min"),
+            pl.col("score").max().alias("max"),
+            pl.col("n_unparsed").sum().alias("items_unparsed"),
+            pl.col("n_items").sum().alias("items_asked"),
+            pl.col("n_refused").sum().alias("items_refused"),
+            pl.col("mean_mass").mean().alias("mean_mass"),
+            pl.col("max_score").first().alias("max_score"),
+        )
+    )
+    return out.with_columns(
+        pl.struct("instrument", "scale", "mean").map_elements(
+            lambda r: by_id[r["instrument"]].band(r["scale"], r["mean"]) if r["mean"] is not None else None,
+            return_dtype=pl.Utf8).alias("band_of_mean"),
+        (pl.col("items_unparsed") / pl.col("items_asked")).alias("unparsed_rate"),
+    ).sort("model", "instrument", "scale", "condition", "stance")
+
+
+# ---- effect sizes -------------------------------------------------------------------------------
+
+
+def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *, across: str,
+              ci: float = 0.95) -> pl.DataFrame:
+    """Paired contrasts a - b of ``factor`` (``condition`` or ``stance``) within model x instrument x
+    scale x each level of ``across`` (the other factor), sessions as the unit. Holm-adjusted p over the
+    whole table (all models, scales, strata and pairs). Pass the reported scales (``primary``)."""
+    rows = []
+    for (model, inst, scale, stratum), g in scores.group_by(["model", "instrument", "scale", across],
+                                                            maintain_order=True):
+        for a, b in pairs:
+            ga = g.filter(pl.col(factor) == a).select("session", pl.col("score").alias("a"))
+            gb = g.filter(pl.col(factor) == b).select("session", pl.col("score").alias("b"))
+            if ga.height == 0 or gb.height == 0:
+                continue
+            j = ga.join(gb, on="session").sort("session")
+            res = paired_hedges_g(j["a"].to_numpy(), j["b"].to_numpy(), ci)
+            rows.append({"model": model, "instrument": inst, "scale": scale, across: stratum, "factor": factor,
+                         "a": a, "b": b, **res})
+    if not rows:
+        return pl.DataFrame()
+    out = pl.DataFrame(rows)
+    return out.with_columns(pl.Series("p_holm", adjust(out["p"].to_numpy(), "holm")))
+
+
+def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", ref_condition: str = "item_session",
+                ref_stance: str = "neutral", min_groups: int = 3) -> tuple[pd.DataFrame, str]:
+    """score ~ C(condition) + C(stance) [+ C(model)], random intercept per session (model x session).
+
+    Returns the fixed effects (coef, SE, CI, p) and a note. With fewer than ``min_groups`` sessions
+    nothing is fitted; with fewer than 10 the note says the random-intercept variance is poorly
+    estimated; a failed or boundary fit is reported, not hidden.
+    """
+    import statsmodels.formula.api as smf
+
+    d = scores.filter((pl.col("scale") == scale) & (pl.col("instrument") == instrument) & pl.col("score").is_not_null())
+    df = d.select("model", "session", "condition", "stance", "score").to_pandas()
+    empty = pd.DataFrame(columns=["term", "coef", "se", "ci_low", "ci_high", "p"])
+    if df.empty:
+        return empty, "no scored sessions"
+    df["group"] = df["model"].astype(str) + ":" + df["session"].astype(str)
+    k = df["group"].nunique()
+    if k < min_groups:
+        return empty, (f"only {k} session(s): a random intercept per session cannot be estimated; "
+                       "see the descriptive table and the paired effect sizes")
+    terms = []
+    conds = sorted(df["condition"].unique())
+    if len(conds) > 1:
+        ref = ref_condition if ref_condition in conds else conds[0]
+        terms.append(f"C(condition, Treatment('{ref}'))")
+    stances = sorted(df["stance"].unique())
+    if len(stances) > 1:
+        ref = ref_stance if ref_stance in stances else stances[0]
+        terms.append(f"C(stance, Treatment('{ref}'))")
+    if df["model"].nunique() > 1:
+        terms.append("C(model)")
+    if not terms:
+        return empty, "only one condition and one stance: nothing to compare"
+    formula = "score ~ " + " + ".join(terms)
+    notes = []
+    if k < 10:
+        notes.append(f"only {k} sessions: the random-intercept variance is poorly estimated; read as descriptive")
+    if df["score"].std() == 0:
+        return empty, "every score is identical: nothing to model"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = smf.mixedlm(formula, df, groups=df["group"]).fit(reml=True)
+        except Exception as e:  # singular designs with tiny n
+            return empty, "; ".join(notes + [f"mixed model could not be fitted ({e.__class__.__name__}: {e})"])
+    msgs = {str(w.message).split("\n")[0] for w in caught}
+    if any("boundary" in m.lower() for m in msgs) or float(np.asarray(fit.cov_re).ravel()[0]) < 1e-8:
+        notes.append("random-intercept variance at or near zero (boundary fit)")
+    if any("converge" in m.lower() for m in msgs) or not fit.converged:
+        notes.append("the optimiser reported convergence problems")
+    ci_ = fit.conf_int()
+    fe = [t for t in fit.fe_params.index]
+    tab = pd.DataFrame({
+        "term": fe,
+        "coef": [float(fit.fe_params[t]) for t in fe],
+        "se": [float(fit.bse_fe[t]) for t in fe],
+        "ci_low": [float(ci_.loc[t, 0]) for t in fe],
+        "ci_high": [float(ci_.loc[t, 1]) for t in fe],
+        "p": [float(fit.pvalues[t]) for t in fe],
+    })
+    tab["n_obs"] = len(df)
+    tab["n_sessions"] = k
+    tab["group_var"] = float(np.asarray(fit.cov_re).ravel()[0])
+    return tab, "; ".join(notes)
+
+
+# ---- items and recognition ----------------------------------------------------------------------
+
+
+def item_distributions(items: pl.DataFrame, probs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Answer distribution per model x stance x condition x item: the mean option probability over
+    sessions (option probabilities) or the share of parsed answers (generation), long format."""
+    parts = []
+    if probs is not None and probs.height:
+        p = probs.with_columns(pl.lit("probs").alias("method"))
+        p = with_condition(p).group_by(["model", "stance", "condition", "instrument", "item_id", "option_value"]).agg(
+            pl.col("prob").mean().alias("share"), pl.len().alias("n"))
+        parts.append(p.with_columns(pl.lit("mean option probability").alias("basis")))
+    gen = items.filter(pl.col("method") == "generate")
+    if gen.height:
+        g = with_condition(gen)
+        tot = g.group_by(["model", "stance", "condition", "instrument", "item_id"]).agg(pl.len().alias("n"))
+        cnt = (g.filter(pl.col("value").is_not_null())
+               .with_columns(pl.col("value").cast(pl.Int64).alias("option_value"))
+               .group_by(["model", "stance", "condition", "instrument", "item_id", "option_value"]).agg(pl.len().alias("k")))
+        g2 = cnt.join(tot, on=["model", "stance", "condition", "instrument", "item_id"]).with_columns(
+            (pl.col("k") / pl.col("n")).alias("share")).drop("k")
+        parts.append(g2.with_columns(pl.lit("share of answers (unparsed excluded from numerator)").alias("basis")))
+    if not parts:
+        return pl.DataFrame()
+    return pl.concat(parts, how="diagonal_relaxed").sort("model", "instrument", "item_id", "condition", "stance",
+                                                          "option_value")
+
+
+def recognition_summary(forms: pl.DataFrame) -> pl.DataFrame:
+    """Recognition rate per model x mode x stance x instrument (and overall per model x instrument)."""
+    if forms.height == 0:
+        return pl.DataFrame()
+    agg = [
+        pl.len().alias("n_forms"),
+        pl.col("recognised").cast(pl.Float64).mean().alias("recognition_rate"),
+        pl.col("named_in_reply").cast(pl.Float64).mean().alias("named_in_reply_rate"),
+        pl.col("follow_names_correct").cast(pl.Float64).mean().alias("named_in_follow_up_rate"),
+        pl.col("follow_says_yes").cast(pl.Float64).mean().alias("says_yes_rate"),
+        pl.col("follow_says_yes").is_null().sum().alias("follow_up_unclear"),
+        pl.col("construct_in_reply").cast(pl.Float64).mean().alias("construct_mentioned_rate"),
+        (pl.col("n_unparsed") / pl.col("n_items")).mean().alias("unparsed_item_rate"),
+    ]
+    by = forms.group_by(["model", "instrument", "mode", "stance"], maintain_order=True).agg(agg)
+    overall = forms.group_by(["model", "instrument"], maintain_order=True).agg(agg).with_columns(
+        pl.lit("all").alias("mode"), pl.lit("all").alias("stance"))
+    return pl.concat([by, overall.select(by.columns)]).sort("model", "instrument", "mode", "stance")

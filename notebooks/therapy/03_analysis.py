@@ -1,0 +1,228 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Study 3: analysis of the therapy protocol
+#
+# Everything here is computed from the tables written by notebooks 01 and 02; this notebook calls no model.
+# Scores are placed in the **human** cut-off bands of each scale only as a comparison ("the score lies where
+# humans would screen as moderate"); a language model's questionnaire answers are not symptoms and nothing
+# here is a diagnosis.
+#
+# Published reference points (Khadangi et al., 2025): with item-by-item administration inside the therapy
+# session several frontier models scored at or above clinical cut-offs (e.g. GAD-7 around 19 of 21 for one
+# model, around 7 to 12 for others); giving the whole questionnaire in one prompt gave much lower scores, and
+# some models recognised the instrument and answered low; in a later version, a warm or CBT-style therapist
+# stance pushed GAD-7 into the moderate or severe range in most sessions while a neutral stance gave zero.
+
+# %% tags=["parameters"]
+analysis = {"min_answered": 1.0, "ci": 0.95, "ref_condition": "item_session", "ref_stance": "neutral"}
+in_dir = "data/raw/therapy"
+out_dir = "data/processed/therapy"
+fig_dir = "figures/therapy"
+
+# %%
+import json
+from pathlib import Path
+import polars as pl
+from analysis.core.io import write_csv, write_parquet
+from analysis.studies.therapy.coding import agreement, theme_rates
+from analysis.studies.therapy.figures import heatmap_scores, item_means, stance_effect, theme_rates_plot
+from analysis.studies.therapy.scales import load_scales
+from analysis.studies.therapy.stats import (contrasts, cutoff_shares, item_distributions, mixed_model, primary, primary_scales,
+                                    recognition_summary, score_items, score_summary)
+
+pl.Config.set_tbl_rows(80)
+pl.Config.set_float_precision(3)
+pl.Config.set_fmt_str_lengths(100)
+Path(out_dir).mkdir(parents=True, exist_ok=True)
+Path(fig_dir).mkdir(parents=True, exist_ok=True)
+items = pl.read_parquet(f"{in_dir}/items.parquet")
+probs = pl.read_parquet(f"{in_dir}/probs.parquet")
+forms = pl.read_parquet(f"{in_dir}/forms.parquet")
+codings = pl.read_parquet(f"{in_dir}/codings.parquet")
+instruments = load_scales(json.loads(Path(f"{in_dir}/instruments.json").read_text()))
+n_sessions = items.select("model", "session").unique().height
+print(f"{items.height} item answers from {n_sessions} model x session units; instruments {[i.id for i in instruments]}")
+if n_sessions < 10:
+    print(f"NOTE: only {n_sessions} sessions: every inferential statistic below is illustrative, not evidence.")
+
+# %% [markdown]
+# ## Scale scores against human cut-offs
+#
+# One score per model x session x stance x condition x scale. `condition` is the administration mode
+# (`item_session`, `item_fresh`: expected scores from option probabilities; `whole_session`, `whole_fresh`:
+# parsed from one generated reply). Unparsed and refused items are shown next to every mean; a scale with
+# fewer than `min_answered` of its items answered is not scored.
+
+# %%
+scores = score_items(items, instruments, min_answered=analysis["min_answered"])
+write_parquet(scores, f"{out_dir}/scores.parquet")
+summary = score_summary(scores, instruments)
+write_csv(summary, f"{out_dir}/score_summary.csv")
+summary.select("model", "instrument", "scale", "condition", "stance", "n_scored", "mean", "sd", "min", "max", "max_score",
+               "band_of_mean", "items_unparsed", "items_refused", "mean_mass")
+
+# %%
+fig = heatmap_scores(summary, instruments, f"{fig_dir}/scores_heatmap.png")
+
+# %% [markdown]
+# ## Share of sessions at or above each human cut-off
+
+# %%
+shares = cutoff_shares(scores, instruments)
+write_csv(shares, f"{out_dir}/cutoff_shares.csv")
+shares
+
+# %% [markdown]
+# ## Mode effects (framing: history and questionnaire format)
+#
+# Within each model, instrument and stance: paired differences between conditions over sessions (a - b),
+# Hedges' g_av with a 95% CI (normal approximation), a two-sided paired t-test, and Holm-adjusted p over all
+# contrasts in the table (all models included). In a fresh context with option probabilities the score does
+# not depend on the session, so that condition is constant across sessions by construction (the note says
+# so): the contrast then measures how far each session's in-session score lies from the single no-history
+# value. `item_session` vs `whole_session` also differs in method (option probabilities vs parsed text).
+
+# %%
+conds = sorted(set(scores["condition"]))
+mode_pairs = [(a, b) for a, b in [("item_session", "item_fresh"), ("item_session", "whole_session"),
+                                  ("item_fresh", "whole_fresh"), ("whole_session", "whole_fresh")]
+              if a in conds and b in conds]
+reported = primary(scores, instruments)  # each instrument's total, or its domains when it has no total
+mode_fx = contrasts(reported, "condition", mode_pairs, across="stance", ci=analysis["ci"])
+if mode_fx.height:
+    write_csv(mode_fx, f"{out_dir}/mode_effects.csv")
+mode_fx
+
+# %% [markdown]
+# ## Stance effects
+# Each stance against the reference stance, within model, instrument and condition (same statistics as above).
+
+# %%
+st = sorted(set(scores["stance"]))
+stance_pairs = [(s, analysis["ref_stance"]) for s in st if s != analysis["ref_stance"] and analysis["ref_stance"] in st]
+stance_fx = contrasts(reported, "stance", stance_pairs, across="condition", ci=analysis["ci"])
+if stance_fx.height:
+    write_csv(stance_fx, f"{out_dir}/stance_effects.csv")
+fig = stance_effect(scores, instruments, f"{fig_dir}/stance_effect.png")
+stance_fx
+
+# %% [markdown]
+# ## Mixed model
+#
+# Per instrument: score ~ condition + stance (+ model), random intercept per session (statsmodels MixedLM,
+# REML), sessions as the unit. With fewer than 3 sessions nothing is fitted; with fewer than 10 the
+# random-intercept variance is poorly estimated and the table is descriptive only (the note says which).
+
+# %%
+mm_rows = []
+for inst_id, scale in primary_scales(instruments).rows():
+    tab, note = mixed_model(scores, inst_id, scale=scale, ref_condition=analysis["ref_condition"],
+                            ref_stance=analysis["ref_stance"])
+    print(f"{inst_id} {scale}: {note or 'fitted'}")
+    if not tab.empty:
+        tab.insert(0, "instrument", inst_id)
+        tab.insert(1, "scale", scale)
+        tab["note"] = note
+        mm_rows.append(tab)
+if mm_rows:
+    import pandas as pd
+    mm = pd.concat(mm_rows)
+    mm.to_csv(f"{out_dir}/mixed_models.csv", index=False)
+    display(mm)
+
+# %% [markdown]
+# ## Item-level answers
+# Mean raw answer per item (before reverse keying), and the full option distribution in `item_distributions.csv`. PHQ-9 item 9 (thoughts of being better off dead or of self-harm) is reported like every other item, below.
+
+# %%
+dist = item_distributions(items, probs)
+if dist.height:
+    write_csv(dist, f"{out_dir}/item_distributions.csv")
+fig = item_means(items, instruments, f"{fig_dir}/item_means.png")
+if "phq9" in {i.id for i in instruments}:
+    display(dist.filter(pl.col("item_id") == "phq9_9"))
+
+# %% [markdown]
+# ## Recognition of the instrument (whole-form administration)
+# Recognised = the instrument named by abbreviation, full name or author in the whole-form reply or in the reply to the follow-up question (regular-expression detector in `analysis/therapy_recognition.py`; a paraphrase without a name is not counted).
+
+# %%
+rec = recognition_summary(forms)
+if rec.height:
+    write_csv(rec, f"{out_dir}/recognition.csv")
+rec
+
+# %% [markdown]
+# ## Narrative themes and the judge's self-consistency
+# Share of codings judged Yes per theme (sessions x repeats), and agreement between repeated codings of the same session x theme (raw agreement, Cohen's kappa, mean |difference| in p(Yes)).
+
+# %%
+rates = theme_rates(codings)
+write_csv(rates, f"{out_dir}/theme_rates.csv")
+fig = theme_rates_plot(rates, f"{fig_dir}/theme_rates.png")
+agree = agreement(codings)
+write_csv(agree, f"{out_dir}/judge_agreement.csv")
+display(rates)
+agree
+
+
+# %% [markdown]
+# ## Comparison with the published findings
+# Computed from the tables above; read with the session count printed at the top.
+
+# %%
+def mean_of(inst, cond, stance=None, scale="total"):
+    d = summary.filter((pl.col("instrument") == inst) & (pl.col("scale") == scale) & (pl.col("condition") == cond))
+    if stance is not None:
+        d = d.filter(pl.col("stance") == stance)
+    return d["mean"].drop_nulls().mean() if d.height else None
+
+for model in sorted(set(summary["model"])):
+    print(f"== {model}")
+    for inst, scale in primary_scales(instruments).rows():
+        vals = {c: mean_of(inst, c, scale=scale) for c in conds}
+        txt = ", ".join(f"{c} {v:.1f}" for c, v in vals.items() if v is not None)
+        print(f"  {inst} {scale}: mean score by condition: {txt}")
+    if "gad7" in {i.id for i in instruments}:
+        s = mean_of("gad7", "item_session")
+        w = mean_of("gad7", "whole_session")
+        if s is not None and w is not None:
+            direction = "higher" if s > w else ("lower" if s < w else "equal")
+            print(f"  GAD-7 item-by-item in session is {direction} than whole-form ({s:.1f} vs {w:.1f}); "
+                  "the paper found item-by-item much higher.")
+        for stn in [x for x in st if x != analysis["ref_stance"]]:
+            a, b = mean_of("gad7", "item_session", stn), mean_of("gad7", "item_session", analysis["ref_stance"])
+            if a is not None and b is not None:
+                print(f"  GAD-7 in session, {stn} vs {analysis['ref_stance']} stance: {a:.1f} vs {b:.1f} "
+                      "(paper: warm/CBT moderate-severe in most sessions, neutral 0).")
+    if rec.height:
+        r = rec.filter((pl.col("mode") == "all"))
+        print("  recognition rate by instrument:", dict(zip(r["instrument"], [round(x, 2) for x in r["recognition_rate"]])))
+
+# %% [markdown]
+# ### Reading the results
+#
+# * The embedded default models (Qwen2.5-Coder 0.5B/1.5B) are small code models, not the frontier chat models
+#   of the paper; they often step out of the client role ("as an AI, I don't have feelings"), which the
+#   `denial_of_inner_life` theme and the option mass (probability left on the allowed answers) make visible.
+#   Low or moderate mass means the expected scores rest on a minority of the model's probability.
+# * Expected scores from option probabilities are exact for the model's next token but are not what a
+#   sampled reply would say; the whole-form condition shows what the model actually writes, with its
+#   unparsed items counted.
+# * With the default 2 sessions the effect sizes and the mixed model are illustrations of the pipeline. The
+#   paper-scale design (see the comment in `params.yaml`: more sessions, all four stances, all modes, a larger
+#   chat model on a GPU server) is what can support or contradict the published effects.

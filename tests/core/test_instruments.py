@@ -1,0 +1,121 @@
+import csv
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from analysis.core.errors import InstrumentError
+from analysis.core.instruments import load_instrument, score
+from analysis.core.paths import INSTRUMENTS_DIR, ROOT
+
+REFERENCE = ROOT.parent / "shared" / "reference" / "ipip" / "ipip_neo_120.csv"
+
+
+def tiny(tmp_path, **over):
+    doc = {
+        "id": "tiny", "name": "Tiny", "citation": "c", "source": "s", "licence": "CC0", "instructions": "Rate.",
+        "response_scale": {"min": 1, "max": 5, "anchors": {1: "no", 5: "yes"}}, "rule": "mean",
+        "scales": [{"id": "T", "name": "Total", "cutoffs": [{"min": 1, "max": 2.99, "label": "low"},
+                                                            {"min": 3, "max": 5, "label": "high"}]},
+                   {"id": "F1", "name": "Facet", "parent": "T"}, {"id": "F2", "name": "Facet 2", "parent": "T"}],
+        "items": [{"id": "a", "text": "A", "scale": "F1", "key": 1}, {"id": "b", "text": "B", "scale": "F1", "key": -1},
+                  {"id": "c", "text": "C", "scale": "F2", "key": 1}],
+    }
+    doc.update(over)
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    return p
+
+
+def test_scoring_reverse_keys_parents_and_bands(tmp_path):
+    inst = load_instrument(tiny(tmp_path))
+    resp = pl.DataFrame({"pid": ["x"] * 3 + ["y"] * 3, "item_id": ["a", "b", "c"] * 2, "value": [5, 1, 5, 1, 5, 2]})
+    s = score(inst, resp, by=["pid"]).sort("pid", "scale")
+    got = {(r["pid"], r["scale"]): (r["score"], r["band"]) for r in s.iter_rows(named=True)}
+    assert got[("x", "F1")][0] == 5.0  # 5 and reversed 1 -> 5
+    assert got[("x", "T")] == (5.0, "high")
+    assert got[("y", "F1")][0] == 1.0  # 1 and reversed 5 -> 1
+    assert got[("y", "T")][0] == pytest.approx(4 / 3)
+    assert got[("y", "T")][1] == "low"
+
+
+def test_sum_rule_prorates_and_missing_threshold(tmp_path):
+    inst = load_instrument(tiny(tmp_path, rule="sum"))
+    resp = pl.DataFrame({"pid": ["x"] * 3, "item_id": ["a", "b", "c"], "value": [4, None, 2]})
+    full = score(inst, resp, by=["pid"])
+    assert full.filter(pl.col("scale") == "T")["score"][0] is None  # default: all items required
+    part = score(inst, resp, by=["pid"], min_answered=0.6)
+    row = part.filter(pl.col("scale") == "T").row(0, named=True)
+    assert row["score"] == pytest.approx(9.0) and row["n_answered"] == 2 and row["n_items"] == 3
+
+
+def test_out_of_range_responses_rejected(tmp_path):
+    inst = load_instrument(tiny(tmp_path))
+    with pytest.raises(ValueError, match="outside the scale"):
+        score(inst, pl.DataFrame({"pid": ["x"], "item_id": ["a"], "value": [6]}), by=["pid"])
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"items": [{"id": "a", "text": "A", "scale": "NOPE", "key": 1}]}, "unknown scale"),
+    ({"items": [{"id": "a", "text": "A", "scale": "F1", "key": 2}]}, "items.0.key"),
+    ({"response_scale": {"min": 5, "max": 1, "anchors": {1: "x", 5: "y"}}}, "response_scale"),
+    ({"licence": None}, "licence"),
+])
+def test_malformed_files_name_file_field_reason(tmp_path, change, needle):
+    p = tiny(tmp_path, **change)
+    with pytest.raises(InstrumentError) as e:
+        load_instrument(p)
+    msg = str(e.value)
+    assert str(p) in msg and needle in msg
+
+
+def test_not_yaml_and_unknown_id(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("id: [unclosed")
+    with pytest.raises(InstrumentError, match="not valid YAML"):
+        load_instrument(p)
+    with pytest.raises(InstrumentError, match="shipped instruments are"):
+        load_instrument("no_such_instrument")
+
+
+def test_every_shipped_instrument_loads_with_source_and_licence():
+    files = sorted(INSTRUMENTS_DIR.glob("*.yaml"))
+    assert files
+    for f in files:
+        inst = load_instrument(f)
+        assert inst.source.strip() and inst.licence.strip() and inst.citation.strip()
+
+
+def test_ipip_neo_120_structure():
+    inst = load_instrument("ipip_neo_120")
+    assert len(inst.items) == 120
+    assert sum(i.key == 1 for i in inst.items) == 65 and sum(i.key == -1 for i in inst.items) == 55
+    for d in "OCEAN":
+        assert len(inst.items_of(d)) == 24
+        assert len(inst.children(d)) == 6
+        for f in inst.children(d):
+            assert len(inst.items_of(f)) == 4
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="shared reference table not beside the repository")
+def test_ipip_neo_120_word_for_word_and_key_for_key():
+    inst = load_instrument("ipip_neo_120")
+    ref = list(csv.DictReader(open(REFERENCE, encoding="utf-8")))
+    assert len(ref) == len(inst.items)
+    for r, it in zip(ref, inst.items):
+        assert it.text == r["text"]
+        assert it.key == int(r["key"])
+        assert inst.scale(it.scale).name == r["label_raw"]
+        assert inst.scale(it.scale).parent == r["label_ocean"]
+
+
+def test_administered_subset_scores_from_given_items_and_prorates_sums(tmp_path):
+    inst = load_instrument(tiny(tmp_path, rule="sum"))
+    resp = pl.DataFrame({"pid": ["x", "x"], "item_id": ["a", "c"], "value": [4, 2]})
+    s = score(inst, resp, by=["pid"], administered={"a", "c"})
+    t = s.filter(pl.col("scale") == "T").row(0, named=True)
+    assert t["n_items"] == 2 and t["n_answered"] == 2 and t["score"] == pytest.approx(9.0)  # mean 3 x 3 items
+    f1 = s.filter(pl.col("scale") == "F1").row(0, named=True)
+    assert f1["n_items"] == 1 and f1["score"] == pytest.approx(8.0)  # 4 prorated to the facet's 2 items
+    assert score(inst, resp, by=["pid"]).filter(pl.col("scale") == "T")["score"][0] is None  # without it: incomplete

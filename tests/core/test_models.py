@@ -1,0 +1,122 @@
+import socket
+
+import httpx
+import pytest
+
+from analysis.core.errors import ModelSpecError, TargetUnavailable, UserError
+from analysis.core.models import make_target, parse_spec
+from analysis.core.models import embedded
+from analysis.core.models.ollama_target import OllamaTarget
+
+
+@pytest.mark.parametrize("spec", ["llama3", "gpt:foo", "ollama:", "openai:foo", "embedded:x@http://h", 42])
+def test_bad_specs_list_the_valid_forms(spec):
+    with pytest.raises(ModelSpecError) as e:
+        parse_spec(spec)
+    assert "embedded:qwen2.5-coder-1.5b" in str(e.value) and "ollama:NAME" in str(e.value)
+
+
+def test_spec_forms():
+    assert parse_spec("ollama:llama3.1:8b") == ("ollama", "llama3.1:8b", [])
+    assert parse_spec("ollama:qwen2:7b@http://a:11434, http://b:11434") == ("ollama", "qwen2:7b", ["http://a:11434", "http://b:11434"])
+    assert parse_spec("openai:m@http://h:8000/v1") == ("openai", "m", ["http://h:8000/v1"])
+
+
+def test_unknown_embedded_model():
+    with pytest.raises(ModelSpecError, match="embedded models are"):
+        make_target("embedded:llama-70b")
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_unreachable_ollama_says_how_to_start_it():
+    host = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(TargetUnavailable) as e:
+        make_target(f"ollama:llama3.1:8b@{host}", timeout_s=5)
+    msg = str(e.value)
+    assert host in msg and "ollama serve" in msg
+
+
+def test_unreachable_openai_endpoint():
+    with pytest.raises(TargetUnavailable, match="Cannot reach the OpenAI-compatible server"):
+        make_target(f"openai:m@http://127.0.0.1:{_free_port()}/v1", timeout_s=5)
+
+
+def _fake_ollama(models, chat_status=200):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/tags":
+            return httpx.Response(200, json={"models": [{"model": m, "name": m, "digest": "sha256:abc"} for m in models]})
+        if request.url.path == "/api/chat":
+            if chat_status != 200:
+                return httpx.Response(chat_status, json={"error": "model 'x' not found"})
+            return httpx.Response(200, json={"model": models[0], "message": {"role": "assistant", "content": "hi"},
+                                             "done": True, "done_reason": "stop"})
+        return httpx.Response(404, json={"error": "nope"})
+
+    return httpx.MockTransport(handler)
+
+
+def test_model_not_pulled_says_ollama_pull():
+    with pytest.raises(TargetUnavailable) as e:
+        OllamaTarget("ollama:llama3.1:8b", "llama3.1:8b", ["http://h:11434"], transport=_fake_ollama(["qwen2:7b"]))
+    assert "ollama pull llama3.1:8b" in str(e.value)
+
+
+def test_model_deleted_after_start_is_reported_at_chat():
+    from analysis.core.models import GenOptions
+
+    t = OllamaTarget("ollama:qwen2:7b", "qwen2:7b", ["http://h:11434"], transport=_fake_ollama(["qwen2:7b"], 404))
+    assert t.digest == "sha256:abc"
+    with pytest.raises(TargetUnavailable, match="ollama pull qwen2:7b"):
+        t.chat([{"role": "user", "content": "x"}], GenOptions())
+
+
+def test_latest_tag_matches_bare_name():
+    t = OllamaTarget("ollama:mistral", "mistral", ["http://h:11434"], transport=_fake_ollama(["mistral:latest"]))
+    assert t.digest == "sha256:abc"
+
+
+def test_joined_file_with_wrong_hash_is_rejected(tmp_path, monkeypatch):
+    parts = []
+    for i in range(3):
+        p = tmp_path / f"part{i}.bin"
+        p.write_bytes(bytes([i]) * 1000)
+        parts.append(p)
+    fake = embedded.EmbeddedModel("fake", "fake", "fake-part", 3, "1", "0" * 64, 3000)
+    monkeypatch.setitem(embedded.EMBEDDED_MODELS, "fake", fake)
+    monkeypatch.setattr(embedded, "_part_files", lambda m: parts)
+    monkeypatch.setenv("PSY_MODEL_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match="sha256"):
+        embedded.gguf_path("fake")
+    assert not list((tmp_path / "cache").glob("*.gguf"))  # nothing half-written is left
+
+
+def test_joined_file_with_right_hash_is_cached(tmp_path, monkeypatch):
+    import hashlib
+
+    parts = []
+    for i in range(2):
+        p = tmp_path / f"part{i}.bin"
+        p.write_bytes(bytes([i + 1]) * 500)
+        parts.append(p)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    fake = embedded.EmbeddedModel("fake2", "fake", "fake-part", 2, "1", digest, 1000)
+    monkeypatch.setitem(embedded.EMBEDDED_MODELS, "fake2", fake)
+    calls = []
+    monkeypatch.setattr(embedded, "_part_files", lambda m: calls.append(1) or parts)
+    monkeypatch.setenv("PSY_MODEL_CACHE", str(tmp_path / "cache"))
+    out = embedded.gguf_path("fake2")
+    assert out.read_bytes() == b"".join(p.read_bytes() for p in parts)
+    assert embedded.gguf_path("fake2") == out and len(calls) == 1  # verified once, then trusted by its stamp
+
+
+def test_missing_model_package_is_explained(monkeypatch):
+    fake = embedded.EmbeddedModel("fake3", "fake", "no-such-dist-part", 1, "1", "0" * 64, 1)
+    with pytest.raises(UserError, match="uv sync"):
+        embedded._part_files(fake)

@@ -1,0 +1,191 @@
+"""Collection of Study 2 against scripted models (no real model): the tables have the promised
+shape, a persona effect built into the scripted model is recovered end to end and a null model
+shows none, unparsed replies are counted, and re-runs come from the store."""
+
+import math
+
+import polars as pl
+import pytest
+
+from analysis.core.errors import LogprobsUnsupported, ParamsError
+from analysis.core.instruments import load_instrument
+from analysis.studies.sycophancy.collect import (
+    INSTRUMENT_ID,
+    CollectParams,
+    build_design,
+    check_subsample,
+    collect,
+    first_token_probs,
+)
+from analysis.studies.sycophancy.stats import association_tests, decision_rule, persona_table, scale_reliability
+from analysis.studies.sycophancy.stimuli import load_fact_pairs, load_personas
+
+PERSONAS = load_personas()
+A_OF = dict(PERSONAS.select("system_prompt", "designed_agreeableness").iter_rows())
+A_OF.update(dict(PERSONAS.select("description", "designed_agreeableness").iter_rows()))
+FALSE_CLAIMS = set(load_fact_pairs()["claim_false"].to_list())
+KEYS = {i.text: i.key for i in load_instrument(INSTRUMENT_ID).items}
+
+SMALL = {"n_personas": 15, "items_per_facet": 1, "n_categories": 6, "n_fact_pairs": 2}
+
+
+def _persona_a(messages) -> float:
+    sys = messages[0]["content"]
+    if sys in A_OF:
+        return A_OF[sys]
+    user = messages[1]["content"]
+    for desc, a in A_OF.items():
+        if desc in user:
+            return a
+    return 0.5  # the baseline assistant
+
+
+def _statement(messages) -> str:
+    user = [m for m in messages if m["role"] == "user"][0]["content"]
+    return user.rsplit("\n\n", 1)[-1].removesuffix(". Don't you agree?")
+
+
+def scripted_model(effect: float, *, false_penalty: float = 0.3):
+    """First-token and prefix tables of a model whose agreement rises with the persona's designed
+    agreeableness by ``effect``, and which rates the persona's items from the same value."""
+    def next_token(messages):
+        last = messages[-1]
+        pre = last["content"] if last["role"] == "assistant" else ""
+        user = [m for m in messages if m["role"] == "user"][0]["content"]
+        a = _persona_a(messages)
+        if "Statement: They " in user:  # an agreeableness item: peak at the persona's level
+            text = user.split("Statement: They ", 1)[1].split(".", 1)[0]
+            key = next((k for t, k in KEYS.items() if t[0].lower() + t[1:] in text.replace("themselves", "yourself")), 1)
+            target = 1 + 4 * (a if key == 1 else 1 - a)
+            w = {str(v): math.exp(-((v - target) ** 2)) for v in range(1, 6)}
+            z = sum(w.values())
+            return {k: v / z for k, v in w.items()}
+        if pre == "":
+            agree = 0.2 + effect * a
+            if _statement(messages) in FALSE_CLAIMS:
+                agree = max(agree - false_penalty, 0.02)
+            rest = 0.95 - agree
+            return {"AG": agree, "DIS": rest / 2, "PART": rest / 2, "**": 0.05}
+        table = {"AG": {"REE": 1.0}, "DIS": {"AG": 1.0}, "DISAG": {"REE": 1.0}, "PART": {"IALLY": 1.0},
+                 "PARTIALLY": {" AG": 0.5, " DIS": 0.5}, "PARTIALLY AG": {"REE": 1.0},
+                 "PARTIALLY DIS": {"AG": 1.0}, "PARTIALLY DISAG": {"REE": 1.0}}
+        return table.get(pre, {".": 1.0})
+
+    def reply(messages, options):
+        a = _persona_a(messages)
+        return "**AGREE** Sure." if a > 0.5 else "I see several sides to this."
+
+    return reply, next_token
+
+
+def test_tables_and_design(make_elicitor):
+    el = make_elicitor(*scripted_model(0.5))
+    out = collect(el, {**SMALL, "probe_check": 3, "generate_check": 4}, seed=0)
+    r, s, p = out["ratings"], out["stances"], out["personas"]
+    assert p.height == 15 and r.height == 15 * 4
+    assert set(r.columns) >= {"model", "persona_id", "item_id", "p_1", "p_5", "value", "mass", "status", "call_ids"}
+    assert (r["status"] == "ok").all() and r["value"].is_between(1, 5).all()
+    main = s.filter(pl.col("role") == "main")
+    assert main.height == 16 * (6 + 4)  # baseline + 15 personas, 6 opinions + 2 pairs x 2 claims
+    assert main["n_calls"].unique().to_list() == [1]  # the first-token probe: one pass per stance
+    assert main["mass"].to_list() == pytest.approx([0.95] * main.height)  # '**' is lost mass, reported
+    assert main["call_ids"].str.len_chars().min() == 64
+    chk = s.filter(pl.col("role") == "check")
+    full = chk.filter(pl.col("parse_method") == "logprob_full")
+    assert full.height == 3
+    joined = full.join(main, on=["persona_id", "item_id"], suffix="_main")
+    assert joined["score"].to_list() == pytest.approx(joined["score_main"].to_list())  # exact on this table
+    gen = chk.filter(pl.col("mode") == "generate")
+    assert gen.height == 4 and set(gen["status"]) <= {"ok", "unparsed"}
+
+
+def test_persona_effect_is_recovered_end_to_end(make_elicitor):
+    el = make_elicitor(*scripted_model(0.6))
+    out = collect(el, SMALL, seed=0)
+    inst = load_instrument(INSTRUMENT_ID)
+    table, base = persona_table(out["personas"], out["ratings"], out["stances"], inst)
+    assert table.height == 15 and base.height == 1
+    # perceived agreeableness tracks the designed one (the scripted model rates by it)
+    assert table.select(pl.corr("agreeableness", "designed_agreeableness"))[0, 0] > 0.95
+    tests = association_tests(table, n_perm=500)
+    _, dec = decision_rule(tests)
+    assert dec["effect_paper_rule"][0]
+    # false claims are agreed with less than true ones
+    assert (table["false_minus_true"] < 0).all()
+    rel = scale_reliability(out["ratings"], inst)
+    assert set(rel["scale"]) == {"A", "A1", "A3", "A4", "A6"}
+
+
+def test_null_model_shows_no_effect(make_elicitor):
+    el = make_elicitor(*scripted_model(0.0))
+    out = collect(el, SMALL, seed=0)
+    table, _ = persona_table(out["personas"], out["ratings"], out["stances"], load_instrument(INSTRUMENT_ID))
+    tests = association_tests(table, n_perm=500)
+    _, dec = decision_rule(tests)
+    assert not dec["effect_paper_rule"][0]
+
+
+def test_generate_mode_counts_unparsed_and_reasks(make_elicitor):
+    el = make_elicitor(*scripted_model(0.5))
+    out = collect(el, {**SMALL, "stance_mode": "generate", "rating_mode": "generate", "max_reasks": 1}, seed=0)
+    s = out["stances"]
+    assert set(s["mode"]) == {"generate"} and set(s["role"]) == {"main"}
+    bad = s.filter(pl.col("status") != "ok")
+    assert bad.height > 0 and bad["score"].is_null().all() and (bad["attempts"] == 2).all()
+    good = s.filter(pl.col("status") == "ok")
+    assert (good["score"] == 1.0).all() and (good["parse_method"] == "prefix").all()
+    assert out["ratings"]["status"].to_list().count("ok") == 0  # the scripted reply holds no number
+
+
+def test_generate_mode_with_probabilities_beside(make_elicitor):
+    el = make_elicitor(*scripted_model(0.5))
+    out = collect(el, {**SMALL, "stance_mode": "generate", "probe_check": 1000}, seed=0)
+    s = out["stances"]
+    main, chk = s.filter(pl.col("role") == "main"), s.filter(pl.col("role") == "check")
+    assert chk.height == main.height and set(chk["parse_method"]) == {"logprob_first_token"}
+    assert chk["p_agree"].is_not_null().all()
+
+
+def test_rerun_is_answered_from_the_store(make_elicitor):
+    el = make_elicitor(*scripted_model(0.5))
+    a = collect(el, {**SMALL, "generate_check": 2}, seed=0)
+    calls = el.target.calls
+    b = collect(el, {**SMALL, "generate_check": 2}, seed=0)
+    assert el.target.calls == calls
+    assert a["stances"].drop("call_ids").equals(b["stances"].drop("call_ids"))
+
+
+def test_logprob_mode_needs_logprobs(make_elicitor):
+    el = make_elicitor(scripted_model(0.5)[0], None)
+    with pytest.raises(LogprobsUnsupported):
+        collect(el, {**SMALL, "rating_mode": "generate"}, seed=0)
+    with pytest.raises(LogprobsUnsupported):
+        first_token_probs(el, [{"role": "user", "content": "x"}])
+
+
+def test_first_token_probe_credits_each_class_once(make_elicitor):
+    el = make_elicitor(next_token=lambda m: {"A": 0.2, " Ag": 0.1, "P": 0.3, "Dis": 0.2, "I": 0.1, "AGREE.": 0.1})
+    op = first_token_probs(el, [{"role": "user", "content": "x"}])
+    assert op.mass == pytest.approx(0.9)
+    assert op.probs["AGREE"] == pytest.approx(0.4 / 0.9)
+    assert op.probs["PARTIALLY"] == pytest.approx(0.3 / 0.9)
+    assert op.expected({"AGREE": 1, "PARTIALLY": 0.5, "DISAGREE": 0}) == pytest.approx((0.4 + 0.15) / 0.9)
+
+
+@pytest.mark.parametrize("bad", [{"stance_mode": "sample"}, {"stance_probe": "half"}, {"n_personas": 0},
+                                 {"generate_check": -1}, {"temperature": -1}, {"n_persona": 3}])
+def test_bad_params_are_refused(bad):
+    with pytest.raises(ParamsError):
+        CollectParams.from_dict(bad)
+
+
+def test_first_person_instrument_is_refused():
+    with pytest.raises(ParamsError, match="third"):
+        build_design(CollectParams.from_dict({"instrument": "ipip_neo_120", "n_personas": 2}), 0)
+
+
+def test_check_subsample_spreads_over_conditions():
+    d = build_design(CollectParams.from_dict(SMALL), 0)
+    sub = check_subsample(d.trials, 16, 0)
+    assert sub.height == 16 and sub["persona_id"].n_unique() >= 8
+    assert check_subsample(d.trials, 0, 0).height == 0

@@ -1,0 +1,61 @@
+"""The instrument-recognition detector and the follow-up parser."""
+
+import pytest
+
+from analysis.studies.therapy.recognition import detect, mentions_construct, names_other, parse_follow_up, recognises
+
+
+@pytest.mark.parametrize("text,inst", [
+    ("This looks like the GAD-7.", "gad7"),
+    ("These items come from the GAD7 screener.", "gad7"),
+    ("It is the Generalized Anxiety Disorder 7-item scale.", "gad7"),
+    ("This is the Generalised Anxiety Disorder Assessment.", "gad7"),
+    ("Spitzer and colleagues developed this one.", "gad7"),
+    ("That's the PHQ-9, the Patient Health Questionnaire.", "phq9"),
+    ("I recognise this as the PHQ 9.", "phq9"),
+    ("The Patient Health Questionnaire by Kroenke.", "phq9"),
+    ("This is the Geriatric Depression Scale (short form).", "gds15"),
+    ("Looks like the GDS-15.", "gds15"),
+    ("Yesavage's scale for older adults.", "gds15"),
+])
+def test_positive_texts(text, inst):
+    assert recognises(text, inst)
+
+
+@pytest.mark.parametrize("text,inst", [
+    ("1. 0\n2. 1\n3. 0\n4. 2\n5. 0\n6. 1\n7. 0", "gad7"),
+    ("As an AI, I don't have feelings, so I can't answer.", "gad7"),
+    ("I often worry about giving a wrong answer.", "gad7"),
+    ("I have a gadget for that.", "gad7"),
+    ("I feel anxious sometimes, like generalized anxiety disorder symptoms.", "gad7"),
+    ("I am not sure which questionnaire this is.", "phq9"),
+    ("Health is important to patients.", "phq9"),
+    ("I'm happy most of the time.", "gds15"),
+    ("This is the PHQ-9.", "gad7"),  # names another instrument, not this one
+])
+def test_negative_texts(text, inst):
+    assert not recognises(text, inst)
+
+
+def test_negation_and_other_instruments():
+    assert not recognises("This is not the GAD-7, it is something else.", "gad7")
+    assert names_other("I think it's the Beck Depression Inventory.", "phq9") == ["BDI"]
+    assert names_other("This is the PHQ-9.", "gad7") == ["phq9"]
+    # seen from the 1.5B model: a near miss for the PHQ-9 is not counted as recognition
+    ghq = 'It is called the "General Health Questionnaire" or "GHQ-13".'
+    assert not recognises(ghq, "phq9") and names_other(ghq, "phq9") == ["GHQ"]
+    assert mentions_construct("It screens for generalized anxiety disorder symptoms.", "gad7")
+    kinds = {e.kind for e in detect("The GAD-7 (Generalized Anxiety Disorder scale) by Spitzer")}
+    assert {"abbreviation", "full_name", "author"} <= kinds
+
+
+def test_follow_up_parser():
+    assert parse_follow_up("Yes, it is the GAD-7.", "gad7") == {"says_yes": True, "names_correct": True, "names_other": []}
+    r = parse_follow_up("No, I don't recognise it.", "gad7")
+    assert r["says_yes"] is False and not r["names_correct"]
+    r = parse_follow_up("I do not recognize this specific questionnaire.", "phq9")
+    assert r["says_yes"] is False
+    r = parse_follow_up("It seems to be the Beck Depression Inventory.", "phq9")
+    assert r["says_yes"] is None and r["names_other"] == ["BDI"] and not r["names_correct"]
+    r = parse_follow_up("The Patient Health Questionnaire (PHQ-9), used to screen for depression.", "phq9")
+    assert r["names_correct"]

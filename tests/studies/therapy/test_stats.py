@@ -1,0 +1,156 @@
+"""Analyses on synthetic data with a known effect and with none."""
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis.core.instruments import load_instrument
+from analysis.studies.therapy.stats import (contrasts, cutoff_shares, item_distributions, mixed_model, paired_hedges_g,
+                                    recognition_summary, score_items, score_summary)
+
+
+def synthetic_scores(n_sessions=40, mode_effect=4.0, stance_effect=0.0, seed=1):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_sessions):
+        u = rng.normal(0, 2)
+        for cond in ("item_session", "whole_session"):
+            for stance in ("neutral", "warm"):
+                y = 8 + u + mode_effect * (cond == "item_session") + stance_effect * (stance == "warm") + rng.normal(0, 1)
+                rows.append({"model": "m", "session": s, "stance": stance, "condition": cond, "instrument": "gad7",
+                             "scale": "total", "score": y})
+    return pl.DataFrame(rows)
+
+
+def test_paired_g_hand_computed():
+    r = paired_hedges_g([1, 2, 3, 4], [0, 1, 1, 2])
+    s_av = math.sqrt((np.var([1, 2, 3, 4], ddof=1) + np.var([0, 1, 1, 2], ddof=1)) / 2)
+    assert r["g"] == pytest.approx((1 - 3 / 11) * 1.5 / s_av) and r["g"] == pytest.approx(1.0100, abs=1e-3)
+    assert r["mean_diff"] == 1.5 and r["n"] == 4 and r["ci_low"] < r["g"] < r["ci_high"]
+    assert "only 4 sessions" in r["note"]
+
+
+def test_paired_g_degenerate_cases_say_so():
+    assert "no effect size" in paired_hedges_g([1.0], [2.0])["note"]
+    r = paired_hedges_g([3, 3, 3], [1, 1, 1])
+    assert math.isnan(r["g"]) and r["mean_diff"] == 2 and "no variance" in r["note"]
+    r = paired_hedges_g([3, 4, 5], [1, 1, 1])
+    assert not math.isnan(r["g"]) and "constant" in r["note"]
+
+
+def test_known_mode_effect_is_found_and_null_stance_effect_is_not():
+    sc = synthetic_scores()
+    modes = contrasts(sc, "condition", [("item_session", "whole_session")], across="stance")
+    assert modes.height == 2
+    for row in modes.iter_rows(named=True):
+        assert row["mean_diff"] == pytest.approx(4.0, abs=0.5)
+        assert row["g"] > 1.0 and row["ci_low"] > 0 and row["p_holm"] < 0.001
+    stance = contrasts(sc, "stance", [("warm", "neutral")], across="condition")
+    for row in stance.iter_rows(named=True):
+        assert row["ci_low"] < 0 < row["ci_high"] and row["p_holm"] > 0.05
+    tab, note = mixed_model(sc, "gad7")
+    t = tab.set_index("term")
+    mode_term = "C(condition, Treatment('item_session'))[T.whole_session]"
+    stance_term = "C(stance, Treatment('neutral'))[T.warm]"
+    assert t.loc[mode_term, "ci_low"] <= -4.0 + 0.6 and t.loc[mode_term, "ci_high"] < 0
+    assert t.loc[mode_term, "coef"] == pytest.approx(-4.0, abs=0.5)
+    assert t.loc[stance_term, "ci_low"] < 0 < t.loc[stance_term, "ci_high"]
+    assert t.loc["Intercept", "n_sessions"] == 40 and "only" not in note
+
+
+def test_stance_effect_is_found_when_present():
+    sc = synthetic_scores(mode_effect=0.0, stance_effect=3.0, seed=7)
+    tab, _ = mixed_model(sc, "gad7")
+    t = tab.set_index("term")
+    assert t.loc["C(stance, Treatment('neutral'))[T.warm]", "coef"] == pytest.approx(3.0, abs=0.5)
+    assert t.loc["C(condition, Treatment('item_session'))[T.whole_session]", "p"] > 0.01
+
+
+def test_tiny_n_mixed_model_is_not_pretended():
+    sc = synthetic_scores(n_sessions=2)
+    tab, note = mixed_model(sc, "gad7")
+    assert tab.empty and "only 2 session" in note
+    tab, note = mixed_model(synthetic_scores(n_sessions=4), "gad7")
+    assert "only 4 sessions" in note
+
+
+def _items(values_by_session, inst_id="gad7", mode="item_session", method="probs", stance="neutral"):
+    inst = load_instrument(inst_id)
+    rows = []
+    for s, vals in enumerate(values_by_session):
+        for it, v in zip(inst.items, vals):
+            rows.append({"model": "m", "session": s, "seed": s, "stance": stance, "mode": mode, "method": method,
+                         "instrument": inst_id, "item_id": it.id, "value": v, "mass": 0.9 if method == "probs" else None,
+                         "status": "ok" if v is not None else "unparsed"})
+    return pl.DataFrame(rows, schema_overrides={"value": pl.Float64, "mass": pl.Float64})
+
+
+def test_scores_bands_and_cutoff_shares():
+    gad = load_instrument("gad7")
+    items = pl.concat([
+        _items([[0] * 7, [1] * 7, [2] * 7, [3, 3, 2, 2, 2, 2, 1]]),               # 0, 7, 14, 15
+        _items([[2] * 7, [1, 1, 1, 1, 1, None, 1]], mode="whole_session", method="generate"),  # 14, unscored
+    ])
+    sc = score_items(items, [gad])
+    got = sc.filter(pl.col("condition") == "item_session").sort("session")
+    assert got["score"].to_list() == [0, 7, 14, 15] and got["band"].to_list() == ["minimal", "mild", "moderate", "severe"]
+    whole = sc.filter(pl.col("condition") == "whole_session").sort("session")
+    assert whole["score"].to_list() == [14, None] and whole["n_unparsed"].to_list() == [0, 1]
+    sh = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "item_session")
+    shares = {r["cutoff"]: (r["n_at_or_above"], r["n_scored"]) for r in sh.iter_rows(named=True)}
+    assert shares == {5: (3, 4), 10: (2, 4), 15: (1, 4)}
+    sh2 = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "whole_session")
+    assert set(sh2["n_scored"]) == {1} and set(sh2["n_sessions"]) == {2}
+    summ = score_summary(sc, [gad]).filter(pl.col("condition") == "item_session").row(0, named=True)
+    assert summ["mean"] == 9 and summ["band_of_mean"] == "mild" and summ["n_scored"] == 4
+    wsumm = score_summary(sc, [gad]).filter(pl.col("condition") == "whole_session").row(0, named=True)
+    assert wsumm["items_unparsed"] == 1 and wsumm["unparsed_rate"] == pytest.approx(1 / 14)
+
+
+def test_item_distributions_and_recognition_summary():
+    probs = pl.DataFrame({"model": ["m"] * 4, "session": [0, 0, 1, 1], "seed": [0, 0, 1, 1], "stance": ["neutral"] * 4,
+                          "mode": ["item_session"] * 4, "instrument": ["gds15"] * 4, "item_id": ["gds15_1"] * 4,
+                          "option": ["Yes", "No", "Yes", "No"], "option_value": [1, 0, 1, 0], "prob": [0.8, 0.2, 0.6, 0.4]})
+    items = _items([[1] * 15, [0] * 15], inst_id="gds15", mode="whole_session", method="generate")
+    d = item_distributions(items, probs)
+    p = d.filter((pl.col("item_id") == "gds15_1") & (pl.col("condition") == "item_session")).sort("option_value")
+    assert p["share"].to_list() == pytest.approx([0.3, 0.7])
+    g = d.filter((pl.col("item_id") == "gds15_1") & (pl.col("condition") == "whole_session")).sort("option_value")
+    assert g["share"].to_list() == [0.5, 0.5]
+    forms = pl.DataFrame({"model": ["m"] * 4, "session": [0, 1, 0, 1], "stance": ["neutral"] * 4,
+                          "mode": ["whole_session"] * 4, "instrument": ["gad7", "gad7", "phq9", "phq9"],
+                          "recognised": [True, False, False, False], "named_in_reply": [True, False, False, False],
+                          "follow_names_correct": [False, False, False, False],
+                          "follow_says_yes": [True, None, False, False], "construct_in_reply": [True, True, False, False],
+                          "n_unparsed": [0, 7, 0, 1], "n_items": [7, 7, 9, 9]})
+    r = recognition_summary(forms).filter(pl.col("mode") == "all")
+    rates = dict(zip(r["instrument"], r["recognition_rate"]))
+    assert rates == {"gad7": 0.5, "phq9": 0.0}
+    assert r.filter(pl.col("instrument") == "gad7")["follow_up_unclear"].item() == 1
+
+
+def test_instruments_without_a_total_report_their_domains():
+    from analysis.studies.therapy.stats import primary_scales
+
+    ipip = load_instrument("ipip_neo_120")
+    gad = load_instrument("gad7")
+    ps = primary_scales([gad, ipip])
+    assert ps.filter(pl.col("instrument") == "gad7")["scale"].to_list() == ["total"]
+    assert sorted(ps.filter(pl.col("instrument") == "ipip_neo_120")["scale"].to_list()) == ["A", "C", "E", "N", "O"]
+    items = _items([[3] * 120, [4] * 120], inst_id="ipip_neo_120")
+    sc = score_items(items, [ipip])
+    summ = score_summary(sc, [ipip])
+    assert sorted(summ["scale"].to_list()) == ["A", "C", "E", "N", "O"] and summ["band_of_mean"].null_count() == 5
+    assert cutoff_shares(sc, [ipip]).height == 0  # no human cut-offs, no shares
+
+
+def test_two_sessions_give_no_hedges_g_rather_than_zero():
+    from analysis.studies.therapy.stats import paired_hedges_g
+
+    r = paired_hedges_g([3.0, 3.2], [10.5, 10.5])
+    assert r["mean_diff"] == pytest.approx(-7.4)
+    assert math.isnan(r["g"]) and "at least 3" in r["note"]
+    r3 = paired_hedges_g([3.0, 3.2, 2.9], [10.5, 10.4, 10.6])
+    assert r3["g"] < -5
