@@ -31,6 +31,21 @@ A = TypeVar("A", bound=Section)
 NOTEBOOKS = ("01_collect", "02_analysis")
 
 
+@dataclass(frozen=True)
+class PlanItem:
+    """One part of a collection stage's plan: how many model calls it makes for one model.
+
+    ``exact`` is False where the count is a lower bound: an answer scored from log-probabilities
+    whose options span several tokens costs one more forward pass per branch the model puts
+    probability on (known only once it answers), and generation re-asks an unparsed reply.
+    """
+
+    part: str
+    calls: int
+    exact: bool = True
+    note: str = ""
+
+
 @dataclass
 class CollectStage:
     """What a collection stage runs with: the models, the seed, the targets and the study's collect section."""
@@ -68,8 +83,9 @@ class Study(Generic[C, A]):
     collect: Callable[["Elicitor", C, int], dict[str, "pl.DataFrame"]]
     # the smallest settings that still exercise every part (the tiny profile and the pipeline test)
     tiny: dict = field(default_factory=dict)
-    # an optional call planner: (collect params, seed) -> {what: number of model calls per model}
-    plan: Callable[[C, int], dict[str, int]] | None = None
+    # the call planner: (collect params, seed) -> the model calls one model will get, part by part
+    # (no model is called to plan)
+    plan: Callable[[C, int], list[PlanItem]] | None = None
 
     # ---- parameters ---------------------------------------------------------------------------
     def section(self, raw: dict, kind: str, source: str = "params.yaml") -> Section:

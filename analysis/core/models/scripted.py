@@ -7,6 +7,8 @@ collection code need no model. It counts its calls, so tests can prove what came
 from __future__ import annotations
 
 import math
+import threading
+import time
 from typing import Callable
 
 from analysis.core.models.base import GenOptions, Message, RawReply, TokenLogprob
@@ -17,21 +19,43 @@ NextTokenFn = Callable[[list[Message]], dict[str, float]]
 
 
 class ScriptedTarget:
+    """``max_concurrency`` > 1 lets the Elicitor run that many calls at once; ``delay_s`` makes each call
+    take that long, so tests see real overlap. ``log`` records every call's messages in arrival order
+    and ``max_in_flight`` the most calls that were running at the same time."""
+
     kind = "scripted"
-    max_concurrency = 1
 
     def __init__(self, reply: ReplyFn, next_token: NextTokenFn | None = None, *, model: str = "scripted",
-                 digest: str = "scripted-0"):
+                 digest: str = "scripted-0", max_concurrency: int = 1, delay_s: float = 0.0):
         self.reply = reply
         self.next_token = next_token
         self.model = model
         self.spec = f"scripted:{model}"
         self.digest = digest
         self.supports_logprobs = next_token is not None
+        self.max_concurrency = max_concurrency
+        self.delay_s = delay_s
         self.calls = 0
+        self.log: list[list[Message]] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
 
     def chat(self, messages: list[Message], options: GenOptions, *, logprobs: bool = False, top_logprobs: int = 0) -> RawReply:
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
+            self.log.append([dict(m) for m in messages])
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            return self._answer(messages, options, logprobs, top_logprobs)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, messages: list[Message], options: GenOptions, logprobs: bool, top_logprobs: int) -> RawReply:
         if logprobs:
             if self.next_token is None:
                 from analysis.core.errors import LogprobsUnsupported

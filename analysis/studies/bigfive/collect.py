@@ -13,6 +13,7 @@ from analysis.core.errors import ParamsError
 from analysis.core.instruments import load_instrument
 from analysis.core.models import GenOptions
 from analysis.core.paths import stimuli_dir
+from analysis.core.study import PlanItem
 from analysis.studies.bigfive.params import CollectParams
 
 PERSONAS_FILE = stimuli_dir("bigfive") / "personas.yaml"
@@ -56,10 +57,14 @@ def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame
     return {"items": df.with_columns(pl.lit(instrument.id).alias("instrument"))}
 
 
-def plan(p: CollectParams, seed: int) -> dict[str, int]:
-    """Model calls per model (an upper bound in generate mode, where re-asks may add calls)."""
+def plan(p: CollectParams, seed: int) -> list[PlanItem]:
+    """Model calls per model: one forward pass per item and participant in logprob mode (the response
+    options are single digits); one generation per item, participant and sample in generate mode, plus
+    up to ``max_reasks`` re-asks of an unparsed reply (so a lower bound)."""
     instrument = load_instrument(p.instrument)
     n_items = len(select_items(instrument, per_scale=p.items_per_facet))
     n_part = len(p.personas) * len(p.variants)
-    per_item = 1 if p.mode == "logprob" else p.samples
-    return {"items": n_items * n_part * per_item}
+    if p.mode == "logprob":
+        return [PlanItem("items", n_items * n_part, True, f"{n_items} items x {n_part} participants, 1 pass each")]
+    return [PlanItem("items", n_items * n_part * p.samples, p.max_reasks == 0,
+                     f"{n_items} items x {n_part} participants x {p.samples} samples, + re-asks of unparsed replies")]
