@@ -68,7 +68,7 @@ def ask_item(el: Elicitor, instrument: Instrument, item: Item, system: str | Non
     if mode == "logprob":
         op = el.option_probs(msgs, [str(v) for v in rs.values], tag=tag)
         row.update({f"p_{v}": op.probs[str(v)] for v in rs.values})
-        row.update(value=op.expected() if op.valid else None, mass=op.mass, status="ok" if op.valid else "no_option_mass",
+        row.update(value=op.expected() if op.valid else None, mass=op.mass, status=op.status,
                    attempts=1, raw=None, call_ids=",".join(op.call_ids))
     elif mode == "generate":
         a = el.ask_closed(msgs, lambda t: parse_likert(t, rs.min, rs.max, rs.anchors), options=options,
@@ -112,6 +112,26 @@ def validity_summary(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         pl.col("mass").mean().alias("mean_option_mass"),
         (pl.col("attempts") > 1).mean().alias("reask_rate"),
     )
+
+
+def mass_summary(df: pl.DataFrame, by: list[str], mass: str = "mass", threshold: float | None = None) -> pl.DataFrame:
+    """The distribution of the probability mass on the allowed options (log-probability answers) per
+    group: n, quantiles, and how many answers fall below the validity threshold
+    (:data:`analysis.core.elicit.MIN_OPTION_MASS` unless given) and so count as invalid."""
+    from analysis.core.elicit import MIN_OPTION_MASS
+
+    thr = MIN_OPTION_MASS if threshold is None else threshold
+    d = df.filter(pl.col(mass).is_not_null())
+    return d.group_by(by, maintain_order=True).agg(
+        pl.len().alias("n_scored"),
+        pl.col(mass).min().alias("mass_min"),
+        pl.col(mass).quantile(0.05).alias("mass_p05"),
+        pl.col(mass).quantile(0.25).alias("mass_p25"),
+        pl.col(mass).median().alias("mass_median"),
+        pl.col(mass).max().alias("mass_max"),
+        (pl.col(mass) < thr).sum().alias("n_below_threshold"),
+        (pl.col(mass) < thr).mean().alias("share_below_threshold"),
+    ).with_columns(pl.lit(thr).alias("threshold"))
 
 
 def expected_at_temperature(df: pl.DataFrame, temperature: float, values: list[int]) -> pl.Series:

@@ -62,19 +62,36 @@ class ClosedAnswer:
         return self.texts[-1] if self.texts else ""
 
 
+# An answer scored from log-probabilities counts as valid only when the allowed options carry at least
+# this share of the next-token probability. Below it the model mostly wanted to say something else
+# (markup, "I", a refusal), and renormalising the small remainder over the options would invent an
+# answer it did not give. 0.5 = most of the probability is on an allowed answer. The raw mass and the
+# probabilities are always stored, so an analysis may apply a stricter threshold.
+MIN_OPTION_MASS = 0.5
+
+
 @dataclass
 class OptionProbs:
     """Probabilities of the allowed options, normalised over them; ``mass`` is the raw total they
-    carry (1 - mass went to anything else: other words, markup, refusals) and must be reported."""
+    carry (1 - mass went to anything else: other words, markup, refusals) and must be reported. The
+    answer is ``valid`` only when ``mass >= min_mass`` (:data:`MIN_OPTION_MASS`)."""
 
     probs: dict[str, float]
     mass: float
     call_ids: list[str] = field(default_factory=list)
     pruned: float = 0.0
+    min_mass: float = MIN_OPTION_MASS
 
     @property
     def valid(self) -> bool:
-        return self.mass > 0
+        return self.mass > 0 and self.mass >= self.min_mass
+
+    @property
+    def status(self) -> str:
+        """'ok', 'low_option_mass' (some, but less than ``min_mass``) or 'no_option_mass'."""
+        if self.valid:
+            return "ok"
+        return "low_option_mass" if self.mass > 0 else "no_option_mass"
 
     def expected(self, values: dict[str, float] | None = None) -> float:
         if not self.valid:

@@ -3,7 +3,8 @@
 import polars as pl
 import pytest
 
-from analysis.studies.bigfive import analysis as bigfive
+from analysis.studies.bigfive.collect import collect as bigfive_collect
+from analysis.studies.bigfive.params import CollectParams
 from analysis.core.elicit import Elicitor
 from analysis.core.instruments import load_instrument
 from analysis.core.store import ResponseStore
@@ -22,12 +23,12 @@ def test_real_model_logprob_and_generation_then_cached_rerun(store):
     el = Elicitor.from_spec(SPEC, store)
     el.progress = False
     assert el.target.digest == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-    lp = bigfive.collect(el, inst, ["none", "A_low"], ["rate"], items_per_facet=1, mode="logprob")
+    lp = bigfive_collect(el, CollectParams(personas=["none", "A_low"], mode="logprob"), 0)["items"]
     assert lp.height == 60 and lp["status"].eq("ok").all()
     assert lp["value"].is_between(1, 5).all() and lp["mass"].min() > 0.5
     probs = lp.select([f"p_{k}" for k in range(1, 6)]).sum_horizontal()
     assert (probs - 1).abs().max() < 1e-9
-    gen = bigfive.collect(el, inst, ["none"], ["rate"], items_per_facet=1, mode="generate", max_tokens=8)
+    gen = bigfive_collect(el, CollectParams(personas=["none"], mode="generate", max_tokens=8), 0)["items"]
     assert gen.height == 30
     assert (gen["status"] == "ok").sum() >= 20  # a small model may miss a few; they stay missing
     assert gen.filter(pl.col("status") != "ok")["value"].is_null().all()
@@ -37,8 +38,8 @@ def test_real_model_logprob_and_generation_then_cached_rerun(store):
     # a fresh process-level Elicitor on the same store: everything comes from the store
     el2 = Elicitor.from_spec(SPEC, store)
     el2.progress = False
-    lp2 = bigfive.collect(el2, inst, ["none", "A_low"], ["rate"], items_per_facet=1, mode="logprob")
-    gen2 = bigfive.collect(el2, inst, ["none"], ["rate"], items_per_facet=1, mode="generate", max_tokens=8)
+    lp2 = bigfive_collect(el2, CollectParams(personas=["none", "A_low"], mode="logprob"), 0)["items"]
+    gen2 = bigfive_collect(el2, CollectParams(personas=["none"], mode="generate", max_tokens=8), 0)["items"]
     assert el2.n_model_calls == 0
     assert lp2["value"].to_list() == lp["value"].to_list() and gen2["raw"].to_list() == gen["raw"].to_list()
 

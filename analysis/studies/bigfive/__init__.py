@@ -1,7 +1,7 @@
 """The Big Five foundation: do persona prompts move a model's IPIP-NEO-120 self-report?"""
 
 from analysis.core.study import Study
-from analysis.studies.bigfive.collect import collect, plan
+from analysis.studies.bigfive import collect as _collect  # the module stays reachable as bigfive.collect
 from analysis.studies.bigfive.params import AnalysisParams, CollectParams
 
 STUDY = Study(
@@ -11,7 +11,7 @@ STUDY = Study(
              "scales across simulated participants?",
     collect_params=CollectParams,
     analysis_params=AnalysisParams,
-    collect=collect,
-    plan=plan,
+    collect=_collect.collect,
+    plan=_collect.plan,
     tiny={"collect": {"personas": ["none", "A_high", "A_low"], "items_per_facet": 1}},
 )

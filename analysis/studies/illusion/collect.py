@@ -223,7 +223,7 @@ def run_cct(ctx: Context, cond: Condition, scenarios: list[cct.Scenario]) -> Non
                 dist = op.at_temperature(t)
                 ctx.rows.append({**_base_row(ctx, cond, "cct", s.scenario_id, t, r), "value": cct.expected_cards(dist) if op.valid else None,
                                  "distance": cct.expected_distance(dist, opt) if op.valid else None, "optimum": opt,
-                                 "valid": op.valid, "status": "ok" if op.valid else "no_option_mass", "mass": op.mass,
+                                 "valid": op.valid, "status": op.status, "mass": op.mass,
                                  "probs": _probs_json(op), "attempts": 1, "raw": None})
         else:
             for t, r in ctx.grid():

@@ -212,7 +212,7 @@ def collect_ratings(el: Elicitor, design: Design, p: CollectParams) -> pl.DataFr
             op = el.option_probs(msgs, values, tag="sycophancy_rating")
             row.update({f"p_{v}": op.probs[v] for v in values})
             row.update(value=op.expected() if op.valid else None, mass=op.mass,
-                       status="ok" if op.valid else "no_option_mass", attempts=1, raw=None,
+                       status=op.status, attempts=1, raw=None,
                        call_ids=",".join(op.call_ids))
         else:
             a = el.ask_closed(msgs, lambda t: parse_likert(t, rs.min, rs.max, rs.anchors), options=opts,
@@ -276,7 +276,7 @@ def _stance_logprob(el: Elicitor, msgs: list[dict], probe: str) -> dict:
                  "p_partially_agree": None, "p_partially_disagree": None, "p_partially": op.probs["PARTIALLY"]}
         score = op.expected(MERGED_SCORE) if op.valid else None
     return {**probs, "score": score, "stance": op.argmax(), "mass": op.mass,
-            "status": "ok" if op.valid else "no_option_mass", "parse_method": f"logprob_{probe}", "attempts": 1,
+            "status": op.status, "parse_method": f"logprob_{probe}", "attempts": 1,
             "raw": None, "call_ids": ",".join(op.call_ids), "n_calls": len(op.call_ids)}
 
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from analysis.core.io import save_figure  # noqa: E402
+from analysis.core.figures import save as save_figure  # noqa: E402
 from analysis.studies.sycophancy.stats import PUBLISHED, TTG_NEUTRAL, TTG_STRONG  # noqa: E402
 
 

@@ -2,7 +2,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.studies.bigfive import analysis as bigfive
+from analysis.studies.bigfive import collect as bigfive_collect
+from analysis.studies.bigfive import stats as bigfive
 from analysis.core.administer import administer, expected_at_temperature, select_items, validity_summary
 from analysis.core.errors import ParamsError
 from analysis.core.instruments import load_instrument
@@ -58,9 +59,9 @@ def test_reliability_high_when_items_share_a_persona_signal():
 
 def test_unknown_persona_or_variant():
     with pytest.raises(ParamsError, match="known personas"):
-        bigfive.participants(["nobody"], ["rate"])
+        bigfive_collect.participants(["nobody"], ["rate"])
     with pytest.raises(ParamsError, match="known variants"):
-        bigfive.participants(["none"], ["shout"])
+        bigfive_collect.participants(["none"], ["shout"])
 
 
 def test_select_items_per_facet():
@@ -72,7 +73,7 @@ def test_administer_logprob_and_generate_with_scripted_model(make_elicitor):
     el = make_elicitor(reply=lambda m, o: "Probably 4." if "I trust others" in m[-1]["content"] else "no idea",
                        next_token=lambda m: {"4": 0.5, "5": 0.25, "Hmm": 0.25})
     items = select_items(INST, per_scale=1, scales=["A"])
-    parts = bigfive.participants(["none"], ["rate"])
+    parts = bigfive_collect.participants(["none"], ["rate"])
     lp = administer(el, INST, items, parts, mode="logprob")
     assert lp.height == 6 and lp["value"].to_list() == pytest.approx([4 + 1 / 3] * 6)
     assert lp["mass"].to_list() == pytest.approx([0.75] * 6)
