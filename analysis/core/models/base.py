@@ -17,6 +17,7 @@ class GenOptions:
     max_tokens: int = 256
     top_p: float | None = None
     top_k: int | None = None
+    min_p: float | None = None  # llama.cpp samplers (and Ollama) default to 0.05; 0 = pure top-k/temperature
     stop: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -244,7 +244,7 @@ class OllamaAPITransport(httpx.BaseTransport):
             "max_tokens": opts.get("num_predict", 256),
             "cache_prompt": self.cache_prompt,
         }
-        for src, dst in (("top_p", "top_p"), ("top_k", "top_k"), ("stop", "stop")):
+        for src, dst in (("top_p", "top_p"), ("top_k", "top_k"), ("min_p", "min_p"), ("stop", "stop")):
             if opts.get(src) is not None:
                 req[dst] = opts[src]
         if body.get("logprobs"):

@@ -99,6 +99,8 @@ class OllamaTarget:
             opts["top_p"] = options.top_p
         if options.top_k is not None:
             opts["top_k"] = options.top_k
+        if options.min_p is not None:
+            opts["min_p"] = options.min_p
         if options.stop:
             opts["stop"] = list(options.stop)
         extra = {"logprobs": True, "top_logprobs": top_logprobs} if logprobs else {}

@@ -66,6 +66,10 @@ class OpenAITarget:
                    "seed": options.seed, "max_tokens": options.max_tokens}
         if options.top_p is not None:
             payload["top_p"] = options.top_p
+        if options.top_k is not None:
+            payload["top_k"] = options.top_k  # vLLM and llama.cpp server accept these sampling extensions
+        if options.min_p is not None:
+            payload["min_p"] = options.min_p
         if options.stop:
             payload["stop"] = list(options.stop)
         if messages and messages[-1]["role"] == "assistant":
