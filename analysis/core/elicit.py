@@ -71,16 +71,40 @@ MIN_OPTION_MASS = 0.5
 
 
 @dataclass
+class OptionNode:
+    """One forward pass of the option tree: the reply so far (``prefix``) and the top tokens after it.
+
+    Each token is ``(text, p, kind, ref)``: kind ``child`` (it starts a longer option: ``ref`` is the
+    index of the node expanded after it), ``option`` (it completes option ``ref``), ``pruned`` (it starts
+    a longer option but carried less than ``min_branch``: not followed) or ``other`` (no option). At a
+    node whose prefix is itself a complete option (``terminal``), every token that does not extend it
+    ends that option ("1" followed by " cards"), as does the probability beyond the top-k (``tail``)."""
+
+    prefix: str
+    terminal: str | None
+    tokens: list[tuple[str, float, str, object]]
+    tail: float  # 1 - the probability of the returned top tokens
+
+
+@dataclass
 class OptionProbs:
     """Probabilities of the allowed options, normalised over them; ``mass`` is the raw total they
     carry (1 - mass went to anything else: other words, markup, refusals) and must be reported. The
-    answer is ``valid`` only when ``mass >= min_mass`` (:data:`MIN_OPTION_MASS`)."""
+    answer is ``valid`` only when ``mass >= min_mass`` (:data:`MIN_OPTION_MASS`).
+
+    ``tree`` holds every conditional next-token distribution that was read (one :class:`OptionNode` per
+    forward pass), so :meth:`at_temperature` can temper each token-level step as sampling does.
+    ``truncated`` is the probability that reached a followed branch but lies beyond the top-k tokens
+    there: how far the temperature results are from exact (they are exact for sampling with top-k =
+    the number of log-probabilities read)."""
 
     probs: dict[str, float]
     mass: float
     call_ids: list[str] = field(default_factory=list)
     pruned: float = 0.0
     min_mass: float = MIN_OPTION_MASS
+    tree: list[OptionNode] | None = None
+    truncated: float = 0.0
 
     @property
     def valid(self) -> bool:
@@ -100,20 +124,81 @@ class OptionProbs:
         return sum(p * vals[o] for o, p in self.probs.items())
 
     def at_temperature(self, temperature: float) -> dict[str, float]:
-        """The distribution over the options when sampling at ``temperature`` (conditional on the reply
-        being one of the options). Exact for single-token options; for multi-token options it tempers
-        the product of the token probabilities, an approximation that the docs state."""
+        """The distribution over the options when the reply is sampled token by token at ``temperature``
+        (conditional on the reply being one of the options).
+
+        Every step of the option tree is tempered as a sampler does: at each node the top-k token
+        probabilities become p^(1/T) / sum(p^(1/T)), and an option's probability is the product along
+        its path. This is exact for sampling with top-k = the number of log-probabilities read (the
+        mass beyond them is ``truncated``). T = 0 is greedy decoding: the most likely token at every
+        step; when that token is no option, greedy decoding gives no option and every entry is NaN.
+        Without a tree (single-token options scored elsewhere) the option probabilities are tempered."""
         if not self.valid:
             return {o: math.nan for o in self.probs}
+        if not self.tree:
+            return _temper_flat(self.probs, temperature)
         if temperature <= 0:
-            top = max(self.probs.values())
-            winners = [o for o, p in self.probs.items() if p == top]
-            return {o: (1 / len(winners) if o in winners else 0.0) for o in self.probs}
-        logs = {o: (math.log(p) / temperature if p > 0 else -math.inf) for o, p in self.probs.items()}
-        m = max(logs.values())
-        w = {o: math.exp(v - m) for o, v in logs.items()}
-        z = sum(w.values())
-        return {o: v / z for o, v in w.items()}
+            return self._greedy()
+        inv = 1.0 / temperature
+        credit = {o: 0.0 for o in self.probs}
+
+        def walk(i: int, weight: float) -> None:
+            node = self.tree[i]
+            toks = [(tok, p, kind, ref) for tok, p, kind, ref in node.tokens if p > 0]
+            if not toks:
+                return
+            m = max(math.log(p) for _, p, _, _ in toks)
+            w = [math.exp(inv * (math.log(p) - m)) for _, p, _, _ in toks]
+            z = sum(w)
+            for (tok, p, kind, ref), wi in zip(toks, w):
+                q = weight * wi / z
+                if kind == "child":
+                    walk(ref, q)
+                elif kind == "option":
+                    credit[ref] += q
+                elif kind == "other" and node.terminal is not None:
+                    credit[node.terminal] += q
+
+        walk(0, 1.0)
+        total = sum(credit.values())
+        if total <= 0:
+            return {o: math.nan for o in self.probs}
+        return {o: v / total for o, v in credit.items()}
+
+    def _greedy(self) -> dict[str, float]:
+        """The limit T -> 0: the most likely token at every step (exact ties share the weight). A path
+        whose most likely token is no option (or a branch that was not followed) gives no option: if
+        all the weight goes there, every entry is NaN."""
+        credit = {o: 0.0 for o in self.probs}
+        lost = 0.0
+
+        def walk(i: int, weight: float) -> None:
+            nonlocal lost
+            node = self.tree[i]
+            if not node.tokens:
+                if node.terminal is not None:
+                    credit[node.terminal] += weight
+                else:
+                    lost += weight
+                return
+            top = max(p for _, p, _, _ in node.tokens)
+            best = [x for x in node.tokens if x[1] >= top * (1 - 1e-12)]
+            for tok, p, kind, ref in best:
+                q = weight / len(best)
+                if kind == "child":
+                    walk(ref, q)
+                elif kind == "option":
+                    credit[ref] += q
+                elif kind == "other" and node.terminal is not None:
+                    credit[node.terminal] += q
+                else:
+                    lost += q
+
+        walk(0, 1.0)
+        total = sum(credit.values())
+        if total <= 0:
+            return {o: math.nan for o in self.probs}
+        return {o: v / total for o, v in credit.items()}
 
     def expected_at(self, temperature: float, values: dict[str, float] | None = None) -> float:
         vals = values or {o: float(o) for o in self.probs}
@@ -122,6 +207,18 @@ class OptionProbs:
 
     def argmax(self) -> str | None:
         return max(self.probs, key=self.probs.get) if self.valid else None
+
+
+def _temper_flat(probs: dict[str, float], temperature: float) -> dict[str, float]:
+    if temperature <= 0:
+        top = max(probs.values())
+        winners = [o for o, p in probs.items() if p == top]
+        return {o: (1 / len(winners) if o in winners else 0.0) for o in probs}
+    logs = {o: (math.log(p) / temperature if p > 0 else -math.inf) for o, p in probs.items()}
+    m = max(logs.values())
+    w = {o: math.exp(v - m) for o, v in logs.items()}
+    z = sum(w.values())
+    return {o: v / z for o, v in w.items()}
 
 
 class Elicitor:
@@ -193,7 +290,8 @@ class Elicitor:
 
     # ---- closed questions by log-probabilities ------------------------------------------------
     def option_probs(self, messages: list[Message], options: list[str], *, prefix: str = "", top_logprobs: int = 20,
-                     min_branch: float = 0.02, case_sensitive: bool = False, tag: str | None = None) -> OptionProbs:
+                     min_branch: float = 0.02, case_sensitive: bool = False, tag: str | None = None,
+                     min_mass: float = MIN_OPTION_MASS) -> OptionProbs:
         """Exact probabilities of ``options`` as the start of the reply (after ``prefix``)."""
         if not self.target.supports_logprobs:
             raise LogprobsUnsupported(
@@ -203,42 +301,56 @@ class Elicitor:
         opts_n = {o: norm(o) for o in options}
         credit = {o: 0.0 for o in options}
         ids: list[str] = []
+        tree: list[OptionNode] = []
         pruned = 0.0
+        truncated = 0.0
 
         def completes(cand: str, o: str) -> bool:
             c, t = norm(cand), opts_n[o]
             return c == t or (c.startswith(t) and not c[len(t)].isalnum())
 
-        def expand(pre: str, weight: float, terminal: str | None, depth: int) -> None:
-            nonlocal pruned
+        def expand(pre: str, weight: float, terminal: str | None, depth: int) -> int:
+            nonlocal pruned, truncated
             prefill = prefix + pre
             msgs = messages + [{"role": "assistant", "content": prefill}] if prefill else messages
             r = self.generate(msgs, GenOptions(temperature=0.0, seed=0, max_tokens=1), top_logprobs=top_logprobs, tag=tag)
             ids.append(r.call_id)
             top = r.logprobs[0].top if r.logprobs else []
+            node = OptionNode(pre, terminal, [], max(1.0 - sum(math.exp(lp) for _, lp in top), 0.0))
+            idx = len(tree)
+            tree.append(node)
+            if depth > 0:
+                truncated += weight * node.tail
             continuing = 0.0
             for tok, lp in top:
-                p = weight * math.exp(lp)
+                pc = math.exp(lp)
+                p = weight * pc
                 cand = pre + tok
                 longer = [o for o in options if norm(cand) != opts_n[o] and opts_n[o].startswith(norm(cand))]
                 # options this token completes, other than the one already reached at this prefix
                 done = [o for o in options if completes(cand, o) and len(o) > len(pre)]
                 if not longer and not done:
+                    node.tokens.append((tok, pc, "other", None))
                     continue  # not an option: lost mass (or, below a terminal option, that option's mass)
                 continuing += p
                 if longer and p >= min_branch and depth < 8:
-                    expand(cand, p, max(done, key=len) if done else None, depth + 1)
+                    node.tokens.append((tok, pc, "child", -1))
+                    child = expand(cand, p, max(done, key=len) if done else None, depth + 1)
+                    node.tokens[-1] = (tok, pc, "child", child)
                 elif done:
+                    node.tokens.append((tok, pc, "option", max(done, key=len)))
                     credit[max(done, key=len)] += p
                 else:
+                    node.tokens.append((tok, pc, "pruned", None))
                     pruned += p
             if terminal is not None:
                 credit[terminal] += max(weight - continuing, 0.0)
+            return idx
 
         expand("", 1.0, None, 0)
         mass = sum(credit.values())
         probs = {o: (v / mass if mass > 0 else math.nan) for o, v in credit.items()}
-        return OptionProbs(probs, mass, ids, pruned)
+        return OptionProbs(probs, mass, ids, pruned, min_mass, tree, truncated)
 
     # ---- many calls ---------------------------------------------------------------------------
     def map(self, fn: Callable[[T], R], items: Iterable[T], desc: str = "model calls") -> list[R]:
