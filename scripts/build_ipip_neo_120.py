@@ -1,7 +1,10 @@
 """Write data/instruments/ipip_neo_120.yaml from the IPIP-NEO-120 item table (Johnson, 2014).
 
-Run once by a maintainer; the YAML is committed. tests/test_instruments.py checks the shipped file
-word for word and key for key against the reference table when it is available.
+Run once by a maintainer; the YAML is committed. The item texts are the original IPIP first-person
+stems (column ``text_ipip``: "Am always busy", "Use others for my own ends"), shown as "I {text_lower}."
+(the table's ``text`` column holds a later second-person adaptation, "Are always busy", which must not
+be combined with "I"). tests/core/test_instruments.py checks the shipped file word for word and key for
+key against the reference table when it is available, and every rendered item for person agreement.
 Usage: python scripts/build_ipip_neo_120.py PATH/TO/ipip_neo_120.csv
 """
 
@@ -27,7 +30,7 @@ def main(src: str) -> None:
     scales = [{"id": d, "name": n} for d, n in DOMAINS.items()]
     scales += [{"id": code[(d, f)], "name": f, "parent": d} for d, fs in FACETS.items() for f in fs]
     items = [
-        {"id": f"ipip120_{k + 1:03d}", "text": r["text"], "scale": code[(r["label_ocean"], r["label_raw"])], "key": int(r["key"])}
+        {"id": f"ipip120_{k + 1:03d}", "text": r["text_ipip"], "scale": code[(r["label_ocean"], r["label_raw"])], "key": int(r["key"])}
         for k, r in enumerate(rows)
     ]
     doc = {

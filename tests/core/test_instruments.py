@@ -1,3 +1,4 @@
+import re
 import csv
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def test_ipip_neo_120_word_for_word_and_key_for_key():
     ref = list(csv.DictReader(open(REFERENCE, encoding="utf-8")))
     assert len(ref) == len(inst.items)
     for r, it in zip(ref, inst.items):
-        assert it.text == r["text"]
+        assert it.text == r["text_ipip"]  # the original first-person IPIP wording, shown as "I ..."
         assert it.key == int(r["key"])
         assert inst.scale(it.scale).name == r["label_raw"]
         assert inst.scale(it.scale).parent == r["label_ocean"]
@@ -119,3 +120,56 @@ def test_administered_subset_scores_from_given_items_and_prorates_sums(tmp_path)
     f1 = s.filter(pl.col("scale") == "F1").row(0, named=True)
     assert f1["n_items"] == 1 and f1["score"] == pytest.approx(8.0)  # 4 prorated to the facet's 2 items
     assert score(inst, resp, by=["pid"]).filter(pl.col("scale") == "T")["score"][0] is None  # without it: incomplete
+
+
+# ---- every rendered item reads as a person would say it ------------------------------------------
+
+FIRST = r"\b(I|my|me|myself|mine)\b"
+SECOND = r"\b(you|your|yourself|yours)\b"
+GARBLED = [r"\bI (are|is|has|were)\b", r"ofyou", r"\bThey (am|is|has|does|was)\b"]
+
+
+def mixed_persons(inst, stem: str) -> str | None:
+    """What is wrong with a rendered item, if anything: first and second person mixed ("I use others for
+    your own ends"), a verb that does not agree ("I are always busy"), or, in a third-person instrument,
+    any first- or second-person word."""
+    for pat in GARBLED:
+        if re.search(pat, stem):
+            return f"verb does not agree ({pat})"
+    first, second = re.search(FIRST, stem), re.search(SECOND, stem, re.IGNORECASE)
+    if inst.perspective == "third_person" and (first or second):
+        return "first or second person in a third-person item"
+    if first and second:
+        return "first and second person mixed"
+    return None
+
+
+def _shipped():
+    from analysis.core.paths import INSTRUMENTS_DIR
+
+    return [load_instrument(p.stem) for p in sorted(INSTRUMENTS_DIR.glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("inst", _shipped(), ids=lambda i: i.id)
+def test_every_rendered_item_agrees_in_person(inst):
+    from analysis.core.administer import item_prompt, load_variants
+
+    templates = list(load_variants().values())
+    for it in inst.items:
+        stem = inst.stem(it)
+        assert stem.strip() and "  " not in stem, (it.id, stem)
+        assert mixed_persons(inst, stem) is None, (inst.id, it.id, stem, mixed_persons(inst, stem))
+        if inst.perspective == "self" and stem.startswith("I "):
+            # "I" + a verb in the first person: a second-person form ("Are", "Were", "Have been") garbles it
+            assert not re.match(r"I (are|were|is|has)\b", stem), stem
+        for tpl in templates:  # the prompt the model sees around the item
+            assert stem in item_prompt(inst, it, tpl)
+
+
+def test_ipip_items_read_as_published():
+    inst = load_instrument("ipip_neo_120")
+    stems = {it.id: inst.stem(it) for it in inst.items}
+    assert "I am always busy." in stems.values()
+    assert "I use others for my own ends." in stems.values()
+    assert "I dislike myself." in stems.values()
+    assert "I do more than what's expected of me." in stems.values()
