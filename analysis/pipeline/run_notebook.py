@@ -27,18 +27,23 @@ from analysis.core.paths import NOTEBOOKS_DIR, PARAMS_FILE, REPORTS_DIR, ROOT
 KIND = {"01_collect": "collect", "02_analysis": "analysis"}
 
 
-def user_error_names() -> set[str]:
-    """Names of every UserError subclass in the analysis package (their messages are shown as they are)."""
+def user_error_names(study: str | None = None) -> set[str]:
+    """Names of every UserError subclass in core and the stage's study (their messages are shown as they
+    are). Only modules the stage itself depends on are imported."""
     import importlib
     import pkgutil
 
-    import analysis
+    import analysis.core
 
-    for m in pkgutil.walk_packages(analysis.__path__, "analysis."):
-        try:
-            importlib.import_module(m.name)
-        except Exception:  # pragma: no cover - a broken module must not hide the original error
-            pass
+    pkgs = [analysis.core]
+    if study:
+        pkgs.append(importlib.import_module(f"analysis.studies.{study}"))
+    for pkg in pkgs:
+        for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+            try:
+                importlib.import_module(m.name)
+            except Exception:  # pragma: no cover - a broken module must not hide the original error
+                pass
     names, todo = set(), [UserError]
     while todo:
         c = todo.pop()
@@ -65,12 +70,18 @@ def report_paths(study: str, name: str) -> tuple[Path, Path]:
 
 
 def stage_parameters(study_id: str, name: str, params_file: str | Path = PARAMS_FILE) -> dict:
-    """The papermill parameters of a stage, after validating the whole params file."""
-    from analysis.pipeline.params import load_all
+    """The papermill parameters of a stage. The project sections and both sections of the study are
+    validated (every default filled in) before the notebook starts, so no model is called with a bad
+    parameter; other studies' sections are theirs to validate (`python -m analysis.pipeline.plan` checks
+    the whole file)."""
+    from analysis.core.params import project, read_yaml
     from analysis.studies import get
 
-    raw = load_all(params_file)
+    raw = read_yaml(params_file)
     study = get(study_id)
+    project(raw)
+    study.section(raw, "collect")
+    study.section(raw, "analysis")
     kind = KIND.get(name)
     if kind == "collect":
         stage = study.collect_stage(raw_project_and_collect(raw, study_id))
@@ -126,7 +137,7 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
             pm.execute_notebook(read_source(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT),
                                 kernel_name="python3", progress_bar=False, log_output=True, report_mode=False)
         except PapermillExecutionError as e:
-            user = e.ename in user_error_names()
+            user = e.ename in user_error_names(study)
             keep = REPORTS_DIR / "failed" / study / out_nb.name
             keep.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(tmp_nb, keep)

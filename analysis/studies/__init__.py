@@ -33,9 +33,17 @@ def all_studies() -> dict[str, Study]:
     return dict(sorted(found.items(), key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0])))
 
 
+def ids() -> list[str]:
+    """The ids of the study packages, without importing them."""
+    return [m.name for m in pkgutil.iter_modules(__path__) if m.ispkg and not m.name.startswith("_")]
+
+
 def get(study_id: str) -> Study:
-    studies = all_studies()
-    if study_id not in studies:
-        raise UserError(f"No study {study_id!r}; the studies are {list(studies)} (folders in analysis/studies/ "
+    """One study, importing only its own package (a stage never imports the other studies)."""
+    if study_id not in ids():
+        raise UserError(f"No study {study_id!r}; the studies are {ids()} (folders in analysis/studies/ "
                         "whose __init__.py defines STUDY).")
-    return studies[study_id]
+    study = getattr(importlib.import_module(f"{__name__}.{study_id}"), "STUDY", None)
+    if not isinstance(study, Study):
+        raise UserError(f"analysis/studies/{study_id}/__init__.py defines no STUDY = Study(...); see docs/ADD_A_STUDY.md.")
+    return study
