@@ -31,3 +31,23 @@ class EmptyReply(RuntimeError):
 
 class StatsError(UserError):
     """Input that a statistic cannot be computed from."""
+
+
+class StoreError(UserError):
+    """The response store cannot be opened or written (a folder, not SQLite, another program's table, read-only)."""
+
+
+class ModelCacheError(UserError):
+    """PSY_MODEL_CACHE (where the joined GGUF files live) cannot be used."""
+
+
+class ContextOverflow(UserError):
+    """A prompt longer than the model's context window."""
+
+
+class ServerError(TargetUnavailable):
+    """A server kept failing (HTTP 5xx, dropped connections, timeouts) after every retry, or refused a request."""
+
+
+class ModelIdentityError(UserError):
+    """The weights behind a served model name cannot be established, or differ between its URLs."""

@@ -34,7 +34,17 @@ class TargetsParams(Section):
     ollama_hosts: list[str] = Field(default_factory=lambda: ["http://localhost:11434"], min_length=1)
     timeout_s: float = Field(600.0, gt=0, description="seconds to wait for one call")
     per_host_concurrency: int = Field(1, ge=1, description="concurrent calls per Ollama host / OpenAI base URL")
-    cache_prompt: bool = Field(True, description="embedded engine: reuse the KV cache of a shared prompt prefix")
+    cache_prompt: bool = Field(True, description="embedded engine and llama.cpp servers: reuse the KV cache of a "
+                               "shared prompt prefix")
+    n_ctx: int = Field(4096, ge=256, le=131072, description="embedded engine: context window in tokens (raise it "
+                       "when a prompt does not fit; memory grows with it)")
+    retries: int = Field(3, ge=0, le=20, description="servers: retries of a transient failure (HTTP 429/5xx, "
+                         "dropped connection, timeout) before the stage stops")
+    backoff_s: float = Field(1.0, ge=0, le=600, description="servers: seconds before the first retry, doubled "
+                             "before each further one")
+    model_digests: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible servers: "
+                                          "{served model name: digest of its weights}, for servers that do not "
+                                          "report what they serve (and to pin it where they do)")
 
 
 class Project(Section):
@@ -136,4 +146,6 @@ def elicitor(spec: str, targets: TargetsParams | dict[str, Any] | None = None):
 
     t = targets if isinstance(targets, TargetsParams) else validate_section(TargetsParams, targets, "targets")
     return Elicitor.from_spec(spec, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
-                              per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt)
+                              per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt,
+                              n_ctx=t.n_ctx, retries=t.retries, backoff_s=t.backoff_s,
+                              model_digests=t.model_digests)

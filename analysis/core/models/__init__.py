@@ -13,7 +13,7 @@ SPEC_FORMS = (
     "'openai:NAME@http://host:8000/v1[,...]' (an OpenAI-compatible server such as vLLM)"
 )
 
-__all__ = ["GenOptions", "Message", "RawReply", "Target", "TokenLogprob", "make_target", "parse_spec", "SPEC_FORMS"]
+__all__ = ["GenOptions", "Message", "RawReply", "Target", "TokenLogprob", "make_target", "parse_spec", "label", "SPEC_FORMS"]
 
 
 def parse_spec(spec: str) -> tuple[str, str, list[str]]:
@@ -29,11 +29,28 @@ def parse_spec(spec: str) -> tuple[str, str, list[str]]:
         raise ModelSpecError(f"Model spec {spec!r} needs a base URL ('openai:NAME@http://host:8000/v1'); valid forms: {SPEC_FORMS}.")
     if kind == "embedded" and urls:
         raise ModelSpecError(f"Model spec {spec!r}: an embedded model takes no host; valid forms: {SPEC_FORMS}.")
+    if kind == "openai":
+        from analysis.core.models.openai_target import check_base_url
+
+        for u in urls:
+            check_base_url(spec, u)
     return kind, name, urls
 
 
+def label(spec: str) -> str:
+    """The name a model goes by in tables and figures: its spec without the URLs it is served from
+    (``openai:NAME@http://a/v1,http://b/v1`` -> ``openai:NAME``). Embedded and Ollama specs keep the
+    form they were given, because their cache keys (and existing store rows) are built from it."""
+    kind, name, _ = parse_spec(spec)
+    return f"openai:{name}" if kind == "openai" else spec
+
+
 def make_target(spec: str, *, ollama_hosts: list[str] | None = None, timeout_s: float = 600.0,
-                per_host_concurrency: int = 1, cache_prompt: bool = True) -> Target:
+                per_host_concurrency: int = 1, cache_prompt: bool = True, n_ctx: int = 4096, retries: int = 3,
+                backoff_s: float = 1.0, model_digests: dict[str, str] | None = None) -> Target:
+    """The target a spec names. ``n_ctx``: the embedded engine's context window; ``retries``/``backoff_s``:
+    how transient server failures are retried; ``model_digests``: {served name: digest} declaring the
+    weights behind an OpenAI-compatible server's model name (see openai_target)."""
     kind, name, urls = parse_spec(spec)
     if kind == "embedded":
         from analysis.core.models.embedded import EMBEDDED_MODELS, OllamaAPITransport
@@ -44,12 +61,17 @@ def make_target(spec: str, *, ollama_hosts: list[str] | None = None, timeout_s: 
                 f"Unknown embedded model {name!r} in spec {spec!r}; embedded models are {sorted(EMBEDDED_MODELS)}."
             )
         return OllamaTarget(spec, name, ["http://embedded.invalid"], kind="embedded",
-                            transport=OllamaAPITransport(cache_prompt=cache_prompt), timeout_s=timeout_s)
+                            transport=OllamaAPITransport(cache_prompt=cache_prompt, n_ctx=n_ctx), timeout_s=timeout_s,
+                            n_ctx=n_ctx)
     if kind == "ollama":
         from analysis.core.models.ollama_target import OllamaTarget
 
         hosts = urls or ollama_hosts or [os.environ.get("OLLAMA_HOST", "http://localhost:11434")]
-        return OllamaTarget(spec, name, hosts, timeout_s=timeout_s, per_host_concurrency=per_host_concurrency)
+        return OllamaTarget(spec, name, hosts, timeout_s=timeout_s, per_host_concurrency=per_host_concurrency,
+                            retries=retries, backoff_s=backoff_s)
     from analysis.core.models.openai_target import OpenAITarget
 
-    return OpenAITarget(spec, name, urls, timeout_s=timeout_s, per_url_concurrency=per_host_concurrency)
+    digests = model_digests or {}
+    declared = digests.get(spec) or digests.get(f"openai:{name}") or digests.get(name)
+    return OpenAITarget(spec, name, urls, timeout_s=timeout_s, per_url_concurrency=per_host_concurrency,
+                        retries=retries, backoff_s=backoff_s, declared_digest=declared, cache_prompt=cache_prompt)

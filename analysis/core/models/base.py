@@ -36,7 +36,7 @@ class TokenLogprob:
         return {"token": self.token, "logprob": self.logprob, "top": [list(t) for t in self.top]}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TokenLogprob":
+    def from_json(cls, d: dict[str, Any]) -> TokenLogprob:
         return cls(d["token"], d["logprob"], [tuple(t) for t in d.get("top", [])])
 
 

@@ -2,8 +2,8 @@
 
 The model files come from pinned PyPI packages whose data files are the parts of one GGUF file. We
 never import those packages' code: their files are located through package metadata, joined once
-into a cache folder, and the joined file's sha256 is checked against the value recorded here before
-it is ever loaded.
+into a cache folder, and every process checks the joined file's sha256 against the value recorded
+here before it first loads it (a corrupt file is refused and joined again).
 
 The engine is exposed through an httpx transport that speaks the Ollama REST API, so the very
 ``ollama.Client`` used for a real Ollama server drives it too: one code path for both.
@@ -14,16 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 import httpx
 
-from analysis.core.errors import ModelSpecError, UserError
+from analysis.core.errors import ModelCacheError, ModelSpecError, UserError
 from analysis.core.paths import model_cache_dir
 
 
@@ -93,48 +94,93 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# joined files whose sha256 this process has checked (path -> digest): each is hashed once per process,
+# before it is first loaded, whatever its size and mtime say
+_VERIFIED: dict[Path, str] = {}
+_VERIFY_LOCK = threading.Lock()
+
+
+def _cache_dir() -> Path:
+    """PSY_MODEL_CACHE (or the default), created if needed, with one sentence when it cannot be used."""
+    cache = model_cache_dir()
+    env = " (PSY_MODEL_CACHE)" if os.environ.get("PSY_MODEL_CACHE") else ""
+    if cache.exists() and not cache.is_dir():
+        raise ModelCacheError(f"The model cache {cache}{env} is a file, not a folder; point PSY_MODEL_CACHE at a "
+                              "folder (e.g. PSY_MODEL_CACHE=/tmp/psy-models) or move the file away.")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ModelCacheError(f"The model cache {cache}{env} cannot be created: a part of its path is a file; point "
+                              "PSY_MODEL_CACHE at a folder (e.g. PSY_MODEL_CACHE=/tmp/psy-models).") from None
+    except OSError as e:
+        raise ModelCacheError(f"The model cache {cache}{env} cannot be created ({e.strerror}); point PSY_MODEL_CACHE "
+                              "at a writable folder (e.g. PSY_MODEL_CACHE=/tmp/psy-models).") from None
+    return cache
+
+
 def gguf_path(name: str) -> Path:
-    """Join the parts of an embedded model once, verify the sha256, and return the cached file."""
+    """The joined GGUF file of an embedded model, its sha256 checked in this process before it is returned.
+
+    The parts are joined once into the model cache. Every process hashes the joined file before its
+    first load (a byte changed in place keeps size and mtime, so nothing cheaper would notice); a file
+    whose hash is not the pinned one is refused with one sentence on stderr and joined again from the
+    packages."""
     if name not in EMBEDDED_MODELS:
         raise ModelSpecError(
             f"Unknown embedded model {name!r}; the embedded models are {sorted(EMBEDDED_MODELS)}."
         )
     model = EMBEDDED_MODELS[name]
-    cache = model_cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = _cache_dir()
     out = cache / f"{name}-{model.sha256[:12]}.gguf"
-    stamp = out.with_suffix(".verified")
-    if out.exists() and stamp.exists():
-        st = out.stat()
-        if stamp.read_text().strip() == f"{model.sha256} {st.st_size} {st.st_mtime_ns}":
+    with _VERIFY_LOCK:
+        if _VERIFIED.get(out) == model.sha256 and out.exists():
             return out
+        if out.exists():
+            digest = _sha256(out)
+            if digest == model.sha256:
+                _VERIFIED[out] = digest
+                return out
+            print(f"The cached model file {out} has sha256 {digest[:16]}..., not the pinned {model.sha256[:16]}...: "
+                  "it is corrupt and will not be loaded; joining it again from the model packages.", file=sys.stderr)
+        _join(model, out)
+        _VERIFIED[out] = model.sha256
+        return out
+
+
+def _join(model: EmbeddedModel, out: Path) -> None:
+    """Join the parts into ``out`` (atomically), hashing as it goes; refuse a result that is not the pinned file."""
+    if not os.access(out.parent, os.W_OK):
+        raise ModelCacheError(f"The model cache {out.parent} is not writable, so {model.name!r} cannot be joined "
+                              "there; point PSY_MODEL_CACHE at a writable folder (e.g. PSY_MODEL_CACHE=/tmp/psy-models).")
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     try:
         h = hashlib.sha256()
-        with open(tmp, "wb") as dst:
-            for part in _part_files(model):
-                with open(part, "rb") as src:
-                    for block in iter(lambda: src.read(1 << 22), b""):
-                        h.update(block)
-                        dst.write(block)
+        try:
+            with open(tmp, "wb") as dst:
+                for part in _part_files(model):
+                    with open(part, "rb") as src:
+                        for block in iter(lambda: src.read(1 << 22), b""):
+                            h.update(block)
+                            dst.write(block)
+        except OSError as e:
+            raise ModelCacheError(f"Joining {model.name!r} into the model cache {out.parent} failed ({e.strerror}); "
+                                  "free disk space there or point PSY_MODEL_CACHE at another folder.") from None
         digest = h.hexdigest()
         if digest != model.sha256:
             raise UserError(
-                f"The joined file for {name!r} has sha256 {digest}, not the pinned {model.sha256}; "
+                f"The joined file for {model.name!r} has sha256 {digest}, not the pinned {model.sha256}; "
                 "the model packages are corrupt or were replaced: reinstall them with `uv sync --reinstall`."
             )
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    st = out.stat()
-    stamp.write_text(f"{model.sha256} {st.st_size} {st.st_mtime_ns}\n")
-    return out
+    out.with_suffix(".verified").unlink(missing_ok=True)  # stamps of older versions: no longer trusted
 
 
 class EmbeddedEngine:
     """One xllamacpp server in this process for one GGUF model (loaded lazily, shared per model)."""
 
-    _engines: dict[tuple[str, int, bool], "EmbeddedEngine"] = {}
+    _engines: dict[tuple[str, int, bool], EmbeddedEngine] = {}
     _lock = threading.Lock()
 
     def __init__(self, name: str, n_ctx: int = 4096, cache_prompt: bool = True):
@@ -161,7 +207,7 @@ class EmbeddedEngine:
         self.call_lock = threading.Lock()
 
     @classmethod
-    def get(cls, name: str, n_ctx: int = 4096, cache_prompt: bool = True) -> "EmbeddedEngine":
+    def get(cls, name: str, n_ctx: int = 4096, cache_prompt: bool = True) -> EmbeddedEngine:
         key = (name, n_ctx, cache_prompt)
         with cls._lock:
             if key not in cls._engines:
@@ -254,7 +300,9 @@ class OllamaAPITransport(httpx.BaseTransport):
         out = engine.chat_completions(req)
         if "error" in out:
             err = out["error"]
-            return _json(500, {"error": err.get("message", str(err)) if isinstance(err, dict) else str(err)})
+            code = err.get("code") if isinstance(err, dict) else None
+            status = code if isinstance(code, int) and 400 <= code < 600 else 500  # e.g. 400 for a context overflow
+            return _json(status, {"error": err.get("message", str(err)) if isinstance(err, dict) else str(err)})
         choice = out["choices"][0]
         text = choice["message"].get("content") or ""
         # llama.cpp returns the prefilled assistant text plus its continuation; Ollama returns only the
@@ -265,7 +313,7 @@ class OllamaAPITransport(httpx.BaseTransport):
                 text = text[len(prefix):]
         resp = {
             "model": name,
-            "created_at": datetime.now(timezone.utc).isoformat(),
+            "created_at": datetime.now(UTC).isoformat(),
             "message": {"role": "assistant", "content": text},
             "done": True,
             "done_reason": choice.get("finish_reason"),

@@ -2,18 +2,37 @@
 
 The embedded engine is the same client with an in-process httpx transport (see embedded.py), so
 request building, response parsing and error handling are shared.
+
+A model's identity is its Ollama digest (the embedded engine reports the GGUF's sha256), so the cache
+key of these targets is what it always was: existing store rows keep answering. Transient server
+failures (HTTP 429/5xx, dropped connections, timeouts) are retried ``retries`` times with backoff and
+the attempts recorded in the call's ``meta``; the embedded engine's errors are not transient (the same
+request fails the same way), so it is never retried.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 
 import httpx
 import ollama
+import pydantic
 
-from analysis.core.errors import LogprobsUnsupported, TargetUnavailable
+from analysis.core.errors import ContextOverflow, LogprobsUnsupported, ServerError, TargetUnavailable
 from analysis.core.models.base import GenOptions, Message, RawReply, TokenLogprob
+from analysis.core.models.http import (
+    NO_RETRY,
+    TRANSIENT_STATUS,
+    RetryPolicy,
+    Transient,
+    classify_httpx,
+    server_message,
+    with_retries,
+)
+
+CONTEXT = re.compile(r"exceeds? the (available )?context|context (size|length|window)", re.IGNORECASE)
 
 
 class OllamaTarget:
@@ -27,12 +46,17 @@ class OllamaTarget:
         transport: httpx.BaseTransport | None = None,
         timeout_s: float = 600.0,
         per_host_concurrency: int = 1,
+        retries: int = 3,
+        backoff_s: float = 1.0,
+        n_ctx: int | None = None,
     ):
         self.spec = spec
         self.kind = kind
         self.model = model
         self.hosts = hosts
         self.timeout_s = timeout_s
+        self.n_ctx = n_ctx
+        self.policy = RetryPolicy(retries, backoff_s) if kind == "ollama" else NO_RETRY
         kwargs = {"transport": transport} if transport is not None else {}
         self.clients = [ollama.Client(host=h, timeout=timeout_s, **kwargs) for h in hosts]
         self._next = itertools.cycle(range(len(self.clients)))
@@ -45,8 +69,9 @@ class OllamaTarget:
     def _unreachable(self, host: str) -> TargetUnavailable:
         return TargetUnavailable(
             f"Cannot reach an Ollama server at {host}: start one with `ollama serve` (install from "
-            "https://ollama.com/download), or point `ollama.hosts` in params.yaml at a running server, "
-            "or use the embedded default model spec 'embedded:qwen2.5-coder-1.5b'."
+            "https://ollama.com/download), or point `targets.ollama_hosts` in params.yaml (or the hosts after '@' "
+            "in the model spec) at a running server, or use the embedded default model spec "
+            "'embedded:qwen2.5-coder-1.5b'."
         )
 
     def _not_pulled(self, host: str) -> TargetUnavailable:
@@ -56,28 +81,70 @@ class OllamaTarget:
             else f"Model {self.model!r} is not an embedded model."
         )
 
-    def _call(self, i: int, fn):
+    def _not_ollama(self, host: str, what: str) -> TargetUnavailable:
+        return TargetUnavailable(
+            f"The server at {host} is not an Ollama server (GET /api/tags {what}); check the URL in "
+            "`targets.ollama_hosts` in params.yaml or after '@' in the model spec (Ollama listens on port 11434)."
+        )
+
+    def _overflow(self, host: str, msg: str) -> ContextOverflow:
+        if self.kind == "embedded":
+            msg = re.sub(r",? *try increasing it\.?$", "", msg.rstrip("."))
+            return ContextOverflow(
+                f"The prompt does not fit the embedded engine's context ({msg}): raise `targets.n_ctx` in "
+                f"params.yaml (now {self.n_ctx}; memory grows with it, 8192 needs about 120 MB more for the 1.5B "
+                "model) or shorten what the study sends (fewer items or turns per session).")
+        return ContextOverflow(
+            f"The Ollama server at {host} cannot take this prompt for {self.model!r}: {msg.rstrip('.')}; shorten what "
+            "the study sends (fewer items or turns per session) or raise the model's context (OLLAMA_CONTEXT_LENGTH "
+            "or `num_ctx` in its Modelfile).")
+
+    def _call(self, i: int, fn, *, connect_retry: bool = True):
+        """``fn(client)`` with retries of transient failures: (result, attempts, failed attempts)."""
         host = self.hosts[i]
-        try:
-            return fn(self.clients[i])
-        except ConnectionError:
-            raise self._unreachable(host) from None
-        except httpx.TimeoutException:
-            raise TargetUnavailable(
-                f"The server at {host} did not answer within {self.timeout_s:.0f} s: raise `timeout_s` in "
-                "params.yaml or use a smaller model."
-            ) from None
-        except ollama.ResponseError as e:
-            if e.status_code == 404:
-                raise self._not_pulled(host) from None
-            raise
+
+        def once():
+            try:
+                return fn(self.clients[i])
+            except ConnectionError:  # the ollama client's translation of httpx.ConnectError
+                if connect_retry and self.kind == "ollama":
+                    raise Transient("connection refused") from None
+                raise self._unreachable(host) from None
+            except ollama.ResponseError as e:
+                if e.status_code in TRANSIENT_STATUS and self.kind == "ollama" and not CONTEXT.search(str(e.error)):
+                    raise Transient(f"HTTP {e.status_code}: {server_message(str(e.error))}") from None
+                raise
+            except httpx.HTTPError as e:
+                t = classify_httpx(e)
+                if t is None:
+                    raise ServerError(f"The request to the Ollama server at {host} failed ({type(e).__name__}: {e}).") from None
+                raise t from None
+
+        return with_retries(once, self.policy, where=host, model=self.model, timeout_s=self.timeout_s)
+
+    def _refused(self, host: str, e: ollama.ResponseError) -> Exception:
+        msg = server_message(str(e.error))
+        if e.status_code == 404:
+            return self._not_pulled(host)
+        if CONTEXT.search(msg):
+            return self._overflow(host, msg)
+        if self.kind == "embedded":
+            return ServerError(f"The embedded engine failed for {self.model!r}: {msg.rstrip('.')}.")
+        return ServerError(f"The Ollama server at {host} refused the request for {self.model!r} with HTTP "
+                           f"{e.status_code}: {msg.rstrip('.')}; check the model and the server's log.")
 
     def _resolve_digest(self) -> str:
         digests = set()
         for i, host in enumerate(self.hosts):
-            listing = self._call(i, lambda c: c.list())
+            try:
+                listing, _, _ = self._call(i, lambda c: c.list(), connect_retry=False)
+                models = listing.models
+            except ollama.ResponseError as e:
+                raise self._not_ollama(host, f"answered HTTP {e.status_code}: {server_message(str(e.error), 80)}") from None
+            except (ValueError, pydantic.ValidationError, TypeError, AttributeError):
+                raise self._not_ollama(host, "did not answer with an Ollama model list") from None
             found = None
-            for m in listing.models:
+            for m in models:
                 name = m.model or ""
                 if name == self.model or name == f"{self.model}:latest":
                     found = m.digest
@@ -104,9 +171,12 @@ class OllamaTarget:
         if options.stop:
             opts["stop"] = list(options.stop)
         extra = {"logprobs": True, "top_logprobs": top_logprobs} if logprobs else {}
-        r = self._call(
-            i, lambda c: c.chat(model=self.model, messages=messages, options=opts, stream=False, **extra)
-        )
+        try:
+            r, attempts, failures = self._call(
+                i, lambda c: c.chat(model=self.model, messages=messages, options=opts, stream=False, **extra)
+            )
+        except ollama.ResponseError as e:
+            raise self._refused(self.hosts[i], e) from None
         lps = None
         if logprobs:
             if not r.logprobs:
@@ -125,4 +195,8 @@ class OllamaTarget:
             "prompt_eval_count": r.prompt_eval_count,
             "eval_count": r.eval_count,
         }
+        if self.kind == "ollama":
+            meta["attempts"] = attempts
+            if failures:
+                meta["failed_attempts"] = failures
         return RawReply(r.message.content or "", lps, meta)
