@@ -26,6 +26,15 @@ from analysis.core.parsers import parse_likert
 from analysis.core.paths import STIMULI_DIR
 
 
+# How an item of any instrument is asked when a study has no wording of its own: the instrument's own
+# instructions (reworded for a model where the file says so), its own response scale, then the item last
+# (so everything before it is a prefix shared by all items and reused from the engine's KV cache).
+GENERIC_TEMPLATE = (
+    "{instructions}\n\nAnswer with a single number from {min} to {max} ({anchors}). Reply with the number only."
+    "\n\nItem: {stem}"
+)
+
+
 def load_variants(path: str | Path = STIMULI_DIR / "bigfive" / "prompt_variants.yaml") -> dict[str, str]:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))["variants"]
 

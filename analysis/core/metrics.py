@@ -2,7 +2,8 @@
 
 ``dvc metrics show`` prints every study's headline at once and ``dvc metrics diff`` what moved after a
 change. Values are plain JSON: floats rounded to 6 significant digits, NaN and infinities as null (a
-statistic that could not be computed), nested dicts keyed by model, scale, test ...
+statistic that could not be computed), nested dicts keyed by model, scale, test ... DVC joins nested
+keys with dots, so a dot inside a key (``qwen2.5``) is written as an underscore (``qwen2_5``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from analysis.core.io import write_text
 from analysis.core.paths import metrics_file
 
 
+def key(k: Any) -> str:
+    """A metrics key: DVC's nested-key separator (a dot) is not allowed inside it."""
+    return str(k).replace(".", "_")
+
+
 def clean(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
+        return {key(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
