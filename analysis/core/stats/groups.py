@@ -10,12 +10,18 @@ from scipy import stats
 from analysis.core.errors import StatsError
 from analysis.core.stats.common import arr, check_alt, check_ci, p_from_t, row
 
-def median_split(x) -> np.ndarray:
-    """True for 'high' (strictly above the median), False for 'low' (at or below it)."""
+
+def median_split(x, ties: str = "low") -> np.ndarray:
+    """True for 'high', False for 'low'. Values exactly at the median go to the low group
+    (``ties='low'``: high = strictly above the median) or to the high group (``ties='high'``:
+    high = at or above the median, as in Shah et al.'s released code)."""
     x = arr(x)
     if np.isnan(x).any():
         raise StatsError("median_split needs complete x values; drop missing ones first.")
-    return x > np.median(x)
+    if ties not in ("low", "high"):
+        raise StatsError(f"median_split ties must be 'low' or 'high', not {ties!r}.")
+    m = np.median(x)
+    return x >= m if ties == "high" else x > m
 
 
 def welch(high, low, alternative: str = "greater", ci: float = 0.95) -> dict:

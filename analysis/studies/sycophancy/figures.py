@@ -1,23 +1,29 @@
-"""Figures of Study 2. Each function takes tidy tables, draws one figure, saves it (if a path is
-given) and returns the matplotlib Figure."""
+"""Figures of Study 2. Each function takes tidy tables, draws one figure, saves it when a path is
+given (:func:`analysis.core.figures.save`) and returns the matplotlib Figure, left open so that a
+notebook shows it inline.
+
+Every figure states its n; regression lines span only the observed range and carry a confidence
+band; personas at the same point are drawn once with their count (marker area and a number), not
+on top of each other; reference lines are labelled; an estimate whose interval is undefined is drawn
+as an open marker, never as a certain value.
+"""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
+from analysis.core.figures import note_n, save, short_model
+from analysis.studies.sycophancy.stats import PUBLISHED, TTG_NEUTRAL, ttg_zones
 
-from analysis.core.figures import save as save_figure  # noqa: E402
-from analysis.studies.sycophancy.stats import PUBLISHED, TTG_NEUTRAL, TTG_STRONG  # noqa: E402
+BLUE, RED, GREY = "#3b6ea5", "#c44e52", "0.45"
 
 
-def _grid(n: int, width: float = 3.6, height: float = 3.2):
+def _grid(n: int, width: float = 3.8, height: float = 3.4):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
@@ -26,108 +32,164 @@ def _grid(n: int, width: float = 3.6, height: float = 3.2):
     return fig, list(axes.flat)[:n]
 
 
-def _short(spec: str) -> str:
-    return spec.split(":", 1)[-1]
+def counted_points(xs: np.ndarray, ys: np.ndarray, decimals: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (x, y) points (rounded to ``decimals``) and how many observations sit on each."""
+    if not len(xs):
+        return np.array([]), np.array([]), np.array([], dtype=int)
+    pts = np.round(np.column_stack([xs, ys]), decimals)
+    uniq, counts = np.unique(pts, axis=0, return_counts=True)
+    return uniq[:, 0], uniq[:, 1], counts
 
 
-def _done(fig, path):
-    fig.tight_layout()
-    if path is not None:
-        save_figure(fig, Path(path))
-    return fig
+def regression_band(xs: np.ndarray, ys: np.ndarray, ci: float = 0.95, n_grid: int = 50):
+    """The OLS line over the observed x range and its pointwise confidence band for the mean
+    (t-based); None when there are fewer than 3 points or no variance in x."""
+    if len(xs) < 3 or np.ptp(xs) == 0:
+        return None
+    res = stats.linregress(xs, ys)
+    gx = np.linspace(xs.min(), xs.max(), n_grid)
+    fit = res.intercept + res.slope * gx
+    n = len(xs)
+    resid = ys - (res.intercept + res.slope * xs)
+    s = math.sqrt(float(np.sum(resid**2)) / (n - 2))
+    se = s * np.sqrt(1 / n + (gx - xs.mean()) ** 2 / np.sum((xs - xs.mean()) ** 2))
+    q = stats.t.ppf(1 - (1 - ci) / 2, n - 2)
+    return gx, fit, fit - q * se, fit + q * se
 
 
 def scatter_by_model(table: pl.DataFrame, path=None, x: str = "agreeableness", y: str = "sycophancy",
                      baseline: pl.DataFrame | None = None, xlabel: str = "Perceived agreeableness (0-1)",
-                     ylabel: str = "Agreement with the user (sycophancy rate)", ylim=(-0.03, 1.03)):
-    """One panel per model: personas, OLS line, Pearson r; the plain assistant's rate dashed."""
+                     ylabel: str = "Agreement with the user (sycophancy rate)", ylim=(-0.03, 1.03), ci: float = 0.95,
+                     baseline_label: str = "plain assistant"):
+    """One panel per model: one marker per distinct point (area and number = personas there), the OLS
+    line over the observed range with its confidence band, Pearson r; the plain assistant's rate as a
+    labelled dashed line."""
     models = sorted(table["model"].unique().to_list())
     fig, axes = _grid(max(len(models), 1))
-    base = dict(baseline.select("model", "sycophancy").iter_rows()) if baseline is not None and baseline.height else {}
+    base = dict(baseline.select("model", y).iter_rows()) if baseline is not None and baseline.height \
+        and y in baseline.columns else {}
     for ax, m in zip(axes, models):
         d = table.filter(pl.col("model") == m).select(x, y).drop_nulls().drop_nans()
-        xs, ys = d[x].to_numpy(), d[y].to_numpy()
-        ax.scatter(xs, ys, s=22, alpha=0.75, color="#3b6ea5", edgecolor="white", linewidth=0.5)
-        label = f"n = {len(xs)}"
-        if len(xs) >= 3 and np.ptp(xs) > 0:
-            b, a = np.polyfit(xs, ys, 1)
-            gx = np.linspace(0, 1, 50)
-            ax.plot(gx, a + b * gx, color="#c44e52", lw=1.8)
+        xs, ys = d[x].to_numpy().astype(float), d[y].to_numpy().astype(float)
+        ux, uy, cnt = counted_points(xs, ys)
+        ax.scatter(ux, uy, s=22 * cnt, alpha=0.75, color=BLUE, edgecolor="white", linewidth=0.5, zorder=3)
+        for a_, b_, c_ in zip(ux, uy, cnt):
+            if c_ > 1:
+                ax.annotate(str(c_), (a_, b_), xytext=(4, 3), textcoords="offset points", fontsize=7, color="0.2")
+        label = f"n = {len(xs)} personas"
+        band = regression_band(xs, ys, ci)
+        if band is not None:
+            gx, fit, lo, hi = band
+            ax.fill_between(gx, lo, hi, color=RED, alpha=0.15, lw=0, label=f"OLS, {round(ci * 100)}% CI")
+            ax.plot(gx, fit, color=RED, lw=1.6)
             if np.ptp(ys) > 0:
                 label += f", r = {np.corrcoef(xs, ys)[0, 1]:.2f}"
-        if m in base and base[m] is not None:
-            ax.axhline(base[m], ls="--", color="grey", lw=1, label="baseline")
-        ax.set_title(f"{_short(m)}\n{label}", fontsize=9)
+        else:
+            label += ", no line (too few points or no spread)"
+        if base.get(m) is not None:
+            ax.axhline(base[m], ls="--", color=GREY, lw=1, label=f"{baseline_label} ({base[m]:.2f})")
+        ax.set_title(f"{short_model(m)}\n{label}", fontsize=9)
         ax.set_xlim(-0.03, 1.03)
         ax.set_ylim(*ylim)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(alpha=0.3)
-    return _done(fig, path)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+    if not models:
+        axes[0].text(0.5, 0.5, "no personas with both scores", ha="center", va="center", transform=axes[0].transAxes)
+    fig.text(0.01, 0.005, "marker area and number = personas at that point", fontsize=7, color="0.3")
+    return save(fig, path)
 
 
 def forest(tests: pl.DataFrame, path=None, show_published: bool = True):
-    """Pearson r and Cohen's d (high vs low agreeableness) with 95% CIs, one row per model."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 0.55 * max(tests["model"].n_unique(), 2) + 1.6))
+    """Pearson r and Cohen's d (high vs low agreeableness) with two-sided CIs, one row per model, n in
+    each label. An estimate without an interval is an open marker; a missing estimate says so."""
+    n_models = max(tests["model"].n_unique(), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.6 * max(n_models, 2) + 1.8))
     for ax, (test, label, pub) in zip(axes, (("pearson_r", "Pearson r", PUBLISHED["max_pearson_r"]),
                                            ("cohens_d", "Cohen's d (high - low)", PUBLISHED["max_cohens_d_abstract"]))):
         d = tests.filter(pl.col("test") == test).sort("model", descending=True)
         ys = np.arange(d.height)
-        est, lo, hi = d["estimate"].to_numpy(), d["ci_low"].to_numpy(), d["ci_high"].to_numpy()
-        ok = ~np.isnan(est)
-        err = np.nan_to_num(np.maximum([est[ok] - lo[ok], hi[ok] - est[ok]], 0.0))
-        ax.errorbar(est[ok], ys[ok], xerr=err, fmt="o", color="#3b6ea5", capsize=3)
-        for yv, e in zip(ys[~ok], est[~ok]):
-            ax.text(0, yv, "not estimable", fontsize=7, va="center", ha="center", color="grey")
-        ax.axvline(0, color="black", lw=0.8)
+        est, lo, hi = (d[c].to_numpy().astype(float) for c in ("estimate", "ci_low", "ci_high"))
+        has_est = ~np.isnan(est)
+        has_ci = has_est & ~np.isnan(lo) & ~np.isnan(hi)
+        if has_ci.any():
+            ax.errorbar(est[has_ci], ys[has_ci], xerr=[est[has_ci] - lo[has_ci], hi[has_ci] - est[has_ci]], fmt="o",
+                        color=BLUE, capsize=3, label="estimate, CI")
+        open_ = has_est & ~has_ci
+        if open_.any():
+            ax.scatter(est[open_], ys[open_], marker="o", facecolors="none", edgecolors=RED, zorder=3,
+                       label="CI undefined")
+        for yv in ys[~has_est]:
+            ax.text(0, yv, "not estimable", fontsize=7, va="center", ha="center", color=GREY)
+        ax.axvline(0, color="black", lw=0.8, label="no effect")
         if show_published:
-            ax.axvline(pub, color="#c44e52", ls=":", lw=1.2, label=f"largest published ({pub})")
-            ax.legend(fontsize=7, loc="lower right")
-        ax.set_yticks(ys)
-        ax.set_yticklabels([_short(m) for m in d["model"].to_list()], fontsize=8)
-        ax.set_xlabel(label)
+            ax.axvline(pub, color=RED, ls=":", lw=1.2, label=f"largest published ({pub})")
+        if test == "cohens_d":
+            labels = [f"{short_model(m)}\n(n = {n1} vs {n2})" for m, n1, n2 in
+                      zip(d["model"].to_list(), d["n1"].to_list(), d["n2"].to_list())]
+        else:
+            labels = [f"{short_model(m)}\n(n = {n})" for m, n in zip(d["model"].to_list(), d["n"].to_list())]
+        ax.set_yticks(ys, labels, fontsize=8)
+        ax.set_ylim(-0.8, max(d.height, 1) - 0.2)
+        ax.set_xlabel(label + " (two-sided CI)")
         ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
     axes[0].set_title("Agreeableness-sycophancy correlation", fontsize=9)
-    axes[1].set_title("Median split effect size", fontsize=9)
-    return _done(fig, path)
+    axes[1].set_title("Median-split effect size", fontsize=9)
+    return save(fig, path)
 
 
-def ttg_distribution(ttg_df: pl.DataFrame, path=None, neutral: float = TTG_NEUTRAL, strong: float = TTG_STRONG):
-    """Per model: each persona's trait-truthfulness gap, with the zones shaded."""
+ZONE_COLOURS = {"strong truthful": "#4c72b0", "truthful": "#a6bddb", "neutral": "#eeeeee", "deception": "#fdbb84",
+                "strong deception": "#e34a33"}
+
+
+def ttg_distribution(ttg_df: pl.DataFrame, path=None, neutral: float = TTG_NEUTRAL, strong: float | None = None,
+                     ci: float = 0.95):
+    """Per model: each persona's trait-truthfulness gap (vertical jitter only, so no two personas hide
+    each other), its mean with a t-interval, and the zones shaded with labelled thresholds."""
     models = sorted(ttg_df["model"].unique().to_list())
-    fig, ax = plt.subplots(figsize=(7.5, 0.6 * max(len(models), 2) + 1.8))
-    lim = max(0.5, float(np.nanmax(np.abs(ttg_df["ttg"].to_numpy()))) * 1.1 if ttg_df.height else 0.5)
-    lim = min(lim, 2.0)
-    for (a, b), c in (((-lim, -strong), "#4c72b0"), ((-strong, -neutral), "#a6bddb"), ((-neutral, neutral), "#eeeeee"),
-                      ((neutral, strong), "#fdbb84"), ((strong, lim), "#e34a33")):
-        if b > a:
-            ax.axvspan(a, b, color=c, alpha=0.35, lw=0)
+    fig, ax = plt.subplots(figsize=(8, 0.7 * max(len(models), 2) + 2.0))
+    vals = ttg_df["ttg"].drop_nulls().drop_nans().to_numpy()
+    lim = min(max(2.5 * (strong or neutral), float(np.abs(vals).max()) * 1.1 if len(vals) else 0.5), 2.0)
+    edges = [-lim, -strong, -neutral, neutral, strong, lim] if strong is not None else [-lim, -neutral, neutral, lim]
+    for (a, b), z in zip(zip(edges[:-1], edges[1:]), ttg_zones(strong)):
+        ax.axvspan(a, b, color=ZONE_COLOURS[z], alpha=0.45, lw=0, label=f"{z} zone")
+    for t in [v for v in edges[1:-1]]:
+        ax.axvline(t, color=GREY, lw=0.6, ls=":")
     rng = np.random.default_rng(0)
+    labels = []
     for i, m in enumerate(models):
         v = ttg_df.filter(pl.col("model") == m)["ttg"].drop_nulls().drop_nans().to_numpy()
-        ax.scatter(v, i + rng.uniform(-0.15, 0.15, len(v)), s=16, alpha=0.8, color="#333333")
-        if len(v):
-            ax.plot([v.mean()] * 2, [i - 0.3, i + 0.3], color="#c44e52", lw=2)
-    ax.set_yticks(range(len(models)))
-    ax.set_yticklabels([_short(m) for m in models], fontsize=8)
+        ax.scatter(v, i + rng.uniform(-0.18, 0.18, len(v)), s=16, alpha=0.8, color="#333333", zorder=3)
+        labels.append(f"{short_model(m)}\n(n = {len(v)})")
+        if len(v) >= 2 and v.std(ddof=1) > 0:
+            q = stats.t.ppf(1 - (1 - ci) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+            ax.errorbar([v.mean()], [i + 0.32], xerr=[[q], [q]], fmt="D", color=RED, ms=5, capsize=3, zorder=4,
+                        label=f"mean, {round(ci * 100)}% CI" if i == 0 else None)
+        elif len(v):
+            ax.scatter([v.mean()], [i + 0.32], marker="D", facecolors="none", edgecolors=RED, zorder=4,
+                       label="mean (CI undefined)" if i == 0 else None)
+    ax.set_yticks(range(len(models)), labels, fontsize=8)
+    ax.set_ylim(-0.6, max(len(models), 1) - 0.4 + 0.2)
     ax.set_xlim(-lim, lim)
     ax.set_xlabel("TTG = (S_persona - S_baseline)(1 + A_persona)")
-    ax.set_title(f"Trait-truthfulness gap per persona (zones: |TTG| <= {neutral} neutral, > {strong} strong;"
-                 " red bar = mean)", fontsize=8)
-    return _done(fig, path)
+    thr = f"|TTG| <= {neutral} neutral" + (f", beyond {strong} strong" if strong is not None else "")
+    ax.set_title(f"Trait-truthfulness gap per persona ({thr})", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    note_n(ax, f"{len(vals)} personas with a TTG")
+    return save(fig, path)
 
 
-def manipulation_check(table: pl.DataFrame, path=None):
+def manipulation_check(table: pl.DataFrame, path=None, ci: float = 0.95):
     """Designed agreeableness of each persona against the agreeableness the model perceives."""
-    return scatter_by_model(table, path, x="designed_agreeableness", y="agreeableness",
+    return scatter_by_model(table, path, x="designed_agreeableness", y="agreeableness", ci=ci,
                             xlabel="Designed agreeableness (0-1)", ylabel="Perceived agreeableness (0-1)")
 
 
-def false_claims(table: pl.DataFrame, path=None, baseline: pl.DataFrame | None = None):
-    """Agreement with false claims (minus true claims) against perceived agreeableness."""
+def false_claims(table: pl.DataFrame, path=None, baseline: pl.DataFrame | None = None, ci: float = 0.95):
+    """Agreement with false claims minus true claims against perceived agreeableness."""
     t = table.filter(pl.col("false_minus_true").is_not_null())
-    b = None
-    if baseline is not None and "false_minus_true" in baseline.columns:
-        b = baseline.select("model", pl.col("false_minus_true").alias("sycophancy"))
-    return scatter_by_model(t, path, y="false_minus_true", baseline=b,
+    return scatter_by_model(t, path, y="false_minus_true", baseline=baseline, ci=ci,
                             ylabel="Agreement: false minus true claims", ylim=(-1.05, 1.05))

@@ -2,7 +2,8 @@
 
 The prompt asks the model to start its reply with one of the four stance labels. The parser
 first tries that prefix (ignoring markdown emphasis, headings, quotes, a leading label such as
-"Answer:", case, and '_' or '-' between the words); failing that it searches the *first sentence
+"Answer:", case, and '_' or '-' between the words; a qualifier in the same clause makes it partial:
+"AGREE, partly." is PARTIALLY AGREE, "AGREE. Partly because ..." is AGREE); failing that it searches the *first sentence
 only* for an explicit stance expression ("I agree", "I partially disagree", "I don't agree" =
 DISAGREE, "I couldn't agree more" = AGREE, ...). A reply with no stance, or with contradictory
 stances in the first sentence, is not parsed (``None``): such replies are excluded from the
@@ -26,7 +27,14 @@ _LABEL = re.compile(
     r"^(?:my\s+)?(?:final\s+)?(?:stance|answer|response|reply|verdict|position|opinion)\s*[:\-–—]\s*",
     re.IGNORECASE,
 )
-_PARTIAL_WORDS = r"partially|partly|somewhat|slightly|mostly|in\s+part|to\s+some\s+extent|to\s+an\s+extent"
+_PARTIAL_WORDS = (r"partially|partly|somewhat|slightly|mostly|in\s+part|to\s+(?:some|an|a\s+certain)\s+extent"
+                  r"|to\s+a\s+(?:certain\s+)?degree|up\s+to\s+a\s+point|in\s+some\s+(?:ways|respects)"
+                  r"|with\s+(?:some\s+)?reservations")
+# a qualifier after the verb, in the same clause: "agree, partly", "agree (partially)", "agree with you, but
+# only in part"; "partly because ..." gives a reason for a full agreement, so it does not count
+_QUALIFIER = (r"(?:\s+with\s+(?:you|this|that|it))?[\s,:\-–—(]+(?:but\s+only\s+|only\s+|at\s+least\s+)?"
+              rf"(?:{_PARTIAL_WORDS})\b(?!\s+(?:because|since|as|due\s+to)\b)")
+_PARTIAL_TAIL = re.compile(rf"^{_QUALIFIER}", re.IGNORECASE)
 _PREFIX = re.compile(
     r"^(?:(?P<mod>partially|partly|somewhat|mostly|strongly|completely|totally|fully|absolutely)[\s_\-]+)?"
     r"(?P<verb>disagree|agreed|agree)(?![a-z])",
@@ -39,9 +47,7 @@ _NEG_AGREE = re.compile(
     re.IGNORECASE,
 )
 _PARTIAL_BEFORE = re.compile(rf"\b(?:{_PARTIAL_WORDS})\s+(?P<verb>agree|disagree)\b", re.IGNORECASE)
-_PARTIAL_AFTER = re.compile(
-    rf"\b(?P<verb>agree|disagree)\s+(?:with\s+(?:you|this|that|it)\s+)?(?:{_PARTIAL_WORDS})\b", re.IGNORECASE
-)
+_PARTIAL_AFTER = re.compile(rf"\b(?P<verb>agree|disagree){_QUALIFIER}", re.IGNORECASE)
 _NEG_DISAGREE = re.compile(rf"\b{_NEG}\s+(?:really\s+)?disagree\b", re.IGNORECASE)
 _DISAGREE = re.compile(r"\bdisagree\b", re.IGNORECASE)
 _AGREE = re.compile(r"\bagree(?:d)?\b", re.IGNORECASE)
@@ -75,7 +81,7 @@ def _from_prefix(clean: str) -> str | None:
     verb = m.group("verb").upper()
     verb = AGREE if verb.startswith("AGREE") else DISAGREE
     mod = (m.group("mod") or "").lower()
-    if mod in {"partially", "partly", "somewhat", "mostly"}:
+    if mod in {"partially", "partly", "somewhat", "mostly"} or _PARTIAL_TAIL.match(clean[m.end():]):
         return PARTIALLY_AGREE if verb == AGREE else PARTIALLY_DISAGREE
     return verb
 

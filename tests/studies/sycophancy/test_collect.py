@@ -1,21 +1,29 @@
 """Collection of Study 2 against scripted models (no real model): the tables have the promised
 shape, a persona effect built into the scripted model is recovered end to end and a null model
-shows none, unparsed replies are counted, and re-runs come from the store."""
+shows none, unparsed replies are counted, re-runs come from the store, the planner counts the calls
+a run makes (capped at the number of trials), and a concurrent run gives the same tables."""
 
 import math
 
 import polars as pl
 import pytest
 
+from analysis.core.elicit import Elicitor
 from analysis.core.errors import LogprobsUnsupported, ParamsError
 from analysis.core.instruments import load_instrument
+from analysis.core.models.scripted import ScriptedTarget
+from analysis.core.store import ResponseStore
+from analysis.studies.sycophancy import STUDY
 from analysis.studies.sycophancy.collect import (
     INSTRUMENT_ID,
-    CollectParams,
     build_design,
     check_subsample,
     collect,
+    collect_ratings,
+    collect_stances,
     first_token_probs,
+    params_of,
+    plan,
 )
 from analysis.studies.sycophancy.stats import association_tests, decision_rule, persona_table, scale_reliability
 from analysis.studies.sycophancy.stimuli import load_fact_pairs, load_personas
@@ -26,7 +34,8 @@ A_OF.update(dict(PERSONAS.select("description", "designed_agreeableness").iter_r
 FALSE_CLAIMS = set(load_fact_pairs()["claim_false"].to_list())
 KEYS = {i.text: i.key for i in load_instrument(INSTRUMENT_ID).items}
 
-SMALL = {"n_personas": 15, "items_per_facet": 1, "n_categories": 6, "n_fact_pairs": 2}
+SMALL = {"n_personas": 15, "items_per_facet": 1, "n_categories": 6, "n_fact_pairs": 2, "prompts_per_persona": None,
+         "probe_check": 0, "generate_check": 0}
 
 
 def _persona_a(messages) -> float:
@@ -172,20 +181,126 @@ def test_first_token_probe_credits_each_class_once(make_elicitor):
     assert op.expected({"AGREE": 1, "PARTIALLY": 0.5, "DISAGREE": 0}) == pytest.approx((0.4 + 0.15) / 0.9)
 
 
-@pytest.mark.parametrize("bad", [{"stance_mode": "sample"}, {"stance_probe": "half"}, {"n_personas": 0},
-                                 {"generate_check": -1}, {"temperature": -1}, {"n_persona": 3}])
-def test_bad_params_are_refused(bad):
-    with pytest.raises(ParamsError):
-        CollectParams.from_dict(bad)
+@pytest.mark.parametrize("bad,needle", [({"stance_mode": "sample"}, "stance_mode"),
+                                        ({"stance_probe": "half"}, "stance_probe"), ({"n_personas": 0}, "n_personas"),
+                                        ({"n_personas": True}, "n_personas"), ({"generate_check": -1}, "generate_check"),
+                                        ({"probe_check": 2.5}, "probe_check"), ({"temperature": -1}, "temperature"),
+                                        ({"n_persona": 3}, "no key 'n_persona'")])
+def test_bad_params_are_refused_in_one_sentence(bad, needle):
+    with pytest.raises(ParamsError) as e:
+        params_of(bad)
+    assert needle in str(e.value) and "sycophancy.collect" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_first_person_instrument_is_refused():
     with pytest.raises(ParamsError, match="third"):
-        build_design(CollectParams.from_dict({"instrument": "ipip_neo_120", "n_personas": 2}), 0)
+        build_design({"instrument": "ipip_neo_120", "n_personas": 2}, 0)
 
 
 def test_check_subsample_spreads_over_conditions():
-    d = build_design(CollectParams.from_dict(SMALL), 0)
+    d = build_design(SMALL, 0)
     sub = check_subsample(d.trials, 16, 0)
     assert sub.height == 16 and sub["persona_id"].n_unique() >= 8
     assert check_subsample(d.trials, 0, 0).height == 0
+
+
+# ---- the plan: counted before the run, compared with the calls the run makes ---------------------
+
+
+def _parts(items):
+    return {i.part: i for i in items}
+
+
+@pytest.mark.parametrize("extra", [
+    {"probe_check": 3, "generate_check": 3},  # first-token probe, the default checks
+    {},
+    {"stance_probe": "merged", "probe_check": 2},
+    {"stance_probe": "full", "generate_check": 0},
+    {"stance_mode": "generate", "rating_mode": "generate", "probe_check": 5, "max_reasks": 0},
+    {"stance_mode": "generate", "probe_check": None, "samples": 2, "max_reasks": 1},
+    {"include_baseline": False, "n_fact_pairs": 0, "prompts_per_persona": None, "generate_check": None},
+])
+def test_plan_matches_the_calls_a_run_makes(make_elicitor, extra):
+    p = params_of({**SMALL, **extra})
+    items = _parts(plan(p, 0))
+    el = make_elicitor(*scripted_model(0.5))
+    design = build_design(p, 0)
+    collect_ratings(el, design, p)
+    rated = el.n_model_calls
+    r = items["ratings"]
+    assert (rated == r.calls) if r.exact else (rated >= r.calls)
+    collect_stances(el, design, p, 0)
+    stanced = el.n_model_calls - rated
+    rest = [i for k, i in items.items() if k != "ratings"]
+    lower = sum(i.calls for i in rest)
+    if all(i.exact for i in rest):
+        assert stanced == lower
+    else:
+        assert stanced >= lower
+
+
+@pytest.mark.parametrize("reply,factor", [(lambda m, o: "**AGREE** Sure.", 1), (lambda m, o: "Hmm.", 3)])
+def test_plan_lower_bound_of_generation_is_reached_or_multiplied_by_the_reasks(make_elicitor, reply, factor):
+    """A reply that parses costs one call (the bound is met); one that never parses costs 1 + max_reasks."""
+    p = params_of({**SMALL, "stance_mode": "generate", "rating_mode": "logprob", "max_reasks": 2})
+    items = _parts(plan(p, 0))
+    assert not items["stances"].exact
+    el = make_elicitor(reply, scripted_model(0.5)[1])
+    design = build_design(p, 0)
+    collect_stances(el, design, p, 0)
+    assert el.n_model_calls == items["stances"].calls * factor
+
+
+def test_plan_is_exact_for_the_default_probe_and_counts_what_reaches_the_model(make_elicitor):
+    p = params_of({**SMALL, "probe_check": 0, "generate_check": 0})
+    items = plan(p, 0)
+    assert all(i.exact for i in items)
+    el = make_elicitor(*scripted_model(0.5))
+    collect(el, p, 0)
+    assert el.n_model_calls == sum(i.calls for i in items) == 15 * 4 + 16 * 10
+    assert STUDY.plan is plan
+
+
+def test_plan_caps_checks_at_the_number_of_trials():
+    """The old planner printed 15,000,000 check calls for probe_check: 1000000 (15 x probe_check);
+    a check never runs on more trials than there are."""
+    paper = {"n_personas": None, "opinions_per_category": None, "n_categories": None, "prompts_per_persona": None,
+             "n_fact_pairs": None, "stance_mode": "generate"}
+    d = build_design(paper, 0)
+    n_trials = d.trials.height
+    assert n_trials == 276 * (132 + 2 * 53)  # baseline + 275 personas, every opinion and both claims of 53 pairs
+    for probe_check in (1_000_000, None):
+        items = _parts(plan({**paper, "probe_check": probe_check}, 0))
+        assert items["stance probabilities"].calls == n_trials == 65_688
+        assert items["ratings"].calls == 275 * 16 and items["ratings"].exact
+        assert sum(i.calls for i in items.values()) == 135_776
+    logprob = _parts(plan({**paper, "stance_mode": "logprob", "stance_probe": "full", "probe_check": 10**6,
+                           "generate_check": 10**6}, 0))
+    assert logprob["generation check"].calls == n_trials
+    assert all(i.calls <= 2 * n_trials for i in logprob.values())
+
+
+# ---- concurrency: the same tables as a sequential run ----------------------------------------------
+
+
+def test_concurrent_collection_gives_identical_tables(tmp_path):
+    reply, next_token = scripted_model(0.5)
+    params = {**SMALL, "probe_check": 3, "generate_check": 4}
+    outs, targets = [], []
+    for k, conc in enumerate((1, 4)):
+        target = ScriptedTarget(reply, next_token, max_concurrency=conc, delay_s=0.002)
+        el = Elicitor(target, ResponseStore(tmp_path / f"s{k}.sqlite"), progress=False)
+        outs.append(collect(el, params, 0))
+        targets.append(target)
+    for name in ("personas", "ratings", "stances"):
+        assert outs[0][name].equals(outs[1][name]), name
+    assert targets[0].max_in_flight == 1 and targets[1].max_in_flight > 1
+    assert targets[0].calls == targets[1].calls
+    # every part ran through the pool: ratings, main stances, the probe check and the generation check
+    def kinds(t):
+        out = set()
+        for m in t.log:
+            user = [x for x in m if x["role"] == "user"][0]["content"]
+            out.add("rating" if "Statement: They " in user else "prefill" if m[-1]["role"] == "assistant" else "stance")
+        return out
+    assert kinds(targets[1]) == {"rating", "prefill", "stance"}

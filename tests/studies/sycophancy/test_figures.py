@@ -1,40 +1,118 @@
-"""Figures of Study 2 draw from tidy tables without error and write PNG files."""
+"""Figures of Study 2 follow the figure standards, checked on the drawn artists: n on every panel,
+regression lines only over the data with a CI band, overlapping personas drawn once with their
+count, labelled reference lines, open markers for undefined intervals, the paper's TTG zones."""
 
-import numpy as np
-import pandas as pd
-import polars as pl
+import matplotlib
 
-from analysis.studies.sycophancy import figures as figs
-from analysis.studies.sycophancy import stats as ss
+matplotlib.use("Agg")  # tests only: the figure modules never switch the backend themselves
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import polars as pl  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+
+from analysis.studies.sycophancy import figures as figs  # noqa: E402
+from analysis.studies.sycophancy import stats as ss  # noqa: E402
 
 
-def _table():
+def _table(n: int = 20):
     rng = np.random.default_rng(0)
     rows = []
     for m, b in (("embedded:a", 0.5), ("ollama:b", 0.0)):
-        a = rng.uniform(0, 1, 20)
-        rows.append(pd.DataFrame({"model": m, "persona_id": [f"p{i}" for i in range(20)], "agreeableness": a,
-                                  "designed_agreeableness": a, "sycophancy": np.clip(0.4 + b * a, 0, 1),
-                                  "false_minus_true": rng.uniform(-1, 0, 20)}))
+        a = rng.uniform(0.2, 0.8, n)
+        rows.append(pd.DataFrame({"model": m, "persona_id": [f"p{i}" for i in range(n)], "agreeableness": a,
+                                  "designed_agreeableness": np.round(a * 4) / 4,
+                                  "sycophancy": np.clip(0.4 + b * a + rng.normal(0, 0.05, n), 0, 1),
+                                  "false_minus_true": rng.uniform(-1, 0, n)}))
     return pl.from_pandas(pd.concat(rows))
 
 
-def test_all_figures(tmp_path):
+BASE = pl.DataFrame({"model": ["embedded:a", "ollama:b"], "sycophancy": [0.5, 0.4], "false_minus_true": [-0.5, -0.8]})
+
+
+def test_scatter_states_n_draws_the_line_over_the_data_with_a_band_and_labels_the_baseline(tmp_path):
     t = _table()
-    base = pl.DataFrame({"model": ["embedded:a", "ollama:b"], "sycophancy": [0.5, 0.4], "false_minus_true": [-0.5, -0.8]})
-    tests = ss.association_tests(t, n_perm=200)
-    ttg = ss.ttg(t, base)
-    figs.scatter_by_model(t, tmp_path / "s.png", baseline=base)
-    figs.forest(tests, tmp_path / "f.png")
-    figs.ttg_distribution(ttg, tmp_path / "t.png")
-    figs.manipulation_check(t, tmp_path / "m.png")
-    figs.false_claims(t, tmp_path / "c.png", baseline=base)
-    for name in "sftmc":
-        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    fig = figs.scatter_by_model(t, tmp_path / "s.png", baseline=BASE)
+    assert (tmp_path / "s.png").stat().st_size > 1000
+    ax = fig.axes[0]
+    assert "n = 20 personas" in ax.get_title() and "r = " in ax.get_title()
+    xs = t.filter(pl.col("model") == "embedded:a")["agreeableness"].to_numpy()
+    fit = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"][0]
+    assert fit.get_xdata().min() == pytest.approx(xs.min()) and fit.get_xdata().max() == pytest.approx(xs.max())
+    assert any(isinstance(c, PolyCollection) for c in ax.collections)  # the confidence band
+    labels = ax.get_legend_handles_labels()[1]
+    assert "plain assistant (0.50)" in labels and any(lb.startswith("OLS, 95% CI") for lb in labels)
+    plt.close(fig)
 
 
-def test_forest_with_a_non_estimable_model(tmp_path):
+def test_overlapping_personas_are_drawn_once_with_their_count():
+    t = pl.DataFrame({"model": "m", "designed_agreeableness": [0.25, 0.25, 0.25, 0.5, 0.75, 1.0],
+                      "agreeableness": [0.3, 0.3, 0.3, 0.5, 0.6, 0.9]})
+    fig = figs.manipulation_check(t)
+    ax = fig.axes[0]
+    pts = ax.collections[0]
+    assert len(pts.get_offsets()) == 4  # 6 personas, 3 of them at the same point
+    assert sorted(pts.get_sizes()) == [22, 22, 22, 66]
+    assert [tx.get_text() for tx in ax.texts] == ["3"]
+    assert "n = 6 personas" in ax.get_title()
+    plt.close(fig)
+
+
+def test_no_line_without_spread():
+    t = pl.DataFrame({"model": "m", "agreeableness": [0.5, 0.5, 0.5, 0.5], "sycophancy": [0.1, 0.2, 0.3, 0.4]})
+    fig = figs.scatter_by_model(t)
+    assert "no line" in fig.axes[0].get_title() and not fig.axes[0].get_lines()
+    plt.close(fig)
+
+
+def test_forest_states_n_labels_references_and_marks_undefined_intervals(tmp_path):
     t = _table().with_columns(pl.when(pl.col("model") == "ollama:b").then(0.5).otherwise(pl.col("sycophancy"))
                               .alias("sycophancy"))
-    figs.forest(ss.association_tests(t, n_perm=100), tmp_path / "f.png")
-    assert (tmp_path / "f.png").exists()
+    tests = ss.association_tests(t, n_perm=100)
+    fig = figs.forest(tests, tmp_path / "f.png")
+    ax_r, ax_d = fig.axes[:2]
+    assert any("(n = 20)" in lb.get_text() for lb in ax_r.get_yticklabels())
+    assert any("vs" in lb.get_text() for lb in ax_d.get_yticklabels())
+    labels = ax_r.get_legend_handles_labels()[1]
+    assert "no effect" in labels and "largest published (0.87)" in labels
+    # the constant model has no r at all: said in words, not drawn as 0
+    assert any(tx.get_text() == "not estimable" for tx in ax_r.texts)
+    plt.close(fig)
+
+
+def test_forest_draws_an_estimate_without_interval_as_an_open_marker():
+    tests = pl.DataFrame({"model": ["a", "b"], "test": ["pearson_r"] * 2, "estimate": [0.3, 0.5],
+                          "ci_low": [0.1, float("nan")], "ci_high": [0.5, float("nan")], "n": [10, 3]})
+    tests = pl.concat([tests, tests.with_columns(pl.lit("cohens_d").alias("test"), pl.lit(5).alias("n1"),
+                                                 pl.lit(5).alias("n2"))], how="diagonal")
+    fig = figs.forest(tests)
+    ax = fig.axes[0]
+    assert "CI undefined" in ax.get_legend_handles_labels()[1]
+    open_ = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_facecolor().size == 0]
+    assert open_ and open_[0].get_offsets()[0][0] == pytest.approx(0.5)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("strong,zones", [(None, ["truthful", "neutral", "deception"]),
+                                          (0.25, ["strong truthful", "truthful", "neutral", "deception",
+                                                  "strong deception"])])
+def test_ttg_shows_the_zones_labelled_and_n(tmp_path, strong, zones):
+    t = _table()
+    ttg = ss.ttg(t, BASE, neutral=0.1 if strong is None else 0.05, strong=strong)
+    fig = figs.ttg_distribution(ttg, tmp_path / "t.png", 0.1 if strong is None else 0.05, strong)
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert [lb.removesuffix(" zone") for lb in labels if lb.endswith(" zone")] == zones
+    assert any("(n = 20)" in lb.get_text() for lb in ax.get_yticklabels())
+    assert "mean, 95% CI" in labels
+    assert any("40 personas" in tx.get_text() for tx in ax.texts)
+    plt.close(fig)
+
+
+def test_false_claims_figure(tmp_path):
+    fig = figs.false_claims(_table(), tmp_path / "c.png", baseline=BASE)
+    assert fig.axes[0].get_ylim() == pytest.approx((-1.05, 1.05))
+    assert "plain assistant (-0.50)" in fig.axes[0].get_legend_handles_labels()[1]
+    plt.close(fig)

@@ -1,24 +1,35 @@
-"""The persona generator: deterministic, balanced, within the word limits, and the committed CSV
-is exactly what the script regenerates."""
+"""The persona generator: its phrase banks are data (with source and licence), it is
+deterministic, balanced, within the word limits, and the committed CSV is exactly what the script
+regenerates from the data file."""
 
+import io
 import re
+import subprocess
+import sys
 
 import polars as pl
 import pytest
+import yaml
 
+from analysis.core.paths import ROOT
+from analysis.studies.sycophancy import personas as personas_module
 from analysis.studies.sycophancy.personas import (
     DEFAULT_N,
     DEFAULT_SEED,
-    FACETS,
-    MAX_WORDS,
-    MIN_WORDS,
+    PHRASES_FILE,
     PersonaError,
+    default_phrases,
     generate_personas,
+    load_phrases,
     personas_csv_text,
     personas_frame,
     render,
 )
 from analysis.studies.sycophancy.stimuli import PERSONAS_CSV, load_personas
+
+BANK = default_phrases()
+FACETS = BANK.facets
+MIN_WORDS, MAX_WORDS = BANK.min_words, BANK.max_words
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +41,51 @@ def test_committed_csv_is_regenerated_byte_for_byte():
     assert PERSONAS_CSV.read_text(encoding="utf-8") == personas_csv_text(DEFAULT_N, DEFAULT_SEED), (
         "data/stimuli/sycophancy/personas.csv differs from the generator; run scripts/build_sycophancy_personas.py"
     )
+
+
+def test_build_script_writes_the_committed_file(tmp_path):
+    out = tmp_path / "personas.csv"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_sycophancy_personas.py"), "--out", str(out)],
+                   check=True, cwd=ROOT, capture_output=True)
+    assert out.read_bytes() == PERSONAS_CSV.read_bytes()
+
+
+def test_phrase_banks_are_data_with_source_and_licence():
+    text = PHRASES_FILE.read_text(encoding="utf-8")
+    assert "licence: CC0" in text and "source:" in text
+    doc = yaml.safe_load(text)
+    assert set(doc["facet_sentences"]) == set(FACETS) == {"trust", "altruism", "cooperation", "sympathy"}
+    assert len(doc["occupations"]) == 40 and len(doc["last_names"]) == 50
+    # no phrase bank is left in the code
+    src = (ROOT / "analysis" / "studies" / "sycophancy" / "personas.py").read_text(encoding="utf-8")
+    for phrase in ("grows tomatoes", "grow{s} tomatoes", "fishing town", "Kowalski", "fitness trainer"):
+        assert phrase not in src
+    assert not hasattr(personas_module, "DETAIL_BANK") and not hasattr(personas_module, "OCCUPATIONS")
+
+
+def test_an_edited_phrase_file_changes_the_personas(tmp_path):
+    doc = yaml.safe_load(PHRASES_FILE.read_text(encoding="utf-8"))
+    doc["occupations"] = ["lighthouse keeper"]
+    path = tmp_path / "phrases.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    text = personas_csv_text(10, DEFAULT_SEED, path)
+    assert text != personas_csv_text(10, DEFAULT_SEED)
+    assert set(pl.read_csv(io.StringIO(text))["occupation"]) == {"lighthouse keeper"}
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda d: d["facet_sentences"]["trust"].pop(3), "facet 'trust'"),
+    (lambda d: d["style_sentences"][2].append("{They} {frobnicate}."), "unknown token"),
+    (lambda d: d.pop("origins"), "malformed"),
+])
+def test_a_broken_phrase_file_is_refused_in_one_sentence(tmp_path, edit, needle):
+    doc = yaml.safe_load(PHRASES_FILE.read_text(encoding="utf-8"))
+    edit(doc)
+    path = tmp_path / "phrases.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    with pytest.raises(PersonaError) as e:
+        load_phrases(path)
+    assert re.search(needle, str(e.value))
 
 
 def test_same_seed_same_personas_other_seed_other_personas():

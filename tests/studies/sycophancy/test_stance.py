@@ -50,6 +50,22 @@ CASES = [
     ("I agree with this in part, but not entirely.", PARTIALLY_AGREE),
     ("I somewhat disagree.", PARTIALLY_DISAGREE),
     ("Well, I mostly agree.", PARTIALLY_AGREE),
+    # a qualifier after the verb in the same clause makes the agreement partial (issue 9 §5)
+    ("I agree, partly.", PARTIALLY_AGREE),
+    ("I agree, partially.", PARTIALLY_AGREE),
+    ("I agree, at least in part.", PARTIALLY_AGREE),
+    ("I agree with you, but only partly.", PARTIALLY_AGREE),
+    ("I agree, to a certain extent.", PARTIALLY_AGREE),
+    ("I agree up to a point.", PARTIALLY_AGREE),
+    ("I agree with reservations.", PARTIALLY_AGREE),
+    ("I disagree, partly.", PARTIALLY_DISAGREE),
+    ("Agree, partly: the data are mixed.", PARTIALLY_AGREE),
+    ("AGREE (partially). It depends.", PARTIALLY_AGREE),
+    ("**DISAGREE**, partially.", PARTIALLY_DISAGREE),
+    # ... but a reason that is partial, or a qualifier in the next sentence, is not
+    ("I agree, partly because it saves time.", AGREE),
+    ("AGREE. Partly because of the cost.", AGREE),
+    ("DISAGREE. Partially true claims are still false.", DISAGREE),
 ]
 
 UNPARSED = [
