@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
-from tqdm import tqdm
-
+from analysis.core import progress
 from analysis.core.errors import EmptyReply, LogprobsUnsupported
 from analysis.core.models import GenOptions, Message, Target, TokenLogprob, make_target
 from analysis.core.paths import response_store_path
@@ -150,7 +149,7 @@ class OptionProbs:
             m = max(math.log(p) for _, p, _, _ in toks)
             w = [math.exp(inv * (math.log(p) - m)) for _, p, _, _ in toks]
             z = sum(w)
-            for (tok, p, kind, ref), wi in zip(toks, w):
+            for (_tok, _p, kind, ref), wi in zip(toks, w):
                 q = weight * wi / z
                 if kind == "child":
                     walk(ref, q)
@@ -183,7 +182,7 @@ class OptionProbs:
                 return
             top = max(p for _, p, _, _ in node.tokens)
             best = [x for x in node.tokens if x[1] >= top * (1 - 1e-12)]
-            for tok, p, kind, ref in best:
+            for _tok, _p, kind, ref in best:
                 q = weight / len(best)
                 if kind == "child":
                     walk(ref, q)
@@ -231,7 +230,7 @@ class Elicitor:
         self.n_store_hits = 0  # calls answered from the response store
 
     @classmethod
-    def from_spec(cls, spec: str, store: ResponseStore | None = None, **target_kwargs) -> "Elicitor":
+    def from_spec(cls, spec: str, store: ResponseStore | None = None, **target_kwargs) -> Elicitor:
         return cls(make_target(spec, **target_kwargs), store)
 
     @property
@@ -356,8 +355,7 @@ class Elicitor:
     def map(self, fn: Callable[[T], R], items: Iterable[T], desc: str = "model calls") -> list[R]:
         """Apply ``fn`` to every item with a progress bar (rate, ETA), up to the target's concurrency."""
         items = list(items)
-        bar = tqdm(total=len(items), desc=desc, file=sys.stderr, mininterval=2.0, disable=not self.progress,
-                   dynamic_ncols=False, ncols=100)
+        bar = progress.bar(len(items), desc, disable=not self.progress)
         try:
             if self.target.max_concurrency <= 1:
                 out = []

@@ -52,6 +52,29 @@ def user_error_names(study: str | None = None) -> set[str]:
     return names
 
 
+class _env:
+    """Set environment variables for the kernel this process starts (and restore them afterwards)."""
+
+    def __init__(self, **values: str):
+        self.values, self.saved = values, {}
+
+    def __enter__(self):
+        import os
+
+        for k, v in self.values.items():
+            self.saved[k] = os.environ.get(k)
+            os.environ[k] = v
+
+    def __exit__(self, *exc):
+        import os
+
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def locate(notebook: str | Path) -> tuple[str, str]:
     """notebooks/<study>/<name>.py -> (study id, notebook name)."""
     path = Path(notebook).resolve()
@@ -121,6 +144,42 @@ def to_html(nb, html: Path) -> None:
     html.write_text(body, encoding="utf-8")
 
 
+class _Tail:
+    """Copy what the kernel writes to the progress file onto this process's terminal, as it grows."""
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path, self.stop = path, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        pos = 0
+        while True:
+            stopping = self.stop.wait(0.5)
+            try:
+                with open(self.path, encoding="utf-8", errors="replace") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+                    pos = f.tell()
+            except OSError:
+                chunk = ""
+            if chunk:
+                sys.stderr.write(chunk)
+                sys.stderr.flush()
+            if stopping:
+                return
+
+    def __enter__(self):
+        self.path.touch()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
 def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Path, Path]:
     import nbformat
     import papermill as pm
@@ -133,9 +192,11 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
     with tempfile.TemporaryDirectory(prefix="psy-nb-") as tmp:
         tmp_nb, tmp_html = Path(tmp) / out_nb.name, Path(tmp) / out_html.name
         t0 = time.perf_counter()
+        progress_file = Path(tmp) / "progress.log"
         try:
-            pm.execute_notebook(read_source(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT),
-                                kernel_name="python3", progress_bar=False, log_output=True, report_mode=False)
+            with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file)):
+                pm.execute_notebook(read_source(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT),
+                                    kernel_name="python3", progress_bar=False, log_output=True, report_mode=False)
         except PapermillExecutionError as e:
             user = e.ename in user_error_names(study)
             keep = REPORTS_DIR / "failed" / study / out_nb.name

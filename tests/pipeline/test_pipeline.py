@@ -1,19 +1,22 @@
 """The DVC pipeline end to end on the real embedded 0.5B model with the tiny profile, in a temporary
-copy of the repository: every output is produced; a second `dvc repro` runs no stage; changing an
-analysis-only parameter re-runs only analysis stages and makes zero model calls."""
+copy of the repository: every output is produced; every figure a notebook draws is embedded in its
+report; a second `dvc repro` runs no stage; changing an analysis-only parameter re-runs only analysis
+stages and makes zero model calls."""
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from analysis.core.paths import ROOT
-from analysis.pipeline.profile import apply
 from analysis.core.store import ResponseStore
+from analysis.studies import all_studies
 
 pytestmark = pytest.mark.model
 
@@ -27,14 +30,18 @@ def sh(cmd, cwd, env):
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     dst = tmp_path_factory.mktemp("pipeline") / "repo"
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).exists():
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split("\n")
+    for f in filter(None, files):
+        if (ROOT / f).is_file() and not f.startswith(("reports/", "figures/", "data/raw/", "data/processed/",
+                                                       "metrics/", "dvc.lock")):
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dst / f)
-    env = {**os.environ, "PSY_STORE": str(dst / "store.sqlite"), "PYTHONPATH": str(dst)}
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**os.environ, "PSY_STORE": str(dst / "store.sqlite"), "PYTHONPATH": str(dst),
+           "PATH": f"{venv_bin}:{os.environ['PATH']}"}
     sh("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", dst, env)
-    apply(ROOT / "profiles" / "tiny.yaml", dst / "params.yaml")
+    sh("python -m analysis.pipeline.profile tiny", dst, env)
     return dst, env
 
 
@@ -42,16 +49,33 @@ def ran(log: str) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", log)
 
 
+def images_in(html: Path) -> int:
+    return len(re.findall(r"<img[^>]*src=\"data:image/png;base64", html.read_text(encoding="utf-8")))
+
+
 def test_repro_then_noop_then_analysis_only(repo):
     dst, env = repo
-    stages = list(yaml.safe_load((dst / "dvc.yaml").read_text())["stages"])
     log = sh("dvc repro", dst, env)
-    assert sorted(ran(log)) == sorted(stages)
-    dvc = yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]
-    for st in dvc.values():
-        for out in st["outs"]:
-            assert (dst / out).exists(), out
-    assert (dst / "reports/index.html").exists()
+    studies = list(all_studies())
+    assert sorted(ran(log)) == sorted([f"{k}@{s}" for s in studies for k in ("collect", "analyze")] + ["render_index"])
+    from dvc.repo import Repo
+
+    with Repo(str(dst)) as r:
+        for st in r.index.stages:
+            for out in st.outs:
+                assert (dst / str(out.def_path)).exists(), out.def_path
+    index = (dst / "reports/index.html").read_text()
+    for sid, study in all_studies().items():
+        assert study.title in index
+        m = json.loads((dst / "metrics" / f"{sid}.json").read_text())
+        assert m, f"metrics/{sid}.json is empty"
+        # every figure the analysis notebook wrote is shown in its rendered report
+        pngs = list((dst / "figures" / sid).glob("*.png"))
+        assert images_in(dst / "reports" / sid / "02_analysis.html") >= len(pngs), sid
+        for html in (dst / "reports" / sid).glob("*.html"):
+            text = html.read_text(encoding="utf-8")
+            assert "it/s]" not in text and "s/it]" not in text, f"{html.name} holds progress-bar output"
+            assert "&lt;Figure size" not in text, f"{html.name} shows a figure as text"
     n_calls = ResponseStore(dst / "store.sqlite").count()
     assert n_calls > 0
 
@@ -59,12 +83,12 @@ def test_repro_then_noop_then_analysis_only(repo):
     assert ran(log2) == []
 
     params = yaml.safe_load((dst / "params.yaml").read_text())
-    params["bigfive"]["analysis"]["ci"] = 0.9
-    params["sycophancy"]["analysis"]["ci"] = 0.9
-    params["therapy"]["analysis"]["ci"] = 0.9
-    params["illusion"]["analysis"]["alpha"] = 0.1
+    for sid, study in all_studies().items():
+        fields = study.analysis_params.model_fields
+        key = "ci" if "ci" in fields else "alpha"
+        params.setdefault(sid, {}).setdefault("analysis", {})[key] = 0.9 if key == "ci" else 0.1
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     log3 = sh("dvc repro", dst, env)
     again = ran(log3)
-    assert again and all(s.endswith("_analyze") or s == "render_index" for s in again), again
+    assert again and all(s.startswith("analyze@") or s == "render_index" for s in again), again
     assert ResponseStore(dst / "store.sqlite").count() == n_calls
