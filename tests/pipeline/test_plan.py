@@ -1,0 +1,242 @@
+"""The call plan (analysis.pipeline.plan) against what a collection then really makes.
+
+Every registered study with a ``STUDY.plan`` is run on a scripted target (no model): an exact part must
+count exactly the calls that reached the target, a lower bound must not exceed them. The plan command
+itself is checked on a store filled beforehand: it finds the calls already answered, estimates the time
+from their recorded latencies, and calls no model and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from analysis.core.elicit import Elicitor
+from analysis.core.errors import UserError
+from analysis.core.models import make_target
+from analysis.core.models.embedded import EmbeddedEngine
+from analysis.core.models.scripted import ScriptedTarget
+from analysis.core.paths import PARAMS_FILE
+from analysis.core.store import ResponseStore
+from analysis.core.study import PlanItem, Study
+from analysis.pipeline import plan as planmod
+from analysis.studies import all_studies
+
+STUDIES = all_studies()
+WITH_PLAN = [s for s in STUDIES.values() if s.plan is not None]
+
+
+def _next_token(messages):
+    """A next-token distribution that every kind of option question can score (digits, words, letters),
+    with some mass off the options, as a real model has."""
+    return {"3": 0.30, "4": 0.20, "2": 0.10, "Yes": 0.08, "No": 0.07, "A": 0.05, "B": 0.04, "AG": 0.04,
+            "DIS": 0.03, "**": 0.05, "I": 0.04}
+
+
+def _reply(messages, options):
+    return "3"
+
+
+def _collect_params(study: Study, over: dict | None):
+    raw = json.loads(json.dumps(over or {}))
+    return study.collect_params.model_validate(raw)
+
+
+def _check(study: Study, params, seed=0, reply=_reply, next_token=_next_token, store=None, tmp_path=None):
+    items = study.plan(params, seed)
+    assert items and all(isinstance(i, PlanItem) for i in items), f"{study.id}: plan returned {items!r}"
+    el = Elicitor(ScriptedTarget(reply, next_token), store or ResponseStore(tmp_path / "s.sqlite"), progress=False)
+    study.collect(el, params, seed)
+    made = el.n_model_calls
+    planned = sum(i.calls for i in items)
+    assert el.n_store_hits == 0  # a fresh store: every call reached the target
+    if all(i.exact for i in items):
+        assert planned == made, f"{study.id}: the plan says exactly {planned} calls, the run made {made}"
+    else:
+        assert planned <= made, f"{study.id}: the plan's lower bound {planned} exceeds the {made} calls made"
+        exact = sum(i.calls for i in items if i.exact)
+        assert exact <= made
+    return planned, made, items
+
+
+@pytest.mark.parametrize("study", WITH_PLAN, ids=[s.id for s in WITH_PLAN])
+def test_plan_counts_what_a_tiny_run_makes(study, tmp_path):
+    _check(study, _collect_params(study, study.tiny.get("collect")), tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("study", [s for s in STUDIES.values() if s.plan is None] or [None])
+def test_studies_without_a_plan_are_shown_as_unknown(study, tmp_path):
+    if study is None:
+        pytest.skip("every registered study defines STUDY.plan")
+    from analysis.core.params import TargetsParams
+    from analysis.core.study import CollectStage
+
+    p = CollectStage(study.id, ["embedded:qwen2.5-coder-0.5b"], 0, TargetsParams(), _collect_params(study, None))
+    df = planmod.plan_stage(study, p, store=tmp_path / "none.sqlite")
+    assert df["calls"].to_list() == [None] and "no STUDY.plan" in df["note"][0]
+
+
+# ---- Big Five: every setting exact, or an honest lower bound -----------------------------------------
+
+BF = STUDIES["bigfive"]
+
+
+@pytest.mark.parametrize("over, n", [
+    ({}, 330),  # the default: 30 items x 11 personas, one pass each
+    ({"personas": ["none", "A_low"]}, 60),
+    ({"personas": ["none", "A_high"], "variants": ["rate", "agree"], "items_per_facet": 2}, 240),
+    ({"personas": ["none"], "items_per_facet": None}, 120),
+    ({"personas": ["none", "C_low"], "mode": "generate", "samples": 3, "max_reasks": 0}, 180),
+])
+def test_bigfive_plan_is_exact(over, n, tmp_path):
+    planned, made, items = _check(BF, _collect_params(BF, over), tmp_path=tmp_path)
+    assert all(i.exact for i in items) and planned == made == n
+
+
+def test_bigfive_generate_with_reasks_is_a_lower_bound_that_a_run_can_exceed(tmp_path):
+    # every first answer is unparseable, the re-ask succeeds: twice the calls of the plan's bound
+    def reply(messages, options):
+        return "Hmm, it depends." if len(messages) <= 2 else "4"
+
+    p = _collect_params(BF, {"personas": ["none"], "mode": "generate", "max_reasks": 2})
+    planned, made, items = _check(BF, p, reply=reply, tmp_path=tmp_path)
+    assert not items[0].exact and planned == 30 and made == 60
+
+
+def test_seed_changes_no_count():
+    p = _collect_params(BF, {"personas": ["none"]})
+    assert BF.plan(p, 0) == BF.plan(p, 7)
+
+
+# ---- the plan command ----------------------------------------------------------------------------------
+
+SPEC = "embedded:qwen2.5-coder-0.5b"
+
+
+def _params(tmp_path: Path, personas: list[str]) -> Path:
+    """params.yaml of the repository, restricted to the registered studies, one model, Big Five personas."""
+    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    raw = {k: v for k, v in raw.items() if k in ("models", "seed", "targets") or k in STUDIES}
+    raw["models"] = [SPEC]
+    raw["bigfive"]["collect"].update(personas=personas, items_per_facet=1, mode="logprob")
+    out = tmp_path / "params.yaml"
+    out.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return out
+
+
+class _Impostor:
+    """The embedded target's identity (so the store keys are the real ones) with scripted answers."""
+
+    def __init__(self, spec, delay_s):
+        self._real = make_target(spec)
+        self._scripted = ScriptedTarget(_reply, _next_token, delay_s=delay_s)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    @property
+    def max_concurrency(self):
+        return 1
+
+    def chat(self, *a, **kw):
+        return self._scripted.chat(*a, **kw)
+
+
+def _fill(store: ResponseStore, personas: list[str], delay_s: float = 0.02) -> Elicitor:
+    el = Elicitor(_Impostor(SPEC, delay_s), store, progress=False)
+    BF.collect(el, _collect_params(BF, {"personas": personas, "items_per_facet": 1}), 0)
+    return el
+
+
+def test_plan_finds_answered_calls_and_estimates_time_without_calling_a_model(tmp_path):
+    store = ResponseStore(tmp_path / "store.sqlite")
+    filled = _fill(store, ["none"])
+    assert filled.n_model_calls == 30
+    before = store.count()
+    lat = sorted(r for r in store.export()["latency_s"].to_list())
+    median = (lat[14] + lat[15]) / 2
+    engines = dict(EmbeddedEngine._engines)
+
+    df = planmod.plan(_params(tmp_path, ["none", "A_low"]), studies=["bigfive"], store=tmp_path / "store.sqlite")
+
+    total = df.filter(df["part"] == "total").row(0, named=True)
+    assert (total["calls"], total["exact"], total["in_store"], total["to_call"]) == (60, True, 30, 30)
+    assert total["s_per_call"] == pytest.approx(median) and total["recorded_calls"] == 30
+    assert total["expected_s"] == pytest.approx(30 * median)
+    assert store.count() == before  # the dry run's placeholders were not stored
+    assert EmbeddedEngine._engines == engines  # no engine was loaded: no model call
+
+    # after the remaining calls are made, the plan finds all of them
+    _fill(store, ["A_low"])
+    df2 = planmod.plan(_params(tmp_path, ["none", "A_low"]), studies=["bigfive"], store=tmp_path / "store.sqlite")
+    t2 = df2.filter(df2["part"] == "total").row(0, named=True)
+    assert (t2["in_store"], t2["to_call"], t2["expected_s"]) == (60, 0, 0.0)
+
+
+def test_plan_without_a_store_or_recorded_calls(tmp_path):
+    df = planmod.plan(_params(tmp_path, ["none"]), studies=["bigfive"], store=tmp_path / "missing.sqlite")
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert (t["in_store"], t["to_call"], t["expected_s"]) == (0, 30, None)
+    assert not (tmp_path / "missing.sqlite").exists()  # planning creates no store
+    text = planmod.render(df)
+    assert "30 to call" in text and "time unknown" in text and "expected time unknown" in text
+
+
+def test_cli_prints_per_stage_and_model_with_a_profile(tmp_path, capsys):
+    store = ResponseStore(tmp_path / "store.sqlite")
+    _fill(store, ["none"])
+    prof = tmp_path / "prof.yaml"
+    prof.write_text(yaml.safe_dump({"bigfive": {"collect": {"personas": ["none", "A_high", "A_low"]}}}))
+    planmod.main(["--params", str(_params(tmp_path, ["none"])), "--profile", str(prof), "--study", "bigfive",
+                  "--store", str(tmp_path / "store.sqlite")])
+    out = capsys.readouterr().out
+    assert "collect@bigfive  embedded:qwen2.5-coder-0.5b" in out
+    assert "30 items x 3 participants" in out
+    assert "90; 30 in the store, 60 to call" in out
+    assert "all stages: 90 model calls, 60 not yet in the store; expected time about" in out
+
+
+def test_cli_tiny_profile_counts_only(tmp_path, capsys):
+    planmod.main(["--params", str(_params(tmp_path, ["none"])), "--profile", "tiny", "--no-store"])
+    out = capsys.readouterr().out
+    for sid in STUDIES:
+        assert f"collect@{sid}" in out
+    assert "in the store" not in out and "expected time" not in out
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--study", "nosuch"], "No study 'nosuch'"),
+    (["--profile", "/no/such/profile.yaml"], "does not exist"),
+])
+def test_cli_errors_are_one_sentence(tmp_path, args, msg):
+    with pytest.raises(SystemExit) as e:
+        planmod.main(["--params", str(_params(tmp_path, ["none"])), "--no-store", *args])
+    assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_params_are_refused_before_planning(tmp_path):
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["bigfive"]["collect"]["personaz"] = ["none"]
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match="personaz"):
+        planmod.plan(p, store=tmp_path / "s.sqlite")
+
+
+def test_server_targets_offline_are_counted_but_not_looked_up(tmp_path):
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["models"] = ["openai:m@http://127.0.0.1:9/v1"]
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "s.sqlite", offline=True)
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert t["calls"] == 30 and t["in_store"] is None and "offline" in t["note"]
+    # and online, a dead server is a one-sentence note, not a crash
+    df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "s.sqlite")
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert t["in_store"] is None and "Cannot reach" in t["note"]
+    assert math.isfinite(t["calls"])
