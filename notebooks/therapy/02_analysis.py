@@ -1,22 +1,7 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # Study 3: analysis of the therapy protocol
 #
-# Everything here is computed from the tables written by notebooks 01 and 02; this notebook calls no model.
+# Everything here is computed from the tables written by `01_collect`; this notebook calls no model.
 # Scores are placed in the **human** cut-off bands of each scale only as a comparison ("the score lies where
 # humans would screen as moderate"); a language model's questionnaire answers are not symptoms and nothing
 # here is a diagnosis.
@@ -28,32 +13,40 @@
 # stance pushed GAD-7 into the moderate or severe range in most sessions while a neutral stance gave zero.
 
 # %% tags=["parameters"]
-analysis = {"min_answered": 1.0, "ci": 0.95, "ref_condition": "item_session", "ref_stance": "neutral"}
-in_dir = "data/raw/therapy"
-out_dir = "data/processed/therapy"
-fig_dir = "figures/therapy"
+params = None  # injected by `dvc repro` from params.yaml; when None (run by hand), params.yaml is read
 
 # %%
-import json
-from pathlib import Path
+import pandas as pd
 import polars as pl
+
+from analysis.core import metrics
+from analysis.core.collection import load
 from analysis.core.io import write_csv, write_parquet
+from analysis.core.paths import figures_dir, processed_dir
+from analysis.studies.therapy import STUDY
 from analysis.studies.therapy.coding import agreement, theme_rates
 from analysis.studies.therapy.figures import heatmap_scores, item_means, stance_effect, theme_rates_plot
 from analysis.studies.therapy.scales import load_scales
-from analysis.studies.therapy.stats import (contrasts, cutoff_shares, item_distributions, mixed_model, primary, primary_scales,
-                                    recognition_summary, score_items, score_summary)
+from analysis.studies.therapy.stats import (
+    contrasts,
+    cutoff_shares,
+    headline,
+    item_distributions,
+    mixed_model,
+    primary,
+    primary_scales,
+    recognition_summary,
+    score_items,
+    score_summary,
+)
 
 pl.Config.set_tbl_rows(80)
 pl.Config.set_float_precision(3)
 pl.Config.set_fmt_str_lengths(100)
-Path(out_dir).mkdir(parents=True, exist_ok=True)
-Path(fig_dir).mkdir(parents=True, exist_ok=True)
-items = pl.read_parquet(f"{in_dir}/items.parquet")
-probs = pl.read_parquet(f"{in_dir}/probs.parquet")
-forms = pl.read_parquet(f"{in_dir}/forms.parquet")
-codings = pl.read_parquet(f"{in_dir}/codings.parquet")
-instruments = load_scales(json.loads(Path(f"{in_dir}/instruments.json").read_text()))
+a = STUDY.analysis_stage(params).analysis
+out, figs = processed_dir("therapy"), figures_dir("therapy")
+items, probs, forms, codings = (load("therapy", t) for t in ("items", "probs", "forms", "codings"))
+instruments = load_scales(load("therapy", "instruments")["spec"].unique(maintain_order=True).to_list())
 n_sessions = items.select("model", "session").unique().height
 print(f"{items.height} item answers from {n_sessions} model x session units; instruments {[i.id for i in instruments]}")
 if n_sessions < 10:
@@ -64,34 +57,34 @@ if n_sessions < 10:
 #
 # One score per model x session x stance x condition x scale. `condition` is the administration mode
 # (`item_session`, `item_fresh`: expected scores from option probabilities; `whole_session`, `whole_fresh`:
-# parsed from one generated reply). Unparsed and refused items are shown next to every mean; a scale with
-# fewer than `min_answered` of its items answered is not scored.
+# parsed from one generated reply). Unparsed, refused and low-mass items are shown next to every mean; a scale
+# with any item unanswered is not scored (nothing is prorated).
 
 # %%
-scores = score_items(items, instruments, min_answered=analysis["min_answered"])
-write_parquet(scores, f"{out_dir}/scores.parquet")
+scores = score_items(items, instruments)
+write_parquet(scores, out / "scores.parquet")
 summary = score_summary(scores, instruments)
-write_csv(summary, f"{out_dir}/score_summary.csv")
+write_csv(summary, out / "score_summary.csv")
 summary.select("model", "instrument", "scale", "condition", "stance", "n_scored", "mean", "sd", "min", "max", "max_score",
-               "band_of_mean", "items_unparsed", "items_refused", "mean_mass")
+               "band_of_mean", "items_unparsed", "items_refused", "items_low_mass", "mean_mass")
 
 # %%
-fig = heatmap_scores(summary, instruments, f"{fig_dir}/scores_heatmap.png")
+fig = heatmap_scores(summary, instruments, figs / "scores_heatmap.png")
 
 # %% [markdown]
 # ## Share of sessions at or above each human cut-off
 
 # %%
 shares = cutoff_shares(scores, instruments)
-write_csv(shares, f"{out_dir}/cutoff_shares.csv")
+write_csv(shares, out / "cutoff_shares.csv")
 shares
 
 # %% [markdown]
 # ## Mode effects (framing: history and questionnaire format)
 #
 # Within each model, instrument and stance: paired differences between conditions over sessions (a - b),
-# Hedges' g_av with a 95% CI (normal approximation), a two-sided paired t-test, and Holm-adjusted p over all
-# contrasts in the table (all models included). In a fresh context with option probabilities the score does
+# Hedges' g_av with a CI (normal approximation), a two-sided paired t-test, and p adjusted (`adjust`, Holm by
+# default) over all contrasts in the table (all models included). In a fresh context with option probabilities the score does
 # not depend on the session, so that condition is constant across sessions by construction (the note says
 # so): the contrast then measures how far each session's in-session score lies from the single no-history
 # value. `item_session` vs `whole_session` also differs in method (option probabilities vs parsed text).
@@ -102,9 +95,9 @@ mode_pairs = [(a, b) for a, b in [("item_session", "item_fresh"), ("item_session
                                   ("item_fresh", "whole_fresh"), ("whole_session", "whole_fresh")]
               if a in conds and b in conds]
 reported = primary(scores, instruments)  # each instrument's total, or its domains when it has no total
-mode_fx = contrasts(reported, "condition", mode_pairs, across="stance", ci=analysis["ci"])
+mode_fx = contrasts(reported, "condition", mode_pairs, across="stance", ci=a.ci, method=a.adjust)
 if mode_fx.height:
-    write_csv(mode_fx, f"{out_dir}/mode_effects.csv")
+    write_csv(mode_fx, out / "mode_effects.csv")
 mode_fx
 
 # %% [markdown]
@@ -113,36 +106,35 @@ mode_fx
 
 # %%
 st = sorted(set(scores["stance"]))
-stance_pairs = [(s, analysis["ref_stance"]) for s in st if s != analysis["ref_stance"] and analysis["ref_stance"] in st]
-stance_fx = contrasts(reported, "stance", stance_pairs, across="condition", ci=analysis["ci"])
+stance_pairs = [(s, a.ref_stance) for s in st if s != a.ref_stance and a.ref_stance in st]
+stance_fx = contrasts(reported, "stance", stance_pairs, across="condition", ci=a.ci, method=a.adjust)
 if stance_fx.height:
-    write_csv(stance_fx, f"{out_dir}/stance_effects.csv")
-fig = stance_effect(scores, instruments, f"{fig_dir}/stance_effect.png")
+    write_csv(stance_fx, out / "stance_effects.csv")
+fig = stance_effect(scores, instruments, figs / "stance_effect.png")
 stance_fx
 
 # %% [markdown]
 # ## Mixed model
 #
 # Per instrument: score ~ condition + stance (+ model), random intercept per session (statsmodels MixedLM,
-# REML), sessions as the unit. With fewer than 3 sessions nothing is fitted; with fewer than 10 the
+# REML, best of several optimisers), sessions as the unit. With fewer than 3 sessions nothing is fitted; with fewer than 10 the
 # random-intercept variance is poorly estimated and the table is descriptive only (the note says which).
 
 # %%
 mm_rows = []
 for inst_id, scale in primary_scales(instruments).rows():
-    tab, note = mixed_model(scores, inst_id, scale=scale, ref_condition=analysis["ref_condition"],
-                            ref_stance=analysis["ref_stance"])
+    tab, note = mixed_model(scores, inst_id, scale=scale, ref_condition=a.ref_condition, ref_stance=a.ref_stance,
+                            ci=a.ci)
     print(f"{inst_id} {scale}: {note or 'fitted'}")
     if not tab.empty:
         tab.insert(0, "instrument", inst_id)
         tab.insert(1, "scale", scale)
         tab["note"] = note
         mm_rows.append(tab)
-if mm_rows:
-    import pandas as pd
-    mm = pd.concat(mm_rows)
-    mm.to_csv(f"{out_dir}/mixed_models.csv", index=False)
-    display(mm)
+mm = pl.from_pandas(pd.concat(mm_rows)) if mm_rows else pl.DataFrame()
+if mm.height:
+    write_csv(mm, out / "mixed_models.csv")
+mm
 
 # %% [markdown]
 # ## Item-level answers
@@ -151,19 +143,19 @@ if mm_rows:
 # %%
 dist = item_distributions(items, probs)
 if dist.height:
-    write_csv(dist, f"{out_dir}/item_distributions.csv")
-fig = item_means(items, instruments, f"{fig_dir}/item_means.png")
+    write_csv(dist, out / "item_distributions.csv")
+fig = item_means(items, instruments, figs / "item_means.png")
 if "phq9" in {i.id for i in instruments}:
-    display(dist.filter(pl.col("item_id") == "phq9_9"))
+    display(dist.filter(pl.col("item_id") == "phq9_9"))  # noqa: F821
 
 # %% [markdown]
 # ## Recognition of the instrument (whole-form administration)
-# Recognised = the instrument named by abbreviation, full name or author in the whole-form reply or in the reply to the follow-up question (regular-expression detector in `analysis/therapy_recognition.py`; a paraphrase without a name is not counted).
+# Recognised = the instrument named by abbreviation, full name or author in the whole-form reply or in the reply to the follow-up question (regular-expression detector in `analysis/studies/therapy/recognition.py`; a paraphrase without a name is not counted).
 
 # %%
 rec = recognition_summary(forms)
 if rec.height:
-    write_csv(rec, f"{out_dir}/recognition.csv")
+    write_csv(rec, out / "recognition.csv")
 rec
 
 # %% [markdown]
@@ -172,11 +164,11 @@ rec
 
 # %%
 rates = theme_rates(codings)
-write_csv(rates, f"{out_dir}/theme_rates.csv")
-fig = theme_rates_plot(rates, f"{fig_dir}/theme_rates.png")
+write_csv(rates, out / "theme_rates.csv")
+fig = theme_rates_plot(rates, figs / "theme_rates.png")
 agree = agreement(codings)
-write_csv(agree, f"{out_dir}/judge_agreement.csv")
-display(rates)
+write_csv(agree, out / "judge_agreement.csv")
+display(rates)  # noqa: F821
 agree
 
 
@@ -204,13 +196,13 @@ for model in sorted(set(summary["model"])):
             direction = "higher" if s > w else ("lower" if s < w else "equal")
             print(f"  GAD-7 item-by-item in session is {direction} than whole-form ({s:.1f} vs {w:.1f}); "
                   "the paper found item-by-item much higher.")
-        for stn in [x for x in st if x != analysis["ref_stance"]]:
-            a, b = mean_of("gad7", "item_session", stn), mean_of("gad7", "item_session", analysis["ref_stance"])
-            if a is not None and b is not None:
-                print(f"  GAD-7 in session, {stn} vs {analysis['ref_stance']} stance: {a:.1f} vs {b:.1f} "
+        for stn in [x for x in st if x != a.ref_stance]:
+            x, y = mean_of("gad7", "item_session", stn), mean_of("gad7", "item_session", a.ref_stance)
+            if x is not None and y is not None:
+                print(f"  GAD-7 in session, {stn} vs {a.ref_stance} stance: {x:.1f} vs {y:.1f} "
                       "(paper: warm/CBT moderate-severe in most sessions, neutral 0).")
     if rec.height:
-        r = rec.filter((pl.col("mode") == "all"))
+        r = rec.filter(pl.col("mode") == "all")
         print("  recognition rate by instrument:", dict(zip(r["instrument"], [round(x, 2) for x in r["recognition_rate"]])))
 
 # %% [markdown]
@@ -223,6 +215,13 @@ for model in sorted(set(summary["model"])):
 # * Expected scores from option probabilities are exact for the model's next token but are not what a
 #   sampled reply would say; the whole-form condition shows what the model actually writes, with its
 #   unparsed items counted.
-# * With the default 2 sessions the effect sizes and the mixed model are illustrations of the pipeline. The
+# * With a handful of sessions the effect sizes and the mixed model are illustrations of the pipeline. The
 #   paper-scale design (see the comment in `params.yaml`: more sessions, all four stances, all modes, a larger
 #   chat model on a GPU server) is what can support or contradict the published effects.
+
+# %% [markdown]
+# ## Headline numbers
+# Written to `metrics/therapy.json` (`dvc metrics show` prints them next to the other studies').
+
+# %%
+metrics.write("therapy", headline(scores, shares, rec, agree, instruments))

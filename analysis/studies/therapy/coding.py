@@ -3,7 +3,8 @@
 The coding scheme is data (``data/stimuli/therapy/coding_scheme.yaml``): themes with a definition
 and examples that do and do not count. For every session and theme the judge is asked one yes/no
 question; by default the answer is read from its exact next-token probabilities
-(``Elicitor.option_probs``: p(Yes)), and the code is Yes when p(Yes) > 0.5. With ``method="generate"``
+(``Elicitor.option_probs``: p(Yes)), and the code is Yes when p(Yes) > 0.5 (no code when the judge put
+less than ``MIN_OPTION_MASS`` of its probability on Yes or No at all). With ``method="generate"``
 the judge writes a reply that is parsed (re-asked at most twice; unparsed replies stay missing).
 
 Self-consistency: each session x theme is coded ``repeats`` times with prompt variants (the order of
@@ -28,7 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from analysis.core.elicit import Elicitor
 from analysis.core.models import GenOptions, Message
 from analysis.core.parsers import parse_yes_no
-from analysis.studies.therapy.script import THERAPY_DIR, _load_yaml, _validate, transcript_text
+from analysis.studies.therapy.script import (
+    THERAPY_DIR,
+    StimulusError,
+    _load_yaml,
+    _validate,
+    ask_in_history,
+    transcript_text,
+)
 
 SCHEME_FILE = THERAPY_DIR / "coding_scheme.yaml"
 
@@ -92,35 +100,62 @@ def judge_prompt_table(scheme: CodingScheme, repeats: int) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def select_themes(scheme: CodingScheme, themes: list[str] | None) -> list[Theme]:
+    """The themes to code (all when ``themes`` is None), with one sentence for an unknown id."""
+    known = [t.id for t in scheme.themes]
+    if themes is not None:
+        unknown = [t for t in themes if t not in known]
+        if unknown:
+            raise StimulusError(f"Unknown theme(s) {unknown} in therapy.collect.coding.themes; the coding scheme "
+                                f"defines {known}.")
+    return [t for t in scheme.themes if themes is None or t.id in themes]
+
+
+def code_one(judge: Elicitor, transcript: str, theme: Theme, scheme: CodingScheme, repeat: int, *, method: str,
+             gen_options: GenOptions, max_reasks: int = 2) -> dict:
+    """One coding of one transcript for one theme: p_yes, mass, code (1/0/None), status, reply."""
+    msgs = judge_messages(transcript, theme, scheme, repeat)
+    if method == "probs":
+        p = judge.option_probs(msgs, ["Yes", "No"], tag="therapy/coding")
+        # p_yes and the mass are kept for every answer; the code only for a valid one (enough option mass)
+        return {"p_yes": p.probs["Yes"], "mass": p.mass, "code": int(p.probs["Yes"] > 0.5) if p.valid else None,
+                "status": p.status, "reply": None, "call_ids": ",".join(p.call_ids)}
+    _, a = ask_in_history(judge, msgs, parse_yes_no, reminder="Please answer with just Yes or No.",
+                          options=GenOptions(**{**gen_options.__dict__, "seed": gen_options.seed + repeat}),
+                          max_reasks=max_reasks, tag="therapy/coding")
+    return {"p_yes": math.nan, "mass": math.nan, "code": None if a.value is None else int(a.value),
+            "status": a.status, "reply": a.raw, "call_ids": ",".join(a.call_ids)}
+
+
+CODING_SCHEMA = {"model": pl.Utf8, "session": pl.Int64, "theme": pl.Utf8, "repeat": pl.Int64, "method": pl.Utf8,
+                 "judge": pl.Utf8, "p_yes": pl.Float64, "mass": pl.Float64, "code": pl.Int64, "status": pl.Utf8,
+                 "reply": pl.Utf8, "call_ids": pl.Utf8}
+
+
 def code_sessions(judge: Elicitor, turns: pl.DataFrame, scheme: CodingScheme, *, repeats: int = 2,
                   method: str = "probs", gen_options: GenOptions = GenOptions(temperature=0.7, max_tokens=8),
-                  themes: list[str] | None = None) -> pl.DataFrame:
-    """One row per model x session x theme x repeat: p_yes (probs), code (1/0/None), mass, status."""
+                  themes: list[str] | None = None, max_reasks: int = 2) -> pl.DataFrame:
+    """One row per model x session x theme x repeat: p_yes (probs), code (1/0/None), mass, status.
+
+    The codings run through the judge's pool, session by session (so a prompt cache reads each
+    transcript once), repeat by repeat, theme by theme.
+    """
     if method not in ("probs", "generate"):
         raise ValueError(f"method must be 'probs' or 'generate', not {method!r}")
-    chosen = [t for t in scheme.themes if themes is None or t.id in themes]
-    rows = []
-    units = turns.select("model", "session").unique().sort("model", "session").iter_rows()
-    for model, session in units:
-        tx = transcript_text(turns, model, session)
-        for r in range(repeats):
-            for th in chosen:
-                msgs = judge_messages(tx, th, scheme, r)
-                row = {"model": model, "session": session, "theme": th.id, "repeat": r, "method": method,
-                       "judge": judge.target.spec}
-                if method == "probs":
-                    p = judge.option_probs(msgs, ["Yes", "No"], tag="therapy/coding")
-                    p_yes = p.probs["Yes"] if p.valid else math.nan
-                    row.update(p_yes=p_yes, mass=p.mass, code=None if not p.valid else int(p_yes > 0.5),
-                               status="ok" if p.valid else "no_mass", reply=None)
-                else:
-                    a = judge.ask_closed(msgs, parse_yes_no, reminder="Please answer with just Yes or No.",
-                                         options=GenOptions(**{**gen_options.__dict__, "seed": gen_options.seed + r}),
-                                         tag="therapy/coding")
-                    row.update(p_yes=math.nan, mass=math.nan, code=None if a.value is None else int(a.value),
-                               status=a.status, reply=a.raw)
-                rows.append(row)
-    return pl.DataFrame(rows, schema_overrides={"code": pl.Int64, "reply": pl.Utf8})
+    chosen = select_themes(scheme, themes)
+    units = turns.select("model", "session").unique().sort("model", "session").rows()
+    texts = {u: transcript_text(turns, *u) for u in units}
+    jobs = [(u, r, th) for u in units for r in range(repeats) for th in chosen]
+
+    def run(job):
+        (model, session), r, th = job
+        res = code_one(judge, texts[(model, session)], th, scheme, r, method=method, gen_options=gen_options,
+                       max_reasks=max_reasks)
+        return {"model": model, "session": session, "theme": th.id, "repeat": r, "method": method,
+                "judge": judge.target.spec, **res}
+
+    rows = judge.map(run, jobs, desc=f"coding (judge {judge.target.spec})")
+    return pl.DataFrame(rows, schema=CODING_SCHEMA)
 
 
 # ---- agreement ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Figures of the therapy protocol (matplotlib, saved as PNG).
+"""Figures of the therapy protocol (matplotlib; saved with ``analysis.core.figures.save`` and left open,
+so a notebook shows them inline).
 
 * ``heatmap_scores``: mean scale score per model x condition x stance (rows) and instrument
   (columns), coloured by where it falls among the human cut-off bands, annotated with the score
@@ -13,14 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from analysis.core.instruments import Instrument  # noqa: E402
+from analysis.core.figures import save
+from analysis.core.instruments import Instrument
 
 
 def band_position(inst: Instrument, score: float | None, scale: str = "total") -> float:
@@ -40,20 +39,12 @@ def band_position(inst: Instrument, score: float | None, scale: str = "total") -
     return np.nan
 
 
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 def _col_label(inst: Instrument, scale: str) -> str:
     short = inst.name.split("(")[-1].rstrip(")") if "(" in inst.name else inst.id
     return short if scale == "total" else f"{short} {inst.scale(scale).name}"
 
 
-def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: str | Path) -> Path:
+def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: str | Path | None = None):
     """``summary`` from ``therapy_stats.score_summary`` (one column per reported scale)."""
     by_id = {i.id: i for i in instruments}
     cols = summary.select("instrument", "scale").unique(maintain_order=True).rows()
@@ -80,10 +71,10 @@ def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: s
     cb = fig.colorbar(im, ax=ax, fraction=0.03)
     cb.set_label("position among human cut-off bands\n(0 = lowest band, 1 = top of highest;\nscales without cut-offs: range)")
     ax.set_title("Mean scale score against human cut-offs (comparison, not a diagnosis)", fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def stance_effect(scores: pl.DataFrame, instruments: list[Instrument], path: str | Path) -> Path:
+def stance_effect(scores: pl.DataFrame, instruments: list[Instrument], path: str | Path | None = None):
     from analysis.studies.therapy.stats import primary
 
     by_id = {i.id: i for i in instruments}
@@ -128,10 +119,10 @@ def stance_effect(scores: pl.DataFrame, instruments: list[Instrument], path: str
                 ax.legend(fontsize=7)
     fig.suptitle("Therapist stance before the scale (points: sessions; dashed: human cut-offs)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def item_means(items: pl.DataFrame, instruments: list[Instrument], path: str | Path) -> Path:
+def item_means(items: pl.DataFrame, instruments: list[Instrument], path: str | Path | None = None):
     """Mean raw item answer (on the item's response scale, before reverse keying)."""
     from analysis.studies.therapy.stats import with_condition
 
@@ -157,10 +148,10 @@ def item_means(items: pl.DataFrame, instruments: list[Instrument], path: str | P
         fig.colorbar(im, ax=ax, fraction=0.04)
     fig.suptitle("Item-level answers ((R) = reverse-keyed: 'No' is the depressive answer)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def theme_rates_plot(rates: pl.DataFrame, path: str | Path) -> Path:
+def theme_rates_plot(rates: pl.DataFrame, path: str | Path | None = None):
     models = sorted(set(rates["model"]))
     themes = sorted(set(rates["theme"]))
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(themes) * len(models) + 1.5))
@@ -174,4 +165,4 @@ def theme_rates_plot(rates: pl.DataFrame, path: str | Path) -> Path:
     ax.set_xlabel("share of codings (sessions x repeats) judged Yes")
     ax.legend(fontsize=7)
     ax.set_title("Narrative themes in stage-1 sessions (judge model)", fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)

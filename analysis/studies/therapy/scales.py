@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from analysis.core.instruments import Instrument, Item, load_instrument
 from analysis.core.parsers import parse_likert, parse_yes_no

@@ -3,9 +3,9 @@
 The script (``data/stimuli/therapy/script.yaml``) has an opening turn that casts the model as the
 client of an experienced therapist, question blocks (early years, emotions, thoughts, beliefs,
 relationships, work, future) and closing turns. A session is one conversation with the full
-history, run through ``analysis.core.session.Session``: each turn is a cached call keyed by the whole
-history, so a finished session replays from the store and an interrupted one resumes at the first
-turn without a recorded reply.
+history: each turn is a cached call keyed by the whole history, so a finished session replays from
+the store and an interrupted one resumes at the first turn without a recorded reply. Sessions run in
+parallel through the Elicitor's pool; the turns of a session stay in order.
 
 The stances spoken before a questionnaire (``stances.yaml``) are loaded here too.
 """
@@ -18,18 +18,18 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from analysis.core.elicit import Elicitor
-from analysis.core.errors import UserError
+from analysis.core.elicit import REFUSAL, ClosedAnswer, Elicitor
+from analysis.core.errors import EmptyReply, UserError
 from analysis.core.models import GenOptions, Message
-from analysis.core.paths import STIMULI_DIR
-from analysis.core.session import Session
+from analysis.core.paths import stimuli_dir
 
-THERAPY_DIR = STIMULI_DIR / "therapy"
+THERAPY_DIR = stimuli_dir("therapy")
 SCRIPT_FILE = THERAPY_DIR / "script.yaml"
 STANCES_FILE = THERAPY_DIR / "stances.yaml"
 
-TURN_COLUMNS = ["model", "session", "seed", "turn", "block", "question_id", "therapist", "client", "call_id",
-                "cached", "latency_s"]
+TURN_SCHEMA = {"model": pl.Utf8, "session": pl.Int64, "seed": pl.Int64, "turn": pl.Int64, "block": pl.Utf8,
+               "question_id": pl.Utf8, "therapist": pl.Utf8, "client": pl.Utf8, "call_id": pl.Utf8,
+               "cached": pl.Boolean, "latency_s": pl.Float64, "empty": pl.Boolean}
 
 
 class StimulusError(UserError):
@@ -137,44 +137,85 @@ def script_turns(script: TherapyScript, questions_per_block: int = 1, closing_tu
 
 
 def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int, options: GenOptions,
-                questions_per_block: int = 1, closing_turns: int = 1, blocks: list[str] | None = None,
-                model: str | None = None) -> tuple[Session, list[dict]]:
-    """Run (or replay from the store) one stage-1 session. Returns the Session and one row per turn.
+                questions_per_block: int = 1, closing_turns: int = 1,
+                blocks: list[str] | None = None) -> list[dict]:
+    """Run (or replay from the store) one stage-1 session, turn by turn in order; one row per turn.
 
-    The session's seed is ``seed``; every turn is generated with ``options`` (its seed replaced).
+    Every turn is generated with ``options`` (its seed replaced by the session's ``seed``). The
+    history holds exactly what the model replied; a reply that came back empty stays empty in the
+    history (``empty`` is True on its row) and is not stored, so a re-run asks for it again.
     """
     opts = GenOptions(**{**options.__dict__, "seed": seed})
-    s = Session(el, system=script.system, tag="therapy/session")
+    messages: list[Message] = [{"role": "system", "content": script.system}] if script.system else []
     rows = []
     for t, turn in enumerate(script_turns(script, questions_per_block, closing_turns, blocks)):
-        reply = s.say(turn["text"], opts)
-        r = s.replies[-1]
-        rows.append({"model": model or el.target.spec, "session": session, "seed": seed, "turn": t,
-                     "block": turn["block"], "question_id": turn["question_id"], "therapist": turn["text"],
-                     "client": reply, "call_id": r.call_id, "cached": r.cached, "latency_s": r.latency_s})
-    return s, rows
+        messages.append({"role": "user", "content": turn["text"]})
+        try:
+            r = el.generate(messages, opts, tag="therapy/session")
+            text, call_id, cached, latency, empty = r.text, r.call_id, r.cached, r.latency_s, False
+        except EmptyReply:
+            text, call_id, cached, latency, empty = "", None, False, None, True
+        messages.append({"role": "assistant", "content": text})
+        rows.append({"model": el.target.spec, "session": session, "seed": seed, "turn": t, "block": turn["block"],
+                     "question_id": turn["question_id"], "therapist": turn["text"], "client": text,
+                     "call_id": call_id, "cached": cached, "latency_s": latency, "empty": empty})
+    return rows
 
 
 def run_sessions(el: Elicitor, script: TherapyScript, *, n_sessions: int, seed: int, options: GenOptions,
-                 questions_per_block: int = 1, closing_turns: int = 1, blocks: list[str] | None = None,
-                 model: str | None = None) -> pl.DataFrame:
-    """``n_sessions`` independent sessions (seeds ``seed``, ``seed + 1``, ...), one row per turn."""
+                 questions_per_block: int = 1, closing_turns: int = 1,
+                 blocks: list[str] | None = None) -> pl.DataFrame:
+    """``n_sessions`` independent sessions (seeds ``seed``, ``seed + 1``, ...), one row per turn.
+
+    Sessions run in parallel through the Elicitor's pool (up to the target's concurrency); the turns
+    of one session always run in order, each keyed by the whole history before it.
+    """
     if n_sessions < 1:
         raise StimulusError(f"n_sessions must be at least 1, not {n_sessions}.")
-    rows: list[dict] = []
-    for k in range(n_sessions):
-        _, r = run_session(el, script, session=k, seed=seed + k, options=options,
-                           questions_per_block=questions_per_block, closing_turns=closing_turns, blocks=blocks,
-                           model=model)
-        rows.extend(r)
-    return pl.DataFrame(rows).select(TURN_COLUMNS)
+    script_turns(script, questions_per_block, closing_turns, blocks)  # one sentence for a bad selection, before any call
+    per_session = el.map(
+        lambda k: run_session(el, script, session=k, seed=seed + k, options=options,
+                              questions_per_block=questions_per_block, closing_turns=closing_turns, blocks=blocks),
+        range(n_sessions), desc=f"sessions ({el.target.spec})")
+    rows = [r for s in per_session for r in s]
+    return pl.DataFrame(rows, schema=TURN_SCHEMA)
+
+
+def ask_in_history(el: Elicitor, messages: list[Message], parse, *, reminder: str, options: GenOptions,
+                   max_reasks: int = 2, tag: str | None = None) -> tuple[list[Message], ClosedAnswer]:
+    """Ask for a closed answer by generation and return the history it leaves and the answer.
+
+    Like ``Elicitor.ask_closed``, but the returned history holds only turns that were really said:
+    the model's own replies (an empty reply stays empty) and, after an unparsed reply, the
+    therapist's reminder (``reminder``) before the next attempt. Nothing is imputed: after
+    ``max_reasks`` re-asks an unparsed answer is ``unparsed`` (or ``refused``) with no value.
+    """
+    hist = list(messages)
+    texts: list[str] = []
+    ids: list[str] = []
+    for attempt in range(1, max_reasks + 2):
+        try:
+            r = el.generate(hist, options, tag=tag)
+            text = r.text
+            ids.append(r.call_id)
+        except EmptyReply:
+            text = ""
+        hist.append({"role": "assistant", "content": text})
+        texts.append(text)
+        value = parse(text) if text else None
+        if value is not None:
+            return hist, ClosedAnswer(value, "ok", attempt, texts, ids)
+        if attempt <= max_reasks:
+            hist.append({"role": "user", "content": reminder})
+    status = "refused" if any(REFUSAL.search(t) for t in texts) else "unparsed"
+    return hist, ClosedAnswer(None, status, max_reasks + 1, texts, ids)
 
 
 def history_messages(turns: pl.DataFrame, model: str, session: int, system: str | None = None) -> list[Message]:
     """Rebuild a session's exact chat history (system, then therapist/client turns) from its turn rows."""
     sub = turns.filter((pl.col("model") == model) & (pl.col("session") == session)).sort("turn")
     if sub.height == 0:
-        raise StimulusError(f"No stage-1 turns for model {model!r}, session {session}; run notebook 01 first.")
+        raise StimulusError(f"No stage-1 turns for model {model!r}, session {session}; run the sessions first.")
     msgs: list[Message] = [{"role": "system", "content": system}] if system else []
     for row in sub.iter_rows(named=True):
         msgs.append({"role": "user", "content": row["therapist"]})

@@ -17,18 +17,16 @@ band humans call moderate"), never as a diagnosis of anything.
 from __future__ import annotations
 
 import math
-import warnings
 
-import numpy as np
 import pandas as pd
 import polars as pl
-from scipy import stats
 
-from analysis.core.stats.effects import paired_hedges_g
-from analysis.core.stats.multiplicity import adjust
 from analysis.core.instruments import Instrument, score
+from analysis.core.stats.effects import paired_hedges_g
+from analysis.core.stats.mixed import fit_mixedlm
+from analysis.core.stats.multiplicity import adjust
 
-KEYS = ["model", "session", "seed", "stance", "mode", "method"]
+KEYS = ["model", "session", "seed", "stance", "mode", "context", "context_id", "method", "history"]
 DEFAULT_METHOD = {"item_session": "probs", "item_fresh": "probs", "whole_session": "generate", "whole_fresh": "generate"}
 
 
@@ -42,23 +40,25 @@ def with_condition(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def score_items(items: pl.DataFrame, instruments: list[Instrument], min_answered: float = 1.0) -> pl.DataFrame:
-    """One row per model x session x stance x mode x method x instrument x scale.
+def score_items(items: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
+    """One row per model x session x stance x mode x method x history x instrument x scale.
 
     ``value`` is the raw item answer (an expected value from option probabilities, or a parsed
     answer); reverse keys are applied by ``analysis.core.instruments.score``. A scale is scored only when
-    at least ``min_answered`` of its items were answered (default: all; a lower value prorates the
-    sum, stated in the notebook). Adds n_unparsed, mean option mass, max score and score_pct.
+    every one of its items has a valid answer: a missing item is never filled in (no prorating), the
+    scale is "not scored" and its unparsed / refused / low-mass items are counted next to it. Adds
+    n_unparsed, mean option mass, the scale's range and score_pct.
     """
     parts = []
     for inst in instruments:
         sub = items.filter(pl.col("instrument") == inst.id)
         if sub.height == 0:
             continue
-        sc = score(inst, sub.select(*KEYS, "item_id", "value"), by=KEYS, value="value", min_answered=min_answered)
+        sc = score(inst, sub.select(*KEYS, "item_id", "value"), by=KEYS, value="value", min_answered=1.0)
         extra = sub.group_by(KEYS).agg(
             pl.col("mass").mean().alias("mean_mass"),
             (pl.col("status") == "refused").sum().alias("n_refused"),
+            pl.col("status").is_in(["low_option_mass", "no_option_mass"]).sum().alias("n_low_mass"),
         )
         sc = sc.join(extra, on=KEYS, how="left").with_columns(
             pl.lit(inst.id).alias("instrument"),
@@ -71,7 +71,7 @@ def score_items(items: pl.DataFrame, instruments: list[Instrument], min_answered
     out = pl.concat(parts, how="diagonal_relaxed").with_columns((pl.col("score") / pl.col("max_score")).alias("score_pct"))
     return with_condition(out).select(
         *KEYS, "condition", "instrument", "scale", "score", "band", "n_answered", "n_items", "n_unparsed",
-        "n_refused", "mean_mass", "max_score", "score_pct",
+        "n_refused", "n_low_mass", "mean_mass", "max_score", "score_pct",
     )
 
 
@@ -131,6 +131,8 @@ def score_summary(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.Dat
             pl.col("n_unparsed").sum().alias("items_unparsed"),
             pl.col("n_items").sum().alias("items_asked"),
             pl.col("n_refused").sum().alias("items_refused"),
+            pl.col("n_low_mass").sum().alias("items_low_mass"),
+            pl.col("context_id").filter(pl.col("score").is_not_null()).n_unique().alias("n_units"),
             pl.col("mean_mass").mean().alias("mean_mass"),
             pl.col("max_score").first().alias("max_score"),
         )
@@ -147,10 +149,11 @@ def score_summary(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.Dat
 
 
 def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *, across: str,
-              ci: float = 0.95) -> pl.DataFrame:
+              ci: float = 0.95, method: str = "holm") -> pl.DataFrame:
     """Paired contrasts a - b of ``factor`` (``condition`` or ``stance``) within model x instrument x
-    scale x each level of ``across`` (the other factor), sessions as the unit. Holm-adjusted p over the
-    whole table (all models, scales, strata and pairs). Pass the reported scales (``primary``)."""
+    scale x each level of ``across`` (the other factor), sessions as the unit; two-sided paired t-test,
+    p adjusted (``method``, Holm by default) over the whole table (all models, scales, strata and
+    pairs) as ``p_adj``. Pass the reported scales (``primary``)."""
     rows = []
     for (model, inst, scale, stratum), g in scores.group_by(["model", "instrument", "scale", across],
                                                             maintain_order=True):
@@ -166,19 +169,18 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
     if not rows:
         return pl.DataFrame()
     out = pl.DataFrame(rows)
-    return out.with_columns(pl.Series("p_holm", adjust(out["p"].to_numpy(), "holm")))
+    return out.with_columns(pl.Series("p_adj", adjust(out["p"].to_numpy(), method)), pl.lit(method).alias("adjust"))
 
 
 def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", ref_condition: str = "item_session",
-                ref_stance: str = "neutral", min_groups: int = 3) -> tuple[pd.DataFrame, str]:
-    """score ~ C(condition) + C(stance) [+ C(model)], random intercept per session (model x session).
+                ref_stance: str = "neutral", min_groups: int = 3, ci: float = 0.95) -> tuple[pd.DataFrame, str]:
+    """score ~ C(condition) + C(stance) [+ C(model)], random intercept per session (model x session),
+    fitted with ``analysis.core.stats.mixed.fit_mixedlm`` (REML, best of several optimisers).
 
-    Returns the fixed effects (coef, SE, CI, p) and a note. With fewer than ``min_groups`` sessions
-    nothing is fitted; with fewer than 10 the note says the random-intercept variance is poorly
-    estimated; a failed or boundary fit is reported, not hidden.
+    Returns the fixed effects (coef, SE, CI, two-sided Wald p) and a note. With fewer than
+    ``min_groups`` sessions nothing is fitted; with fewer than 10 the note says the random-intercept
+    variance is poorly estimated; a failed or boundary fit is reported, not hidden.
     """
-    import statsmodels.formula.api as smf
-
     d = scores.filter((pl.col("scale") == scale) & (pl.col("instrument") == instrument) & pl.col("score").is_not_null())
     df = d.select("model", "session", "condition", "stance", "score").to_pandas()
     empty = pd.DataFrame(columns=["term", "coef", "se", "ci_low", "ci_high", "p"])
@@ -202,36 +204,19 @@ def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", 
         terms.append("C(model)")
     if not terms:
         return empty, "only one condition and one stance: nothing to compare"
-    formula = "score ~ " + " + ".join(terms)
+    if df["score"].std() == 0:
+        return empty, "every score is identical: nothing to model"
     notes = []
     if k < 10:
         notes.append(f"only {k} sessions: the random-intercept variance is poorly estimated; read as descriptive")
-    if df["score"].std() == 0:
-        return empty, "every score is identical: nothing to model"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = smf.mixedlm(formula, df, groups=df["group"]).fit(reml=True)
-        except Exception as e:  # singular designs with tiny n
-            return empty, "; ".join(notes + [f"mixed model could not be fitted ({e.__class__.__name__}: {e})"])
-    msgs = {str(w.message).split("\n")[0] for w in caught}
-    if any("boundary" in m.lower() for m in msgs) or float(np.asarray(fit.cov_re).ravel()[0]) < 1e-8:
-        notes.append("random-intercept variance at or near zero (boundary fit)")
-    if any("converge" in m.lower() for m in msgs) or not fit.converged:
-        notes.append("the optimiser reported convergence problems")
-    ci_ = fit.conf_int()
-    fe = [t for t in fit.fe_params.index]
-    tab = pd.DataFrame({
-        "term": fe,
-        "coef": [float(fit.fe_params[t]) for t in fe],
-        "se": [float(fit.bse_fe[t]) for t in fe],
-        "ci_low": [float(ci_.loc[t, 0]) for t in fe],
-        "ci_high": [float(ci_.loc[t, 1]) for t in fe],
-        "p": [float(fit.pvalues[t]) for t in fe],
-    })
-    tab["n_obs"] = len(df)
-    tab["n_sessions"] = k
-    tab["group_var"] = float(np.asarray(fit.cov_re).ravel()[0])
+    fit = fit_mixedlm("score ~ " + " + ".join(terms), df, "group", ci=ci)
+    notes += fit.notes
+    if not fit.ok:
+        return empty, "; ".join(notes) or "mixed model could not be fitted"
+    tab = fit.table.drop(columns=["z"]).copy()
+    tab["n_obs"] = fit.n_obs
+    tab["n_sessions"] = fit.n_groups
+    tab["group_var"] = fit.group_var
     return tab, "; ".join(notes)
 
 
@@ -281,3 +266,58 @@ def recognition_summary(forms: pl.DataFrame) -> pl.DataFrame:
     overall = forms.group_by(["model", "instrument"], maintain_order=True).agg(agg).with_columns(
         pl.lit("all").alias("mode"), pl.lit("all").alias("stance"))
     return pl.concat([by, overall.select(by.columns)]).sort("model", "instrument", "mode", "stance")
+
+
+# ---- headline numbers (DVC metrics) ---------------------------------------------------------------
+
+
+def metric_key(text: str) -> str:
+    """A metrics key without dots or spaces (DVC flattens nested keys with dots)."""
+    from analysis.core.figures import short_model
+
+    return short_model(text).replace(".", "_").replace(" ", "_") if ":" in text else text.replace(".", "_").replace(" ", "_")
+
+
+def mean_ci(values, ci: float = 0.95) -> tuple[float, float]:
+    """Two-sided t interval of a mean (NaN when fewer than 2 values or no spread)."""
+    import numpy as np
+    from scipy import stats as st
+
+    v = np.asarray([x for x in values if x is not None and x == x], dtype=float)
+    if len(v) < 2 or v.std(ddof=1) == 0:
+        return math.nan, math.nan
+    h = st.t.ppf(1 - (1 - ci) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean() - h), float(v.mean() + h)
+
+
+def headline(scores: pl.DataFrame, shares: pl.DataFrame, recognition: pl.DataFrame, agree: pl.DataFrame,
+             instruments: list[Instrument], ci: float = 0.95) -> dict:
+    """The DVC metrics of Study 3, per model: the mean score of each reported scale per condition and stance
+    (with its t CI over sessions and n = distinct conversations scored), the share of sessions at or above
+    each human cut-off, the recognition rate of each instrument (whole-form modes) and the judge's
+    agreement between repeated codings (Cohen's kappa)."""
+    out: dict = {}
+    rep = primary(scores, instruments)
+    for (model, inst, scale, cond, stance), g in rep.group_by(["model", "instrument", "scale", "condition", "stance"],
+                                                             maintain_order=True):
+        vals = g["score"].drop_nulls()
+        n_units = g.filter(pl.col("score").is_not_null())["context_id"].n_unique()
+        lo, hi = mean_ci(vals.to_list(), ci) if n_units > 1 else (math.nan, math.nan)
+        m = out.setdefault(metric_key(model), {"scores": {}, "beyond_cutoff": {}, "recognition": {}, "judge": {}})
+        m["scores"].setdefault(f"{inst}_{scale}", {}).setdefault(metric_key(cond), {})[metric_key(stance)] = {
+            "mean": vals.mean() if len(vals) else None, "ci_low": lo, "ci_high": hi, "n": n_units,
+            "not_scored": g.height - len(vals)}
+    for r in shares.iter_rows(named=True) if shares.height else []:
+        m = out.setdefault(metric_key(r["model"]), {"scores": {}, "beyond_cutoff": {}, "recognition": {}, "judge": {}})
+        d = m["beyond_cutoff"].setdefault(f"{r['instrument']}_{r['scale']}", {}).setdefault(
+            metric_key(r["condition"]), {}).setdefault(metric_key(r["stance"]), {"n": r["n_scored"]})
+        d[metric_key(f"{r['cutoff_band']}_or_above")] = r["share"]
+    if recognition.height:
+        for r in recognition.filter(pl.col("mode") == "all").iter_rows(named=True):
+            m = out.setdefault(metric_key(r["model"]), {"scores": {}, "beyond_cutoff": {}, "recognition": {}, "judge": {}})
+            m["recognition"][metric_key(r["instrument"])] = {"rate": r["recognition_rate"], "n": r["n_forms"]}
+    for model in list(out):
+        if agree.height:
+            r = agree.row(0, named=True)
+            out[model]["judge"] = {"kappa": r["kappa"], "agreement": r["agreement"], "n_units": r["n_units"]}
+    return out

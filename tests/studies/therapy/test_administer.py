@@ -1,4 +1,4 @@
-"""Giving the scales in the three modes, on a scripted target (no model)."""
+"""Giving the scales in the administration modes, on a scripted client (no model)."""
 
 import math
 
@@ -8,58 +8,35 @@ import pytest
 from analysis.core.elicit import Elicitor
 from analysis.core.models import GenOptions
 from analysis.core.models.scripted import ScriptedTarget
-from analysis.core.store import ResponseStore
-from analysis.studies.therapy.administer import ScaleDesign, administer, expected_calls
-from analysis.studies.therapy.recognition import FOLLOW_UP
+from analysis.studies.therapy.administer import administer
+from analysis.studies.therapy.params import ScaleParams
 from analysis.studies.therapy.scales import load_scales
 from analysis.studies.therapy.script import StimulusError, load_script, load_stances, run_sessions
 
-WARM_MARK = "safe space"  # appears in the warm stance text
-
-
-def reply(messages, options):
-    last = messages[-1]["content"]
-    if "Answer every item" in last:
-        n = sum(1 for line in last.splitlines() if line[:1].isdigit() and ". " in line)
-        ans = "Yes" if "Answer Yes or No" in last or "Yes or No" in last else "2"
-        return "\n".join(f"{k}. {ans}" for k in range(1, n + 1))
-    if last == FOLLOW_UP:
-        return "Yes, it is the GAD-7."
-    return "I have been thinking about my training a lot."
-
-
-def next_token(messages):
-    last_user = [m for m in messages if m["role"] == "user"][-1]["content"]
-    warm = any(WARM_MARK in m["content"] for m in messages if m["role"] == "user")
-    if "Yes or No" in last_user:
-        return {"Yes": 0.6, "No": 0.3, "I": 0.1}
-    if warm:
-        return {"3": 0.5, "2": 0.3, "1": 0.1, "As": 0.1}
-    return {"0": 0.8, "1": 0.1, "As": 0.1}
+from .conftest import WARM_MARK, client_probs, client_reply
 
 
 @pytest.fixture()
-def setup(tmp_path):
-    store = ResponseStore(tmp_path / "store.sqlite")
-    target = ScriptedTarget(reply, next_token)
-    el = Elicitor(target, store, progress=False)
+def setup(client):
+    el = client()
     turns = run_sessions(el, load_script(), n_sessions=2, seed=0, options=GenOptions(temperature=0.7, max_tokens=30))
-    return store, el, turns
+    return el, turns
 
 
 def test_three_modes_two_stances(setup):
-    store, el, turns = setup
+    el, turns = setup
     insts = load_scales(["gad7", "gds15"])
-    design = ScaleDesign(stances=["neutral", "warm"], modes=["item_session", "item_fresh", "whole_session"])
-    out = administer(el, turns, insts, load_stances(), design, progress=False)
+    sp = ScaleParams(stances=["neutral", "warm"], modes=["item_session", "item_fresh", "whole_session"],
+                     session_history="most_likely_option")
+    out = administer(el, turns, insts, load_stances(), sp)
     items, probs, forms = out["items"], out["probs"], out["forms"]
     n_items = 7 + 15
     assert items.height == 2 * 2 * 3 * n_items
     # expected item scores are exact: neutral digits -> 0.1/0.9; warm -> (3*.5+2*.3+1*.1)/.9
-    neutral = items.filter((pl.col("stance") == "neutral") & (pl.col("instrument") == "gad7") & (pl.col("method") == "probs"))
+    gad = items.filter((pl.col("instrument") == "gad7") & (pl.col("method") == "probs"))
+    neutral, warm = gad.filter(pl.col("stance") == "neutral"), gad.filter(pl.col("stance") == "warm")
     assert neutral["value"].to_list() == pytest.approx([0.1 / 0.9] * neutral.height)
     assert neutral["mass"].to_list() == pytest.approx([0.9] * neutral.height)
-    warm = items.filter((pl.col("stance") == "warm") & (pl.col("instrument") == "gad7") & (pl.col("method") == "probs"))
     assert warm["value"].to_list() == pytest.approx([2.2 / 0.9] * warm.height)
     assert set(warm["argmax"].to_list()) == {"3"}
     gds = items.filter((pl.col("instrument") == "gds15") & (pl.col("method") == "probs"))
@@ -74,51 +51,73 @@ def test_three_modes_two_stances(setup):
     # option probabilities in long form sum to one per item
     sums = probs.group_by("session", "stance", "mode", "item_id").agg(pl.col("prob").sum())
     assert all(math.isclose(s, 1.0) for s in sums["prob"])
+    # a fresh context is one conversation, repeated for every session and named so
+    fresh = items.filter(pl.col("mode") == "item_fresh")
+    assert set(fresh["context"]) == {"fresh"} and fresh["context_id"].n_unique() == 1
 
 
-def test_in_session_items_are_chained_and_fresh_items_are_not(setup, tmp_path):
-    store, el, turns = setup
+def test_low_option_mass_is_not_a_valid_answer(store):
+    def thin(messages):  # the options carry 0.3 of the probability: most of it went to other text
+        return {"As": 0.7, "0": 0.2, "1": 0.1}
+
+    el = Elicitor(ScriptedTarget(client_reply, thin), store, progress=False)
+    turns = run_sessions(el, load_script(), n_sessions=1, seed=0, options=GenOptions(max_tokens=30))
+    out = administer(el, turns, load_scales(["gad7"]), load_stances(),
+                     ScaleParams(stances=["neutral"], modes=["item_fresh"]))
+    it = out["items"]
+    assert set(it["status"]) == {"low_option_mass"} and it["value"].null_count() == it.height
+    assert it["mass"].to_list() == pytest.approx([0.3] * it.height)
+    # the probabilities stay in the table, marked invalid
+    assert not out["probs"]["valid"].any() and out["probs"]["prob"].null_count() == 0
+
+
+def test_most_likely_option_history_chains_the_argmax_and_fresh_items_are_not_chained(setup, store):
+    el, turns = setup
     seen = []
 
     def spy(messages):
         seen.append(messages)
-        return next_token(messages)
+        return client_probs(messages)
 
-    el2 = Elicitor(ScriptedTarget(reply, spy), store, progress=False)
+    el2 = Elicitor(ScriptedTarget(client_reply, spy), store, progress=False)
     insts = load_scales(["gad7"])
-    administer(el2, turns, insts, load_stances(), ScaleDesign(stances=["warm"], modes=["item_session"]),
-               progress=False)
+    administer(el2, turns, insts, load_stances(),
+               ScaleParams(stances=["warm"], modes=["item_session"], session_history="most_likely_option"))
     last_item_call = seen[-1]
     # history (2 x 9 turns) + 6 answered items (question + chosen answer) + the 7th question
     assert len(last_item_call) == 18 + 12 + 1
     assert [m["content"] for m in last_item_call[19:31:2]] == ["3"] * 6
     seen.clear()
-    administer(el2, turns, insts, load_stances(), ScaleDesign(stances=["warm"], modes=["item_fresh"]),
-               progress=False)
+    administer(el2, turns, insts, load_stances(), ScaleParams(stances=["warm"], modes=["item_fresh"]))
     assert all(len(m) == 1 and WARM_MARK in m[0]["content"] for m in seen)
     assert len(seen) == 7  # one fresh context per item, identical across sessions, so asked once
 
 
-def test_rerun_is_served_from_the_store(setup):
-    store, el, turns = setup
+def test_rerun_is_served_from_the_store(setup, store):
+    el, turns = setup
     insts = load_scales(["gad7", "phq9"])
-    design = ScaleDesign(stances=["neutral"], modes=["item_session", "whole_session"], item_methods=["probs", "generate"])
-    first = administer(el, turns, insts, load_stances(), design, progress=False)
-    t = ScriptedTarget(reply, next_token)
-    again = administer(Elicitor(t, store, progress=False), turns, insts, load_stances(), design, progress=False)
+    sp = ScaleParams(stances=["neutral"], modes=["item_fresh", "whole_session"], item_methods=["probs", "generate"])
+    first = administer(el, turns, insts, load_stances(), sp)
+    t = ScriptedTarget(client_reply, client_probs)
+    again = administer(Elicitor(t, store, progress=False), turns, insts, load_stances(), sp)
     assert t.calls == 0
     assert first["items"]["value"].to_list() == again["items"]["value"].to_list()
-    gen = first["items"].filter((pl.col("method") == "generate") & (pl.col("mode") == "item_session"))
-    assert gen["status"].to_list() == ["unparsed"] * gen.height  # the scripted reply never answers: not imputed
+
+
+def test_unparsed_generation_is_reasked_then_left_missing(setup, store):
+    el, turns = setup
+    mute = Elicitor(ScriptedTarget(lambda m, o: "Hmm.", client_probs), store, progress=False)
+    out = administer(mute, turns, load_scales(["gad7"]), load_stances(),
+                     ScaleParams(stances=["neutral"], modes=["item_fresh"], item_methods=["generate"], max_reasks=2))
+    gen = out["items"]
+    assert gen["status"].to_list() == ["unparsed"] * gen.height  # never imputed
     assert gen["value"].null_count() == gen.height and set(gen["attempts"].to_list()) == {3}
 
 
-def test_design_validation_and_call_budget(setup):
-    _, el, turns = setup
-    with pytest.raises(StimulusError):
-        ScaleDesign(modes=["item_everywhere"])
-    no_lp = Elicitor(ScriptedTarget(reply), el.store, progress=False)
+def test_bad_settings_are_one_sentence(setup):
+    _, turns = setup
+    no_lp = Elicitor(ScriptedTarget(client_reply), setup[0].store, progress=False)
     with pytest.raises(StimulusError, match="log-probabilities"):
-        administer(no_lp, turns, load_scales(["gad7"]), load_stances(), ScaleDesign(), progress=False)
-    calls = expected_calls(2, 31, 3, ScaleDesign())
-    assert calls == {"item_session": 2 * 2 * 31, "item_fresh": 2 * 31, "whole_session": 2 * 2 * 3 * 2}
+        administer(no_lp, turns, load_scales(["gad7"]), load_stances(), ScaleParams())
+    with pytest.raises(StimulusError, match="Unknown stance 'friendly'"):
+        administer(setup[0], turns, load_scales(["gad7"]), load_stances(), ScaleParams(stances=["friendly"]))

@@ -8,8 +8,16 @@ import pytest
 from analysis.core.elicit import Elicitor
 from analysis.core.models.scripted import ScriptedTarget
 from analysis.core.store import ResponseStore
-from analysis.studies.therapy.coding import (agreement, code_sessions, cohen_kappa, judge_messages, judge_prompt_table,
-                                     load_scheme, theme_block, theme_rates)
+from analysis.studies.therapy.coding import (
+    agreement,
+    code_sessions,
+    cohen_kappa,
+    judge_messages,
+    judge_prompt_table,
+    load_scheme,
+    theme_block,
+    theme_rates,
+)
 
 
 def test_kappa_hand_computed():

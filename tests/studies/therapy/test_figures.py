@@ -29,6 +29,7 @@ def test_figures_are_written(tmp_path):
                     for it in inst.items:
                         v = None if (mode == "whole_session" and s == 2) else float((s + (stance == "warm")) % 2)
                         rows.append({"model": "embedded:x", "session": s, "seed": s, "stance": stance, "mode": mode,
+                                     "context": "session", "context_id": f"session {s}", "history": "model_reply",
                                      "method": method, "instrument": inst.id, "item_id": it.id, "value": v,
                                      "mass": 0.9, "status": "ok" if v is not None else "unparsed"})
     items = pl.DataFrame(rows, schema_overrides={"value": pl.Float64})
@@ -38,4 +39,5 @@ def test_figures_are_written(tmp_path):
               item_means(items, insts, tmp_path / "i.png"),
               theme_rates_plot(pl.DataFrame({"model": ["m", "m"], "theme": ["a", "b"], "rate": [0.5, 0.0]}),
                                tmp_path / "t.png")):
-        assert f.exists() and f.stat().st_size > 5000
+        assert f.get_axes()
+    assert all((tmp_path / n).stat().st_size > 5000 for n in ("h.png", "s.png", "i.png", "t.png"))

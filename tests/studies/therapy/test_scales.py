@@ -5,8 +5,7 @@ import polars as pl
 import pytest
 
 from analysis.core.instruments import load_instrument, score
-from analysis.studies.therapy.scales import (answer_format, item_prompt, load_scales, parse_whole_form,
-                                     whole_form_prompt)
+from analysis.studies.therapy.scales import answer_format, item_prompt, load_scales, parse_whole_form, whole_form_prompt
 
 
 def _score(inst_id, answers):

@@ -6,9 +6,15 @@ import pytest
 from analysis.core.elicit import Elicitor
 from analysis.core.models import GenOptions
 from analysis.core.models.scripted import ScriptedTarget
-from analysis.core.store import ResponseStore
-from analysis.studies.therapy.script import (StimulusError, history_messages, load_script, load_stances, run_sessions,
-                                     script_turns, transcript_text)
+from analysis.studies.therapy.script import (
+    StimulusError,
+    history_messages,
+    load_script,
+    load_stances,
+    run_sessions,
+    script_turns,
+    transcript_text,
+)
 
 
 def test_shipped_script_and_stances_load():
@@ -55,9 +61,8 @@ class Flaky:
         return f"client reply {users} (seed {options.seed})"
 
 
-def test_session_records_and_resumes_without_repeating_finished_calls(tmp_path):
+def test_session_records_and_resumes_without_repeating_finished_calls(store):
     sc = load_script()
-    store = ResponseStore(tmp_path / "store.sqlite")
     opts = GenOptions(temperature=0.7, max_tokens=50)
     n_turns = len(script_turns(sc, 1, 1))
 
@@ -81,26 +86,37 @@ def test_session_records_and_resumes_without_repeating_finished_calls(tmp_path):
     assert "seed 10" in turns["client"][0] and "seed 11" in turns.filter(pl.col("session") == 1)["client"][0]
 
 
-def test_history_rebuilt_exactly_from_turn_rows(tmp_path):
+def test_an_empty_reply_stays_empty_in_the_history(store):
+    def reply(messages, options):
+        return "" if sum(m["role"] == "user" for m in messages) == 2 else "fine"
+
+    t = ScriptedTarget(reply)
+    turns = run_sessions(Elicitor(t, store, progress=False), load_script(), n_sessions=1, seed=0,
+                         options=GenOptions(max_tokens=20))
+    assert turns["empty"].to_list()[:3] == [False, True, False] and turns["client"][1] == ""
+    assert t.log[2][3] == {"role": "assistant", "content": ""}  # what the model said: nothing, not a stand-in
+    assert store.count() == turns.height - 1  # the empty reply is not stored
+
+
+def test_history_rebuilt_exactly_from_turn_rows(store):
     sc = load_script()
-    store = ResponseStore(tmp_path / "store.sqlite")
     el = Elicitor(ScriptedTarget(Flaky()), store, progress=False)
     turns = run_sessions(el, sc, n_sessions=1, seed=0, options=GenOptions(max_tokens=20))
     msgs = history_messages(turns, "scripted:scripted", 0)
     assert len(msgs) == 2 * turns.height and msgs[0] == {"role": "user", "content": sc.opening}
     assert msgs[1]["role"] == "assistant" and msgs[1]["content"] == turns["client"][0]
+    assert el.target.log[-1] == msgs[:-1]  # the last call saw exactly this history
     tx = transcript_text(turns, "scripted:scripted", 0)
     assert tx.startswith("Therapist: Hello") and "Client: client reply 1" in tx
     with pytest.raises(StimulusError):
         history_messages(turns, "scripted:scripted", 5)
 
 
-def test_generation_speed_reports_missing_usage_as_nan(tmp_path):
+def test_generation_speed_reports_missing_usage_as_nan(store):
     import math
 
     from analysis.studies.therapy.script import generation_speed
 
-    store = ResponseStore(tmp_path / "store.sqlite")
     el = Elicitor(ScriptedTarget(Flaky()), store, progress=False)
     turns = run_sessions(el, load_script(), n_sessions=1, seed=0, options=GenOptions(max_tokens=20))
     sp = generation_speed(store, turns["call_id"].to_list())

@@ -7,8 +7,16 @@ import polars as pl
 import pytest
 
 from analysis.core.instruments import load_instrument
-from analysis.studies.therapy.stats import (contrasts, cutoff_shares, item_distributions, mixed_model, paired_hedges_g,
-                                    recognition_summary, score_items, score_summary)
+from analysis.studies.therapy.stats import (
+    contrasts,
+    cutoff_shares,
+    item_distributions,
+    mixed_model,
+    paired_hedges_g,
+    recognition_summary,
+    score_items,
+    score_summary,
+)
 
 
 def synthetic_scores(n_sessions=40, mode_effect=4.0, stance_effect=0.0, seed=1):
@@ -46,10 +54,10 @@ def test_known_mode_effect_is_found_and_null_stance_effect_is_not():
     assert modes.height == 2
     for row in modes.iter_rows(named=True):
         assert row["mean_diff"] == pytest.approx(4.0, abs=0.5)
-        assert row["g"] > 1.0 and row["ci_low"] > 0 and row["p_holm"] < 0.001
+        assert row["g"] > 1.0 and row["ci_low"] > 0 and row["p_adj"] < 0.001
     stance = contrasts(sc, "stance", [("warm", "neutral")], across="condition")
     for row in stance.iter_rows(named=True):
-        assert row["ci_low"] < 0 < row["ci_high"] and row["p_holm"] > 0.05
+        assert row["ci_low"] < 0 < row["ci_high"] and row["p_adj"] > 0.05
     tab, note = mixed_model(sc, "gad7")
     t = tab.set_index("term")
     mode_term = "C(condition, Treatment('item_session'))[T.whole_session]"
@@ -81,7 +89,8 @@ def _items(values_by_session, inst_id="gad7", mode="item_session", method="probs
     rows = []
     for s, vals in enumerate(values_by_session):
         for it, v in zip(inst.items, vals):
-            rows.append({"model": "m", "session": s, "seed": s, "stance": stance, "mode": mode, "method": method,
+            rows.append({"model": "m", "session": s, "seed": s, "stance": stance, "mode": mode, "context": "session",
+                         "context_id": f"session {s}", "method": method, "history": "model_reply",
                          "instrument": inst_id, "item_id": it.id, "value": v, "mass": 0.9 if method == "probs" else None,
                          "status": "ok" if v is not None else "unparsed"})
     return pl.DataFrame(rows, schema_overrides={"value": pl.Float64, "mass": pl.Float64})

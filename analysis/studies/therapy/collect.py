@@ -1,0 +1,144 @@
+"""Collection of Study 3 for one model: the sessions, the judge's coding of them, and the scales.
+
+``collect`` returns the study's tidy tables (the runner adds the ``model`` column where missing and
+writes them); ``plan`` counts the model calls the same parameters make, without calling a model.
+"""
+
+from __future__ import annotations
+
+import time
+
+import polars as pl
+
+from analysis.core.elicit import Elicitor
+from analysis.core.models import GenOptions
+from analysis.core.study import PlanItem
+from analysis.studies.therapy.administer import administer as administer_scales
+from analysis.studies.therapy.administer import plan_units
+from analysis.studies.therapy.coding import code_sessions, judge_prompt_table, load_scheme, select_themes
+from analysis.studies.therapy.params import CollectParams
+from analysis.studies.therapy.scales import answer_format, load_scales
+from analysis.studies.therapy.script import load_script, load_stances, run_sessions, script_turns
+
+
+def judge_elicitor(el: Elicitor, spec: str) -> Elicitor:
+    """The judge that codes the sessions: the model itself (``same``) or another model spec, built with
+    the project's target settings and sharing the model's response store."""
+    if spec in ("same", el.target.spec):
+        return el
+    from analysis.core.params import elicitor
+
+    judge = elicitor(spec, getattr(el, "targets", None))
+    judge.store = el.store
+    judge.progress = el.progress
+    return judge
+
+
+def instrument_table(specs: list[str]) -> pl.DataFrame:
+    """Which instrument files were given (as written in params.yaml), so the analysis reloads exactly these."""
+    rows = []
+    for spec, inst in zip(specs, load_scales(specs)):
+        rs = inst.response_scale
+        rows.append({"spec": spec, "instrument": inst.id, "name": inst.name, "n_items": len(inst.items),
+                     "response_min": rs.min, "response_max": rs.max, "rule": inst.rule})
+    return pl.DataFrame(rows)
+
+
+class _Clock:
+    """Seconds, model calls and store hits of each part of a collection."""
+
+    def __init__(self, el: Elicitor):
+        self.el, self.rows = el, []
+
+    def part(self, name: str, fn, el: Elicitor | None = None):
+        el = el or self.el
+        c0, h0, t0 = el.n_model_calls, el.n_store_hits, time.perf_counter()
+        out = fn()
+        self.rows.append({"part": name, "target": el.target.spec, "seconds": round(time.perf_counter() - t0, 2),
+                          "model_calls": el.n_model_calls - c0, "store_hits": el.n_store_hits - h0})
+        return out
+
+
+def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None = None) -> dict[str, pl.DataFrame]:
+    """The sessions, their coding and the scales for the elicitor's model (``judge`` overrides the
+    judge elicitor, e.g. a scripted one in tests)."""
+    ss, cp, sp = p.sessions, p.coding, p.scales
+    # every stimulus and instrument is loaded and checked before the first model call
+    script, stances, scheme = load_script(), load_stances(), load_scheme()
+    script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks)
+    select_themes(scheme, cp.themes)
+    for s in sp.stances:
+        stances.get(s)
+    instruments = load_scales(sp.instruments)
+    judge = judge or judge_elicitor(el, cp.judge)
+    clock = _Clock(el)
+
+    turns = clock.part("sessions", lambda: run_sessions(
+        el, script, n_sessions=ss.n_sessions, seed=seed,
+        options=GenOptions(temperature=ss.temperature, max_tokens=ss.max_tokens),
+        questions_per_block=ss.questions_per_block, closing_turns=ss.closing_turns, blocks=ss.blocks))
+    codings = clock.part("coding", lambda: code_sessions(
+        judge, turns, scheme, repeats=cp.repeats, method=cp.method, themes=cp.themes, max_reasks=cp.max_reasks,
+        gen_options=GenOptions(temperature=cp.temperature, max_tokens=cp.max_tokens)), el=judge)
+    scales = clock.part("scales", lambda: administer_scales(el, turns, instruments, stances, sp, system=script.system))
+    return {"turns": turns, "codings": codings, "judge_prompts": judge_prompt_table(scheme, cp.repeats),
+            **scales, "instruments": instrument_table(sp.instruments), "timing": pl.DataFrame(clock.rows)}
+
+
+def plan(p: CollectParams, seed: int) -> list[PlanItem]:
+    """Model calls per model, part by part (no model is called).
+
+    Exact where the parameters determine the count: one call per session turn, one forward pass per
+    single-token option question (the digits of GAD-7 / PHQ-9), one call per whole form and follow-up.
+    A lower bound (``exact=False``) where it depends on the answers: re-asks of an unparsed reply,
+    options whose first token may be only part of the option (Yes / No: one more pass per such
+    branch), and the synthetic-history mode's fallback generation when no option carries the answer.
+    """
+    ss, cp, sp = p.sessions, p.coding, p.scales
+    script, scheme = load_script(), load_scheme()
+    n_turns = len(script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks))
+    out = [PlanItem("sessions", ss.n_sessions * n_turns, True, f"{ss.n_sessions} sessions x {n_turns} turns")]
+    n_themes = len(select_themes(scheme, cp.themes))
+    n_code = ss.n_sessions * cp.repeats * n_themes
+    on = "coding" if cp.judge == "same" else f"coding on judge {cp.judge}"
+    if cp.method == "probs":
+        out.append(PlanItem(on, n_code, False, f"{ss.n_sessions} sessions x {cp.repeats} repeats x {n_themes} themes, "
+                                               "1 pass each (+1 per Yes/No branch)"))
+    else:
+        out.append(PlanItem(on, n_code, cp.max_reasks == 0, f"{n_code} codings + re-asks of unparsed replies"))
+
+    instruments = load_scales(sp.instruments)
+    single_token = {i.id: all(len(o) == 1 for o in answer_format(i).options) for i in instruments}
+    sessions = [(k, seed + k) for k in range(ss.n_sessions)]
+    parts: dict[str, list] = {}
+    for u in plan_units(sessions, instruments, sp):
+        n_items = len(u.instrument.items)
+        exact = single_token[u.instrument.id]
+        calls = 0
+        if u.mode.startswith("item"):
+            chained = u.mode == "item_session"
+            if chained and sp.session_history == "most_likely_option":
+                calls += n_items  # the probability chain (+ a generation wherever no option is valid)
+                exact = False
+                if "generate" in u.methods:
+                    calls += n_items
+            else:
+                if "probs" in u.methods:
+                    calls += n_items
+                if "generate" in u.methods or chained:
+                    calls += n_items
+                    exact = exact and sp.max_reasks == 0
+        else:
+            calls += 1 + int(sp.follow_up)
+        c = parts.setdefault(u.mode, [0, True, 0])
+        c[0] += calls
+        c[1] = c[1] and exact
+        c[2] += 1
+    for mode in sp.modes:
+        if mode in parts:
+            calls, exact, n_units = parts[mode]
+            out.append(PlanItem(f"scales: {mode}", calls, exact,
+                                f"{n_units} administrations (session x stance x questionnaire"
+                                f"{'' if mode.endswith('_session') else ', fresh contexts asked once per distinct request'})"))
+    return out
+

@@ -1,0 +1,100 @@
+"""Parameters of Study 3, the therapy protocol (``therapy.collect`` and ``therapy.analysis`` in params.yaml).
+
+The collection has three parts, each its own sub-section: ``sessions`` (stage 1: the model as a therapy
+client), ``coding`` (a judge model codes the narratives for themes) and ``scales`` (stage 2: clinical
+self-report scales in several administration modes). These models are the single source of every
+default; a misspelled key is refused in one sentence that names the valid keys.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from analysis.core.params import Section
+
+MODES = ("item_session", "item_fresh", "whole_session", "whole_fresh")
+Mode = Literal["item_session", "item_fresh", "whole_session", "whole_fresh"]
+Method = Literal["probs", "generate"]
+
+
+class SessionParams(Section):
+    """Stage 1: independent sessions, one conversation each with its full history."""
+
+    n_sessions: int = Field(2, ge=1, description="independent sessions per model (seeds seed, seed+1, ...)")
+    questions_per_block: int = Field(1, ge=1, description="of 3 per block (7 blocks: early years ... future)")
+    closing_turns: int = Field(1, ge=0, description="of 2")
+    blocks: list[str] | None = Field(None, description="null = all seven; or a list of block ids of the script")
+    max_tokens: int = Field(64, ge=1, description="per client reply (tokens)")
+    temperature: float = Field(0.7, ge=0, description="sessions differ by seed only when > 0")
+
+    @model_validator(mode="after")
+    def _sessions_differ(self) -> SessionParams:
+        if self.n_sessions > 1 and self.temperature == 0:
+            raise ValueError(f"with temperature 0 all {self.n_sessions} sessions would be the same greedy "
+                             "conversation; set sessions.temperature above 0 or sessions.n_sessions to 1")
+        return self
+
+
+class CodingParams(Section):
+    """The judge that codes each session's narrative for the themes of the coding scheme."""
+
+    judge: str = Field("same", description="'same' (the model codes its own sessions) or another model spec")
+    method: Method = Field("probs", description="probs: p(Yes) from log-probabilities; generate: parse Yes/No")
+    repeats: int = Field(2, ge=1, description="codings per session x theme with prompt variants (self-consistency)")
+    themes: list[str] | None = Field(None, description="null = every theme of data/stimuli/therapy/coding_scheme.yaml")
+    max_tokens: int = Field(8, ge=1, description="generate method")
+    temperature: float = Field(0.7, ge=0, description="generate method (repeats differ by seed when > 0)")
+    max_reasks: int = Field(2, ge=0, description="generate method")
+
+
+class ScaleParams(Section):
+    """Stage 2: the questionnaires, the therapist's stance before them, and how they are given."""
+
+    instruments: list[str] = Field(default_factory=lambda: ["gad7", "phq9"], min_length=1,
+                                   description="ids in data/instruments/ or paths of your own files in that schema")
+    stances: list[str] = Field(default_factory=lambda: ["neutral", "warm"], min_length=1,
+                               description="ids in data/stimuli/therapy/stances.yaml")
+    modes: list[Mode] = Field(default_factory=lambda: ["item_session", "item_fresh", "whole_session"], min_length=1)
+    item_methods: list[Method] = Field(default_factory=lambda: ["probs"], min_length=1,
+                                       description="item modes: probs (exact expected item score) and/or generate "
+                                                   "(parsed reply); with session_history model_reply, "
+                                                   "item_session always generates the reply that enters the history")
+    session_history: Literal["model_reply", "most_likely_option"] = Field(
+        "most_likely_option",
+        description="item_session: what enters the history after each item. model_reply: the reply the model "
+                    "generated (the protocol). most_likely_option: the most probable option, a synthetic turn the "
+                    "model did not write (labelled on every row)")
+    reword_timeframe: bool = Field(True, description="'over the last 2 weeks' -> 'in your recent interactions with users'")
+    temperature: float = Field(0.0, ge=0, description="item and whole-form generation")
+    item_max_tokens: int = Field(16, ge=1)
+    max_reasks: int = Field(2, ge=0, description="re-asks of an unparsed item reply (a therapist reminder turn)")
+    whole_form_max_tokens: int = Field(120, ge=1)
+    follow_up: bool = Field(True, description="whole form: 'Do you recognise this questionnaire? If so, name it.'")
+    follow_up_max_tokens: int = Field(24, ge=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ScaleParams:
+        for name in ("instruments", "stances", "modes", "item_methods"):
+            v = getattr(self, name)
+            if len(set(v)) != len(v):
+                raise ValueError(f"lists an entry of {name} twice ({v})")
+        return self
+
+    def gen_seed(self, session_seed: int) -> int:
+        """Greedy decoding ignores the seed; a fixed seed then lets identical fresh contexts share one call."""
+        return session_seed if self.temperature > 0 else 0
+
+
+class CollectParams(Section):
+    sessions: SessionParams = Field(default_factory=SessionParams)
+    coding: CodingParams = Field(default_factory=CodingParams)
+    scales: ScaleParams = Field(default_factory=ScaleParams)
+
+
+class AnalysisParams(Section):
+    ci: float = Field(0.95, gt=0, lt=1)
+    adjust: Literal["holm", "fdr_bh", "bonferroni"] = Field("holm", description="multiplicity control of the contrasts")
+    ref_condition: str = Field("item_session", description="reference condition of the mixed model")
+    ref_stance: str = Field("neutral", description="reference stance of the contrasts and the mixed model")
