@@ -4,8 +4,7 @@ import httpx
 import pytest
 
 from analysis.core.errors import ModelSpecError, TargetUnavailable, UserError
-from analysis.core.models import make_target, parse_spec
-from analysis.core.models import embedded
+from analysis.core.models import embedded, make_target, parse_spec
 from analysis.core.models.ollama_target import OllamaTarget
 
 
@@ -113,10 +112,105 @@ def test_joined_file_with_right_hash_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("PSY_MODEL_CACHE", str(tmp_path / "cache"))
     out = embedded.gguf_path("fake2")
     assert out.read_bytes() == b"".join(p.read_bytes() for p in parts)
-    assert embedded.gguf_path("fake2") == out and len(calls) == 1  # verified once, then trusted by its stamp
+    assert embedded.gguf_path("fake2") == out and len(calls) == 1  # joined once
 
 
 def test_missing_model_package_is_explained(monkeypatch):
     fake = embedded.EmbeddedModel("fake3", "fake", "no-such-dist-part", 1, "1", "0" * 64, 1)
     with pytest.raises(UserError, match="uv sync"):
         embedded._part_files(fake)
+
+
+def _fake_model(tmp_path, monkeypatch, name="fake4"):
+    import hashlib
+
+    parts = []
+    for i in range(2):
+        p = tmp_path / f"{name}-part{i}.bin"
+        p.write_bytes(bytes([i + 7]) * 4096)
+        parts.append(p)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    monkeypatch.setitem(embedded.EMBEDDED_MODELS, name, embedded.EmbeddedModel(name, "f", "f-part", 2, "1", digest, 8192))
+    joins = []
+    monkeypatch.setattr(embedded, "_part_files", lambda m: joins.append(1) or parts)
+    monkeypatch.setattr(embedded, "_VERIFIED", {})
+    monkeypatch.setenv("PSY_MODEL_CACHE", str(tmp_path / "cache"))
+    return parts, joins
+
+
+def test_a_byte_changed_in_place_is_caught_in_the_next_process(tmp_path, monkeypatch, capfd):
+    """A joined file with one byte changed but size and mtime kept must not load (issue 11): every process
+    hashes the file before its first load, refuses it in one sentence and joins it again."""
+    import os
+
+    parts, joins = _fake_model(tmp_path, monkeypatch)
+    out = embedded.gguf_path("fake4")
+    st = out.stat()
+    with open(out, "r+b") as f:  # flip one byte, keep size and mtime
+        f.seek(100)
+        b = f.read(1)
+        f.seek(100)
+        f.write(bytes([b[0] ^ 0xFF]))
+    os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert embedded.gguf_path("fake4") == out and len(joins) == 1  # this process has verified it already
+    monkeypatch.setattr(embedded, "_VERIFIED", {})  # a new process
+    assert embedded.gguf_path("fake4") == out
+    assert len(joins) == 2 and out.read_bytes() == b"".join(p.read_bytes() for p in parts)
+    err = capfd.readouterr().err
+    assert "is corrupt and will not be loaded" in err and err.count("\n") == 1
+
+
+def test_model_cache_that_is_a_file(tmp_path, monkeypatch):
+    from analysis.core.errors import ModelCacheError
+
+    _fake_model(tmp_path, monkeypatch)
+    (tmp_path / "cachefile").write_text("x")
+    monkeypatch.setenv("PSY_MODEL_CACHE", str(tmp_path / "cachefile"))
+    with pytest.raises(ModelCacheError, match="is a file, not a folder.*PSY_MODEL_CACHE"):
+        embedded.gguf_path("fake4")
+    monkeypatch.setenv("PSY_MODEL_CACHE", str(tmp_path / "cachefile" / "sub"))
+    with pytest.raises(ModelCacheError, match="a part of its path is a file"):
+        embedded.gguf_path("fake4")
+
+
+READ_ONLY_CACHE = """
+import os, sys
+from analysis.core.models import embedded
+from analysis.core.errors import ModelCacheError
+embedded.EMBEDDED_MODELS["fake5"] = embedded.EmbeddedModel("fake5", "f", "f-part", 1, "1", "0" * 64, 1)
+for cache in sys.argv[1:]:
+    os.environ["PSY_MODEL_CACHE"] = cache
+    try:
+        embedded.gguf_path("fake5")
+    except ModelCacheError as e:
+        print(e)
+"""
+
+
+def test_model_cache_that_is_read_only(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        r = subprocess.run([sys.executable, "-c", READ_ONLY_CACHE, str(ro), str(ro / "sub")],
+                           preexec_fn=_without_root_powers, capture_output=True, text=True, timeout=120,
+                           cwd=Path(__file__).resolve().parents[2])
+    finally:
+        ro.chmod(0o755)
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "is not writable" in lines[0] and "PSY_MODEL_CACHE" in lines[0]
+    assert "cannot be created (Permission denied)" in lines[1]
+
+
+def _without_root_powers():
+    """preexec_fn: drop the capabilities that let root write anything, so file modes apply (CI runs as root)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP (fails harmlessly when not root)

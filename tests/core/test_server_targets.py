@@ -21,7 +21,6 @@ from analysis.core.errors import (
     TargetUnavailable,
 )
 from analysis.core.models import GenOptions, label, make_target
-from analysis.core.store import ResponseStore
 
 MSG = [{"role": "user", "content": "Rate 1-5: I like tea."}]
 FAST = {"retries": 3, "backoff_s": 0.01, "timeout_s": 5}

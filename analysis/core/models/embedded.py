@@ -49,7 +49,7 @@ EMBEDDED_MODELS = {
             22,
             "0.2.0",
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            1117320736,
+            1117320768,
         ),
         EmbeddedModel(
             "qwen2.5-coder-0.5b",

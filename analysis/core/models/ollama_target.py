@@ -13,6 +13,7 @@ request fails the same way), so it is never retried.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 
@@ -111,8 +112,8 @@ class OllamaTarget:
                     raise Transient("connection refused") from None
                 raise self._unreachable(host) from None
             except ollama.ResponseError as e:
-                if e.status_code in TRANSIENT_STATUS and self.kind == "ollama" and not CONTEXT.search(str(e.error)):
-                    raise Transient(f"HTTP {e.status_code}: {server_message(str(e.error))}") from None
+                if e.status_code in TRANSIENT_STATUS and self.kind == "ollama" and not CONTEXT.search(_text(e)):
+                    raise Transient(f"HTTP {e.status_code}: {server_message(_text(e))}") from None
                 raise
             except httpx.HTTPError as e:
                 t = classify_httpx(e)
@@ -123,7 +124,7 @@ class OllamaTarget:
         return with_retries(once, self.policy, where=host, model=self.model, timeout_s=self.timeout_s)
 
     def _refused(self, host: str, e: ollama.ResponseError) -> Exception:
-        msg = server_message(str(e.error))
+        msg = server_message(_text(e))
         if e.status_code == 404:
             return self._not_pulled(host)
         if CONTEXT.search(msg):
@@ -140,7 +141,7 @@ class OllamaTarget:
                 listing, _, _ = self._call(i, lambda c: c.list(), connect_retry=False)
                 models = listing.models
             except ollama.ResponseError as e:
-                raise self._not_ollama(host, f"answered HTTP {e.status_code}: {server_message(str(e.error), 80)}") from None
+                raise self._not_ollama(host, f"answered HTTP {e.status_code}: {server_message(_text(e), 80)}") from None
             except (ValueError, pydantic.ValidationError, TypeError, AttributeError):
                 raise self._not_ollama(host, "did not answer with an Ollama model list") from None
             found = None
@@ -200,3 +201,11 @@ class OllamaTarget:
             if failures:
                 meta["failed_attempts"] = failures
         return RawReply(r.message.content or "", lps, meta)
+
+
+def _text(e: ollama.ResponseError) -> str:
+    """The error text of a ResponseError (the client leaves a JSON object's ``error`` as a dict)."""
+    err = e.error
+    if isinstance(err, dict):
+        return str(err.get("message") or err.get("error") or json.dumps(err))
+    return str(err)

@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import threading
 import warnings
 from pathlib import PurePath
@@ -138,8 +139,9 @@ class OpenAITarget:
             return TargetUnavailable(f"The server at {url} does not serve model {self.model!r} (HTTP 404: {msg}); "
                                      f"check the name with `curl {url}/models`.")
         if "context" in msg.lower() and ("exceed" in msg.lower() or "length" in msg.lower() or "long" in msg.lower()):
+            msg = re.sub(r",? *try increasing it\.?$", "", msg.rstrip("."))
             return ContextOverflow(
-                f"The server at {url} cannot take this prompt for {self.model!r}: {msg.rstrip('.')} (HTTP {code}); "
+                f"The server at {url} cannot take this prompt for {self.model!r}: {msg} (HTTP {code}); "
                 "shorten what the study sends (fewer items or turns per session) or start the server with a larger "
                 "context (llama-server -c N, which is shared among its -np slots; vLLM --max-model-len).")
         return ServerError(f"The server at {url} refused the request for {self.model!r} with HTTP {code}: "
