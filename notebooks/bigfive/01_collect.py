@@ -20,7 +20,7 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 
 # %%
 from analysis.core import collection
-from analysis.core.administer import validity_summary
+from analysis.core.administer import mass_summary, validity_summary
 from analysis.studies.bigfive import STUDY
 
 p = STUDY.collect_stage(params)
@@ -34,3 +34,10 @@ run.timing()
 
 # %%
 validity_summary(run["items"], ["model", "persona", "variant"])
+
+# %% [markdown]
+# Probability on the response options (log-probability mode): an answer counts only when the options carry
+# at least half of the model's next-token probability; the rest went to other text (markup, "I", refusals).
+
+# %%
+mass_summary(run["items"], ["model"])

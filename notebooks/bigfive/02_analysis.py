@@ -9,7 +9,11 @@
 # %% [markdown]
 # # Big Five self-reports under persona prompts: analysis
 #
-# Scores, persona effects and reliability from the item table written by `01_collect`. This notebook
+# **Question.** When a system prompt describes a persona at one pole of a Big Five domain ("a person who
+# is kind, warm, trusting..."), does the model's self-report on the IPIP-NEO-120 move that domain in the
+# intended direction, and do the items of a domain hang together across simulated participants?
+#
+# Scores, persona effects and reliability come from the item table written by `01_collect`. This notebook
 # calls no model: changing its parameters re-runs only this stage.
 
 # %% tags=["parameters"]
@@ -17,14 +21,14 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 
 # %%
 import polars as pl
+from IPython.display import Markdown
 
 from analysis.core.administer import expected_at_temperature, validity_summary
 from analysis.core.collection import load
 from analysis.core.instruments import load_instrument
 from analysis.core.io import write_csv, write_parquet
 from analysis.core.paths import figures_dir, processed_dir
-from analysis.studies.bigfive import STUDY
-from analysis.studies.bigfive import figures, stats
+from analysis.studies.bigfive import STUDY, figures, stats
 
 pl.Config.set_tbl_rows(60)
 pl.Config.set_float_precision(3)
@@ -37,23 +41,34 @@ write_parquet(scores, out / "scores.parquet")
 summary = stats.summarise(scores)
 write_csv(summary, out / "domain_means.csv")
 validity = validity_summary(items, ["model", "persona"])
+effects = stats.persona_effects(instrument, items, ci=a.ci)
+rel = stats.reliability(instrument, items)
+display(Markdown(stats.summary(effects, rel, items)))
+
+# %% [markdown]
+# ## Domain means per persona
+# Mean domain score (1-5) per persona with the share of items answered, the invalid-answer rate and the
+# mean probability on the response options.
+
+# %%
 summary.join(validity.select("model", "persona", "invalid_rate", "mean_option_mass"), on=["model", "persona"])
 
 # %% [markdown]
 # ## Profiles
-# Mean domain score (1-5) per persona; the invalid-answer rate and option mass of each persona are in the
-# table above.
+# Mean domain score (1-5) per persona and domain. A persona that raises every domain at once shifts a
+# general response level rather than its own trait.
 
 # %%
 fig = figures.plot_profiles(summary, figs / "profiles.png")
 
 # %% [markdown]
 # ## Does each persona move its target domain?
-# Cohen's d of the keyed item responses on the persona's target domain against the no-persona responses
-# to the same items (unit: item; two-sided CI; Welch p-values Holm-adjusted across all comparisons).
+# Unit: the items of the persona's target domain, each answered with and without the persona (paired by
+# item; answers to the same item under several prompt variants or samples are averaged first). Shift on the
+# 1-5 scale with its t interval, Hedges' g_av with its CI, two-sided paired t-test, Holm-adjusted across all
+# persona x model comparisons.
 
 # %%
-effects = stats.persona_effects(instrument, items, ci=a.ci)
 write_csv(effects, out / "persona_effects.csv")
 if effects.height:
     fig = figures.plot_effects(effects, figs / "persona_effects.png")
@@ -64,16 +79,16 @@ if effects.height:
     n, ok = effects.height, int(effects["direction_ok"].sum())
     sig = int((effects["p_holm"] < 0.05).sum())
     print(f"{ok} of {n} pole personas moved their target domain in the intended direction; "
-          f"{sig} of {n} shifts are significant after Holm correction; median |d| = {effects['d'].abs().median():.2f}.")
+          f"{sig} of {n} shifts are significant after Holm correction; median |g| = {effects['g'].abs().median():.2f}.")
 
 # %% [markdown]
 # ## Reliability across simulated participants
-# Cronbach's alpha (Feldt CI) and McDonald's omega per domain; participants are model x persona x variant x
-# sample, so reliability here measures how consistently the items of a domain move together across
-# personas, not a human-style test-retest property.
+# Cronbach's alpha (Feldt CI) and McDonald's omega per domain; participants are persona x variant x sample
+# within each model, and model x persona x variant x sample when pooled over models. Reliability here
+# measures how consistently the items of a domain move together across personas, not a human-style
+# test-retest property; the note column says when a value cannot be read as a reliability.
 
 # %%
-rel = stats.reliability(instrument, items)
 write_csv(rel, out / "reliability.csv")
 rel
 

@@ -32,25 +32,24 @@ def plot_profiles(summary: pl.DataFrame, path: str | Path | None = None):
 
 
 def plot_effects(effects: pl.DataFrame, path: str | Path | None = None):
-    """Forest plot of Cohen's d (CI) of each pole persona on its target domain, with n per row.
-    A d whose interval is undefined (too few observations or no variance) is drawn as an open
-    marker without a bar, never as a certain value."""
+    """Forest plot of Hedges' g_av (CI) of each pole persona on its target domain, with n per row (items
+    answered with and without the persona). A g whose interval is undefined (too few items or no
+    variance) is drawn as an open marker without a bar, never as a certain value."""
     df = effects.to_pandas().sort_values(["model", "target_domain", "pole"]).reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(df) + 1.6))
-    labels = [f"{r.persona} | {r.variant} | {short_model(r.model)}  (n = {r.n_persona} vs {r.n_none})"
-              for r in df.itertuples()]
+    labels = [f"{r.persona} | {short_model(r.model)}  (n = {r.n_items} items)" for r in df.itertuples()]
     yy = np.arange(len(df))
-    has_ci = df["d_ci_low"].notna() & df["d_ci_high"].notna() & df["d"].notna()
+    has_ci = df["g_ci_low"].notna() & df["g_ci_high"].notna() & df["g"].notna()
     ok = df[has_ci]
-    ax.errorbar(ok["d"], yy[has_ci.to_numpy()], xerr=[ok["d"] - ok["d_ci_low"], ok["d_ci_high"] - ok["d"]], fmt="o",
-                color="k", capsize=3, label="d with CI")
+    ax.errorbar(ok["g"], yy[has_ci.to_numpy()], xerr=[ok["g"] - ok["g_ci_low"], ok["g_ci_high"] - ok["g"]], fmt="o",
+                color="k", capsize=3, label="g with CI")
     undefined = df[~has_ci]
     if len(undefined):
-        ax.scatter(undefined["d"].fillna(0.0), yy[(~has_ci).to_numpy()], marker="o", facecolors="none",
-                   edgecolors="tab:red", label="CI undefined (d at 0 if undefined too)")
+        ax.scatter(undefined["shift"].fillna(0.0) * 0, yy[(~has_ci).to_numpy()], marker="o", facecolors="none",
+                   edgecolors="tab:red", label="g undefined (drawn at 0)")
     ax.axvline(0, color="grey", lw=1, label="no effect")
     ax.set_yticks(yy, labels, fontsize=8)
-    ax.set_xlabel("Cohen's d, persona vs no persona on the target domain (two-sided CI)")
+    ax.set_xlabel("Hedges' g_av, persona vs no persona on the target domain's items (paired by item, CI)")
     ax.legend(fontsize=7, loc="best")
-    note_n(ax, f"{len(df)} persona x model x variant comparisons")
+    note_n(ax, f"{len(df)} persona x model comparisons")
     return save(fig, path)

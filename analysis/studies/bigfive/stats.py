@@ -8,7 +8,6 @@ import numpy as np
 import polars as pl
 
 from analysis.core.instruments import Instrument, score
-from analysis.core.stats.effects import cohen_d
 from analysis.core.stats.multiplicity import adjust
 from analysis.core.stats.reliability import cronbach_alpha, mcdonald_omega
 
@@ -44,57 +43,91 @@ def keyed_items(instrument: Instrument, items: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _item_means(d: pl.DataFrame, domain: str) -> pl.DataFrame:
+    """Mean keyed answer per item of ``domain`` (over replicates: variants, samples) and their count."""
+    return d.filter(pl.col("domain") == domain).group_by("item_id").agg(pl.col("keyed").mean().alias("v"),
+                                                                        pl.len().alias("r"))
+
+
 def persona_effects(instrument: Instrument, items: pl.DataFrame, ci: float = 0.95) -> pl.DataFrame:
-    """Effect of each pole persona on its target domain versus no persona, per model and variant.
+    """Effect of each pole persona on its target domain versus no persona, per model.
 
-    The unit is the keyed item response on the target domain's items (so n = items answered), the
-    persona's responses against the no-persona responses to the same items; two-sided CIs; Holm
-    adjustment of the Welch p-values across all persona x model x variant comparisons.
+    Unit of analysis: the target domain's items, each answered with and without the persona, so the
+    comparison is paired by item (it removes the items' own differences in level, as a model with an
+    item random effect would); replicate answers of an item within a condition (prompt variants,
+    samples) are averaged first, so n = the number of items answered in both conditions. Reported: the
+    mean shift on the 1-5 scale with its t interval, Hedges' g_av (mean difference over the average SD
+    of the two conditions, small-sample corrected) with its CI, the two-sided paired t-test, and its
+    Holm adjustment across every persona x model comparison.
     """
-    from scipy import stats
+    from scipy import stats as sps
 
-    k = keyed_items(instrument, items)
+    from analysis.core.stats.effects import paired_hedges_g
+
+    k = keyed_items(instrument, items).filter(pl.col("keyed").is_not_null())
     rows = []
-    for (model, variant), g in k.group_by(["model", "variant"], maintain_order=True):
+    for model, g in k.group_by("model", maintain_order=True):
+        model = model[0]
         base = g.filter(pl.col("persona") == "none")
         if base.height == 0:
             continue
-        for persona in g.filter(pl.col("persona") != "none")["persona"].unique(maintain_order=True):
+        for persona in g.filter(pl.col("persona") != "none")["persona"].unique(maintain_order=True).to_list():
             pg = g.filter(pl.col("persona") == persona)
-            dom = pg["target_domain"][0]
-            x = pg.filter(pl.col("domain") == dom)["keyed"].drop_nulls().to_numpy()
-            y = base.filter(pl.col("domain") == dom)["keyed"].drop_nulls().to_numpy()
-            d = cohen_d(x, y, ci)
-            p = stats.ttest_ind(x, y, equal_var=False).pvalue if len(x) > 1 and len(y) > 1 else np.nan
-            rows.append({"model": model, "variant": variant, "persona": persona, "target_domain": dom,
-                         "pole": pg["pole"][0], "mean_persona": d["mean1"], "mean_none": d["mean2"],
-                         "shift": d["mean1"] - d["mean2"], "d": d["d"], "d_ci_low": d["d_ci_low"],
-                         "d_ci_high": d["d_ci_high"], "n_persona": d["n1"], "n_none": d["n2"], "p_welch": p,
-                         "direction_ok": (d["mean1"] > d["mean2"]) == (pg["pole"][0] == "high")})
-    out = pl.DataFrame(rows)
+            dom, pole = pg["target_domain"][0], pg["pole"][0]
+            j = _item_means(pg, dom).join(_item_means(base, dom), on="item_id", suffix="_none").sort("item_id")
+            x, y = j["v"].to_numpy(), j["v_none"].to_numpy()
+            r = paired_hedges_g(x, y, ci)
+            n = len(x)
+            diff = x - y
+            if n >= 2 and diff.std(ddof=1) > 0:
+                half = sps.t.ppf(1 - (1 - ci) / 2, n - 1) * diff.std(ddof=1) / np.sqrt(n)
+                lo, hi = diff.mean() - half, diff.mean() + half
+            else:
+                lo = hi = np.nan
+            rows.append({"model": model, "persona": persona, "target_domain": dom, "pole": pole,
+                         "variants": ",".join(sorted(pg["variant"].unique().to_list())),
+                         "mean_persona": r["mean_a"], "mean_none": r["mean_b"], "shift": r["mean_diff"],
+                         "shift_ci_low": lo, "shift_ci_high": hi, "g": r["g"], "g_ci_low": r["ci_low"],
+                         "g_ci_high": r["ci_high"], "n_items": n,
+                         "n_replicates": int(j["r"].min()) if n else 0, "t": r["t"], "p": r["p"],
+                         "direction_ok": bool((r["mean_diff"] > 0) == (pole == "high")) if n else None,
+                         "note": r["note"]})
+    out = pl.DataFrame(rows, infer_schema_length=None)
     if out.height:
-        out = out.with_columns(pl.Series("p_holm", adjust(out["p_welch"].to_numpy(), "holm")))
+        out = out.with_columns(pl.Series("p_holm", adjust(out["p"].to_numpy(), "holm")))
     return out
 
 
 def reliability(instrument: Instrument, items: pl.DataFrame) -> pl.DataFrame:
     """Cronbach's alpha (Feldt CI) and McDonald's omega per domain across simulated participants
-    (model x persona x variant x sample); n participants and k items reported."""
+    (persona x variant x sample), per model and pooled over all models (model then part of the
+    participant); n participants and k items reported. A negative alpha (items moving against each
+    other across participants, e.g. agreeing with both forward- and reverse-keyed items) is reported as
+    it is, with a note that it cannot be read as a reliability."""
     k = keyed_items(instrument, items)
     rows = []
-    for model in k["model"].unique(maintain_order=True):
-        km = k.filter(pl.col("model") == model)
+    groups = [(m, k.filter(pl.col("model") == m)) for m in k["model"].unique(maintain_order=True).to_list()]
+    if len(groups) > 1:
+        groups.append(("all models", k))
+    for model, km in groups:
         for dom in DOMAINS:
             wide = (km.filter(pl.col("domain") == dom)
-                    .with_columns(pl.concat_str(["persona", "variant", pl.col("sample").cast(pl.Utf8)], separator="|").alias("pid"))
+                    .with_columns(pl.concat_str(["model", "persona", "variant", pl.col("sample").cast(pl.Utf8)],
+                                                separator="|").alias("pid"))
                     .pivot(on="item_id", index="pid", values="keyed").drop("pid").to_pandas())
             if wide.shape[1] == 0:
                 continue
             a, o = cronbach_alpha(wide), mcdonald_omega(wide)
+            notes = [x for x in (a["note"], o["note"]) if x]
+            if a["alpha"] == a["alpha"] and a["alpha"] < 0:
+                notes.append("negative alpha: the items move against each other across participants (e.g. "
+                             "acquiescence on reverse-keyed items); not interpretable as a reliability")
+            elif a["alpha"] == a["alpha"] and a["n"] < 10:
+                notes.append(f"only {a['n']} participants: a rough estimate")
             rows.append({"model": model, "domain": dom, "alpha": a["alpha"], "alpha_ci_low": a["ci_low"],
                          "alpha_ci_high": a["ci_high"], "omega": o["omega"], "n_participants": a["n"], "k_items": a["k"],
-                         "note": "; ".join(x for x in (a["note"], o["note"]) if x)})
-    return pl.DataFrame(rows)
+                         "note": "; ".join(notes)})
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def headline(effects: pl.DataFrame, rel: pl.DataFrame) -> dict:
@@ -103,11 +136,46 @@ def headline(effects: pl.DataFrame, rel: pl.DataFrame) -> dict:
     out: dict = {}
     for r in effects.iter_rows(named=True):
         m = out.setdefault(r["model"], {"persona_effects": {}, "reliability": {}})
-        m["persona_effects"][f"{r['persona']}|{r['variant']}"] = {
-            "d": r["d"], "ci_low": r["d_ci_low"], "ci_high": r["d_ci_high"], "shift": r["shift"],
-            "n_persona": r["n_persona"], "n_none": r["n_none"], "p_holm": r.get("p_holm")}
+        m["persona_effects"][r["persona"]] = {
+            "shift": r["shift"], "shift_ci_low": r["shift_ci_low"], "shift_ci_high": r["shift_ci_high"],
+            "g": r["g"], "g_ci_low": r["g_ci_low"], "g_ci_high": r["g_ci_high"], "n_items": r["n_items"],
+            "p": r["p"], "p_holm": r.get("p_holm")}
     for r in rel.iter_rows(named=True):
         m = out.setdefault(r["model"], {"persona_effects": {}, "reliability": {}})
         m["reliability"][r["domain"]] = {"alpha": r["alpha"], "ci_low": r["alpha_ci_low"], "ci_high": r["alpha_ci_high"],
                                          "omega": r["omega"], "n": r["n_participants"], "k": r["k_items"]}
     return out
+
+
+def summary(effects: pl.DataFrame, rel: pl.DataFrame, items: pl.DataFrame, alpha: float = 0.05) -> str:
+    """What this run found, in a few sentences computed from the tables (markdown)."""
+    n_models = items["model"].n_unique()
+    n_items = items["item_id"].n_unique()
+    invalid = int((items["status"] != "ok").sum())
+    lines = [f"**This run:** {n_models} model(s), {items['persona'].n_unique()} persona conditions, {n_items} items; "
+             f"{invalid} of {items.height} answers without a valid response (left missing, not imputed)."]
+    if effects.height:
+        ok = int(effects["direction_ok"].fill_null(False).sum())
+        sig = effects.filter(pl.col("p_holm") < alpha)
+        best = effects.sort("g", descending=True, nulls_last=True).row(0, named=True)
+        lines.append(
+            f"**Persona effects:** {ok} of {effects.height} pole personas moved their target domain in the intended "
+            f"direction; {sig.height} of {effects.height} shifts are significant after Holm correction (two-sided, "
+            f"alpha = {alpha}). Largest: {best['persona']} on {best['target_domain']}, shift {best['shift']:+.2f} "
+            f"scale points, g = {best['g']:.2f} [{best['g_ci_low']:.2f}, {best['g_ci_high']:.2f}], n = "
+            f"{best['n_items']} items (paired by item).")
+        if effects["n_items"].max() < 10:
+            lines.append(f"*Caveat:* with {effects['n_items'].max()} items per domain the intervals are wide; "
+                         "set `bigfive.collect.items_per_facet: null` for all 24 items per domain.")
+    est = rel.filter(pl.col("alpha").is_not_nan() & pl.col("alpha").is_not_null()) if rel.height else rel
+    if rel.height and not est.height:
+        lines.append(f"**Reliability:** not estimable here ({int(rel['n_participants'].max())} simulated participants "
+                     "per model; alpha needs at least 3 with variance): add personas, variants or samples.")
+    elif rel.height:
+        rel = est
+        neg = rel.filter(pl.col("alpha") < 0)
+        lines.append(f"**Reliability:** alpha ranges {rel['alpha'].min():.2f} to {rel['alpha'].max():.2f} across "
+                     f"domains (n = {int(rel['n_participants'].min())}-{int(rel['n_participants'].max())} simulated "
+                     "participants)" + (f"; {neg.height} negative value(s) cannot be read as reliability (see the "
+                                       "note column)" if neg.height else "") + ".")
+    return "\n\n".join(lines)

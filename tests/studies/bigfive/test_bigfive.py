@@ -28,17 +28,47 @@ def synthetic_items(shift: float, seed: int = 0) -> pl.DataFrame:
 
 def test_persona_effects_detect_a_known_shift():
     eff = bigfive.persona_effects(INST, synthetic_items(1.0))
-    hi = eff.filter((pl.col("persona") == "A_high") & (pl.col("variant") == "rate")).row(0, named=True)
-    lo = eff.filter((pl.col("persona") == "A_low") & (pl.col("variant") == "rate")).row(0, named=True)
-    assert hi["d"] > 1 and hi["d_ci_low"] > 0 and hi["direction_ok"] and hi["p_holm"] < 0.05
-    assert lo["d"] < -1 and lo["d_ci_high"] < 0 and lo["direction_ok"]
-    assert hi["n_persona"] == 24 and hi["n_none"] == 24
+    hi = eff.filter(pl.col("persona") == "A_high").row(0, named=True)
+    lo = eff.filter(pl.col("persona") == "A_low").row(0, named=True)
+    assert hi["g"] > 1 and hi["g_ci_low"] > 0 and hi["direction_ok"] and hi["p_holm"] < 0.05
+    assert lo["g"] < -1 and lo["g_ci_high"] < 0 and lo["direction_ok"]
+    # the unit is the item (24 Agreeableness items, each answered in both conditions), the two prompt
+    # variants are replicates averaged within an item, not extra units
+    assert hi["n_items"] == 24 and hi["n_replicates"] == 2
+    assert hi["shift_ci_low"] < hi["shift"] < hi["shift_ci_high"]
 
 
 def test_persona_effects_null():
     eff = bigfive.persona_effects(INST, synthetic_items(0.0, seed=3))
     assert (eff["p_holm"] > 0.05).all()
-    assert (eff["d_ci_low"] < 0).all() and (eff["d_ci_high"] > 0).all()
+    assert (eff["g_ci_low"] < 0).all() and (eff["g_ci_high"] > 0).all()
+
+
+def test_persona_effects_are_paired_by_item_and_match_scipy():
+    """Items differ a lot in level; the persona moves every item by +0.3. Treating the two conditions'
+    items as independent samples (the old Welch test) hides that; the paired analysis finds it, and its
+    t and p are scipy's paired t-test on the item means."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(7)
+    levels = {it.id: rng.uniform(1.5, 4.5) for it in INST.items}
+    rows = []
+    for persona, delta in [("none", 0.0), ("A_high", 0.3)]:
+        for it in INST.items:
+            keyed = levels[it.id] + (delta if it.scale.startswith("A") else 0) + rng.normal(0, 0.05)
+            rows.append({"model": "m", "persona": persona, "target_domain": None if persona == "none" else "A",
+                         "pole": None if persona == "none" else "high", "variant": "rate", "sample": 0,
+                         "item_id": it.id, "value": keyed if it.key == 1 else 6 - keyed, "status": "ok",
+                         "mass": 1.0, "attempts": 1})
+    items = pl.DataFrame(rows, infer_schema_length=None)
+    r = bigfive.persona_effects(INST, items).row(0, named=True)
+    k = bigfive.keyed_items(INST, items).filter(pl.col("domain") == "A").sort("item_id")
+    x = k.filter(pl.col("persona") == "A_high")["keyed"].to_numpy()
+    y = k.filter(pl.col("persona") == "none")["keyed"].to_numpy()
+    ref = sps.ttest_rel(x, y)
+    assert r["t"] == pytest.approx(ref.statistic) and r["p"] == pytest.approx(ref.pvalue)
+    assert r["p"] < 1e-6 and r["n_items"] == 24
+    assert sps.ttest_ind(x, y, equal_var=False).pvalue > 0.05  # what unpaired units would have said
 
 
 def test_scores_and_summary_reflect_shift():
@@ -96,3 +126,25 @@ def test_scores_from_an_item_subsample_are_not_dropped():
     assert a["score"].is_not_null().all() and (a["n_items"] == 6).all() and (a["n_answered"] == 6).all()
     s = bigfive.summarise(scores)
     assert s["mean_score"].is_not_null().all()
+
+
+def test_reliability_pooled_across_models_with_model_in_the_participant():
+    a = synthetic_items(1.0, seed=1)
+    b = synthetic_items(1.0, seed=2).with_columns(pl.lit("m2").alias("model"))
+    rel = bigfive.reliability(INST, pl.concat([a, b]))
+    per_model = rel.filter((pl.col("model") == "m") & (pl.col("domain") == "A")).row(0, named=True)
+    pooled = rel.filter((pl.col("model") == "all models") & (pl.col("domain") == "A")).row(0, named=True)
+    assert per_model["n_participants"] == 6  # 3 personas x 2 variants
+    assert pooled["n_participants"] == 12  # the same persona in two models is two participants
+
+
+def test_negative_alpha_is_flagged_not_left_blank():
+    # two items that move in opposite directions across participants
+    rows = []
+    for i, v in enumerate([1, 2, 3, 4, 5, 1, 2, 3]):
+        for it, val in (("ipip120_004", v), ("ipip120_034", 6 - v), ("ipip120_064", v)):
+            rows.append({"model": "m", "persona": f"p{i}", "variant": "rate", "sample": 0, "item_id": it,
+                         "value": float(val)})
+    rel = bigfive.reliability(INST, pl.DataFrame(rows))
+    a = rel.filter(pl.col("domain") == "A").row(0, named=True)
+    assert a["alpha"] < 0 and "not interpretable" in a["note"]
