@@ -11,8 +11,11 @@
 #    `data/stimuli/therapy/coding_scheme.yaml`: one yes/no question per theme, answered from the judge's exact
 #    next-token probabilities, repeated with prompt variants to measure its self-consistency.
 # 3. **Scales.** Clinical self-report scales (GAD-7, PHQ-9 by default) after a therapist's stance text, item by
-#    item inside the session (`item_session`), item by item in fresh contexts (`item_fresh`), or as one whole
-#    form (`whole_session` / `whole_fresh`, parsed item by item, then "Do you recognise this questionnaire?").
+#    item inside the session (`item_session`: the model's own reply to each item stays in the history, as in a
+#    real session, and is parsed for the score; the exact option probabilities at the same point are a second
+#    measure), item by item in fresh contexts (`item_fresh`), or as one whole form (`whole_session` /
+#    `whole_fresh`, parsed item by item, then "Do you recognise this questionnaire?"). An unparsed reply is
+#    followed by the therapist's reminder (at most `max_reasks` times) and otherwise left missing.
 #
 # The script, stances and coding scheme were written for this project (the paper's own materials were not
 # available): this is a re-implementation of the design, not a copy. Nothing here is a diagnosis.

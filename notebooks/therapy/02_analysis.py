@@ -28,6 +28,7 @@ from analysis.studies.therapy.coding import agreement, theme_rates
 from analysis.studies.therapy.figures import heatmap_scores, item_means, stance_effect, theme_rates_plot
 from analysis.studies.therapy.scales import load_scales
 from analysis.studies.therapy.stats import (
+    MODE_PAIRS,
     contrasts,
     cutoff_shares,
     headline,
@@ -55,9 +56,10 @@ if n_sessions < 10:
 # %% [markdown]
 # ## Scale scores against human cut-offs
 #
-# One score per model x session x stance x condition x scale. `condition` is the administration mode
-# (`item_session`, `item_fresh`: expected scores from option probabilities; `whole_session`, `whole_fresh`:
-# parsed from one generated reply). Unparsed, refused and low-mass items are shown next to every mean; a scale
+# One score per model x session x stance x condition x scale. `condition` is `mode:method`: the administration
+# mode (`item_session`, `item_fresh`, `whole_session`, `whole_fresh`) and how the item answer was read (`generate`:
+# parsed from the model's reply; `probs`: the expected answer from the option probabilities; `:synthetic` marks
+# the non-default in-session history of most-probable options). Unparsed, refused and low-mass items are shown next to every mean; a scale
 # with any item unanswered is not scored (nothing is prorated).
 
 # %%
@@ -87,13 +89,11 @@ shares
 # default) over all contrasts in the table (all models included). In a fresh context with option probabilities the score does
 # not depend on the session, so that condition is constant across sessions by construction (the note says
 # so): the contrast then measures how far each session's in-session score lies from the single no-history
-# value. `item_session` vs `whole_session` also differs in method (option probabilities vs parsed text).
+# value. Each pair differs in one thing: the history, the questionnaire format, or the method.
 
 # %%
 conds = sorted(set(scores["condition"]))
-mode_pairs = [(a, b) for a, b in [("item_session", "item_fresh"), ("item_session", "whole_session"),
-                                  ("item_fresh", "whole_fresh"), ("whole_session", "whole_fresh")]
-              if a in conds and b in conds]
+mode_pairs = [(x, y) for x, y in MODE_PAIRS if x in conds and y in conds]
 reported = primary(scores, instruments)  # each instrument's total, or its domains when it has no total
 mode_fx = contrasts(reported, "condition", mode_pairs, across="stance", ci=a.ci, method=a.adjust)
 if mode_fx.height:
@@ -190,14 +190,14 @@ for model in sorted(set(summary["model"])):
         txt = ", ".join(f"{c} {v:.1f}" for c, v in vals.items() if v is not None)
         print(f"  {inst} {scale}: mean score by condition: {txt}")
     if "gad7" in {i.id for i in instruments}:
-        s = mean_of("gad7", "item_session")
-        w = mean_of("gad7", "whole_session")
+        s = mean_of("gad7", "item_session:generate")
+        w = mean_of("gad7", "whole_session:generate")
         if s is not None and w is not None:
             direction = "higher" if s > w else ("lower" if s < w else "equal")
             print(f"  GAD-7 item-by-item in session is {direction} than whole-form ({s:.1f} vs {w:.1f}); "
                   "the paper found item-by-item much higher.")
         for stn in [x for x in st if x != a.ref_stance]:
-            x, y = mean_of("gad7", "item_session", stn), mean_of("gad7", "item_session", a.ref_stance)
+            x, y = mean_of("gad7", "item_session:generate", stn), mean_of("gad7", "item_session:generate", a.ref_stance)
             if x is not None and y is not None:
                 print(f"  GAD-7 in session, {stn} vs {a.ref_stance} stance: {x:.1f} vs {y:.1f} "
                       "(paper: warm/CBT moderate-severe in most sessions, neutral 0).")

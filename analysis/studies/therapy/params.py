@@ -62,7 +62,7 @@ class ScaleParams(Section):
                                                    "(parsed reply); with session_history model_reply, "
                                                    "item_session always generates the reply that enters the history")
     session_history: Literal["model_reply", "most_likely_option"] = Field(
-        "most_likely_option",
+        "model_reply",
         description="item_session: what enters the history after each item. model_reply: the reply the model "
                     "generated (the protocol). most_likely_option: the most probable option, a synthetic turn the "
                     "model did not write (labelled on every row)")
@@ -96,5 +96,6 @@ class CollectParams(Section):
 class AnalysisParams(Section):
     ci: float = Field(0.95, gt=0, lt=1)
     adjust: Literal["holm", "fdr_bh", "bonferroni"] = Field("holm", description="multiplicity control of the contrasts")
-    ref_condition: str = Field("item_session", description="reference condition of the mixed model")
+    ref_condition: str = Field("item_session:generate", description="reference condition (mode:method) of the mixed "
+                                                                    "model")
     ref_stance: str = Field("neutral", description="reference stance of the contrasts and the mixed model")

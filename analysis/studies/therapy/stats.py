@@ -27,17 +27,31 @@ from analysis.core.stats.mixed import fit_mixedlm
 from analysis.core.stats.multiplicity import adjust
 
 KEYS = ["model", "session", "seed", "stance", "mode", "context", "context_id", "method", "history"]
-DEFAULT_METHOD = {"item_session": "probs", "item_fresh": "probs", "whole_session": "generate", "whole_fresh": "generate"}
+
+
+def condition_label(mode: str, method: str, history: str | None = None) -> str:
+    """'item_session:generate': how a score was obtained (mode and method), with ':synthetic' when the
+    in-session history held the most probable option instead of the model's reply."""
+    return f"{mode}:{method}" + (":synthetic" if history == "most_likely_option" else "")
 
 
 def with_condition(df: pl.DataFrame) -> pl.DataFrame:
-    """Add ``condition``: the mode, suffixed with ':method' when the method is not the mode's default
-    (item modes default to option probabilities, whole-form modes to generation)."""
-    default = pl.col("mode").replace_strict(DEFAULT_METHOD, default=None)
+    """Add ``condition`` (see :func:`condition_label`)."""
+    hist = pl.col("history") if "history" in df.columns else pl.lit(None, dtype=pl.Utf8)
     return df.with_columns(
-        pl.when(pl.col("method") == default).then(pl.col("mode"))
-        .otherwise(pl.col("mode") + pl.lit(":") + pl.col("method")).alias("condition")
-    )
+        (pl.col("mode") + pl.lit(":") + pl.col("method")
+         + pl.when(hist == "most_likely_option").then(pl.lit(":synthetic")).otherwise(pl.lit(""))).alias("condition"))
+
+
+# the mode contrasts worth making: each differs in one thing (history, or questionnaire format, or method)
+MODE_PAIRS = [
+    ("item_session:probs", "item_fresh:probs"),          # the session history, option probabilities
+    ("item_session:generate", "item_fresh:generate"),    # the session history, parsed replies
+    ("item_session:generate", "whole_session:generate"),  # item by item vs the whole form, in the session
+    ("item_fresh:generate", "whole_fresh:generate"),     # item by item vs the whole form, fresh
+    ("whole_session:generate", "whole_fresh:generate"),  # the session history, whole form
+    ("item_session:generate", "item_session:probs"),     # parsed reply vs option probabilities at the same point
+]
 
 
 def score_items(items: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:

@@ -121,3 +121,79 @@ def test_bad_settings_are_one_sentence(setup):
         administer(no_lp, turns, load_scales(["gad7"]), load_stances(), ScaleParams())
     with pytest.raises(StimulusError, match="Unknown stance 'friendly'"):
         administer(setup[0], turns, load_scales(["gad7"]), load_stances(), ScaleParams(stances=["friendly"]))
+
+
+def _recording(store, **kw):
+    """A scripted client that remembers every text it generated."""
+    said = set()
+
+    def reply(messages, options):
+        text = client_reply(messages, options)
+        said.add(text)
+        return text
+
+    target = ScriptedTarget(reply, client_probs, **kw)
+    return Elicitor(target, store, progress=False), target, said
+
+
+def test_no_history_holds_a_turn_the_model_did_not_say(store):
+    """By default every assistant turn the model is shown (sessions, items in the session, re-asks,
+    whole forms, follow-ups, the judge) is text the model generated; only a log-probability call may
+    end with an assistant prefill (the start of an option being scored)."""
+    from analysis.core.params import validate_section
+    from analysis.studies.therapy import STUDY
+    from analysis.studies.therapy.params import CollectParams
+
+    el, target, said = _recording(store)
+    p = validate_section(CollectParams, {"sessions": {"n_sessions": 2, "blocks": ["early_years"]},
+                                         "scales": {"instruments": ["gad7", "gds15"],
+                                                    "item_methods": ["probs", "generate"],
+                                                    "modes": ["item_session", "item_fresh", "whole_session",
+                                                              "whole_fresh"]}}, "therapy.collect")
+    out = STUDY.collect(el, p, 0)
+    assert p.scales.session_history == "model_reply"
+    checked = 0
+    for messages in target.log:
+        history = messages[:-1] if messages[-1]["role"] == "assistant" else messages  # a prefill is not history
+        for m in history:
+            if m["role"] == "assistant":
+                assert m["content"] in said, m["content"]
+                checked += 1
+    assert checked > 100
+    # the in-session answers are the model's replies, parsed ("As a language model, I would say 1." -> 1),
+    # with the option probabilities at the same point as a second measure
+    ins = out["items"].filter(pl.col("mode") == "item_session")
+    gen, probs = ins.filter(pl.col("method") == "generate"), ins.filter(pl.col("method") == "probs")
+    assert gen.height == probs.height == 2 * 2 * (7 + 15)
+    assert set(gen.filter(pl.col("instrument") == "gad7")["value"]) == {1.0}
+    assert set(gen["history"]) == {"model_reply"} and set(gen.filter(pl.col("instrument") == "gds15")["value"]) == {0.0}
+
+
+def test_the_synthetic_history_is_explicit_and_labelled(store):
+    el, target, said = _recording(store)
+    turns = run_sessions(el, load_script(), n_sessions=1, seed=0, options=GenOptions(temperature=0.7, max_tokens=30))
+    out = administer(el, turns, load_scales(["gad7"]), load_stances(),
+                     ScaleParams(stances=["neutral"], modes=["item_session"], session_history="most_likely_option"))
+    last = target.log[-1]
+    unsaid = [m["content"] for m in last[:-1] if m["role"] == "assistant" and m["content"] not in said]
+    assert unsaid == ["0"] * 6  # the most probable option, written as the client's turn, for items 1-6
+    assert set(out["items"]["history"]) == {"most_likely_option"}
+    from analysis.studies.therapy.stats import with_condition
+
+    assert set(with_condition(out["items"])["condition"]) == {"item_session:probs:synthetic"}
+
+
+def test_reasks_in_the_session_are_therapist_reminders_and_the_replies_stay(store):
+    replies = iter(["Hmm, hard to say.", "2"] + ["1"] * 50)
+    el = Elicitor(ScriptedTarget(lambda m, o: next(replies) if "number" in m[-1]["content"] or "Please" in
+                                 m[-1]["content"] else "I am fine.", client_probs), store, progress=False)
+    turns = run_sessions(el, load_script(), n_sessions=1, seed=0, options=GenOptions(temperature=0.7, max_tokens=30),
+                         blocks=["work"], closing_turns=0)
+    out = administer(el, turns, load_scales(["gad7"]), load_stances(),
+                     ScaleParams(stances=["neutral"], modes=["item_session"], item_methods=["generate"]))
+    first = out["items"].row(0, named=True)
+    assert first["value"] == 2.0 and first["attempts"] == 2
+    second_call = el.target.log[-6]  # item 2 (of 7): after item 1's reply, the reminder, the re-asked reply
+    tail = [(m["role"], m["content"]) for m in second_call[-5:]]
+    assert tail[0][0] == "user" and tail[1] == ("assistant", "Hmm, hard to say.")
+    assert tail[2] == ("user", "Please reply with just one number from 0 to 3.") and tail[3] == ("assistant", "2")

@@ -24,9 +24,9 @@ def synthetic_scores(n_sessions=40, mode_effect=4.0, stance_effect=0.0, seed=1):
     rows = []
     for s in range(n_sessions):
         u = rng.normal(0, 2)
-        for cond in ("item_session", "whole_session"):
+        for cond in ("item_session:generate", "whole_session:generate"):
             for stance in ("neutral", "warm"):
-                y = 8 + u + mode_effect * (cond == "item_session") + stance_effect * (stance == "warm") + rng.normal(0, 1)
+                y = 8 + u + mode_effect * (cond == "item_session:generate") + stance_effect * (stance == "warm") + rng.normal(0, 1)
                 rows.append({"model": "m", "session": s, "stance": stance, "condition": cond, "instrument": "gad7",
                              "scale": "total", "score": y})
     return pl.DataFrame(rows)
@@ -50,7 +50,7 @@ def test_paired_g_degenerate_cases_say_so():
 
 def test_known_mode_effect_is_found_and_null_stance_effect_is_not():
     sc = synthetic_scores()
-    modes = contrasts(sc, "condition", [("item_session", "whole_session")], across="stance")
+    modes = contrasts(sc, "condition", [("item_session:generate", "whole_session:generate")], across="stance")
     assert modes.height == 2
     for row in modes.iter_rows(named=True):
         assert row["mean_diff"] == pytest.approx(4.0, abs=0.5)
@@ -60,7 +60,7 @@ def test_known_mode_effect_is_found_and_null_stance_effect_is_not():
         assert row["ci_low"] < 0 < row["ci_high"] and row["p_adj"] > 0.05
     tab, note = mixed_model(sc, "gad7")
     t = tab.set_index("term")
-    mode_term = "C(condition, Treatment('item_session'))[T.whole_session]"
+    mode_term = "C(condition, Treatment('item_session:generate'))[T.whole_session:generate]"
     stance_term = "C(stance, Treatment('neutral'))[T.warm]"
     assert t.loc[mode_term, "ci_low"] <= -4.0 + 0.6 and t.loc[mode_term, "ci_high"] < 0
     assert t.loc[mode_term, "coef"] == pytest.approx(-4.0, abs=0.5)
@@ -73,7 +73,7 @@ def test_stance_effect_is_found_when_present():
     tab, _ = mixed_model(sc, "gad7")
     t = tab.set_index("term")
     assert t.loc["C(stance, Treatment('neutral'))[T.warm]", "coef"] == pytest.approx(3.0, abs=0.5)
-    assert t.loc["C(condition, Treatment('item_session'))[T.whole_session]", "p"] > 0.01
+    assert t.loc["C(condition, Treatment('item_session:generate'))[T.whole_session:generate]", "p"] > 0.01
 
 
 def test_tiny_n_mixed_model_is_not_pretended():
@@ -103,18 +103,18 @@ def test_scores_bands_and_cutoff_shares():
         _items([[2] * 7, [1, 1, 1, 1, 1, None, 1]], mode="whole_session", method="generate"),  # 14, unscored
     ])
     sc = score_items(items, [gad])
-    got = sc.filter(pl.col("condition") == "item_session").sort("session")
+    got = sc.filter(pl.col("condition") == "item_session:probs").sort("session")
     assert got["score"].to_list() == [0, 7, 14, 15] and got["band"].to_list() == ["minimal", "mild", "moderate", "severe"]
-    whole = sc.filter(pl.col("condition") == "whole_session").sort("session")
+    whole = sc.filter(pl.col("condition") == "whole_session:generate").sort("session")
     assert whole["score"].to_list() == [14, None] and whole["n_unparsed"].to_list() == [0, 1]
-    sh = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "item_session")
+    sh = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "item_session:probs")
     shares = {r["cutoff"]: (r["n_at_or_above"], r["n_scored"]) for r in sh.iter_rows(named=True)}
     assert shares == {5: (3, 4), 10: (2, 4), 15: (1, 4)}
-    sh2 = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "whole_session")
+    sh2 = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "whole_session:generate")
     assert set(sh2["n_scored"]) == {1} and set(sh2["n_sessions"]) == {2}
-    summ = score_summary(sc, [gad]).filter(pl.col("condition") == "item_session").row(0, named=True)
+    summ = score_summary(sc, [gad]).filter(pl.col("condition") == "item_session:probs").row(0, named=True)
     assert summ["mean"] == 9 and summ["band_of_mean"] == "mild" and summ["n_scored"] == 4
-    wsumm = score_summary(sc, [gad]).filter(pl.col("condition") == "whole_session").row(0, named=True)
+    wsumm = score_summary(sc, [gad]).filter(pl.col("condition") == "whole_session:generate").row(0, named=True)
     assert wsumm["items_unparsed"] == 1 and wsumm["unparsed_rate"] == pytest.approx(1 / 14)
 
 
@@ -124,9 +124,9 @@ def test_item_distributions_and_recognition_summary():
                           "option": ["Yes", "No", "Yes", "No"], "option_value": [1, 0, 1, 0], "prob": [0.8, 0.2, 0.6, 0.4]})
     items = _items([[1] * 15, [0] * 15], inst_id="gds15", mode="whole_session", method="generate")
     d = item_distributions(items, probs)
-    p = d.filter((pl.col("item_id") == "gds15_1") & (pl.col("condition") == "item_session")).sort("option_value")
+    p = d.filter((pl.col("item_id") == "gds15_1") & (pl.col("condition") == "item_session:probs")).sort("option_value")
     assert p["share"].to_list() == pytest.approx([0.3, 0.7])
-    g = d.filter((pl.col("item_id") == "gds15_1") & (pl.col("condition") == "whole_session")).sort("option_value")
+    g = d.filter((pl.col("item_id") == "gds15_1") & (pl.col("condition") == "whole_session:generate")).sort("option_value")
     assert g["share"].to_list() == [0.5, 0.5]
     forms = pl.DataFrame({"model": ["m"] * 4, "session": [0, 1, 0, 1], "stance": ["neutral"] * 4,
                           "mode": ["whole_session"] * 4, "instrument": ["gad7", "gad7", "phq9", "phq9"],
