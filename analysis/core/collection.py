@@ -1,10 +1,10 @@
 """The one collection loop: for each model, an elicitor, the study's tidy frames, written at the end.
 
 Every study's ``01_collect`` notebook calls :func:`run`. The tables of all models are concatenated
-and written to ``data/raw/<study>/<table>.parquet`` together with ``run_info.json`` (per model: the
-digest, the calls that reached the model and those answered by the response store, the time). All
+and written to ``data/raw/<study>/<table>.parquet`` together with ``run_info.json``. All
 files are written only after every model has finished, each atomically, so a failed stage leaves the
-previous outputs as they were.
+previous outputs as they were. ``run_info.json`` holds only what a replay from the response store
+reproduces (digests, row counts); timings and call counts are shown in the collection report.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
         out = study.collect(el, p.collect, p.seed)
         wall = time.perf_counter() - t0
         for name, df in out.items():
-            if "model" not in df.columns:
-                df = df.with_columns(pl.lit(spec).alias("model"))
+            if "model" not in df.columns:  # the target's spec: where a model is served is not part of its name
+                df = df.with_columns(pl.lit(el.target.spec).alias("model"))
             frames.setdefault(name, []).append(df)
         n = el.n_model_calls
         info["models"][spec] = {"digest": el.target.digest, "model_calls": n, "store_hits": el.n_store_hits,
@@ -65,8 +65,12 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
         out = Path(out_dir) if out_dir else raw_dir(study.id)
         for name, df in tables.items():
             paths[name] = write_parquet(df, out / f"{name}.parquet")
-        info["tables"] = {k: v.height for k, v in tables.items()}
-        paths["run_info"] = write_text(json.dumps(info, indent=2, default=str), out / "run_info.json")
+        # only what a re-run from the response store reproduces exactly (timings and call counts go to the
+        # collection report), so a replay leaves data/raw/ byte for byte as it was
+        stable = {"study": study.id, "seed": p.seed,
+                  "models": {m: {"digest": i["digest"]} for m, i in info["models"].items()},
+                  "tables": {k: v.height for k, v in tables.items()}}
+        paths["run_info"] = write_text(json.dumps(stable, indent=2, default=str), out / "run_info.json")
     return Collected(tables, info, paths)
 
 
