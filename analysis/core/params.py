@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analysis.core.errors import ParamsError
-from analysis.core.models import parse_spec
+from analysis.core.models import label, parse_spec
 from analysis.core.paths import PARAMS_FILE
 
 S = TypeVar("S", bound="Section")
@@ -61,6 +61,11 @@ class Project(Section):
             parse_spec(m)  # raises ModelSpecError naming the valid forms
         if len(set(v)) != len(v):
             raise ValueError(f"lists a model twice ({sorted({m for m in v if v.count(m) > 1})})")
+        names = [label(m) for m in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"lists {twice[0]} twice with different URLs: a model served at several URLs is one "
+                             "model, so put all its URLs in one spec ('openai:NAME@http://a/v1,http://b/v1')")
         return v
 
 

@@ -361,3 +361,28 @@ def test_vllm_gets_no_llamacpp_only_fields(serve, store):
     srv = serve({"GET /v1/models": lambda b: (200, {"data": [{"id": "qwen", "owned_by": "vllm", "root": "Q/q"}]},
                                               "application/json"), "POST /v1/chat/completions": chat})
     assert Elicitor(make_target(f"openai:qwen@{srv.url}/v1", **FAST), store, progress=False).generate(MSG).text == "3"
+
+
+def test_collection_labels_a_served_model_without_its_urls(serve, store, tmp_path):
+    """The collection loop names the model by the target, so a second URL neither splits it in the analysis
+    nor puts URLs on figure labels; two specs of one model at different URLs are refused."""
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from analysis.core import collection
+    from analysis.core.errors import ParamsError
+    from analysis.core.params import project
+
+    a, b = serve(openai_routes(llamacpp_model())), serve(openai_routes(llamacpp_model()))
+    study = SimpleNamespace(id="probe", collect=lambda el, c, seed: {"t": pl.DataFrame({"text": [el.generate(MSG).text]})})
+    tables = []
+    for urls in (f"{a.url}/v1", f"{a.url}/v1,{b.url}/v1"):
+        p = SimpleNamespace(models=[f"openai:qwen@{urls}"], targets=None, collect=None, seed=0)
+        got = collection.run(study, p, out_dir=False, log=lambda s: None,
+                             elicitor_factory=lambda spec: Elicitor(make_target(spec, **FAST), store, progress=False))
+        tables.append(got["t"])
+    assert tables[0]["model"].to_list() == tables[1]["model"].to_list() == ["openai:qwen"]
+    assert a.chats() + b.chats() == 1  # the second run came from the store
+    with pytest.raises(ParamsError, match="twice with different URLs"):
+        project({"models": [f"openai:qwen@{a.url}/v1", f"openai:qwen@{b.url}/v1"]})
