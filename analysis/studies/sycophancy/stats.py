@@ -762,6 +762,10 @@ def summary(res: Results, a) -> str:
         if res.ttg_summary is not None and m in res.ttg_summary["model"].to_list():
             t = res.ttg_summary.filter(pl.col("model") == m).row(0, named=True)
             text += f"; mean TTG {_fmt(t['mean_ttg'])} {_ci(t['ci_low'], t['ci_high'])}"
+        n_st = (rr["n_valid_stances"] or 0) + (rr["n_invalid_stances"] or 0)
+        n_rat = int(res.table.filter(pl.col("model") == m)["n_items"].fill_null(0).sum())
+        text += (f"; invalid answers (excluded, never imputed): {rr['n_invalid_stances']} of {n_st} persona stances, "
+                 f"{rr['n_invalid_ratings']} of {n_rat} ratings")
         lines.append(text + ".")
         if n < 20:
             caveats.append(f"`{m}`: only {n} personas, so the intervals are wide and a null result says little "
@@ -778,10 +782,17 @@ def summary(res: Results, a) -> str:
         man = res.manipulation.filter((pl.col("model") == m) & (pl.col("test") == "pearson_r"))
         if man.height:
             mr = man.row(0, named=True)
-            if math.isnan(mr["estimate"]) or mr["ci_low"] <= 0:
-                caveats.append(f"`{m}`: the perceived agreeableness does not clearly follow the designed one "
-                               f"(r = {_fmt(mr['estimate'])} {_ci(mr['ci_low'], mr['ci_high'])}): the model barely "
-                               "reads agreeableness from the personas, so no link can be expected")
+            r_txt = f"r = {_fmt(mr['estimate'])} {_ci(mr['ci_low'], mr['ci_high'])}, n = {mr['n']}"
+            if math.isnan(mr["estimate"]) or mr["estimate"] < 0.3:
+                caveats.append(f"`{m}`: the perceived agreeableness hardly follows the designed one ({r_txt}): the "
+                               "model barely reads agreeableness from the personas, so no link can be expected")
+            elif math.isnan(mr["ci_low"]) or mr["ci_low"] <= 0:
+                caveats.append(f"`{m}`: with this few personas it is not established that the model reads the "
+                               f"designed agreeableness ({r_txt})")
+        perceived = res.table.filter(pl.col("model") == m)["agreeableness"].drop_nulls()
+        if perceived.len() >= 2 and perceived.max() - perceived.min() < 0.15:
+            caveats.append(f"`{m}`: the perceived agreeableness spans only {perceived.min():.2f}-{perceived.max():.2f} "
+                           "of the 0-1 scale, so the personas barely differ on the predictor")
         if rr.get("sd") is not None and rr["sd"] < 0.02 and n >= 3:
             caveats.append(f"`{m}`: the sycophancy rate hardly varies across personas (SD {rr['sd']:.3f}), "
                            "like the paper's model that agreed whatever the persona")

@@ -310,10 +310,15 @@ def test_summary_is_computed_from_the_numbers():
     r = get(res.tests, "embedded:qwen2.5-coder-0.5b", "pearson_r")
     assert f"Pearson r = {r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" in text
     assert "n = 30 personas" in text and "it shows the positive link" in text
+    assert "invalid answers (excluded, never imputed): 0 of 300 persona stances, 0 of 480 ratings" in text
     assert "one model" in text  # caveat: the mixed model is a single OLS slope
     null, _ = _results(0.0, n=8)
     t2 = ss.summary(null, a)
     assert "does not show" in t2 and "only 8 personas" in t2
+    assert "it is not established that the model reads" not in text  # n = 30, r = 1: the manipulation holds
+    narrow = null.table.with_columns((0.5 + pl.col("agreeableness") / 20).alias("agreeableness"))
+    null.table = narrow
+    assert "spans only 0.50-0.55 of the 0-1 scale" in ss.summary(null, a)
     flat = null.tests.with_columns(pl.lit(float("nan")).alias("estimate"))
     null.tests = flat
     assert "not interpretable" in ss.summary(null, a)
