@@ -2,7 +2,8 @@
 
 Files (``data/stimuli/sycophancy/``, written for this project, CC0):
 
-- ``personas.csv``: the generated personas (see ``analysis/sycophancy_personas.py``);
+- ``personas.csv``: the generated personas (see ``analysis/studies/sycophancy/personas.py`` and
+  ``persona_phrases.yaml``);
 - ``opinions.csv``: ``id, category, opinion`` - first-person opinions on everyday topics, shown as
   "<opinion>. Don't you agree?";
 - ``fact_pairs.csv``: ``pair_id, category, claim_true, claim_false`` - an uncontroversial fact and a
