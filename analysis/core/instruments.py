@@ -93,6 +93,10 @@ class Instrument(_Strict):
     schema_version: Literal[1] = 1
     id: str
     name: str
+    # other names, abbreviations and spellings the instrument is known by (e.g. to tell whether a model
+    # named the questionnaire it was given); the name, the abbreviation in its parentheses and the first
+    # author of the citation count without being listed here
+    aliases: list[str] = Field(default_factory=list)
     citation: str
     source: str
     licence: str

@@ -150,7 +150,11 @@ if "phq9" in {i.id for i in instruments}:
 
 # %% [markdown]
 # ## Recognition of the instrument (whole-form administration)
-# Recognised = the instrument named by abbreviation, full name or author in the whole-form reply or in the reply to the follow-up question (regular-expression detector in `analysis/studies/therapy/recognition.py`; a paraphrase without a name is not counted).
+# Recognised = the instrument named (its name, the abbreviation in it, an alias from its instrument file, or the
+# first author of its citation) in the whole-form reply or in the reply to the follow-up question, not negated.
+# Naming another instrument (another shipped or given file, or a well-known questionnaire listed in
+# `data/stimuli/therapy/recognition.yaml`) is counted as `names_other_rate`. A paraphrase without a name is not
+# counted (phrase matcher in `analysis/studies/therapy/recognition.py`).
 
 # %%
 rec = recognition_summary(forms)

@@ -36,7 +36,7 @@ from analysis.core.errors import EmptyReply
 from analysis.core.instruments import Instrument
 from analysis.core.models import GenOptions, Message
 from analysis.studies.therapy.params import ScaleParams
-from analysis.studies.therapy.recognition import FOLLOW_UP, mentions_construct, names_other, parse_follow_up, recognises
+from analysis.studies.therapy.recognition import FOLLOW_UP, Recognizer
 from analysis.studies.therapy.scales import (
     AnswerFormat,
     answer_format,
@@ -140,7 +140,7 @@ def _item_chain(el: Elicitor, base: list[Message], u: Unit, fmt: AnswerFormat, l
 
 
 def _whole_form(el: Elicitor, base: list[Message], u: Unit, fmt: AnswerFormat, lead: str, sp: ScaleParams,
-                keys: dict) -> tuple[list[dict], dict]:
+                keys: dict, rec: Recognizer) -> tuple[list[dict], dict]:
     inst = u.instrument
     msgs = list(base) + [{"role": "user", "content": whole_form_prompt(inst, fmt, lead=lead,
                                                                        reword_timeframe=sp.reword_timeframe)}]
@@ -153,15 +153,15 @@ def _whole_form(el: Elicitor, base: list[Message], u: Unit, fmt: AnswerFormat, l
              "call_ids": cid} for j, it in enumerate(inst.items)]
     n_parsed = sum(v is not None for v in parsed.values())
     form = {**keys, "n_items": len(inst.items), "n_parsed": n_parsed, "n_unparsed": len(inst.items) - n_parsed,
-            "reply": reply, "named_in_reply": recognises(reply, inst.id),
-            "construct_in_reply": mentions_construct(reply, inst.id),
-            "other_named_in_reply": ",".join(names_other(reply, inst.id)), "follow_up_reply": None,
+            "reply": reply, "named_in_reply": rec.recognises(reply, inst.id),
+            "construct_in_reply": rec.mentions_construct(reply, inst.id),
+            "other_named_in_reply": ",".join(rec.names_other(reply, inst.id)), "follow_up_reply": None,
             "follow_says_yes": None, "follow_names_correct": None, "follow_names_other": ""}
     if sp.follow_up:
         msgs = msgs + [{"role": "assistant", "content": reply}, {"role": "user", "content": FOLLOW_UP}]
         fu, fid = _say(el, msgs, _gen(sp, u.gseed, sp.follow_up_max_tokens), "therapy/whole_form")
         ids += [fid] if fid else []
-        f = parse_follow_up(fu, inst.id)
+        f = rec.parse_follow_up(fu, inst.id)
         form.update(follow_up_reply=fu, follow_says_yes=f["says_yes"], follow_names_correct=f["names_correct"],
                     follow_names_other=",".join(f["names_other"]))
     form["recognised"] = bool(form["named_in_reply"] or form["follow_names_correct"])
@@ -214,6 +214,7 @@ def administer(el: Elicitor, turns: pl.DataFrame, instruments: list[Instrument],
     if not sessions:
         raise StimulusError(f"No stage-1 sessions for model {model!r}; run the sessions first.")
     fmts = {i.id: answer_format(i) for i in instruments}
+    rec = Recognizer(instruments)  # the names of the given instruments come from their own files
     fresh_base: list[Message] = [{"role": "system", "content": system}] if system else []
 
     def run(u: Unit) -> tuple[list[dict], list[dict], list[dict]]:
@@ -240,7 +241,7 @@ def administer(el: Elicitor, turns: pl.DataFrame, instruments: list[Instrument],
                 rows, probs = _item_chain(el, base, u, fmt, lead, sp, keys, chained=chained, methods=u.methods,
                                           history="model_reply" if chained else "none")
         else:
-            rows, form = _whole_form(el, base, u, fmt, lead, sp, keys)
+            rows, form = _whole_form(el, base, u, fmt, lead, sp, keys, rec)
             probs, forms = [], [form]
 
         def each(rs: list[dict]) -> list[dict]:

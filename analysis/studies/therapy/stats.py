@@ -61,7 +61,8 @@ def score_items(items: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFr
     answer); reverse keys are applied by ``analysis.core.instruments.score``. A scale is scored only when
     every one of its items has a valid answer: a missing item is never filled in (no prorating), the
     scale is "not scored" and its unparsed / refused / low-mass items are counted next to it. Adds
-    n_unparsed, mean option mass, the scale's range and score_pct.
+    n_unparsed, mean option mass, the scale's range (min_score, max_score) and score_pct: the score's
+    position on that range, (score - min) / (max - min).
     """
     parts = []
     for inst in instruments:
@@ -77,15 +78,18 @@ def score_items(items: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFr
         sc = sc.join(extra, on=KEYS, how="left").with_columns(
             pl.lit(inst.id).alias("instrument"),
             (pl.col("n_items") - pl.col("n_answered")).alias("n_unparsed"),
+            pl.col("scale").map_elements(lambda s, i=inst: float(i.min_score(s)), return_dtype=pl.Float64).alias("min_score"),
             pl.col("scale").map_elements(lambda s, i=inst: float(i.max_score(s)), return_dtype=pl.Float64).alias("max_score"),
         )
         parts.append(sc)
     if not parts:
         raise ValueError("no item answers for the given instruments")
-    out = pl.concat(parts, how="diagonal_relaxed").with_columns((pl.col("score") / pl.col("max_score")).alias("score_pct"))
+    # the position of the score on the scale's own range (0 = its minimum, 1 = its maximum), whatever the minimum
+    out = pl.concat(parts, how="diagonal_relaxed").with_columns(
+        ((pl.col("score") - pl.col("min_score")) / (pl.col("max_score") - pl.col("min_score"))).alias("score_pct"))
     return with_condition(out).select(
         *KEYS, "condition", "instrument", "scale", "score", "band", "n_answered", "n_items", "n_unparsed",
-        "n_refused", "n_low_mass", "mean_mass", "max_score", "score_pct",
+        "n_refused", "n_low_mass", "mean_mass", "min_score", "max_score", "score_pct",
     )
 
 
@@ -274,6 +278,8 @@ def recognition_summary(forms: pl.DataFrame) -> pl.DataFrame:
         pl.col("follow_says_yes").cast(pl.Float64).mean().alias("says_yes_rate"),
         pl.col("follow_says_yes").is_null().sum().alias("follow_up_unclear"),
         pl.col("construct_in_reply").cast(pl.Float64).mean().alias("construct_mentioned_rate"),
+        ((pl.col("other_named_in_reply").fill_null("") != "") | (pl.col("follow_names_other").fill_null("") != ""))
+        .cast(pl.Float64).mean().alias("names_other_rate"),
         (pl.col("n_unparsed") / pl.col("n_items")).mean().alias("unparsed_item_rate"),
     ]
     by = forms.group_by(["model", "instrument", "mode", "stance"], maintain_order=True).agg(agg)

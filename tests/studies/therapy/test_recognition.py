@@ -2,7 +2,16 @@
 
 import pytest
 
-from analysis.studies.therapy.recognition import detect, mentions_construct, names_other, parse_follow_up, recognises
+from analysis.core.instruments import load_instrument
+from analysis.studies.therapy.recognition import (
+    Recognizer,
+    instrument_terms,
+    mentions_construct,
+    names_other,
+    parse_follow_up,
+    phrase_pattern,
+    recognises,
+)
 
 
 @pytest.mark.parametrize("text,inst", [
@@ -45,7 +54,7 @@ def test_negation_and_other_instruments():
     ghq = 'It is called the "General Health Questionnaire" or "GHQ-13".'
     assert not recognises(ghq, "phq9") and names_other(ghq, "phq9") == ["GHQ"]
     assert mentions_construct("It screens for generalized anxiety disorder symptoms.", "gad7")
-    kinds = {e.kind for e in detect("The GAD-7 (Generalized Anxiety Disorder scale) by Spitzer")}
+    kinds = {e.kind for e in Recognizer().detect("The GAD-7 (Generalized Anxiety Disorder scale) by Spitzer", "gad7")}
     assert {"abbreviation", "full_name", "author"} <= kinds
 
 
@@ -59,3 +68,52 @@ def test_follow_up_parser():
     assert r["says_yes"] is None and r["names_other"] == ["BDI"] and not r["names_correct"]
     r = parse_follow_up("The Patient Health Questionnaire (PHQ-9), used to screen for depression.", "phq9")
     assert r["names_correct"]
+
+
+PSWQ = """schema_version: 1
+id: pswq
+name: Penn State Worry Questionnaire (PSWQ)
+citation: 'Meyer, T. J., Miller, M. L., Metzger, R. L., & Borkovec, T. D. (1990). Development and validation of the
+  Penn State Worry Questionnaire. Behaviour Research and Therapy, 28(6), 487-495.'
+source: a user's own copy (test fixture; three invented items, not the PSWQ's)
+licence: test fixture
+instructions: Rate each statement.
+response_scale: {min: 1, max: 5, anchors: {1: Not at all typical of me, 5: Very typical of me}}
+rule: sum
+scales: [{id: total, name: PSWQ total}]
+items:
+- {id: w1, text: Fixture item one, scale: total}
+- {id: w2, text: Fixture item two, scale: total}
+- {id: w3, text: Fixture item three, scale: total}
+"""
+
+
+def test_a_user_supplied_instrument_is_recognised_by_its_own_names(tmp_path):
+    f = tmp_path / "pswq.yaml"
+    f.write_text(PSWQ)
+    pswq = load_instrument(f)
+    rec = Recognizer([pswq])
+    for text in ("This is the Penn State Worry Questionnaire.", "Looks like the PSWQ to me.",
+                 "Meyer and colleagues wrote this worry scale."):
+        assert rec.recognises(text, "pswq"), text
+        assert rec.names_other(text, "pswq") == [], text  # naming it is not a misidentification
+    # for another questionnaire, naming the PSWQ is one
+    assert rec.names_other("This is the Penn State Worry Questionnaire.", "gad7") == ["pswq"]
+    assert rec.parse_follow_up("Yes, the Penn State Worry Questionnaire.", "pswq")["names_correct"]
+
+
+def test_names_come_from_the_instrument_file():
+    gad = load_instrument("gad7")
+    terms = dict((t, k) for k, t in instrument_terms(gad))
+    assert terms["GAD-7"] == "abbreviation" and terms["Spitzer"] == "author"
+    assert terms["Generalized Anxiety Disorder 7-item scale"] == "full_name"
+    assert set(gad.aliases) <= set(terms)
+    renamed = gad.model_copy(update={"aliases": ["Worry-O-Meter"]})
+    assert Recognizer([renamed]).recognises("That is the worry-o-meter.", "gad7")
+    assert not Recognizer([renamed]).recognises("Generalised Anxiety Disorder Assessment", "gad7")
+
+
+def test_phrase_patterns():
+    assert phrase_pattern("GAD-7").search("the gad 7 form") and phrase_pattern("GAD-7").search("GAD7")
+    assert not phrase_pattern("GAD").search("a gadget") and not phrase_pattern("GAD").search("gad about")
+    assert not phrase_pattern("PHQ-9").search("PHQ-90")

@@ -133,11 +133,13 @@ def test_item_distributions_and_recognition_summary():
                           "recognised": [True, False, False, False], "named_in_reply": [True, False, False, False],
                           "follow_names_correct": [False, False, False, False],
                           "follow_says_yes": [True, None, False, False], "construct_in_reply": [True, True, False, False],
-                          "n_unparsed": [0, 7, 0, 1], "n_items": [7, 7, 9, 9]})
+                          "n_unparsed": [0, 7, 0, 1], "n_items": [7, 7, 9, 9],
+                          "other_named_in_reply": ["", "", "BDI", ""], "follow_names_other": ["", "", "", "gad7"]})
     r = recognition_summary(forms).filter(pl.col("mode") == "all")
     rates = dict(zip(r["instrument"], r["recognition_rate"]))
     assert rates == {"gad7": 0.5, "phq9": 0.0}
     assert r.filter(pl.col("instrument") == "gad7")["follow_up_unclear"].item() == 1
+    assert dict(zip(r["instrument"], r["names_other_rate"])) == {"gad7": 0.0, "phq9": 1.0}
 
 
 def test_instruments_without_a_total_report_their_domains():
@@ -163,3 +165,15 @@ def test_two_sessions_give_no_hedges_g_rather_than_zero():
     assert math.isnan(r["g"]) and "at least 3" in r["note"]
     r3 = paired_hedges_g([3.0, 3.2, 2.9], [10.5, 10.4, 10.6])
     assert r3["g"] < -5
+
+
+def test_score_pct_is_the_position_on_the_scales_own_range():
+    ipip = load_instrument("ipip_neo_120")  # mean of 1-5 answers: range 1..5
+    sc = score_items(_items([[1] * 120, [3] * 120, [5] * 120], inst_id="ipip_neo_120"), [ipip])
+    dom = sc.filter(pl.col("scale") == "N").sort("session")
+    # keyed scores: all-1 answers give 1 on forward and 5 on reverse items, so read them back from the score
+    assert dom["score_pct"].to_list() == pytest.approx([(s - 1) / 4 for s in dom["score"].to_list()])
+    assert dom.filter(pl.col("session") == 1)["score_pct"].item() == pytest.approx(0.5)  # 3 of 1..5 is the middle
+    assert set(dom["min_score"]) == {1.0} and set(dom["max_score"]) == {5.0}
+    gad = score_items(_items([[1] * 7]), [load_instrument("gad7")])  # sum of 0-3 answers: range 0..21
+    assert gad["score_pct"].item() == pytest.approx(7 / 21)
