@@ -6,7 +6,7 @@ describe a *character*. The item ids, texts and keys are copied unchanged from
 data/instruments/ipip_neo_120.yaml (itself checked word for word against the IPIP-NEO-120 item
 table); only the presentation (item stem, instructions, perspective) is third person.
 
-Run by a maintainer; the YAML is committed and tests/test_sycophancy_instrument.py checks that it
+Run by a maintainer; the YAML is committed and tests/studies/sycophancy/test_instrument.py checks that it
 agrees with the source file. Usage: python scripts/build_ipip_agreeableness_3p.py
 """
 
