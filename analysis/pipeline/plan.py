@@ -28,6 +28,7 @@ No model is called: the embedded engine is never loaded, nothing is written to t
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import sqlite3
 import statistics
@@ -91,13 +92,18 @@ class StoreView:
     why_unknown: str = ""
 
 
-def _latencies(store_path: Path, spec: str) -> dict[str, tuple[float, int]]:
-    """Median latency of this target's recorded calls, by kind (log-probability pass / generation)."""
+def _latencies(store_path: Path, spec: str, digest: str | None = None) -> dict[str, tuple[float, int]]:
+    """Median latency of this target's recorded calls (its spec as stored, and its digest when known), by
+    kind (log-probability pass / generation)."""
     if not store_path.exists():
         return {}
+    q = "SELECT top_logprobs > 0, latency_s FROM calls WHERE target_spec = ?"
+    args: tuple = (spec,)
+    if digest is not None:
+        q, args = q + " AND digest = ?", (spec, digest)
     try:
         con = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=10)
-        rows = con.execute("SELECT top_logprobs > 0, latency_s FROM calls WHERE target_spec = ?", (spec,)).fetchall()
+        rows = con.execute(q, args).fetchall()
         con.close()
     except sqlite3.Error:
         return {}
@@ -109,25 +115,35 @@ def _latencies(store_path: Path, spec: str) -> dict[str, tuple[float, int]]:
     return out
 
 
+def _target(spec: str, targets) -> object:
+    """The target a collection stage would build for ``spec`` (same ``targets`` settings, so the same
+    identity and cache keys), asked only for its model listing: a short timeout and no retries."""
+    from analysis.core.models import make_target
+
+    accepted = inspect.signature(make_target).parameters
+    kw = {k: v for k, v in targets.model_dump().items() if k in accepted}
+    kw.update(timeout_s=min(targets.timeout_s, 10.0))
+    if "retries" in accepted:
+        kw["retries"] = 0
+    return make_target(spec, **kw)
+
+
 def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline: bool) -> StoreView:
     from analysis.core.elicit import Elicitor
-    from analysis.core.models import make_target, parse_spec
+    from analysis.core.models import label, parse_spec
     from analysis.core.store import ResponseStore
 
-    view = StoreView(latency=_latencies(store_path, spec))
     kind = parse_spec(spec)[0]
-    t = p.targets
     if kind != "embedded" and offline:
-        view.why_unknown = "offline: the server was not asked for its identity"
-        return view
+        return StoreView(latency=_latencies(store_path, label(spec)),
+                         why_unknown="offline: the server was not asked which model it serves")
     try:
         # an embedded target answers its model listing without loading the engine; a server is asked for
         # its listing only
-        real = make_target(spec, ollama_hosts=t.ollama_hosts, timeout_s=min(t.timeout_s, 10.0),
-                           per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt)
+        real = _target(spec, p.targets)
     except UserError as e:
-        view.why_unknown = str(e)
-        return view
+        return StoreView(latency=_latencies(store_path, label(spec)), why_unknown=str(e))
+    view = StoreView(latency=_latencies(store_path, real.spec, real.digest))
     view.concurrency = max(1, int(real.max_concurrency))
     if not store_path.exists():
         view.hits = 0
