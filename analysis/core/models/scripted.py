@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from analysis.core.models.base import GenOptions, Message, RawReply, TokenLogprob
 
