@@ -145,7 +145,7 @@ def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline
         return StoreView(latency=_latencies(store_path, label(spec)), why_unknown=str(e))
     view = StoreView(latency=_latencies(store_path, real.spec, real.digest))
     view.concurrency = max(1, int(real.max_concurrency))
-    if not store_path.exists():
+    if not view.latency:  # the store holds no call of this target: nothing to look up
         view.hits = 0
         return view
     dry = _DryTarget(real)
