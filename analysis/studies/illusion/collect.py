@@ -1,21 +1,29 @@
-"""Collection for Study 1 (the personality illusion): self-reports and four behavioural tasks per
-model x condition x temperature x run, written as one long item table and one tidy table.
+"""Collection for Study 1 (the personality illusion): one model's self-reports and four behavioural
+tasks per condition x temperature x run, as a long item table and a tidy table.
 
 Two modes for closed answers (``collect.mode``):
 
 * ``option_probs`` (default): one forward pass per closed question gives the probability of every
-  allowed answer; the answer distribution at each temperature follows exactly (``at_temperature``),
-  so extra temperatures cost no calls and every score is an exact expectation. Repeated runs are then
-  identical for closed answers; only the free-text trivia answers are sampled per run (at T > 0).
-* ``generate``: the faithful replication; every closed answer is generated at the condition's
-  temperature with the run as sample index, parsed, re-asked at most ``max_reasks`` times, never
-  imputed.
+  allowed answer; the answer distribution at each temperature follows exactly (``at_temperature``
+  tempers every token-level step of the option tree, T = 0 is greedy decoding), so extra temperatures
+  cost no calls and every score is an exact expectation. Repeated runs are then identical for closed
+  answers; only the free-text trivia answers are sampled per run (at T > 0).
+* ``generate``: the faithful replication; every closed answer is generated at the temperature with the
+  run as sample index, parsed, re-asked at most ``max_reasks`` times, never imputed.
 
 Free-text answers (the trivia answer with its confidence) are always generated. A target without
-log-probabilities falls back to ``generate`` (stated in the output and the ``mode`` column).
+log-probabilities falls back to ``generate`` (stated in the ``mode`` column).
 
 Persona conditions get the self-report scale(s) and the behaviour paired with their trait
-(``personas.tasks: paired``; ``all`` gives them every task), baselines get everything.
+(``personas.tasks: paired``; ``all`` gives them every task), baselines get everything. Models listed in
+``base_models`` (pretrained base models) answer the baseline self-reports only, as in the paper.
+
+Every independent unit of work (one condition x one stimulus: an item, a CCT scenario, a dilemma with
+its challenge branches, a trivia question with its confidence judgements, an IAT trial) is one job of
+the Elicitor's bounded pool (``el.map``): up to ``target.max_concurrency`` jobs run at once, results come
+back in job order, so the tables equal a sequential run's. Calls inside a job stay in order (a
+challenge depends on the first answer; repeated samples of one question are asked one after another, so
+a request repeated inside a job is answered by the store, never sent twice at once).
 """
 
 from __future__ import annotations
@@ -25,65 +33,29 @@ import math
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import polars as pl
 
+from analysis.core.elicit import Elicitor, OptionProbs
+from analysis.core.errors import EmptyReply
+from analysis.core.instruments import Instrument, Item, load_instrument
+from analysis.core.models import GenOptions
+from analysis.core.parsers import parse_likert
+from analysis.core.study import PlanItem
+from analysis.studies.illusion.conditions import Condition, build_conditions, load_personas
+from analysis.studies.illusion.params import CollectParams
 from analysis.studies.illusion.tasks import cct as cct
 from analysis.studies.illusion.tasks import dilemmas as dil
 from analysis.studies.illusion.tasks import honesty as hon
 from analysis.studies.illusion.tasks import iat as iat
-from analysis.core.elicit import Elicitor, OptionProbs
-from analysis.core.errors import EmptyReply, ParamsError
-from analysis.studies.illusion.conditions import Condition, build_conditions, load_personas
-from analysis.core.instruments import Instrument, Item, load_instrument, score
-from analysis.core.io import write_parquet
-from analysis.core.models import GenOptions
-from analysis.core.parsers import parse_likert
-from analysis.core.paths import DATA_DIR
 
-RAW_DIR = DATA_DIR / "raw" / "illusion"
-
-# the embedded default profile (about 5 min on the 1.5B model, 2 cores); see dvc_fragments/illusion.yaml
-# for the paper-scale grid
-DEFAULTS: dict = {
-    "mode": "option_probs",
-    "temperatures": [0.0],
-    "runs": 2,
-    "max_reasks": 2,
-    "closed_max_tokens": 16,
-    "baselines": {"empty": "", "helpful": "You are a helpful assistant.", "respond": "Respond to the instructions."},
-    "personas": {"strategies": ["character"], "traits": ["agreeableness", "self_regulation"], "triplets": [0, 1, 2],
-                 "tasks": "paired", "self_reports": "paired"},
-    "instruments": {"big5": "ipip_neo_120", "srq": "srq_63"},
-    "self_report": {"big5_items_per_scale": 2, "srq_items": 7, "min_answered_share": 0.5},
-    "cct": {"n_scenarios": 6},
-    "dilemmas": {"n": 8, "branches": "auto"},
-    "honesty": {"n": 4, "max_tokens": 40, "ece_bins": 11},
-    "iat": {"domains": ["race", "gender"], "words_per_side": 3, "n_orders": 2, "administration": "auto"},
-}
-
-TASKS = ("self_report", "cct", "dilemmas", "honesty", "iat")
-
-
-def merge_params(collect: dict | None) -> dict:
-    """The collect params over the defaults (one level of nested dicts merged)."""
-    out = json.loads(json.dumps(DEFAULTS))
-    for k, v in (collect or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "baselines":
-            out[k] = {**out[k], **v}
-        else:
-            out[k] = v
-    if out["mode"] not in ("option_probs", "generate"):
-        raise ParamsError(f"illusion.collect.mode must be 'option_probs' or 'generate', not {out['mode']!r}.")
-    temps = out["temperatures"]
-    if not isinstance(temps, list) or not temps or any((not isinstance(t, (int, float))) or t < 0 for t in temps):
-        raise ParamsError("illusion.collect.temperatures must be a non-empty list of numbers >= 0.")
-    if not isinstance(out["runs"], int) or out["runs"] < 1:
-        raise ParamsError("illusion.collect.runs must be a positive integer.")
-    return out
+KEYS = ["model", "condition", "temperature", "run"]
+# the 63-item SRQ total (and its published cut-offs) is reported only when every item of the scale was
+# administered and answered: a total from fewer items would be a prorated (imputed) score
+FULL_SCALE_RULE = ("a scale total and its cut-off band are reported only when every item of the scale was "
+                   "administered and validly answered; otherwise the mean per answered item (1-5) with its count")
 
 
 # ---- self-report items --------------------------------------------------------------------------
@@ -132,21 +104,80 @@ def item_prompt(inst: Instrument, item: Item) -> str:
             f"Statement: {inst.stem(item)}")
 
 
-# ---- the run ------------------------------------------------------------------------------------
+# ---- the stimuli of a run -----------------------------------------------------------------------
+
+
+@dataclass
+class Stimuli:
+    instruments: dict[str, Instrument]  # "big5" / "srq" -> instrument
+    items: dict[str, list[Item]]
+    cct: list[cct.Scenario]
+    dilemmas: list[dil.Dilemma]
+    honesty: list[hon.Question]
+    iat: list[iat.Trial]
+
+    def administered(self) -> dict[str, dict[str, int]]:
+        """instrument id -> top scale -> number of its items in the sample."""
+        out = {}
+        for key, inst in self.instruments.items():
+            ids = {i.id for i in self.items.get(key, [])}
+            out[inst.id] = {s: sum(1 for i in inst.items_of(s) if i.id in ids) for s in top_scales(inst)}
+        return out
+
+
+def stimuli(p: CollectParams, seed: int) -> Stimuli:
+    """The stimuli of this run (subsampled as the params say; seeded, identical for every model)."""
+    inst = {k: load_instrument(ref) for k, ref in (("big5", p.instruments.big5), ("srq", p.instruments.srq)) if ref}
+    items = {}
+    if "big5" in inst:
+        items["big5"] = sample_items(inst["big5"], p.self_report.big5_items_per_scale, seed)
+    if "srq" in inst:
+        items["srq"] = sample_items(inst["srq"], p.self_report.srq_items, seed)
+    doms = iat.load_domains()
+    trials = [t for d in p.iat.domains
+              for t in iat.trials(iat.select_words(doms[d], p.iat.words_per_side, seed), p.iat.n_orders, seed)]
+    return Stimuli(inst, items, cct.subsample(cct.load_scenarios(), p.cct.n_scenarios),
+                   dil.subsample(dil.load_dilemmas(), p.dilemmas.n, seed),
+                   hon.subsample(hon.load_trivia(), p.honesty.n, seed), trials)
+
+
+def tasks_for(cond: Condition, p: CollectParams, personas: dict, role: str = "instruct") -> dict:
+    """Which tasks a condition gets; ``self_report`` maps an instrument key to the scales whose items
+    are given (None = every sampled item). A base model gets the self-reports only."""
+    pp = p.personas
+    if role == "base":
+        beh: set[str] = set()
+    elif cond.condition_type == "baseline" or pp.tasks == "all":
+        beh = {"cct", "dilemmas", "honesty", "iat"}
+    else:
+        behaviour = personas["traits"][cond.persona_trait]["behaviour"]
+        beh = {"bh_cct_cards": {"cct"}, "bh_syc_flip_rate": {"dilemmas"}}.get(behaviour, set())
+    if cond.condition_type == "baseline" or pp.self_reports == "all":
+        sr: dict = {"big5": None, "srq": None}
+    else:
+        scale = personas["traits"][cond.persona_trait]["self_report"]
+        sr = {"srq": None} if scale == "SRQ" else {"big5": [scale]}
+    return {"self_report": sr, **{t: t in beh for t in ("cct", "dilemmas", "honesty", "iat")}}
+
+
+def conditions_for(p: CollectParams, role: str) -> list[Condition]:
+    conds = build_conditions(p, load_personas())
+    return [c for c in conds if c.condition_type == "baseline"] if role == "base" else conds
+
+
+# ---- one job = one condition x one stimulus ------------------------------------------------------
 
 
 @dataclass
 class Context:
     el: Elicitor
     model: str
+    role: str
     mode: str
-    p: dict
+    p: CollectParams
     seed: int
     temps: list[float]
     runs: int
-    rows: list[dict] = field(default_factory=list)  # item-level rows
-    n_fallbacks: int = 0
-    timing: dict = field(default_factory=lambda: defaultdict(lambda: {"calls": 0, "seconds": 0.0}))
 
     def sample_for(self, temperature: float, run: int) -> int:
         """Greedy decoding is deterministic: all runs at T = 0 share one call (and one cache entry)."""
@@ -160,208 +191,390 @@ class Context:
             for r in range(self.runs):
                 yield t, r
 
+    def samples(self):
+        """The distinct (temperature, sample) requests of the grid, each with the runs it serves."""
+        out: dict[tuple[float, int], list[int]] = {}
+        for t, r in self.grid():
+            out.setdefault((t, self.sample_for(t, r)), []).append(r)
+        return out
+
+
+@dataclass
+class Job:
+    task: str  # self_report | cct | dilemma | honesty | iat
+    cond: Condition
+    item_id: str
+    run: Callable[[Context, Job], list[dict]] = field(repr=False)
+    payload: object = field(default=None, repr=False)
+
 
 def messages(system: str | None, user: str) -> list[dict]:
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
-def option_probs(ctx: "Context", msgs: list[dict], options: list[str], tag: str) -> OptionProbs | None:
+def option_probs(ctx: Context, msgs: list[dict], options: list[str], tag: str) -> OptionProbs | None:
     """``Elicitor.option_probs``, or None when the target returns an empty reply without a token
-    distribution (EmptyReply). An end-of-reply token while following a multi-token option no longer
-    raises: the elicitation layer credits it to the option reached so far. The caller falls back to
-    generation for such an item, marks it ``fallback_generate`` and counts it in run_info.json."""
+    distribution (EmptyReply); the caller then marks the item (``empty_reply``, or generates it and
+    marks it ``fallback_generate``)."""
     try:
         return ctx.el.option_probs(msgs, options, tag=tag)
     except EmptyReply:
-        ctx.n_fallbacks += 1
         return None
 
 
-def _probs_json(op: OptionProbs) -> str:
+def dist_at(op: OptionProbs | None, t: float) -> tuple[dict[str, float] | None, str]:
+    """The option distribution at temperature ``t`` and the row status: the answer's own status when it
+    is not valid; ``greedy_not_an_option`` when greedy decoding (T = 0) would give no allowed option."""
+    if op is None:
+        return None, "empty_reply"
+    if not op.valid:
+        return None, op.status
+    d = op.at_temperature(t)
+    if any(v != v for v in d.values()):
+        return None, "greedy_not_an_option"
+    return d, "ok"
+
+
+def _probs_json(op: OptionProbs | None) -> str | None:
+    if op is None:
+        return None
     return json.dumps({k: (None if v != v else round(v, 6)) for k, v in op.probs.items()})
 
 
-def _base_row(ctx: Context, cond: Condition, task: str, item_id: str, t: float, r: int) -> dict:
-    return {"model": ctx.model, "condition": cond.condition, "temperature": float(t), "run": r, "task": task,
-            "item_id": item_id, "mode": ctx.mode}
+def _row(ctx: Context, job: Job, t: float, r: int, **kw) -> dict:
+    return {"model": ctx.model, "model_role": ctx.role, "condition": job.cond.condition, "temperature": float(t),
+            "run": r, "task": job.task, "item_id": job.item_id, "mode": ctx.mode, **kw}
 
 
-def run_self_report(ctx: Context, cond: Condition, inst: Instrument, items: list[Item]) -> None:
+def run_self_report(ctx: Context, job: Job) -> list[dict]:
+    inst, it = job.payload
     rs = inst.response_scale
-    opts = [str(v) for v in rs.values]
-    for it in items:
-        msgs = messages(cond.system_sent, item_prompt(inst, it))
-        if ctx.mode == "option_probs":
-            op = option_probs(ctx, msgs, opts, "illusion:self_report")
-            for t, r in ctx.grid():
-                ok = op is not None and op.valid
-                val = sum(float(o) * q for o, q in op.at_temperature(t).items()) if ok else None
-                ctx.rows.append({**_base_row(ctx, cond, "self_report", it.id, t, r), "instrument": inst.id,
-                                 "scale": it.scale, "value": val, "valid": ok,
-                                 "status": "ok" if ok else ("empty_reply" if op is None else "no_option_mass"),
-                                 "mass": None if op is None else op.mass, "probs": None if op is None else _probs_json(op),
-                                 "attempts": 1, "raw": None})
-        else:
-            for t, r in ctx.grid():
-                a = ctx.el.ask_closed(msgs, lambda x: parse_likert(x, rs.min, rs.max, rs.anchors),
-                                      reminder=f"Please answer with a single number from {rs.min} to {rs.max} only.",
-                                      options=ctx.gen_options(t, ctx.p["closed_max_tokens"]),
-                                      max_reasks=ctx.p["max_reasks"], sample=ctx.sample_for(t, r), tag="illusion:self_report")
-                ctx.rows.append({**_base_row(ctx, cond, "self_report", it.id, t, r), "instrument": inst.id,
-                                 "scale": it.scale, "value": None if a.value is None else float(a.value),
-                                 "valid": a.value is not None, "status": a.status, "mass": None, "probs": None,
-                                 "attempts": a.attempts, "raw": a.raw})
-
-
-def run_cct(ctx: Context, cond: Condition, scenarios: list[cct.Scenario]) -> None:
-    for s in scenarios:
-        opt = cct.ev_optimal(s)
-        msgs = messages(cond.system_sent, cct.prompt(s))
-        op = option_probs(ctx, msgs, cct.OPTIONS, "illusion:cct") if ctx.mode == "option_probs" else None
-        if op is not None:
-            for t, r in ctx.grid():
-                dist = op.at_temperature(t)
-                ctx.rows.append({**_base_row(ctx, cond, "cct", s.scenario_id, t, r), "value": cct.expected_cards(dist) if op.valid else None,
-                                 "distance": cct.expected_distance(dist, opt) if op.valid else None, "optimum": opt,
-                                 "valid": op.valid, "status": op.status, "mass": op.mass,
-                                 "probs": _probs_json(op), "attempts": 1, "raw": None})
-        else:
-            for t, r in ctx.grid():
-                a = ctx.el.ask_closed(msgs, cct.parse_cards, reminder=cct.REMINDER,
-                                      options=ctx.gen_options(t, ctx.p["closed_max_tokens"]),
-                                      max_reasks=ctx.p["max_reasks"], sample=ctx.sample_for(t, r), tag="illusion:cct")
-                v = a.value
-                status = a.status if ctx.mode == "generate" or v is None else "fallback_generate"
-                ctx.rows.append({**_base_row(ctx, cond, "cct", s.scenario_id, t, r), "value": None if v is None else float(v),
-                                 "distance": None if v is None else float(abs(v - opt)), "optimum": opt,
-                                 "valid": v is not None, "status": status, "mass": None, "probs": None,
-                                 "attempts": a.attempts, "raw": a.raw})
-
-
-def run_dilemmas(ctx: Context, cond: Condition, dilemmas: list[dil.Dilemma]) -> None:
-    branches = ctx.p["dilemmas"].get("branches", "auto")
-    if branches == "auto":
-        branches = "argmax" if all(t == 0 for t in ctx.temps) else "both"
-    if branches not in ("both", "argmax"):
-        raise ParamsError("illusion.collect.dilemmas.branches must be 'both', 'argmax' or 'auto'.")
-    for d in dilemmas:
-        first = messages(cond.system_sent, dil.first_prompt(d))
-        if ctx.mode == "option_probs":
-            p1 = option_probs(ctx, first, dil.YES_NO, "illusion:dilemma") or OptionProbs({"Yes": math.nan, "No": math.nan}, 0.0)
-            q: dict[bool, OptionProbs] = {}
-            if p1.valid:
-                need = [True, False] if branches == "both" else [p1.argmax() == "Yes"]
-                for a in need:
-                    qa = option_probs(ctx, messages(cond.system_sent, dil.challenge_prompt(d, a)), dil.YES_NO,
-                                      "illusion:dilemma")
-                    if qa is not None:
-                        q[a] = qa
-            for t, r in ctx.grid():
-                flip, status = None, "no_option_mass"
-                if p1.valid:
-                    py = p1.at_temperature(t)["Yes"]
-                    qy = q[True].at_temperature(t)["Yes"] if True in q and q[True].valid else None
-                    qn = q[False].at_temperature(t)["Yes"] if False in q and q[False].valid else None
-                    f = dil.flip_probability(py, qy, qn)
-                    flip, status = (None, "branch_not_scored") if f != f else (f, "ok")
-                ctx.rows.append({**_base_row(ctx, cond, "dilemma", d.id, t, r), "value": flip, "valid": flip is not None,
-                                 "status": status, "mass": min([p1.mass] + [x.mass for x in q.values()]),
-                                 "probs": json.dumps({"first": p1.probs, **{f"after_{'yes' if k else 'no'}": v.probs
-                                                                            for k, v in q.items()}}),
-                                 "first_answer": p1.argmax(), "attempts": 1, "raw": None, "category": f"{d.personal}/{d.intent}"})
-        else:
-            for t, r in ctx.grid():
-                opts = ctx.gen_options(t, ctx.p["closed_max_tokens"])
-                smp = ctx.sample_for(t, r)
-                a1 = ctx.el.ask_closed(first, dil.parse_answer, reminder=dil.REMINDER, options=opts,
-                                       max_reasks=ctx.p["max_reasks"], sample=smp, tag="illusion:dilemma")
-                a2 = None
-                if a1.value is not None:
-                    a2 = ctx.el.ask_closed(messages(cond.system_sent, dil.challenge_prompt(d, a1.value)), dil.parse_answer,
-                                           reminder=dil.REMINDER, options=opts, max_reasks=ctx.p["max_reasks"],
-                                           sample=smp, tag="illusion:dilemma")
-                flip = dil.is_flip(a1.value, a2.value if a2 else None)
-                ctx.rows.append({**_base_row(ctx, cond, "dilemma", d.id, t, r),
-                                 "value": None if flip is None else float(flip), "valid": flip is not None,
-                                 "status": a1.status if a1.value is None else a2.status, "mass": None, "probs": None,
-                                 "first_answer": None if a1.value is None else ("Yes" if a1.value else "No"),
-                                 "attempts": a1.attempts + (a2.attempts if a2 else 0),
-                                 "raw": (a1.raw + " || " + (a2.raw if a2 else "")), "category": f"{d.personal}/{d.intent}"})
-
-
-def run_honesty(ctx: Context, cond: Condition, questions: list[hon.Question]) -> None:
-    hp = ctx.p["honesty"]
-    for qn in questions:
-        msgs = messages(cond.system_sent, hon.answer_prompt(qn))
+    msgs = messages(job.cond.system_sent, item_prompt(inst, it))
+    base = {"instrument": inst.id, "scale": it.scale}
+    rows = []
+    if ctx.mode == "option_probs":
+        op = option_probs(ctx, msgs, [str(v) for v in rs.values], "illusion:self_report")
         for t, r in ctx.grid():
-            a = ctx.el.ask_closed(msgs, hon.parse_answer_confidence, reminder=hon.ANSWER_REMINDER,
-                                  options=ctx.gen_options(t, hp["max_tokens"]), max_reasks=ctx.p["max_reasks"],
-                                  sample=ctx.sample_for(t, r), tag="illusion:honesty")
-            row = {**_base_row(ctx, cond, "honesty", qn.item_id, t, r), "fabricated": qn.fabricated,
-                   "difficulty": qn.difficulty, "attempts": a.attempts, "raw": a.raw, "status": a.status}
-            if a.value is None:
-                ctx.rows.append({**row, "value": None, "conf1": None, "conf2": None, "valid": False, "answer": None,
-                                 "mass": None, "probs": None})
-                continue
-            answer, c1 = a.value
-            jm = messages(cond.system_sent, hon.judge_prompt(qn, answer))
-            op = option_probs(ctx, jm, hon.CONF_OPTIONS, "illusion:honesty") if ctx.mode == "option_probs" else None
-            if op is not None:
-                c2 = sum(float(o) * q for o, q in op.at_temperature(t).items()) if op.valid else None
-                mass, probs = op.mass, _probs_json(op)
-            else:
-                b = ctx.el.ask_closed(jm, hon.parse_confidence, reminder=hon.CONF_REMINDER,
-                                      options=ctx.gen_options(t, ctx.p["closed_max_tokens"]),
-                                      max_reasks=ctx.p["max_reasks"], sample=ctx.sample_for(t, r), tag="illusion:honesty")
-                c2 = None if b.value is None else float(b.value)
-                mass, probs = None, None
-                if ctx.mode == "option_probs":
-                    row["status"] = "fallback_generate"
-            ctx.rows.append({**row, "value": float(hon.is_correct(qn, answer)), "conf1": float(c1), "conf2": c2,
-                             "valid": True, "answer": answer, "mass": mass, "probs": probs})
+            d, status = dist_at(op, t)
+            val = sum(float(o) * q for o, q in d.items()) if d else None
+            rows.append(_row(ctx, job, t, r, **base, value=val, valid=d is not None, status=status,
+                             mass=None if op is None else op.mass, probs=_probs_json(op), attempts=1, raw=None,
+                             call_ids=",".join(op.call_ids) if op else ""))
+        return rows
+    for (t, smp), runs in ctx.samples().items():
+        a = ctx.el.ask_closed(msgs, lambda x: parse_likert(x, rs.min, rs.max, rs.anchors),
+                              reminder=f"Please answer with a single number from {rs.min} to {rs.max} only.",
+                              options=ctx.gen_options(t, ctx.p.closed_max_tokens), max_reasks=ctx.p.max_reasks,
+                              sample=smp, tag="illusion:self_report")
+        for r in runs:
+            rows.append(_row(ctx, job, t, r, **base, value=None if a.value is None else float(a.value),
+                             valid=a.value is not None, status=a.status, mass=None, probs=None, attempts=a.attempts,
+                             raw=a.raw, call_ids=",".join(a.call_ids)))
+    return rows
 
 
-def run_iat(ctx: Context, cond: Condition, trials: list[iat.Trial]) -> None:
-    admin = ctx.p["iat"].get("administration", "auto")
-    if admin == "auto":
-        admin = "per_word" if ctx.mode == "option_probs" else "list"
-    if admin not in ("per_word", "list"):
-        raise ParamsError("illusion.collect.iat.administration must be 'per_word', 'list' or 'auto'.")
-    for tr in trials:
-        dom = tr.domain
-        item_id = f"{dom.name}_o{tr.order}"
-        if admin == "per_word":
-            if ctx.mode != "option_probs":
-                raise ParamsError("The per_word IAT needs option probabilities; use administration 'list' in generate mode.")
-            ops = {w: option_probs(ctx, messages(cond.system_sent, iat.word_prompt(tr, w)), list(tr.groups), "illusion:iat")
-                   for w in tr.words}
-            ops = {w: op if op is not None else OptionProbs({g: math.nan for g in tr.groups}, 0.0) for w, op in ops.items()}
-            for t, r in ctx.grid():
-                p_a = {w: op.at_temperature(t)[dom.group_a] for w, op in ops.items() if op.valid}
-                b = iat.bias_from_probs(dom, p_a)
-                ctx.rows.append({**_base_row(ctx, cond, "iat", item_id, t, r), "domain": dom.name,
-                                 "value": None if b != b else b, "valid": b == b, "status": "ok" if b == b else "no_option_mass",
-                                 "mass": min(op.mass for op in ops.values()), "n_paired": len(p_a), "n_words": len(tr.words),
-                                 "probs": json.dumps({w: op.probs for w, op in ops.items()}), "attempts": 1, "raw": None})
+def run_cct(ctx: Context, job: Job) -> list[dict]:
+    s: cct.Scenario = job.payload
+    opt = cct.ev_optimal(s)
+    msgs = messages(job.cond.system_sent, cct.prompt(s))
+    rows = []
+    op = option_probs(ctx, msgs, cct.OPTIONS, "illusion:cct") if ctx.mode == "option_probs" else None
+    if op is not None:
+        for t, r in ctx.grid():
+            d, status = dist_at(op, t)
+            rows.append(_row(ctx, job, t, r, value=cct.expected_cards(d) if d else None,
+                             distance=cct.expected_distance(d, opt) if d else None, optimum=opt, valid=d is not None,
+                             status=status, mass=op.mass, probs=_probs_json(op), attempts=1, raw=None,
+                             call_ids=",".join(op.call_ids)))
+        return rows
+    for (t, smp), runs in ctx.samples().items():
+        a = ctx.el.ask_closed(msgs, cct.parse_cards, reminder=cct.REMINDER,
+                              options=ctx.gen_options(t, ctx.p.closed_max_tokens), max_reasks=ctx.p.max_reasks,
+                              sample=smp, tag="illusion:cct")
+        v = a.value
+        status = a.status if ctx.mode == "generate" or v is None else "fallback_generate"
+        for r in runs:
+            rows.append(_row(ctx, job, t, r, value=None if v is None else float(v),
+                             distance=None if v is None else float(abs(v - opt)), optimum=opt, valid=v is not None,
+                             status=status, mass=None, probs=None, attempts=a.attempts, raw=a.raw,
+                             call_ids=",".join(a.call_ids)))
+    return rows
+
+
+def run_dilemma(ctx: Context, job: Job) -> list[dict]:
+    d: dil.Dilemma = job.payload
+    branches = ctx.p.dilemma_branches()
+    first = messages(job.cond.system_sent, dil.first_prompt(d))
+    category = f"{d.personal}/{d.intent}"
+    rows = []
+    if ctx.mode == "option_probs":
+        p1 = option_probs(ctx, first, dil.YES_NO, "illusion:dilemma")
+        q: dict[bool, OptionProbs | None] = {}
+        if p1 is not None and p1.valid:
+            if branches == "both":
+                need = [True, False]
+            else:  # the branch greedy decoding takes (none when greedy decoding gives no Yes/No)
+                g = p1.at_temperature(0.0)["Yes"]
+                need = [] if g != g else [g == 1.0]
+            for a in need:
+                q[a] = option_probs(ctx, messages(job.cond.system_sent, dil.challenge_prompt(d, a)), dil.YES_NO,
+                                    "illusion:dilemma")
+        ids = [*(p1.call_ids if p1 else [])] + [i for x in q.values() if x for i in x.call_ids]
+        for t, r in ctx.grid():
+            flip, (d1, status) = None, dist_at(p1, t)
+            if d1 is not None:
+                qd = {a: dist_at(x, t)[0] for a, x in q.items()}
+                qy = qd[True]["Yes"] if qd.get(True) else None
+                qn = qd[False]["Yes"] if qd.get(False) else None
+                f = dil.flip_probability(d1["Yes"], qy, qn)
+                flip, status = (None, "branch_not_scored") if f != f else (f, "ok")
+            masses = [x.mass for x in [p1, *q.values()] if x is not None]
+            rows.append(_row(ctx, job, t, r, value=flip, valid=flip is not None, status=status,
+                             mass=min(masses) if masses else None,
+                             probs=json.dumps({"first": p1.probs if p1 else None,
+                                               **{f"after_{'yes' if k else 'no'}": (v.probs if v else None)
+                                                  for k, v in q.items()}}),
+                             first_answer=p1.argmax() if p1 else None, attempts=1, raw=None, category=category,
+                             call_ids=",".join(ids)))
+        return rows
+    for (t, smp), runs in ctx.samples().items():
+        opts = ctx.gen_options(t, ctx.p.closed_max_tokens)
+        a1 = ctx.el.ask_closed(first, dil.parse_answer, reminder=dil.REMINDER, options=opts,
+                               max_reasks=ctx.p.max_reasks, sample=smp, tag="illusion:dilemma")
+        a2 = None
+        if a1.value is not None:
+            a2 = ctx.el.ask_closed(messages(job.cond.system_sent, dil.challenge_prompt(d, a1.value)), dil.parse_answer,
+                                   reminder=dil.REMINDER, options=opts, max_reasks=ctx.p.max_reasks, sample=smp,
+                                   tag="illusion:dilemma")
+        flip = dil.is_flip(a1.value, a2.value if a2 else None)
+        for r in runs:
+            rows.append(_row(ctx, job, t, r, value=None if flip is None else float(flip), valid=flip is not None,
+                             status=a1.status if a1.value is None else a2.status, mass=None, probs=None,
+                             first_answer=None if a1.value is None else ("Yes" if a1.value else "No"),
+                             attempts=a1.attempts + (a2.attempts if a2 else 0),
+                             raw=a1.raw + " || " + (a2.raw if a2 else ""), category=category,
+                             call_ids=",".join(a1.call_ids + (a2.call_ids if a2 else []))))
+    return rows
+
+
+def run_honesty(ctx: Context, job: Job) -> list[dict]:
+    """Every sampled answer first, then the confidence judgements: consecutive calls then share their prompt
+    prefix (the answer prompt, then the judge prompt up to the answer), which the engine's prefix cache reuses."""
+    qn: hon.Question = job.payload
+    msgs = messages(job.cond.system_sent, hon.answer_prompt(qn))
+    answers = {}
+    for (t, smp) in ctx.samples():
+        answers[(t, smp)] = ctx.el.ask_closed(msgs, hon.parse_answer_confidence, reminder=hon.ANSWER_REMINDER,
+                                              options=ctx.gen_options(t, ctx.p.honesty.max_tokens),
+                                              max_reasks=ctx.p.max_reasks, sample=smp, tag="illusion:honesty")
+    rows = []
+    for (t, smp), runs in ctx.samples().items():
+        a = answers[(t, smp)]
+        base = {"fabricated": qn.fabricated, "difficulty": qn.difficulty, "attempts": a.attempts, "raw": a.raw,
+                "status": a.status}
+        if a.value is None:
+            for r in runs:
+                rows.append(_row(ctx, job, t, r, **base, value=None, conf1=None, conf2=None, valid=False, answer=None,
+                                 mass=None, probs=None, call_ids=",".join(a.call_ids)))
+            continue
+        answer, c1 = a.value
+        jm = messages(job.cond.system_sent, hon.judge_prompt(qn, answer))
+        op = option_probs(ctx, jm, hon.CONF_OPTIONS, "illusion:honesty") if ctx.mode == "option_probs" else None
+        ids = list(a.call_ids)
+        if op is not None:
+            d, _ = dist_at(op, t)
+            c2 = sum(float(o) * q for o, q in d.items()) if d else None
+            mass, probs = op.mass, _probs_json(op)
+            ids += op.call_ids
         else:
-            def parser(text: str, tr=tr):
-                pairs = iat.parse_pairings(text, tr.words, tr.groups)
-                ok_a = any(pairs[w] for w in tr.domain.words_a)
-                ok_b = any(pairs[w] for w in tr.domain.words_b)
-                return pairs if ok_a and ok_b else None
+            b = ctx.el.ask_closed(jm, hon.parse_confidence, reminder=hon.CONF_REMINDER,
+                                  options=ctx.gen_options(t, ctx.p.closed_max_tokens), max_reasks=ctx.p.max_reasks,
+                                  sample=smp, tag="illusion:honesty")
+            c2 = None if b.value is None else float(b.value)
+            mass, probs = None, None
+            ids += b.call_ids
+            if ctx.mode == "option_probs":
+                base["status"] = "fallback_generate"
+        for r in runs:
+            rows.append(_row(ctx, job, t, r, **base, value=float(hon.is_correct(qn, answer)), conf1=float(c1),
+                             conf2=c2, valid=True, answer=answer, mass=mass, probs=probs, call_ids=",".join(ids)))
+    return rows
 
-            max_tok = 12 * len(tr.words) + 20
-            for t, r in ctx.grid():
-                a = ctx.el.ask_closed(messages(cond.system_sent, iat.list_prompt(tr)), parser,
-                                      reminder=iat.list_reminder(tr), options=ctx.gen_options(t, max_tok),
-                                      max_reasks=ctx.p["max_reasks"], sample=ctx.sample_for(t, r), tag="illusion:iat")
-                pairs = a.value or {}
-                b = iat.bias_from_pairings(dom, pairs) if pairs else math.nan
-                ctx.rows.append({**_base_row(ctx, cond, "iat", item_id, t, r), "domain": dom.name,
-                                 "value": None if b != b else b, "valid": b == b, "status": a.status, "mass": None,
-                                 "n_paired": sum(v is not None for v in pairs.values()), "n_words": len(tr.words),
-                                 "bai_bias": iat.bai_bias(dom, pairs) if pairs else None,
-                                 "probs": None, "attempts": a.attempts, "raw": a.raw})
+
+def run_iat(ctx: Context, job: Job) -> list[dict]:
+    tr: iat.Trial = job.payload
+    dom = tr.domain
+    admin = ctx.p.iat_administration(ctx.mode)
+    base = {"domain": dom.name, "n_words": len(tr.words)}
+    rows = []
+    if admin == "per_word":
+        ops = {w: option_probs(ctx, messages(job.cond.system_sent, iat.word_prompt(tr, w)), list(tr.groups),
+                               "illusion:iat") for w in tr.words}
+        masses = [op.mass for op in ops.values() if op is not None]
+        ids = [i for op in ops.values() if op for i in op.call_ids]
+        for t, r in ctx.grid():
+            p_a = {}
+            for w, op in ops.items():
+                d, _ = dist_at(op, t)
+                if d is not None:
+                    p_a[w] = d[dom.group_a]
+            b = iat.bias_from_probs(dom, p_a)
+            rows.append(_row(ctx, job, t, r, **base, value=None if b != b else b, valid=b == b,
+                             status="ok" if b == b else "no_valid_word_on_a_side",
+                             mass=min(masses) if len(masses) == len(ops) else 0.0, n_paired=len(p_a),
+                             probs=json.dumps({w: (op.probs if op else None) for w, op in ops.items()}),
+                             attempts=1, raw=None, call_ids=",".join(ids)))
+        return rows
+
+    def parser(text: str):
+        pairs = iat.parse_pairings(text, tr.words, tr.groups)
+        ok_a = any(pairs[w] for w in dom.words_a)
+        ok_b = any(pairs[w] for w in dom.words_b)
+        return pairs if ok_a and ok_b else None
+
+    max_tok = 12 * len(tr.words) + 20
+    for (t, smp), runs in ctx.samples().items():
+        a = ctx.el.ask_closed(messages(job.cond.system_sent, iat.list_prompt(tr)), parser,
+                              reminder=iat.list_reminder(tr), options=ctx.gen_options(t, max_tok),
+                              max_reasks=ctx.p.max_reasks, sample=smp, tag="illusion:iat")
+        pairs = a.value or {}
+        b = iat.bias_from_pairings(dom, pairs) if pairs else math.nan
+        for r in runs:
+            rows.append(_row(ctx, job, t, r, **base, value=None if b != b else b, valid=b == b, status=a.status,
+                             mass=None, n_paired=sum(v is not None for v in pairs.values()),
+                             bai_bias=iat.bai_bias(dom, pairs) if pairs else None, probs=None, attempts=a.attempts,
+                             raw=a.raw, call_ids=",".join(a.call_ids)))
+    return rows
+
+
+def jobs_for(p: CollectParams, st: Stimuli, conditions: list[Condition], role: str) -> list[Job]:
+    """Every job of one model, condition by condition."""
+    personas = load_personas()
+    out: list[Job] = []
+    for cond in conditions:
+        todo = tasks_for(cond, p, personas, role)
+        for key, scales in todo["self_report"].items():
+            if key not in st.instruments:
+                continue
+            inst = st.instruments[key]
+            keep = None if scales is None else {i.id for sc in scales for i in inst.items_of(sc)}
+            for it in st.items[key]:
+                if keep is None or it.id in keep:
+                    out.append(Job("self_report", cond, it.id, run_self_report, (inst, it)))
+        if todo["cct"]:
+            out += [Job("cct", cond, s.scenario_id, run_cct, s) for s in st.cct]
+        if todo["dilemmas"]:
+            out += [Job("dilemma", cond, d.id, run_dilemma, d) for d in st.dilemmas]
+        if todo["honesty"]:
+            out += [Job("honesty", cond, q.item_id, run_honesty, q) for q in st.honesty]
+        if todo["iat"]:
+            out += [Job("iat", cond, f"{t.domain.name}_o{t.order}", run_iat, t) for t in st.iat]
+    return out
+
+
+# ---- the entry points: collect one model, plan its calls -----------------------------------------
+
+
+def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame]:
+    """One model's collection: ``items`` (one row per condition x stimulus x temperature x run), ``table``
+    (the tidy schema of :mod:`.schema`), ``validity`` (per condition x task), ``conditions`` (their
+    labels and system prompts) and ``jobs`` (one row per job: calls issued, seconds)."""
+    spec = el.target.spec
+    role = "base" if spec in p.base_models else "instruct"
+    mode = p.mode
+    if mode == "option_probs" and not el.supports_logprobs:
+        print(f"Note: {spec} gives no log-probabilities; closed answers are generated and parsed instead.")
+        mode = "generate"
+    st = stimuli(p, seed)
+    for key in ("big5", "srq"):
+        if key not in st.instruments:
+            print(f"Note: no {key} instrument configured (illusion.collect.instruments.{key}); its self-reports "
+                  "are skipped.")
+    conditions = conditions_for(p, role)
+    ctx = Context(el, spec, role, mode, p, seed, list(p.temperatures), p.runs)
+    jobs = jobs_for(p, st, conditions, role)
+
+    def run(job: Job):
+        t0 = time.perf_counter()
+        rows = job.run(ctx, job)
+        ids = {i for r in rows for i in (r.get("call_ids") or "").split(",") if i}
+        return rows, {"model": spec, "condition": job.cond.condition, "task": job.task, "item_id": job.item_id,
+                      "n_rows": len(rows), "n_calls": len(ids), "seconds": time.perf_counter() - t0}
+
+    done = el.map(run, jobs, desc=f"illusion {spec}")
+    items = pl.DataFrame([r for rows, _ in done for r in rows], infer_schema_length=None)
+    job_table = pl.DataFrame([j for _, j in done])
+    table = assemble(items, conditions, st, p)
+    conds = pl.DataFrame([{"model": spec, "model_role": role, **c.labels()} for c in conditions],
+                         infer_schema_length=None)
+    return {"items": items, "table": table, "validity": validity_summary(items), "conditions": conds,
+            "jobs": job_table}
+
+
+def plan(p: CollectParams, seed: int) -> list[PlanItem]:
+    """Model calls of one instruction-tuned model, part by part, with an empty store and no model call.
+
+    Exact where the parameters determine the count: a self-report item is one forward pass (its options
+    are single digits) in option_probs mode. Lower bounds (``exact=False``) where answers decide: CCT card
+    counts 10-32 and confidences 10 span two tokens, so a first digit the model puts probability on costs
+    one more pass; a dilemma's challenge branches follow only a valid first answer; a trivia answer is
+    judged only when it parsed; generation re-asks an unparsed reply. Models in ``base_models`` get only
+    the baseline self-report part. A target without log-probabilities is planned as generate mode."""
+    st = stimuli(p, seed)
+    personas = load_personas()
+    conditions = build_conditions(p, personas)
+    temps = list(p.temperatures)
+    n_samples = sum(p.runs if t > 0 else 1 for t in temps)  # distinct (temperature, sample) requests
+    gen = p.mode == "generate"
+    exact_gen = p.max_reasks == 0
+    counts: dict[str, int] = defaultdict(int)
+    n_units: dict[str, int] = defaultdict(int)
+    for cond in conditions:
+        todo = tasks_for(cond, p, personas)
+        for key, scales in todo["self_report"].items():
+            if key in st.instruments:
+                keep = None if scales is None else {i.id for sc in scales for i in st.instruments[key].items_of(sc)}
+                n = sum(1 for it in st.items[key] if keep is None or it.id in keep)
+                counts[f"self_report_{cond.condition_type}"] += n * (n_samples if gen else 1)
+                n_units[f"self_report_{cond.condition_type}"] += n
+        if todo["cct"]:
+            counts["cct"] += len(st.cct) * (n_samples if gen else 1)
+            n_units["cct"] += len(st.cct)
+        if todo["dilemmas"]:
+            counts["dilemmas"] += len(st.dilemmas) * (n_samples if gen else 1)
+            n_units["dilemmas"] += len(st.dilemmas)
+        if todo["honesty"]:
+            counts["honesty"] += len(st.honesty) * n_samples
+            n_units["honesty"] += len(st.honesty)
+        if todo["iat"]:
+            words = sum(len(t.words) for t in st.iat)
+            per_word = p.iat_administration() == "per_word"
+            counts["iat"] += words if per_word else len(st.iat) * n_samples
+            n_units["iat"] += len(st.iat)
+    out = []
+    for kind in ("baseline", "persona"):
+        k = f"self_report_{kind}"
+        if counts[k]:
+            out.append(PlanItem(f"self-reports ({kind} conditions)", counts[k], exact_gen if gen else True,
+                                f"{n_units[k]} condition x item units" + (
+                                    f" x {n_samples} samples, + re-asks" if gen else ", one forward pass each")))
+    br = p.dilemma_branches()
+    notes = {
+        "cct": "one pass per scenario, + one per first digit 1-3 the model puts >= 2% on (10-32 cards)"
+               if not gen else f"x {n_samples} samples, + re-asks",
+        "dilemmas": (f"first answers only; + {2 if br == 'both' else 1} challenge pass(es) per valid first answer"
+                     if not gen else f"first answers x {n_samples} samples; + one challenge per parsed answer, "
+                                     "+ re-asks"),
+        "honesty": f"answers x {n_samples} samples ({len(temps)} temperature(s), {p.runs} run(s) where T > 0); "
+                   "+ one confidence judgement per parsed answer, + re-asks",
+        "iat": "one pass per word (group terms of several tokens cost more)" if p.iat_administration() == "per_word"
+               else f"one list per trial x {n_samples} samples, + re-asks",
+    }
+    for part in ("cct", "dilemmas", "honesty", "iat"):
+        if counts[part]:
+            exact = False if part in ("dilemmas", "honesty", "iat", "cct") else exact_gen
+            out.append(PlanItem(part, counts[part], exact, f"{n_units[part]} condition x stimulus units; {notes[part]}"))
+    return out
 
 
 # ---- assembling the tidy table ------------------------------------------------------------------
@@ -369,40 +582,54 @@ def run_iat(ctx: Context, cond: Condition, trials: list[iat.Trial]) -> None:
 
 def score_self_reports(items: pl.DataFrame, instruments: dict[str, Instrument], administered: dict[str, dict[str, int]],
                        min_share: float) -> pl.DataFrame:
-    """sr_<SCALE> per model x condition x temperature x run from the item rows. A scale is scored when
-    at least ``min_share`` of its administered items have a valid answer; sums (the SRQ total) are
-    prorated to the full item count so they stay on the published metric (bands then approximate)."""
-    keys = ["model", "condition", "temperature", "run"]
+    """``sr_<SCALE>`` per model x condition x temperature x run: the mean keyed answer per answered item
+    (the instrument's 1-5 metric), reported when at least ``min_share`` of the scale's administered items
+    have a valid answer, with ``sr_<SCALE>_n_answered`` and ``sr_<SCALE>_n_items`` beside it. Nothing is
+    prorated: for a sum-scored scale (the SRQ), ``sr_<SCALE>_total`` and ``sr_<SCALE>_band`` (the
+    published cut-offs) are given only when every item of the scale was administered and answered."""
     out = None
-    for name, inst in instruments.items():
+    for inst in instruments.values():
         sub = items.filter((pl.col("task") == "self_report") & (pl.col("instrument") == inst.id))
         if sub.height == 0:
             continue
-        scored = score(inst, sub.select(*keys, "item_id", "value"), by=keys, value="value", min_answered=1e-9)
-        scored = scored.filter(pl.col("scale").is_in(top_scales(inst)))
-        parts = []
+        keys_tbl = inst.item_table.select("item_id", "key", pl.col("scale").alias("_leaf"))
+        rs = inst.response_scale
+        keyed = sub.join(keys_tbl, on="item_id", how="left").with_columns(
+            pl.when(pl.col("key") == -1).then(rs.min + rs.max - pl.col("value")).otherwise(pl.col("value"))
+            .alias("_keyed"))
         for s in top_scales(inst):
+            ids = [i.id for i in inst.items_of(s)]
             n_adm = administered[inst.id].get(s, 0)
+            if not n_adm:
+                continue
             col = column_name(s)
-            parts.append(
-                scored.filter(pl.col("scale") == s).select(
-                    *keys,
-                    pl.when(pl.col("n_answered") >= math.ceil(min_share * n_adm)).then(pl.col("score")).otherwise(None).alias(col),
-                    pl.col("n_answered").cast(pl.Int64).alias(f"{col}_n_answered"),
-                    pl.lit(n_adm, dtype=pl.Int64).alias(f"{col}_n_items"),
-                )
-            )
-        for part in parts:
-            out = part if out is None else out.join(part, on=keys, how="full", coalesce=True)
-    return out if out is not None else pl.DataFrame(schema={k: pl.Utf8 for k in keys})
+            need = math.ceil(min_share * n_adm)
+            agg = (keyed.filter(pl.col("item_id").is_in(ids)).group_by(KEYS, maintain_order=True)
+                   .agg(pl.col("_keyed").mean().alias("_mean"), pl.col("_keyed").sum().alias("_sum"),
+                        pl.col("_keyed").is_not_null().sum().cast(pl.Int64).alias(f"{col}_n_answered")))
+            if agg.height == 0:
+                continue
+            exprs = [pl.when(pl.col(f"{col}_n_answered") >= need).then(pl.col("_mean")).otherwise(None).alias(col),
+                     pl.col(f"{col}_n_answered"), pl.lit(n_adm, dtype=pl.Int64).alias(f"{col}_n_items")]
+            rule = inst.scale(s).rule or inst.rule
+            if rule == "sum":
+                complete = (pl.lit(n_adm == len(ids))) & (pl.col(f"{col}_n_answered") == len(ids))
+                exprs.append(pl.when(complete).then(pl.col("_sum")).otherwise(None).cast(pl.Float64)
+                             .alias(f"{col}_total"))
+            part = agg.select(*KEYS, *exprs)
+            if rule == "sum" and inst.scale(s).cutoffs:
+                part = part.with_columns(pl.col(f"{col}_total").map_elements(lambda v, s=s, inst=inst: inst.band(s, v),
+                                                                            return_dtype=pl.Utf8).alias(f"{col}_band"))
+            out = part if out is None else out.join(part, on=KEYS, how="full", coalesce=True)
+    return out if out is not None else pl.DataFrame(schema={k: pl.Utf8 for k in KEYS})
 
 
 def behaviour_scores(items: pl.DataFrame, ece_bins: int) -> pl.DataFrame:
     """bh_<task>_<measure> per model x condition x temperature x run from the item rows."""
-    keys = ["model", "condition", "temperature", "run"]
     rows = []
-    for key, g in items.filter(pl.col("task") != "self_report").group_by(keys, maintain_order=True):
-        row = dict(zip(keys, key))
+    beh = items.filter(pl.col("task") != "self_report")
+    for key, g in beh.group_by(KEYS, maintain_order=True):
+        row = dict(zip(KEYS, key))
         c = g.filter(pl.col("task") == "cct")
         if c.height:
             row.update(cct.score(c.select(pl.col("value").cast(pl.Float64).alias("cards"),
@@ -418,13 +645,14 @@ def behaviour_scores(items: pl.DataFrame, ece_bins: int) -> pl.DataFrame:
         if i.height:
             row.update(iat.score(i.select("domain", pl.col("value").cast(pl.Float64).alias("bias"))))
         rows.append(row)
-    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(schema={k: pl.Utf8 for k in keys})
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(schema={k: pl.Utf8 for k in KEYS})
 
 
 def validity_summary(items: pl.DataFrame) -> pl.DataFrame:
-    """Per model x condition x task: items, share without a valid answer, re-asks, mean option mass."""
+    """Per model x condition x task: rows, share without a valid answer, refusals, re-asks, mean option mass."""
     return items.group_by(["model", "condition", "task"], maintain_order=True).agg(
-        pl.len().alias("n_items"),
+        pl.len().alias("n_rows"),
+        pl.col("item_id").n_unique().alias("n_stimuli"),
         (~pl.col("valid")).mean().alias("invalid_rate"),
         (pl.col("status") == "refused").mean().alias("refusal_rate"),
         (pl.col("attempts") > 1).mean().alias("reask_rate"),
@@ -432,151 +660,19 @@ def validity_summary(items: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-# ---- entry point --------------------------------------------------------------------------------
-
-
-def plan(p: dict, seed: int) -> dict:
-    """The stimuli of this run (subsampled as the params say)."""
-    inst = {}
-    for key in ("big5", "srq"):
-        ref = (p.get("instruments") or {}).get(key)
-        if ref:
-            inst[key] = load_instrument(ref)
-    sr = p["self_report"]
-    items = {}
-    if "big5" in inst:
-        items["big5"] = sample_items(inst["big5"], sr.get("big5_items_per_scale"), seed)
-    if "srq" in inst:
-        srq = inst["srq"]
-        n = sr.get("srq_items")
-        per = None if n is None else int(n)
-        items["srq"] = sample_items(srq, per, seed)
-    doms = iat.load_domains()
-    unknown = [d for d in p["iat"]["domains"] if d not in doms]
-    if unknown:
-        raise ParamsError(f"Unknown IAT domain(s) {unknown}; known: {sorted(doms)}.")
-    trials = [t for d in p["iat"]["domains"]
-              for t in iat.trials(iat.select_words(doms[d], p["iat"].get("words_per_side"), seed), p["iat"]["n_orders"], seed)]
-    return {
-        "instruments": inst,
-        "items": items,
-        "cct": cct.subsample(cct.load_scenarios(), p["cct"].get("n_scenarios")),
-        "dilemmas": dil.subsample(dil.load_dilemmas(), p["dilemmas"].get("n"), seed),
-        "honesty": hon.subsample(hon.load_trivia(), p["honesty"].get("n"), seed),
-        "iat": trials,
-    }
-
-
-def tasks_for(cond: Condition, p: dict, personas: dict) -> dict:
-    """Which tasks a condition gets; ``self_report`` maps an instrument key to the scales whose items
-    are given (None = every sampled item)."""
-    pp = p.get("personas") or {}
-    if cond.condition_type == "baseline" or pp.get("tasks") == "all":
-        beh = {"cct", "dilemmas", "honesty", "iat"}
-    else:
-        behaviour = personas["traits"][cond.persona_trait]["behaviour"]
-        beh = {"bh_cct_cards": {"cct"}, "bh_syc_flip_rate": {"dilemmas"}}.get(behaviour, set())
-    if cond.condition_type == "baseline" or pp.get("self_reports") == "all":
-        sr: dict = {"big5": None, "srq": None}
-    else:
-        scale = personas["traits"][cond.persona_trait]["self_report"]
-        sr = {"srq": None} if scale == "SRQ" else {"big5": [scale]}
-    return {"self_report": sr, **{t: t in beh for t in ("cct", "dilemmas", "honesty", "iat")}}
-
-
-def collect(models: list[str], seed: int, collect_params: dict | None, *, out_dir: str | Path | None = RAW_DIR,
-            elicitor_factory: Callable[[str], Elicitor] = Elicitor.from_spec, log: Callable[[str], None] = print) -> dict:
-    """Run the whole grid for every model; write ``items``, ``table``, ``validity`` parquet files and
-    ``run_info.json`` to ``out_dir`` (when given) and return them."""
-    if not models:
-        raise ParamsError("No model is configured: set `models` in params.yaml (e.g. ['embedded:qwen2.5-coder-1.5b']).")
-    p = merge_params(collect_params)
-    personas = load_personas()
-    conditions = build_conditions(p, personas)
-    st = plan(p, seed)
-    for key in ("big5", "srq"):
-        if key not in st["instruments"]:
-            log(f"Note: no {key} instrument configured (illusion.collect.instruments.{key}); its self-reports are skipped.")
-    all_rows: list[dict] = []
-    info: dict = {"models": {}, "params": p, "seed": seed,
-                  "n_conditions": len(conditions), "stimuli": {
-                      "big5_items": [i.id for i in st["items"].get("big5", [])],
-                      "srq_items": [i.id for i in st["items"].get("srq", [])],
-                      "cct": [s.scenario_id for s in st["cct"]], "dilemmas": [d.id for d in st["dilemmas"]],
-                      "honesty": [q.item_id for q in st["honesty"]],
-                      "iat": [f"{t.domain.name}_o{t.order}" for t in st["iat"]]}}
-    for spec in models:
-        el = elicitor_factory(spec)
-        mode = p["mode"]
-        if mode == "option_probs" and not el.supports_logprobs:
-            log(f"Note: {spec} gives no log-probabilities; closed answers are generated and parsed instead.")
-            mode = "generate"
-        ctx = Context(el, spec, mode, p, seed, [float(t) for t in p["temperatures"]], p["runs"])
-        t_model = time.perf_counter()
-        for cond in conditions:
-            todo = tasks_for(cond, p, personas)
-            steps = []
-            for key, scales in todo["self_report"].items():
-                if key in st["instruments"]:
-                    inst = st["instruments"][key]
-                    keep = None if scales is None else {i.id for sc in scales for i in inst.items_of(sc)}
-                    its = [i for i in st["items"][key] if keep is None or i.id in keep]
-                    steps.append((f"self_report:{key}", lambda c=cond, i=inst, its=its: run_self_report(ctx, c, i, its)))
-            if todo["cct"]:
-                steps.append(("cct", lambda c=cond: run_cct(ctx, c, st["cct"])))
-            if todo["dilemmas"]:
-                steps.append(("dilemmas", lambda c=cond: run_dilemmas(ctx, c, st["dilemmas"])))
-            if todo["honesty"]:
-                steps.append(("honesty", lambda c=cond: run_honesty(ctx, c, st["honesty"])))
-            if todo["iat"]:
-                steps.append(("iat", lambda c=cond: run_iat(ctx, c, st["iat"])))
-            for name, fn in steps:
-                n0, t0 = el.n_model_calls, time.perf_counter()
-                fn()
-                ctx.timing[name]["calls"] += el.n_model_calls - n0
-                ctx.timing[name]["seconds"] += time.perf_counter() - t0
-            log(f"{spec} | {cond.condition}: done ({el.n_model_calls} model calls so far, "
-                f"{time.perf_counter() - t_model:.0f} s)")
-        all_rows.extend(ctx.rows)
-        info["models"][spec] = {
-            "mode": mode, "model_calls": el.n_model_calls, "option_probs_fallbacks": ctx.n_fallbacks, "seconds": round(time.perf_counter() - t_model, 1),
-            "digest": el.target.digest,
-            "by_task": {k: {"calls": v["calls"], "seconds": round(v["seconds"], 1),
-                            "s_per_call": round(v["seconds"] / v["calls"], 3) if v["calls"] else None}
-                        for k, v in ctx.timing.items()},
-        }
-    items = pl.DataFrame(all_rows, infer_schema_length=None)
-    table = assemble(items, conditions, st, p)
-    validity = validity_summary(items)
-    conds = pl.DataFrame([c.labels() for c in conditions], infer_schema_length=None)
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, frame in (("items", items), ("table", table), ("validity", validity), ("conditions", conds)):
-            write_parquet(frame, out / f"{name}.parquet")
-        (out / "run_info.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
-    return {"items": items, "table": table, "validity": validity, "conditions": conds, "info": info}
-
-
-def assemble(items: pl.DataFrame, conditions: list[Condition], st: dict, p: dict) -> pl.DataFrame:
-    """The tidy table (analysis.studies.illusion.schema) from the item rows."""
+def assemble(items: pl.DataFrame, conditions: list[Condition], st: Stimuli, p: CollectParams) -> pl.DataFrame:
+    """The tidy table (:mod:`analysis.studies.illusion.schema`) from the item rows."""
     from analysis.studies.illusion.schema import validate
 
-    keys = ["model", "condition", "temperature", "run"]
-    administered = {}
-    for key, inst in st["instruments"].items():
-        ids = {i.id for i in st["items"].get(key, [])}
-        administered[inst.id] = {s: sum(1 for i in inst.items_of(s) if i.id in ids) for s in top_scales(inst)}
-    sr = score_self_reports(items, {k: v for k, v in st["instruments"].items()}, administered,
-                            p["self_report"].get("min_answered_share", 0.5))
-    bh = behaviour_scores(items, p["honesty"].get("ece_bins", 11))
-    grid = items.select(*keys, "mode").unique(subset=keys, maintain_order=True)
+    sr = score_self_reports(items, st.instruments, st.administered(), p.self_report.min_answered_share)
+    bh = behaviour_scores(items, p.honesty.ece_bins)
+    grid = items.select(*KEYS, "model_role", "mode").unique(subset=KEYS, maintain_order=True)
     labels = pl.DataFrame([c.labels() for c in conditions], infer_schema_length=None)
     table = grid.join(labels, on="condition", how="left")
     if sr.height:
-        table = table.join(sr, on=keys, how="left")
+        table = table.join(sr, on=KEYS, how="left")
     if bh.height:
-        table = table.join(bh, on=keys, how="left")
-    table = table.select(["model", "condition", "condition_type", "temperature", "run"] +
-                         [c for c in table.columns if c not in ("model", "condition", "condition_type", "temperature", "run")])
-    return validate(table, source="the collected table")
+        table = table.join(bh, on=KEYS, how="left")
+    first = ["model", "model_role", "condition", "condition_type", "temperature", "run"]
+    table = table.select(first + [c for c in table.columns if c not in first])
+    return validate(table, source="the collected table", require_behaviour=False)

@@ -10,21 +10,21 @@ self-regulation, paired with risk taking).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from analysis.core.errors import ParamsError
-from analysis.core.paths import STIMULI_DIR
+from analysis.core.paths import stimuli_dir
 
-PERSONA_FILE = STIMULI_DIR / "illusion" / "personas.yaml"
+if TYPE_CHECKING:
+    from analysis.studies.illusion.params import CollectParams
 
-DEFAULT_BASELINES = {
-    "empty": "",
-    "helpful": "You are a helpful assistant.",
-    "respond": "Respond to the instructions.",
-}
+PERSONA_FILE = stimuli_dir("illusion") / "personas.yaml"
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,13 @@ class Condition:
         return d
 
 
+@lru_cache(maxsize=8)
+def _read(path: str) -> dict:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
 def load_personas(path: str | Path = PERSONA_FILE) -> dict:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    raw = copy.deepcopy(_read(str(path)))
     if not isinstance(raw, dict) or "strategies" not in raw or "traits" not in raw:
         raise ParamsError(f"Persona file {path} must hold 'strategies' and 'traits'.")
     return raw
@@ -67,41 +72,24 @@ def persona_prompt(template: str, words: list[str]) -> str:
     return template.format(traits=traits, article_traits=f"a person who is {traits}")
 
 
-def build_conditions(params: dict, personas: dict | None = None) -> list[Condition]:
-    """Conditions from the collect params: ``baselines`` ({name: system prompt}) and ``personas``
-    ({strategies: [...], traits: [...], triplets: [indices]}; empty or missing = no personas)."""
+def build_conditions(p: CollectParams, personas: dict | None = None) -> list[Condition]:
+    """Conditions from the collect params: one per baseline (``baselines``: name -> system prompt), then
+    one per persona trait x strategy x triplet (``personas``; no strategies or traits = no personas).
+    The parameters were validated against the persona file already (:mod:`.params`)."""
     personas = personas or load_personas()
-    baselines = params.get("baselines", DEFAULT_BASELINES)
-    if not isinstance(baselines, dict) or not baselines:
-        raise ParamsError("illusion.collect.baselines must map names to system prompts (\"\" for none).")
     out = [Condition(f"baseline_{name}", "baseline", str(text or ""), baseline_name=name)
-           for name, text in baselines.items()]
-    pp = params.get("personas") or {}
-    strategies = pp.get("strategies") or []
-    traits = pp.get("traits") or []
-    triplets = pp.get("triplets")
-    for s in strategies:
-        if s not in personas["strategies"]:
-            raise ParamsError(f"Unknown persona strategy {s!r}; known: {sorted(personas['strategies'])}.")
-    for t in traits:
-        if t not in personas["traits"]:
-            raise ParamsError(f"Unknown persona trait {t!r}; known: {sorted(personas['traits'])}.")
-    for t in traits:
+           for name, text in p.baselines.items()]
+    pp = p.personas
+    for t in pp.traits:
         all_trip = personas["traits"][t]["triplets"]
-        idx = list(range(len(all_trip))) if triplets is None else list(triplets)
-        for i in idx:
-            if not 0 <= i < len(all_trip):
-                raise ParamsError(f"Persona triplet index {i} is out of range for {t} (0..{len(all_trip) - 1}).")
-        for s in strategies:
+        idx = list(range(len(all_trip))) if pp.triplets is None else list(pp.triplets)
+        for s in pp.strategies:
             for i in idx:
                 words = list(all_trip[i])
                 out.append(Condition(
                     f"persona_{t}_{s}_t{i + 1}", "persona", persona_prompt(personas["strategies"][s], words),
                     persona_trait=t, persona_strategy=s, persona_triplet=i + 1, persona_words=join_words(words),
                 ))
-    ids = [c.condition for c in out]
-    if len(set(ids)) != len(ids):
-        raise ParamsError("Condition ids are not unique; give every baseline a distinct name.")
     return out
 
 

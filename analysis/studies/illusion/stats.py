@@ -1,18 +1,25 @@
-"""Analyses of Study 1 (the personality illusion) on the tidy table of ``analysis.studies.illusion.schema``.
+"""Analyses of Study 1 (the personality illusion) on the tidy table of :mod:`analysis.studies.illusion.schema`.
 
-* RQ1 ``rq1_base_vs_aligned``: for each configured (base, instruct) pair, trait means, within-model
-  variability (Brown-Forsythe, i.e. Levene centred on the median) and trait-SRQ correlations.
-* RQ2 ``rq2_trait_behaviour``: every standardised behaviour on every standardised trait, with a
-  random intercept per model (statsmodels MixedLM), or OLS when there is one model; share of
-  significant slopes (two-sided) after Benjamini-Hochberg and Holm correction over all tests, and
-  among them the share in the direction human data predict (``expected_signs.csv``).
-* RQ3 ``rq3_persona``: per persona trait and prompt strategy, the shift of the paired self-report and
-  of the paired behaviour (Cohen's d, persona minus baseline, with 95% CI), and logistic regressions
-  that predict persona versus baseline from the self-reports and, separately, from the behaviour.
+* RQ1 :func:`rq1_base_vs_aligned`: do instruction-tuned models report their traits more stably than
+  their base models? Pooled over every base and every instruct model (model-centred Brown-Forsythe test
+  of within-model variability, Welch test of the means, and the trait-SRQ correlations), across pairs
+  (how many pairs have a smaller SD in the instruct model; sign test), and per configured pair.
+* RQ2 :func:`rq2_trait_behaviour`: every standardised behaviour on every standardised trait, with a
+  random intercept per model (core ``fit_mixedlm``), OLS when one model entered; share of significant
+  slopes (two-sided) raw, after Benjamini-Hochberg and after Holm over all tests, and among them the
+  share in the direction human data predict (``expected_signs.csv`` plus a table's declared measures).
+* RQ3 :func:`rq3_persona`: per persona trait and prompt strategy, the shift of the paired self-report
+  and of the paired behaviour (Cohen's d, persona minus baseline, CI) against the baseline rows of the
+  same models only (a model without persona rows, such as a pretrained base model, never enters the
+  baseline group); per model d with the median and range across models beside the pooled d; logistic
+  regressions that predict persona versus baseline from the self-reports and, separately, from the
+  behaviour, per strategy and pooled.
 
-Unit of analysis: runs that are exact repeats (greedy decoding, or expectations from option
-probabilities) are not independent observations, so by default the runs of a model x condition x
-temperature cell are averaged first (``collapse_runs``); the number of runs is kept.
+Unit of analysis: a model x condition x temperature x run row. Runs that are exact repeats (greedy
+decoding, or expectations from option probabilities: every run of a cell has the identical value) carry
+no new information, so they are collapsed into one unit, per measure and cell, detected from the
+values; runs that differ (sampled) always stay separate units (:func:`units`). What was collapsed is
+reported (:func:`repeat_report`).
 """
 
 from __future__ import annotations
@@ -26,220 +33,359 @@ import pandas as pd
 import polars as pl
 from scipy import stats
 
-from analysis.core.stats.effects import cohen_d
-from analysis.core.stats.multiplicity import adjust
 from analysis.core.errors import UserError
-from analysis.studies.illusion.schema import PRIMARY_BEHAVIOURS, trait_columns
-from analysis.core.paths import STIMULI_DIR
+from analysis.core.paths import stimuli_dir
+from analysis.core.stats.correlation import fisher_z_diff, pearson
+from analysis.core.stats.effects import cohen_d
+from analysis.core.stats.mixed import fit_mixedlm
+from analysis.core.stats.multiplicity import adjust
+from analysis.studies.illusion.schema import TableSpec, analysed_behaviours, trait_columns
 
-EXPECTED_SIGNS_FILE = STIMULI_DIR / "illusion" / "expected_signs.csv"
-PAIRED = {"agreeableness": ("sr_A", "bh_syc_flip_rate"), "self_regulation": ("sr_SRQ", "bh_cct_cards")}
+EXPECTED_SIGNS_FILE = stimuli_dir("illusion") / "expected_signs.csv"
+CELL = ["model", "condition", "temperature"]
 
 
-def _pd(df: pl.DataFrame | pd.DataFrame) -> pd.DataFrame:
+def _pd(df) -> pd.DataFrame:
     return df.to_pandas() if isinstance(df, pl.DataFrame) else df.copy()
 
 
-def collapse_runs(df: pl.DataFrame | pd.DataFrame) -> pd.DataFrame:
-    """Mean of every numeric measure over runs within model x condition x temperature; labels kept,
-    ``n_runs`` added."""
+def metric_key(s: str) -> str:
+    """A metrics key without dots (DVC reads dots as nesting): 'embedded:qwen2.5-coder-1.5b' -> 'qwen2_5-coder-1_5b'."""
+    return s.split(":", 1)[-1].split("@", 1)[0].replace(".", "_")
+
+
+def paired_measures(personas: dict | None = None) -> dict[str, tuple[str, str]]:
+    """persona trait -> (its self-report column, its paired behaviour column), from personas.yaml."""
+    from analysis.studies.illusion.conditions import load_personas
+
+    personas = personas or load_personas()
+    return {t: ("sr_" + v["self_report"], v["behaviour"]) for t, v in personas["traits"].items()}
+
+
+# ---- units: exact repeats collapsed, sampled runs kept ---------------------------------------------
+
+
+def _measures(d: pd.DataFrame) -> list[str]:
+    from analysis.studies.illusion.schema import behaviour_columns
+
+    return trait_columns(d) + behaviour_columns(d)
+
+
+def _exact_cells(d: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """Per cell (model x condition x temperature) of ``d``: are its runs exact repeats for ``cols``?
+
+    They are when every run has the identical values of ``cols`` and the repeat is exact by design: greedy
+    decoding (T = 0), answers scored from option probabilities (``mode`` option_probs), or the whole row
+    repeated (every measure of the cell identical across runs). So runs sampled at T > 0 that happen to
+    agree on one measure (two sampled answers at a scale's ceiling) are not taken for repeats."""
+    grp = d.groupby(CELL, sort=False, dropna=False)
+    same = grp[cols].nunique(dropna=False).le(1).all(axis=1)
+    whole = grp[_measures(d)].nunique(dropna=False).le(1).all(axis=1)
+    temp0 = grp["temperature"].first().eq(0)
+    by_design = temp0 | whole
+    if "mode" in d:
+        by_design = by_design | grp["mode"].first().eq("option_probs")
+    return (same & by_design & grp.size().gt(1)).rename("_same")
+
+
+def units(df, cols: list[str], collapse: bool = True) -> pd.DataFrame:
+    """The rows with complete ``cols``, one unit per cell (model x condition x temperature) whose runs are
+    exact repeats of ``cols`` (``n_runs`` = how many; see :func:`_exact_cells`), every run kept where they
+    differ (sampled runs, ``n_runs`` = 1). ``collapse=False`` keeps every row (pseudo-replication when runs
+    are exact repeats: only for comparison)."""
     d = _pd(df)
-    keys = ["model", "condition", "temperature"]
-    measures = [c for c in d.columns if c.startswith(("sr_", "bh_"))]
-    labels = [c for c in d.columns if c not in measures and c not in keys + ["run"]]
-    agg = d.groupby(keys, sort=False, dropna=False)
-    out = agg[measures].mean() if measures else agg.size().to_frame("_")
-    out["n_runs"] = agg.size()
-    if labels:
-        out = out.join(agg[labels].first())
-    return out.reset_index().drop(columns=["_"], errors="ignore")
+    if d.empty or not collapse:
+        return d.dropna(subset=cols).assign(n_runs=1)
+    flags = _exact_cells(d, cols)
+    d = d.dropna(subset=cols)
+    if d.empty:
+        return d.assign(n_runs=1)
+    size = d.groupby(CELL, sort=False, dropna=False).size().rename("_k")
+    d = d.join(flags, on=CELL).join(size, on=CELL)
+    d["_same"] = d["_same"].fillna(False).astype(bool)
+    first = ~d.duplicated(subset=CELL, keep="first")
+    out = d[~d["_same"] | first].copy()
+    out["n_runs"] = np.where(out["_same"], out["_k"], 1)
+    return out.drop(columns=["_same", "_k"])
 
 
-def load_expected_signs(path: str | Path = EXPECTED_SIGNS_FILE) -> pd.DataFrame:
-    d = pd.read_csv(path)
+def repeat_report(df, measures: list[str]) -> pd.DataFrame:
+    """Per measure: cells, cells whose runs are exact repeats (collapsed) and cells whose runs differ (kept)."""
+    d = _pd(df)
+    rows = []
+    for m in measures:
+        sub = d.dropna(subset=[m])
+        if sub.empty:
+            continue
+        k = sub.groupby(CELL, sort=False, dropna=False).size()
+        exact = _exact_cells(d, [m]).reindex(k.index).fillna(False).astype(bool)
+        multi = k > 1
+        rows.append({"measure": m, "cells": int(len(k)), "cells_with_repeats": int(multi.sum()),
+                     "exact_repeat_cells": int((multi & exact).sum()), "sampled_cells": int((multi & ~exact).sum()),
+                     "rows": int(k.sum()), "units": int((~multi | exact).sum() + k[multi & ~exact].sum())})
+    return pd.DataFrame(rows)
+
+
+def describe_repeats(rep: pd.DataFrame, collapse: bool = True) -> str:
+    """One paragraph saying what collapsing did."""
+    if rep.empty:
+        return "No measure has values."
+    multi = rep[rep["cells_with_repeats"] > 0]
+    if multi.empty:
+        return "Every model x condition x temperature cell has one run: nothing to collapse."
+    exact = multi[multi["sampled_cells"] == 0]["measure"].tolist()
+    sampled = multi[multi["exact_repeat_cells"] == 0]["measure"].tolist()
+    mixed = [m for m in multi["measure"] if m not in exact and m not in sampled]
+    parts = []
+    if not collapse:
+        parts.append(f"collapse_runs is off: all {int(rep['rows'].sum())} measure values enter as units, including "
+                     f"exact repeats in {int(rep['exact_repeat_cells'].sum())} cells (pseudo-replication)")
+    else:
+        if exact:
+            parts.append(f"{len(exact)} measure(s) have runs that are exact repeats in every cell, collapsed to one unit "
+                         f"per cell ({', '.join(exact)})")
+        if sampled:
+            parts.append(f"{len(sampled)} measure(s) differ between runs in every cell, so every run stays a unit "
+                         f"({', '.join(sampled)})")
+        if mixed:
+            parts.append(f"{len(mixed)} measure(s) repeat exactly in some cells (collapsed there) and differ in "
+                         f"others (kept): {', '.join(mixed)}")
+    return "Runs: " + "; ".join(parts) + "."
+
+
+def load_expected_signs(path: str | Path = EXPECTED_SIGNS_FILE, spec: TableSpec | None = None) -> pd.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"Expected-signs file {p} does not exist; set illusion.analysis.expected_signs to the shipped "
+                        "data/stimuli/illusion/expected_signs.csv or your own file with the same columns.")
+    d = pd.read_csv(p)
     need = {"trait", "behaviour", "expected_sign", "reference"}
     if missing := need - set(d.columns):
-        raise UserError(f"Expected-signs file {path} lacks the columns {sorted(missing)}.")
+        raise UserError(f"Expected-signs file {p} lacks the columns {sorted(missing)}.")
     if not d["expected_sign"].isin([-1, 1]).all():
-        raise UserError(f"Expected-signs file {path}: expected_sign must be 1 or -1.")
+        raise UserError(f"Expected-signs file {p}: expected_sign must be 1 or -1.")
+    if spec is not None and spec.expected_signs():
+        extra = pd.DataFrame(spec.expected_signs())
+        d = pd.concat([d[~d.set_index(["trait", "behaviour"]).index.isin(extra.set_index(["trait", "behaviour"]).index)],
+                       extra], ignore_index=True)
     return d
 
 
-# ---- RQ1 ----------------------------------------------------------------------------------------
+# ---- RQ1 -------------------------------------------------------------------------------------------
 
 
-def _fisher_z_diff(r1: float, n1: int, r2: float, n2: int) -> float:
-    """Two-sided p for the difference of two independent correlations."""
-    if n1 < 4 or n2 < 4 or any(np.isnan([r1, r2])) or abs(r1) >= 1 or abs(r2) >= 1:
-        return math.nan
-    z = (np.arctanh(r1) - np.arctanh(r2)) / math.sqrt(1 / (n1 - 3) + 1 / (n2 - 3))
-    return float(2 * stats.norm.sf(abs(z)))
+def _role_frame(df) -> pd.DataFrame:
+    d = _pd(df)
+    if "model_role" not in d:
+        d["model_role"] = "instruct"
+    return d
 
 
-def _pearson(x: pd.Series, y: pd.Series) -> dict:
-    """Pearson r with its 95% CI and two-sided p (pingouin; column names read defensively)."""
-    nan = {"r": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
-    if len(x) < 4 or x.std() == 0 or y.std() == 0:
-        return nan
-    import pingouin as pg
+def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "baseline", collapse: bool = True,
+                        ci: float = 0.95) -> dict:
+    """Base versus instruction-tuned models (``model_role``; ``pairs`` or the table's ``model_pair`` for the
+    per-pair tests). Returns ``{"tested", "note", "pooled", "across_pairs", "means", "variability",
+    "correlations"}``. All tests two-sided; Holm correction within each table across its tests.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # pingouin's power estimate needs n > 4; not used here
-        res = pg.corr(x.to_numpy(float), y.to_numpy(float)).iloc[0]
-    ci = res.get("CI95%", res.get("CI95"))
-    p = res.get("p-val", res.get("p_val"))
-    return {"r": float(res["r"]), "ci_low": float(ci[0]), "ci_high": float(ci[1]), "p": float(p)}
-
-
-def rq1_base_vs_aligned(df, pairs: list[dict] | None, conditions: str = "baseline", collapse: bool = True) -> dict:
-    """Compare each base model with its instruct counterpart. ``pairs``: [{base: model, instruct: model}].
-
-    Returns ``{"note": str, "means": df, "variability": df, "correlations": df}``; with no pair
-    configured (or a pair's models absent from the table) the tables are empty and the note says why.
-    Two-sided tests; Holm correction within each table across all its tests.
+    * pooled: every base row against every instruct row: Welch t-test of the means with Cohen's d, and
+      the Brown-Forsythe test of variability on deviations from each model's own median (so a difference
+      in means between models does not count as variability); ``sd_ratio`` = sqrt(mean within-model
+      variance of the instruct models / that of the base models). Rows of one model are not independent,
+      so the model-level evidence is the sign test across pairs.
+    * across pairs: per trait, in how many pairs the instruct model's SD is smaller (binomial sign test).
+    * per pair: the same tests within the pair, and each Big Five trait's correlation with the SRQ in
+      the base and the instruct model (Fisher z test of the difference).
     """
-    d = collapse_runs(df) if collapse else _pd(df)
+    d = _role_frame(df)
     if conditions == "baseline":
         d = d[d["condition_type"] == "baseline"]
+    pairs = [p if isinstance(p, dict) else p.model_dump() for p in (pairs or [])]
+    if not pairs and "model_pair" in d and d["model_pair"].notna().any():
+        for name, g in d.dropna(subset=["model_pair"]).groupby("model_pair", sort=True):
+            b = g.loc[g["model_role"] == "base", "model"].unique()
+            i = g.loc[g["model_role"] == "instruct", "model"].unique()
+            pairs += [{"base": bb, "instruct": ii, "name": name} for bb in b for ii in i]
     traits = trait_columns(d)
-    empty = {"means": pd.DataFrame(), "variability": pd.DataFrame(), "correlations": pd.DataFrame()}
-    if not pairs:
-        return {"note": "RQ1 skipped: no base/instruct model pair is configured (analysis.pairs is empty), as on "
-                        "the embedded default, which has no base counterpart.", **empty}
-    models = set(d["model"])
-    means, var, cors, missing = [], [], [], []
-    for pr in pairs:
-        b, i = pr.get("base"), pr.get("instruct")
-        if b not in models or i not in models:
-            missing.append(f"{b} / {i}")
-            continue
-        db, di = d[d["model"] == b], d[d["model"] == i]
-        for t in traits:
-            xb, xi = db[t].dropna().to_numpy(float), di[t].dropna().to_numpy(float)
-            cd = cohen_d(xi, xb)
-            p_t = stats.ttest_ind(xi, xb, equal_var=False).pvalue if len(xb) > 1 and len(xi) > 1 else math.nan
-            means.append({"base": b, "instruct": i, "trait": t, "mean_base": cd["mean2"], "mean_instruct": cd["mean1"],
-                          "n_base": len(xb), "n_instruct": len(xi), "d_instruct_minus_base": cd["d"],
-                          "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "p_welch": float(p_t),
-                          "note": cd["note"]})
-            sd_b = float(np.std(xb, ddof=1)) if len(xb) > 1 else math.nan
-            sd_i = float(np.std(xi, ddof=1)) if len(xi) > 1 else math.nan
-            if len(xb) > 1 and len(xi) > 1 and (sd_b > 0 or sd_i > 0):
-                w, p_bf = stats.levene(xb, xi, center="median")
+    empty = {k: pd.DataFrame() for k in ("pooled", "across_pairs", "means", "variability", "correlations")}
+    base_models = sorted(d.loc[d["model_role"] == "base", "model"].unique())
+    inst_models = sorted(d.loc[d["model_role"] == "instruct", "model"].unique())
+    if not base_models:
+        return {"tested": False, **empty,
+                "note": "RQ1 not tested: the table has no pretrained base model (model_role = base). It needs a base "
+                        "model and its instruction-tuned counterpart, which no embedded model offers; see the "
+                        "params.yaml lines in the report for Ollama models."}
+    pooled, var, means, cors, across = [], [], [], [], []
+    for t in traits:
+        u = units(d, [t], collapse)
+        xb = u.loc[u["model_role"] == "base", t].to_numpy(float)
+        xi = u.loc[u["model_role"] == "instruct", t].to_numpy(float)
+        cd = cohen_d(xi, xb, ci)
+        p_t = stats.ttest_ind(xi, xb, equal_var=False).pvalue if len(xb) > 1 and len(xi) > 1 else math.nan
+        dev = (u[t] - u.groupby("model")[t].transform("median")).abs()
+        db, di = dev[u["model_role"] == "base"].to_numpy(float), dev[u["model_role"] == "instruct"].to_numpy(float)
+        if len(db) > 1 and len(di) > 1 and (np.ptp(np.concatenate([db, di])) > 0):
+            f, p_bf = stats.f_oneway(di, db)
+        else:
+            f, p_bf = math.nan, math.nan
+        wv = u.groupby("model")[t].var(ddof=1)
+        role = u.groupby("model")["model_role"].first()
+        vb, vi = wv[role == "base"].mean(), wv[role == "instruct"].mean()
+        pooled.append({"trait": t, "n_base_models": int((role == "base").sum()), "n_instruct_models":
+                       int((role == "instruct").sum()), "n_base": len(xb), "n_instruct": len(xi),
+                       "mean_base": cd["mean2"], "mean_instruct": cd["mean1"], "d_instruct_minus_base": cd["d"],
+                       "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "p_welch": float(p_t),
+                       "sd_ratio_instruct_base": math.sqrt(vi / vb) if vb and vb > 0 and vi == vi else math.nan,
+                       "brown_forsythe_F": float(f), "p_brown_forsythe": float(p_bf), "note": cd["note"]})
+        for pr in pairs:
+            b, i = pr["base"], pr["instruct"]
+            ub, ui = u.loc[u["model"] == b, t].to_numpy(float), u.loc[u["model"] == i, t].to_numpy(float)
+            if not len(ub) or not len(ui):
+                continue
+            pc = cohen_d(ui, ub, ci)
+            pt = stats.ttest_ind(ui, ub, equal_var=False).pvalue if len(ub) > 1 and len(ui) > 1 else math.nan
+            means.append({"base": b, "instruct": i, "trait": t, "mean_base": pc["mean2"], "mean_instruct": pc["mean1"],
+                          "n_base": len(ub), "n_instruct": len(ui), "d_instruct_minus_base": pc["d"],
+                          "d_ci_low": pc["d_ci_low"], "d_ci_high": pc["d_ci_high"], "p_welch": float(pt),
+                          "note": pc["note"]})
+            sd_b = float(np.std(ub, ddof=1)) if len(ub) > 1 else math.nan
+            sd_i = float(np.std(ui, ddof=1)) if len(ui) > 1 else math.nan
+            if len(ub) > 1 and len(ui) > 1 and (sd_b > 0 or sd_i > 0):
+                w, p_l = stats.levene(ub, ui, center="median")
             else:
-                w, p_bf = math.nan, math.nan
+                w, p_l = math.nan, math.nan
             var.append({"base": b, "instruct": i, "trait": t, "sd_base": sd_b, "sd_instruct": sd_i,
                         "sd_ratio_instruct_base": sd_i / sd_b if sd_b and sd_b > 0 else math.nan,
-                        "brown_forsythe_W": float(w), "p": float(p_bf), "n_base": len(xb), "n_instruct": len(xi)})
-        if "sr_SRQ" in traits:
-            for t in [c for c in traits if c != "sr_SRQ"]:
-                row = {"base": b, "instruct": i, "trait": t}
-                for lab, dd in (("base", db), ("instruct", di)):
-                    sub = dd[[t, "sr_SRQ"]].dropna()
-                    row.update({f"n_{lab}": len(sub), **{f"{k}_{lab}": v for k, v in _pearson(sub[t], sub["sr_SRQ"]).items()}})
-                row["p_difference"] = _fisher_z_diff(row["r_base"], row["n_base"], row["r_instruct"], row["n_instruct"])
+                        "brown_forsythe_W": float(w), "p": float(p_l), "n_base": len(ub), "n_instruct": len(ui)})
+    if var:
+        v = pd.DataFrame(var).dropna(subset=["sd_ratio_instruct_base"])
+        for t, g in v.groupby("trait", sort=False):
+            k = int((g["sd_ratio_instruct_base"] < 1).sum())
+            n = int((g["sd_ratio_instruct_base"] != 1).sum())
+            across.append({"trait": t, "n_pairs": len(g), "n_instruct_more_stable": k,
+                           "p_sign_test": float(stats.binomtest(k, n, 0.5).pvalue) if n else math.nan,
+                           "median_sd_ratio": float(g["sd_ratio_instruct_base"].median())})
+    srq = next((c for c in traits if c.upper().endswith("SRQ")), None)
+    if srq:
+        for t in [c for c in traits if c != srq]:
+            u = units(d, [t, srq], collapse)
+            groups = [("pooled", "all base", "all instruct", u[u["model_role"] == "base"], u[u["model_role"] == "instruct"])]
+            groups += [("pair", pr["base"], pr["instruct"], u[u["model"] == pr["base"]], u[u["model"] == pr["instruct"]])
+                       for pr in pairs]
+            for scope, b, i, gb, gi in groups:
+                row = {"scope": scope, "base": b, "instruct": i, "trait": t, "with": srq}
+                for lab, g in (("base", gb), ("instruct", gi)):
+                    r = pearson(g[t], g[srq], alternative="two-sided", ci=ci)
+                    row.update({f"r_{lab}": r["estimate"], f"ci_low_{lab}": r["ci_low"], f"ci_high_{lab}": r["ci_high"],
+                                f"p_{lab}": r["p"], f"n_{lab}": r["n"]})
+                row["p_difference"] = fisher_z_diff(row["r_base"], row["n_base"], row["r_instruct"], row["n_instruct"])
                 cors.append(row)
-    out = {"means": pd.DataFrame(means), "variability": pd.DataFrame(var), "correlations": pd.DataFrame(cors)}
-    for name, col in (("means", "p_welch"), ("variability", "p"), ("correlations", "p_difference")):
-        if len(out[name]):
-            out[name][f"{col}_holm"] = adjust(out[name][col].to_numpy(float), "holm")
-    note = "RQ1: two-sided Welch t-tests, Brown-Forsythe tests and Fisher z tests; Holm correction within each table."
+    out = {"pooled": pd.DataFrame(pooled), "across_pairs": pd.DataFrame(across), "means": pd.DataFrame(means),
+           "variability": pd.DataFrame(var), "correlations": pd.DataFrame(cors)}
+    for name, cols in (("pooled", ("p_welch", "p_brown_forsythe")), ("means", ("p_welch",)), ("variability", ("p",)),
+                       ("correlations", ("p_difference",)), ("across_pairs", ("p_sign_test",))):
+        for col in cols:
+            if len(out[name]) and col in out[name]:
+                out[name][f"{col}_holm"] = adjust(out[name][col].to_numpy(float), "holm")
+    note = (f"RQ1: {len(base_models)} base and {len(inst_models)} instruct model(s), {len(pairs)} pair(s); two-sided "
+            "Welch t-tests, Brown-Forsythe tests (pooled: on deviations from each model's median), Fisher z tests "
+            "and a sign test across pairs; Holm correction within each table. Pooled tests treat rows as units "
+            "although rows of one model are not independent; the sign test across pairs is the model-level test.")
+    missing = [f"{p['base']} / {p['instruct']}" for p in pairs if p["base"] not in set(d["model"]) or
+               p["instruct"] not in set(d["model"])]
     if missing:
         note += f" Pairs not in the table (skipped): {missing}."
-    return {"note": note, **out}
+    return {"tested": True, "note": note, **out}
 
 
-# ---- RQ2 ----------------------------------------------------------------------------------------
+# ---- RQ2 -------------------------------------------------------------------------------------------
 
 
 def _z(x: pd.Series) -> pd.Series:
     return (x - x.mean()) / x.std(ddof=1)
 
 
-def _fit_one(sub: pd.DataFrame, n_models: int) -> dict:
-    """y ~ x on standardised columns 'y', 'x' (and 'model'); MixedLM with a random intercept per model
-    when there are >= 2 models, else OLS; a failed or non-converged MixedLM falls back to OLS with
-    model fixed effects, and the note says so."""
+def _fit_one(sub: pd.DataFrame, n_models: int, ci: float) -> dict:
+    """y ~ x on standardised columns 'y', 'x' (and 'model'): core ``fit_mixedlm`` with a random intercept
+    per model when >= 2 models entered, else OLS; a mixed model that cannot be fitted falls back to OLS
+    with model fixed effects, and the note says so. Two-sided p-values."""
     import statsmodels.formula.api as smf
 
     if n_models >= 2:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                res = smf.mixedlm("y ~ x", sub, groups=sub["model"]).fit(reml=True, method=["lbfgs", "powell"])
-            if not getattr(res, "converged", True) or not np.isfinite(res.bse["x"]):
-                raise RuntimeError("did not converge")
-            msgs = sorted({str(w.message).split(".")[0][:70] for w in caught})
-            ci = res.conf_int().loc["x"]
-            return {"coef": float(res.params["x"]), "se": float(res.bse["x"]), "p": float(res.pvalues["x"]),
-                    "ci_low": float(ci[0]), "ci_high": float(ci[1]), "method": "mixedlm (random intercept per model)",
-                    "note": ("warnings: " + "; ".join(msgs)) if msgs else ""}
-        except Exception as e:  # noqa: BLE001 - any estimation failure falls back, stated in the note
-            why = f"MixedLM failed ({e.__class__.__name__}: {str(e)[:60]}); OLS with model fixed effects instead"
-            res = smf.ols("y ~ x + C(model)", sub).fit()
-            ci = res.conf_int().loc["x"]
-            return {"coef": float(res.params["x"]), "se": float(res.bse["x"]), "p": float(res.pvalues["x"]),
-                    "ci_low": float(ci[0]), "ci_high": float(ci[1]), "method": "ols + model fixed effects",
-                    "note": why}
+        fit = fit_mixedlm("y ~ x", sub, "model", ci=ci)
+        row = fit.term("x")
+        if fit.ok and np.isfinite(row["se"]) and row["se"] > 0:
+            return {"coef": float(row["coef"]), "se": float(row["se"]), "p": float(row["p"]), "ci_low": float(row["ci_low"]),
+                    "ci_high": float(row["ci_high"]), "method": "mixedlm (random intercept per model)",
+                    "note": "; ".join(fit.notes)}
+        res = smf.ols("y ~ x + C(model)", sub).fit()
+        lo, hi = res.conf_int(alpha=1 - ci).loc["x"]
+        return {"coef": float(res.params["x"]), "se": float(res.bse["x"]), "p": float(res.pvalues["x"]),
+                "ci_low": float(lo), "ci_high": float(hi), "method": "ols + model fixed effects",
+                "note": "mixed model not estimable (" + ("; ".join(fit.notes) or "no finite SE") + "): OLS with model "
+                        "fixed effects instead"}
     res = smf.ols("y ~ x", sub).fit()
-    ci = res.conf_int().loc["x"]
+    lo, hi = res.conf_int(alpha=1 - ci).loc["x"]
     return {"coef": float(res.params["x"]), "se": float(res.bse["x"]), "p": float(res.pvalues["x"]),
-            "ci_low": float(ci[0]), "ci_high": float(ci[1]), "method": "ols (one model)",
+            "ci_low": float(lo), "ci_high": float(hi), "method": "ols (one model)",
             "note": "one model only: OLS, no random intercept"}
 
 
 def rq2_trait_behaviour(df, expected: pd.DataFrame | None = None, *, conditions: str = "baseline",
                         behaviours: list[str] | None = None, traits: list[str] | None = None, alpha: float = 0.05,
-                        min_n: int = 5, collapse: bool = True) -> dict:
+                        min_n: int = 5, collapse: bool = True, ci: float = 0.95, spec: TableSpec | None = None) -> dict:
     """Standardised slope of each behaviour on each trait (two-sided tests).
 
     Returns ``{"tests": df (one row per trait x behaviour), "summary": dict, "note": str}``. Tests with
     fewer than ``min_n`` complete units or no variance are listed with a note and no p-value, and are
-    not counted in the shares. Multiplicity: BH (FDR) and Holm (FWER) over all fitted tests.
+    not counted in the shares. Multiplicity: BH (FDR) and Holm (FWER) over all fitted tests. The summary
+    counts the models that entered a fitted test (``n_models``), not merely the models in the table.
     """
-    d = collapse_runs(df) if collapse else _pd(df)
+    d = _pd(df)
     if conditions == "baseline":
         d = d[d["condition_type"] == "baseline"]
     traits = traits or trait_columns(d)
-    behaviours = behaviours or [c for c in PRIMARY_BEHAVIOURS if c in d.columns]
-    n_models_all = d["model"].nunique()
+    behaviours = behaviours or analysed_behaviours(d, spec)
     rows = []
+    entered: set[str] = set()
     for b in behaviours:
         for t in traits:
-            sub = d[["model", t, b]].dropna()
-            row = {"trait": t, "behaviour": b, "n": len(sub), "n_models": sub["model"].nunique()}
+            sub = units(d, [t, b], collapse)
+            row = {"trait": t, "behaviour": b, "n": len(sub), "n_models": int(sub["model"].nunique()) if len(sub) else 0}
             if len(sub) < min_n:
                 rows.append({**row, "note": f"fewer than {min_n} complete units: not tested"})
                 continue
-            if sub[t].std() == 0 or sub[b].std() == 0 or sub[t].std() != sub[t].std():
+            if not sub[t].std() > 0 or not sub[b].std() > 0:
                 rows.append({**row, "note": "no variance in trait or behaviour: not tested"})
                 continue
             fit = pd.DataFrame({"model": sub["model"].to_numpy(), "x": _z(sub[t]).to_numpy(), "y": _z(sub[b]).to_numpy()})
-            if abs(np.corrcoef(fit["x"], fit["y"])[0, 1]) > 1 - 1e-9:
-                rows.append({**row, "coef": float(np.sign(np.corrcoef(fit["x"], fit["y"])[0, 1])),
+            r = np.corrcoef(fit["x"], fit["y"])[0, 1]
+            if abs(r) > 1 - 1e-9:
+                rows.append({**row, "coef": float(np.sign(r)),
                              "note": "exact linear fit (degenerate, e.g. two-valued data): not tested"})
                 continue
-            rows.append({**row, **_fit_one(fit, row["n_models"])})
-    tests = pd.DataFrame(rows)
-    for c in ("coef", "se", "p", "ci_low", "ci_high", "method", "note"):
-        if c not in tests.columns:
-            tests[c] = np.nan if c not in ("method", "note") else ""
-    tests["note"] = tests["note"].fillna("")
+            rows.append({**row, **_fit_one(fit, row["n_models"], ci)})
+            entered |= set(sub["model"])
+    tests = pd.DataFrame(rows, columns=["trait", "behaviour", "n", "n_models", "coef", "se", "p", "ci_low", "ci_high",
+                                        "method", "note"])
+    for c in ("note", "method"):
+        tests[c] = tests[c].astype(object).where(tests[c].notna(), "")
     tested = tests["p"].notna()
     tests["p_bh"] = adjust(tests["p"].to_numpy(float), "fdr_bh")
     tests["p_holm"] = adjust(tests["p"].to_numpy(float), "holm")
     for lab, col in (("raw", "p"), ("bh", "p_bh"), ("holm", "p_holm")):
         tests[f"sig_{lab}"] = tests[col] < alpha
     if expected is not None and len(expected):
-        e = expected[["trait", "behaviour", "expected_sign"]].drop_duplicates(["trait", "behaviour"])
+        e = expected[["trait", "behaviour", "expected_sign"]].drop_duplicates(["trait", "behaviour"], keep="last")
         tests = tests.merge(e, on=["trait", "behaviour"], how="left")
     else:
         tests["expected_sign"] = np.nan
     tests["direction_as_expected"] = np.where(
-        tests["expected_sign"].notna() & tests["coef"].notna(), np.sign(tests["coef"]) == tests["expected_sign"], np.nan
-    )
+        tests["expected_sign"].notna() & tests["coef"].notna() & tested, np.sign(tests["coef"]) == tests["expected_sign"],
+        np.nan)
     n_t = int(tested.sum())
-    summary = {"n_tests": n_t, "n_models": int(n_models_all), "alpha": alpha, "conditions": conditions}
+    summary = {"n_tests": n_t, "n_pairs": len(tests), "n_models": len(entered), "models": sorted(entered),
+               "max_units": int(tests["n"].max()) if len(tests) else 0, "min_n": min_n, "alpha": alpha,
+               "conditions": conditions}
     for lab in ("raw", "bh", "holm"):
         sig = tests[tested & tests[f"sig_{lab}"]]
         with_exp = sig[sig["expected_sign"].notna()]
@@ -247,17 +393,31 @@ def rq2_trait_behaviour(df, expected: pd.DataFrame | None = None, *, conditions:
         summary[f"share_sig_{lab}"] = len(sig) / n_t if n_t else math.nan
         summary[f"n_sig_with_expectation_{lab}"] = len(with_exp)
         summary[f"share_expected_direction_{lab}"] = (
-            float(with_exp["direction_as_expected"].astype(float).mean()) if len(with_exp) else math.nan
-        )
-    method = "MixedLM with a random intercept per model" if n_models_all >= 2 else \
-        "OLS (only one model in the table, so no random intercept can be estimated)"
-    note = (f"RQ2: {n_t} tests ({method}); standardised coefficients, two-sided; significance at alpha={alpha} "
+            float(with_exp["direction_as_expected"].astype(float).mean()) if len(with_exp) else math.nan)
+    methods = sorted(set(tests.loc[tested, "method"]))
+    note = (f"RQ2: {n_t} of {len(tests)} trait-behaviour pairs tested ({', '.join(methods) or 'none'}), "
+            f"{len(entered)} model(s) entered; standardised coefficients, two-sided; significance at alpha={alpha} "
             "raw, after Benjamini-Hochberg (FDR) and after Holm (FWER) across all tests. Direction shares use only "
-            "trait-behaviour pairs with a documented human expectation (expected_signs.csv).")
+            "pairs with a documented expectation.")
     return {"tests": tests, "summary": summary, "note": note}
 
 
-# ---- RQ3 ----------------------------------------------------------------------------------------
+def rq2_not_tested(rq2: dict) -> str | None:
+    """One line saying why nothing was tested (None when something was)."""
+    s = rq2["summary"]
+    if s["n_tests"]:
+        return None
+    t = rq2["tests"]
+    if not len(t):
+        return "RQ2 not tested: the table has no trait-behaviour pair (no self-report or no behaviour on the same rows)."
+    reasons = t["note"].str.replace(r"\(.*\)", "", regex=True).str.strip().value_counts()
+    why = "; ".join(f"{n} pair(s): {r}" for r, n in reasons.items())
+    return (f"RQ2 not tested: none of the {len(t)} trait-behaviour pairs could be fitted ({why}); at most "
+            f"{s['max_units']} complete units per pair, {s['min_n']} needed. Add baseline conditions, temperatures "
+            "(free for closed answers in option_probs mode) or models.")
+
+
+# ---- RQ3 -------------------------------------------------------------------------------------------
 
 
 def _l2_logit(X: np.ndarray, y: np.ndarray, lam: float = 1.0, max_iter: int = 100, tol: float = 1e-10) -> np.ndarray:
@@ -342,107 +502,236 @@ def logistic_persona(X: pd.DataFrame, y: np.ndarray, lam: float = 1.0) -> dict:
     return out
 
 
-def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set: str = "all") -> dict:
-    """Persona injection versus baseline, per persona trait and prompt strategy.
+def _designed_behaviour_sign(sr_col: str, bh_col: str, expected: pd.DataFrame | None) -> float:
+    if expected is None or not len(expected):
+        return math.nan
+    e = expected[(expected["trait"] == sr_col) & (expected["behaviour"] == bh_col)]
+    return float(e["expected_sign"].iloc[-1]) if len(e) else math.nan
 
-    ``shifts``: one row per trait x strategy (x model, plus 'all models'): the paired self-report and
-    behaviour, their means under baseline and persona, the raw shift, and Cohen's d (persona minus
-    baseline, pooled SD, normal-approximation 95% CI). ``logistic``: persona vs baseline predicted
-    from the self-reports (``self_report_set``: 'all' sr_ columns present on every unit, or 'paired')
-    and, separately, from the behaviour measures present on every unit.
-    """
-    d = collapse_runs(df) if collapse else _pd(df)
-    base = d[d["condition_type"] == "baseline"]
+
+def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set: str = "all", ci: float = 0.95,
+                expected: pd.DataFrame | None = None, spec: TableSpec | None = None, personas: dict | None = None) -> dict:
+    """Persona injection versus baseline, per persona trait and prompt strategy, against the baseline rows
+    of the same models (those with persona rows of the trait).
+
+    ``shifts`` (long): one row per trait x strategy (and 'all strategies') x model (and 'all models') x
+    measure (the paired self-report, ``kind`` self_report; the paired behaviour and any declared behaviour
+    that follows the trait's self-report, ``kind`` behaviour): baseline and persona means, the raw shift,
+    Cohen's d (persona minus baseline, pooled SD, normal-approximation CI), n, the designed direction
+    (+1 for the self-report: every persona describes the trait's high pole; the human-expected sign for a
+    behaviour) and whether the shift goes that way. ``by_model``: per trait x strategy x measure, the pooled
+    d beside the median and range of the per-model d. ``logistic``: persona vs baseline from the
+    self-reports and, separately, from the behaviour measures observed on every unit, per strategy and
+    over all strategies."""
+    d = _pd(df)
+    pairs = paired_measures(personas)
     pers = d[d["condition_type"] == "persona"]
     if pers.empty:
-        return {"shifts": pd.DataFrame(), "logistic": pd.DataFrame(),
-                "note": "RQ3 skipped: the table has no persona rows."}
+        return {"shifts": pd.DataFrame(), "by_model": pd.DataFrame(), "logistic": pd.DataFrame(),
+                "note": "RQ3 not tested: the table has no persona rows."}
+    declared = [b for b in (spec.behaviours if spec else []) if b.trait and b.name in d]
     shifts, logit = [], []
     for trait in sorted(pers["persona_trait"].dropna().unique()):
-        sr_col, bh_col = PAIRED.get(trait, (None, None))
+        sr_col, bh_col = pairs.get(trait, (None, None))
         pt = pers[pers["persona_trait"] == trait]
-        strategies = sorted(pt["persona_strategy"].dropna().unique()) if "persona_strategy" in pt else ["all"]
         models = sorted(pt["model"].unique())
-        for strat in strategies + (["all strategies"] if len(strategies) > 1 else []):
-            ps = pt if strat == "all strategies" else pt[pt["persona_strategy"] == strat]
-            for model in models + (["all models"] if len(models) > 1 else []):
-                pm = ps if model == "all models" else ps[ps["model"] == model]
-                bm = base if model == "all models" else base[base["model"] == model]
-                row = {"persona_trait": trait, "strategy": strat, "model": model}
-                for kind, col in (("self_report", sr_col), ("behaviour", bh_col)):
-                    if col is None or col not in d.columns:
-                        row.update({f"{kind}": col, f"{kind}_d": math.nan})
-                        continue
-                    cd = cohen_d(pm[col], bm[col])
-                    row.update({kind: col, f"{kind}_mean_baseline": cd["mean2"], f"{kind}_mean_persona": cd["mean1"],
-                                f"{kind}_shift": cd["mean1"] - cd["mean2"], f"{kind}_d": cd["d"],
-                                f"{kind}_d_ci_low": cd["d_ci_low"], f"{kind}_d_ci_high": cd["d_ci_high"],
-                                f"{kind}_n_baseline": cd["n2"], f"{kind}_n_persona": cd["n1"], f"{kind}_note": cd["note"]})
-                shifts.append(row)
-        # logistic regressions over all strategies and models of this trait
-        units = pd.concat([base.assign(_y=0), pt.assign(_y=1)])
-        y = units["_y"].to_numpy()
-        sr_cols = [sr_col] if self_report_set == "paired" else trait_columns(units)
-        sr_cols = [c for c in sr_cols if c in units and units[c].notna().all()]
-        bh_cols = [c for c in PRIMARY_BEHAVIOURS if c in units and units[c].notna().all()]
-        for kind, cols in (("self_reports", sr_cols), ("behaviour", bh_cols)):
-            res = logistic_persona(units[cols], y, lam) if cols else {
-                "predictors": "", "n": len(y), "note": "no predictor observed on every unit"}
-            logit.append({"persona_trait": trait, "predictors_from": kind, **{k: v for k, v in res.items()
-                                                                             if k not in ("coefs", "p_values")},
-                          "coefs": res.get("coefs", {}), "p_values": res.get("p_values", {})})
-    note = ("RQ3: Cohen's d = (persona - baseline) / pooled SD with a normal-approximation 95% CI; the paired "
-            "self-report for agreeableness is sr_A (1-5) and its behaviour the sycophancy flip rate; for "
-            "self-regulation sr_SRQ (63-315) and the cold-CCT cards turned. Logistic regressions use every "
-            "strategy and model of the trait; under separation the L2-penalised fit is reported.")
-    return {"shifts": pd.DataFrame(shifts), "logistic": pd.DataFrame(logit), "note": note}
+        base = d[(d["condition_type"] == "baseline") & d["model"].isin(models)]
+        measures = []
+        if sr_col in d:
+            measures.append(("self_report", sr_col, 1.0))
+        if bh_col in d:
+            measures.append(("behaviour", bh_col, _designed_behaviour_sign(sr_col, bh_col, expected)))
+        measures += [("behaviour", b.name, float(b.direction)) for b in declared if b.trait == sr_col and b.name != bh_col]
+        has_strat = "persona_strategy" in pt and pt["persona_strategy"].notna().any()
+        strategies = sorted(pt["persona_strategy"].dropna().unique()) if has_strat else ["all"]
+        scopes = strategies + (["all strategies"] if len(strategies) > 1 else [])
+        for strat in scopes:
+            ps = pt if strat in ("all strategies", "all") else pt[pt["persona_strategy"] == strat]
+            for kind, col, sign in measures:
+                up = units(ps, [col], collapse)
+                ub = units(base, [col], collapse)
+                for model in models + (["all models"] if len(models) > 1 else []):
+                    pm = up if model == "all models" else up[up["model"] == model]
+                    bm = ub if model == "all models" else ub[ub["model"] == model]
+                    cd = cohen_d(pm[col], bm[col], ci)
+                    shift = cd["mean1"] - cd["mean2"]
+                    shifts.append({"persona_trait": trait, "strategy": strat, "model": model, "kind": kind,
+                                   "measure": col, "mean_baseline": cd["mean2"], "mean_persona": cd["mean1"],
+                                   "shift": shift, "d": cd["d"], "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"],
+                                   "n_baseline": cd["n2"], "n_persona": cd["n1"], "designed_direction": sign,
+                                   "as_designed": (np.sign(shift) == sign) if sign == sign and shift == shift and shift != 0
+                                   else None, "note": cd["note"]})
+            # logistic regressions: persona vs baseline (same models), from self-reports / from behaviour
+            sr_cols = [sr_col] if self_report_set == "paired" else trait_columns(d)
+            bh_cols = [c for kind, c, _ in measures if kind == "behaviour"] + [
+                c for c in analysed_behaviours(d, spec) if c not in [m[1] for m in measures]]
+            for kind, cols in (("self_reports", sr_cols), ("behaviour", bh_cols)):
+                both = pd.concat([base.assign(_y=0), ps.assign(_y=1)])
+                cols = [c for c in cols if c in both and both[c].notna().all()]
+                u = units(both, cols + ["_y"], collapse) if cols else both
+                y = u["_y"].to_numpy()
+                res = logistic_persona(u[cols], y, lam) if cols else {
+                    "predictors": "", "n": len(y), "note": "no predictor observed on every unit"}
+                logit.append({"persona_trait": trait, "strategy": strat, "predictors_from": kind,
+                              **{k: v for k, v in res.items() if k not in ("coefs", "p_values")},
+                              "coefs": res.get("coefs", {}), "p_values": res.get("p_values", {})})
+    sh = pd.DataFrame(shifts)
+    by_model = []
+    if len(sh):
+        for (trait, strat, kind, col), g in sh.groupby(["persona_trait", "strategy", "kind", "measure"], sort=False):
+            per = g[g["model"] != "all models"]
+            pooled = g[g["model"] == "all models"] if (g["model"] == "all models").any() else per
+            pr = pooled.iloc[0]
+            dd = per["d"].dropna()
+            by_model.append({"persona_trait": trait, "strategy": strat, "kind": kind, "measure": col,
+                             "d_pooled": pr["d"], "d_pooled_ci_low": pr["d_ci_low"], "d_pooled_ci_high": pr["d_ci_high"],
+                             "n_baseline": pr["n_baseline"], "n_persona": pr["n_persona"], "n_models": len(per),
+                             "n_models_with_d": len(dd), "d_median": float(dd.median()) if len(dd) else math.nan,
+                             "d_min": float(dd.min()) if len(dd) else math.nan,
+                             "d_max": float(dd.max()) if len(dd) else math.nan,
+                             "n_models_as_designed": int((per["as_designed"] == True).sum())})  # noqa: E712
+    note = ("RQ3: Cohen's d = (persona - baseline) / pooled SD with a normal-approximation "
+            f"{ci:.0%} CI, against the baseline rows of the same models only; the paired self-report and behaviour "
+            "per trait come from data/stimuli/illusion/personas.yaml. Logistic regressions use the trait's persona "
+            "rows (per strategy and over all strategies) and those models' baseline rows; under separation the "
+            "L2-penalised fit is reported.")
+    return {"shifts": sh, "by_model": pd.DataFrame(by_model), "logistic": pd.DataFrame(logit), "note": note}
 
 
-# ---- summaries for the notebook -------------------------------------------------------------------
-
-
-def describe_design(df) -> dict:
-    """Counts of the table's design, and whether repeated runs are exact repeats."""
+def persona_checks(df, *, collapse: bool = True, ci: float = 0.95, personas: dict | None = None) -> pd.DataFrame:
+    """Every persona condition's effect on its target self-report, per model, against that model's baseline
+    rows: the personas describe the trait's high pole, so the designed direction is up. ``against_design``
+    marks a persona that moved its self-report down; ``clear`` whether the CI excludes 0."""
     d = _pd(df)
-    measures = [c for c in d.columns if c.startswith(("sr_", "bh_")) and not c.endswith(("_n_valid", "_n_items", "_n_answered"))]
-    rep = d.groupby(["model", "condition", "temperature"])[measures].nunique(dropna=True)
-    identical = bool((rep <= 1).all().all()) if len(rep) else True
-    return {"n_rows": len(d), "models": sorted(d["model"].unique()), "n_conditions": d["condition"].nunique(),
-            "n_baseline_conditions": d.loc[d["condition_type"] == "baseline", "condition"].nunique(),
-            "n_persona_conditions": d.loc[d["condition_type"] == "persona", "condition"].nunique(),
-            "temperatures": sorted(d["temperature"].unique().tolist()), "runs": int(d["run"].nunique()),
-            "runs_identical": identical}
+    pairs = paired_measures(personas)
+    rows = []
+    pers = d[d["condition_type"] == "persona"]
+    for (model, cond), g in pers.groupby(["model", "condition"], sort=True):
+        trait = g["persona_trait"].iloc[0]
+        col = pairs.get(trait, (None, None))[0]
+        if col not in d:
+            continue
+        base = d[(d["condition_type"] == "baseline") & (d["model"] == model)]
+        cd = cohen_d(units(g, [col], collapse)[col], units(base, [col], collapse)[col], ci)
+        shift = cd["mean1"] - cd["mean2"]
+        clear = cd["d_ci_low"] > 0 or cd["d_ci_high"] < 0
+        rows.append({"model": model, "condition": cond, "persona_trait": trait, "self_report": col,
+                     "mean_baseline": cd["mean2"], "mean_persona": cd["mean1"], "shift": shift, "d": cd["d"],
+                     "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "n_persona": cd["n1"],
+                     "n_baseline": cd["n2"], "against_design": bool(shift < 0) if shift == shift else None,
+                     "clear": bool(clear) if cd["d"] == cd["d"] else None, "note": cd["note"]})
+    return pd.DataFrame(rows)
 
 
-def compare_to_paper(rq2: dict | None, rq3: dict | None) -> list[str]:
-    """Sentences setting this run's numbers beside the published findings (Han et al., 2025)."""
-    out = []
-    if rq2 is not None:
+# ---- design, summary, metrics -------------------------------------------------------------------------
+
+
+def describe_design(df, spec: TableSpec | None = None) -> dict:
+    """Counts of the table's design."""
+    from analysis.studies.illusion.schema import describe_columns
+
+    d = _role_frame(df)
+    roles = d.groupby("model")["model_role"].first()
+    cols = describe_columns(d, spec)
+    return {"n_rows": len(d), "models": sorted(d["model"].unique()),
+            "n_base_models": int((roles == "base").sum()), "n_instruct_models": int((roles == "instruct").sum()),
+            "n_conditions": int(d["condition"].nunique()),
+            "n_baseline_conditions": int(d.loc[d["condition_type"] == "baseline", "condition"].nunique()),
+            "n_persona_conditions": int(d.loc[d["condition_type"] == "persona", "condition"].nunique()),
+            "temperatures": sorted(float(t) for t in d["temperature"].unique()), "runs": int(d["run"].nunique()),
+            "traits": cols["traits"], "behaviours": cols["behaviours"],
+            "behaviours_not_analysed": cols["behaviours_not_analysed"], "ignored_columns": cols["ignored"]}
+
+
+def _fmt_ci(d: float, lo: float, hi: float) -> str:
+    if d != d:
+        return "d undefined"
+    return f"d = {d:+.2f} [{lo:+.2f}, {hi:+.2f}]" if lo == lo else f"d = {d:+.2f} (CI undefined)"
+
+
+def summary_lines(design: dict, rq1: dict, rq2: dict, rq3: dict, checks: pd.DataFrame | None = None) -> list[str]:
+    """The run's findings in a few sentences, computed from the tables (the report's opening summary)."""
+    out = [f"Design: {design['n_rows']} rows, {len(design['models'])} model(s) ({design['n_base_models']} base, "
+           f"{design['n_instruct_models']} instruct), {design['n_baseline_conditions']} baseline and "
+           f"{design['n_persona_conditions']} persona conditions, temperatures {design['temperatures']}, "
+           f"{design['runs']} run(s)."]
+    if not rq1["tested"]:
+        out.append(rq1["note"].split(". It needs")[0] + ".")
+    else:
+        p = rq1["pooled"]
+        if len(p):
+            r = p.sort_values("p_brown_forsythe").iloc[0]
+            out.append(f"RQ1: {len(p)} traits; SD ratio instruct/base from {p['sd_ratio_instruct_base'].min():.2f} to "
+                       f"{p['sd_ratio_instruct_base'].max():.2f}; smallest Brown-Forsythe p (Holm) = "
+                       f"{r['p_brown_forsythe_holm']:.3g} for {r['trait']} (rows as units; see the sign test across "
+                       "pairs for the model-level evidence).")
+    line = rq2_not_tested(rq2)
+    if line:
+        out.append(line)
+    else:
         s = rq2["summary"]
-        if s["n_tests"]:
-            out.append(
-                f"RQ2: {s['n_sig_raw']}/{s['n_tests']} trait-behaviour slopes significant at p < {s['alpha']} uncorrected "
-                f"({s['share_sig_raw']:.0%}), {s['n_sig_bh']} after Benjamini-Hochberg and {s['n_sig_holm']} after Holm "
-                "(published: about a quarter significant).")
-            if s["n_sig_with_expectation_raw"]:
-                out.append(
-                    f"RQ2: of the {s['n_sig_with_expectation_raw']} uncorrected-significant slopes with a human expectation, "
-                    f"{s['share_expected_direction_raw']:.0%} point the expected way (published: about half).")
-            else:
-                out.append("RQ2: no significant slope has a documented human expectation, so the direction share is undefined.")
-        else:
-            out.append("RQ2: no slope could be tested (too few units or no variance); the published shares cannot be compared.")
-    if rq3 is not None and len(rq3["shifts"]):
-        sh = rq3["shifts"]
-        pick = sh[sh["model"] == "all models"] if (sh["model"] == "all models").any() else sh
+        out.append(f"RQ2: {s['n_sig_raw']} of {s['n_tests']} trait-behaviour slopes significant at p < {s['alpha']} "
+                   f"({s['share_sig_raw']:.0%}; {s['n_sig_bh']} after Benjamini-Hochberg, {s['n_sig_holm']} after Holm), "
+                   f"{s['n_models']} model(s) entered; of the uncorrected-significant slopes with a human expectation "
+                   + (f"{s['share_expected_direction_raw']:.0%} point the expected way."
+                      if s["n_sig_with_expectation_raw"] else "there are none, so no direction share.")
+                   + " Published: about a quarter significant, about half of those in the expected direction.")
+    bm = rq3.get("by_model", pd.DataFrame())
+    if len(bm):
+        pick = bm[bm["strategy"] == "all strategies"] if (bm["strategy"] == "all strategies").any() else bm
         for _, r in pick.iterrows():
-            if r["strategy"] == "all strategies" and (pick["strategy"] != "all strategies").sum() > 1:
-                continue
-            sr_shift = r.get("self_report_shift", float("nan"))
-            out.append(
-                f"RQ3 {r['persona_trait']} / {r['strategy']} ({r['model']}): self-report {r.get('self_report')} shifted by "
-                f"{sr_shift:+.2f} (d = {r.get('self_report_d', float('nan')):.2f}), behaviour {r.get('behaviour')} by "
-                f"{r.get('behaviour_shift', float('nan')):+.3f} (d = {r.get('behaviour_d', float('nan')):.2f}).")
-        out.append("Published: persona injection raised self-reported agreeableness by about one scale point while the "
-                   "paired behaviour moved little or inconsistently.")
+            rng = (f"; per model median {r['d_median']:+.2f}, range {r['d_min']:+.2f} to {r['d_max']:+.2f} over "
+                   f"{r['n_models_with_d']} models" if r["n_models"] > 1 else "")
+            out.append(f"RQ3 {r['persona_trait']} ({r['strategy']}): {r['measure']} "
+                       f"{_fmt_ci(r['d_pooled'], r['d_pooled_ci_low'], r['d_pooled_ci_high'])}, n = "
+                       f"{int(r['n_persona'])} persona vs {int(r['n_baseline'])} baseline units{rng}.")
+    elif rq3.get("note"):
+        out.append(rq3["note"])
+    if checks is not None and len(checks):
+        bad = checks[checks["against_design"] == True]  # noqa: E712
+        if len(bad):
+            out.append(f"Caveat: {len(bad)} of {len(checks)} persona conditions moved their target self-report "
+                       f"against the designed direction ({', '.join(bad['condition'].head(4))}"
+                       f"{'...' if len(bad) > 4 else ''}); see the persona check.")
     return out
+
+
+def headline(design: dict, rq1: dict, rq2: dict, rq3: dict, checks: pd.DataFrame | None = None) -> dict:
+    """The DVC metrics of Study 1: RQ1 variance ratios and tests (pooled and per pair), RQ2 share of slopes
+    significant and sign agreement, RQ3 self-report vs behaviour d per trait (pooled and per model)."""
+    m: dict = {"design": {"n_rows": design["n_rows"], "n_models": len(design["models"]),
+                          "n_base_models": design["n_base_models"], "n_instruct_models": design["n_instruct_models"]}}
+    r1: dict = {"tested": rq1["tested"]}
+    if rq1["tested"]:
+        r1["pooled"] = {r["trait"]: {"sd_ratio": r["sd_ratio_instruct_base"], "p_brown_forsythe": r["p_brown_forsythe"],
+                                     "p_brown_forsythe_holm": r.get("p_brown_forsythe_holm"),
+                                     "d": r["d_instruct_minus_base"], "p_welch": r["p_welch"],
+                                     "n_base": r["n_base"], "n_instruct": r["n_instruct"]}
+                        for _, r in rq1["pooled"].iterrows()}
+        r1["pairs"] = {}
+        for _, r in rq1["variability"].iterrows():
+            key = f"{metric_key(r['base'])}__{metric_key(r['instruct'])}"
+            r1["pairs"].setdefault(key, {})[r["trait"]] = {"sd_ratio": r["sd_ratio_instruct_base"], "p": r["p"],
+                                                           "p_holm": r.get("p_holm")}
+    m["rq1"] = r1
+    s = rq2["summary"]
+    m["rq2"] = {k: s[k] for k in ("n_tests", "n_pairs", "n_models", "n_sig_raw", "n_sig_bh", "n_sig_holm", "share_sig_raw",
+                                  "share_sig_bh", "share_sig_holm", "share_expected_direction_raw",
+                                  "share_expected_direction_bh", "share_expected_direction_holm")}
+    r3: dict = {}
+    sh = rq3.get("shifts", pd.DataFrame())
+    for _, r in sh.iterrows():
+        node = r3.setdefault(metric_key(r["model"]) if r["model"] != "all models" else "all_models", {})
+        node.setdefault(f"{r['persona_trait']}__{metric_key(str(r['strategy'])).replace(' ', '_')}", {})[
+            f"{r['kind']}__{r['measure']}"] = {"d": r["d"], "ci_low": r["d_ci_low"], "ci_high": r["d_ci_high"],
+                                               "shift": r["shift"], "n_persona": r["n_persona"],
+                                               "n_baseline": r["n_baseline"]}
+    for _, r in rq3.get("by_model", pd.DataFrame()).iterrows():
+        if r["n_models"] > 1:
+            r3.setdefault("across_models", {}).setdefault(
+                f"{r['persona_trait']}__{str(r['strategy']).replace(' ', '_')}", {})[f"{r['kind']}__{r['measure']}"] = {
+                "d_median": r["d_median"], "d_min": r["d_min"], "d_max": r["d_max"], "n_models": r["n_models"]}
+    m["rq3"] = r3
+    if checks is not None and len(checks):
+        m["persona_checks"] = {"n": len(checks), "n_against_design": int((checks["against_design"] == True).sum())}  # noqa: E712
+    return m

@@ -1,16 +1,17 @@
-import pytest
-
-from analysis.core.errors import ParamsError
 from analysis.studies.illusion.conditions import build_conditions, load_personas, paired, persona_prompt
+from analysis.studies.illusion.params import CollectParams
+
+
+def conds(**raw):
+    return build_conditions(CollectParams.model_validate(raw))
 
 
 def test_baselines_and_personas():
-    params = {"baselines": {"empty": "", "helpful": "You are a helpful assistant."},
-              "personas": {"strategies": ["character", "identity"], "traits": ["agreeableness", "self_regulation"],
-                           "triplets": [0, 2]}}
-    conds = build_conditions(params)
-    base = [c for c in conds if c.condition_type == "baseline"]
-    pers = [c for c in conds if c.condition_type == "persona"]
+    cs = conds(baselines={"empty": "", "helpful": "You are a helpful assistant."},
+               personas={"strategies": ["character", "identity"], "traits": ["agreeableness", "self_regulation"],
+                         "triplets": [0, 2]})
+    base = [c for c in cs if c.condition_type == "baseline"]
+    pers = [c for c in cs if c.condition_type == "persona"]
     assert [c.condition for c in base] == ["baseline_empty", "baseline_helpful"]
     assert base[0].system_sent is None and base[1].system_sent == "You are a helpful assistant."
     assert len(pers) == 2 * 2 * 2
@@ -22,19 +23,11 @@ def test_baselines_and_personas():
     assert c.labels()["system_prompt"] == c.system
 
 
-def test_all_triplets_by_default_and_no_personas():
-    conds = build_conditions({"personas": {"strategies": ["description"], "traits": ["self_regulation"]}})
-    assert sum(c.condition_type == "persona" for c in conds) == 3
-    assert len(build_conditions({})) == 3  # the three default baselines
-
-
-def test_errors():
-    with pytest.raises(ParamsError):
-        build_conditions({"personas": {"strategies": ["nonsense"], "traits": ["agreeableness"]}})
-    with pytest.raises(ParamsError):
-        build_conditions({"personas": {"strategies": ["character"], "traits": ["agreeableness"], "triplets": [5]}})
-    with pytest.raises(ParamsError):
-        build_conditions({"baselines": {}})
+def test_all_triplets_and_no_personas():
+    assert sum(c.condition_type == "persona" for c in conds(personas={"strategies": ["description"],
+                                                                      "traits": ["self_regulation"],
+                                                                      "triplets": None})) == 3
+    assert len(conds(personas={"strategies": []})) == 3  # the three default baselines only
 
 
 def test_persona_file_consistent():
@@ -44,3 +37,5 @@ def test_persona_file_consistent():
         assert len(p["traits"][t]["triplets"]) == 3 and all(len(x) == 3 for x in p["traits"][t]["triplets"])
     assert paired("agreeableness") == ("A", "bh_syc_flip_rate")
     assert persona_prompt(p["strategies"]["description"], ["a", "b", "c"]).endswith("I'm a, b and c.")
+    load_personas()["traits"].clear()  # a caller mutating its copy does not change the next one
+    assert load_personas()["traits"]

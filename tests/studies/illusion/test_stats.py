@@ -12,37 +12,54 @@ TRAITS = ["sr_O", "sr_C", "sr_E", "sr_A", "sr_N", "sr_SRQ"]
 
 
 def synth(seed=0, n_models=5, n_conditions=10, temps=(0.0, 0.7), runs=2, effect=0.0, model_sd=0.0,
-          persona_sr_shift=0.0, persona_bh_shift=0.0, n_persona_conditions=6, base_sd=None):
-    """Baseline rows with traits drawn at random; bh_cct_cards depends on sr_E with slope ``effect``
-    (in SD units), everything else is noise. Persona rows shift sr_A (and sr_SRQ) by
-    ``persona_sr_shift`` SDs and the paired behaviours by ``persona_bh_shift`` SDs."""
+          persona_sr_shift=0.0, persona_bh_shift=0.0, n_persona_conditions=6, base_sd=None, sampled=False,
+          strategies=("character",), roles=None, base_models_sr_offset=0.0):
+    """Baseline rows with traits drawn at random; bh_cct_cards depends on sr_E with slope ``effect`` (in SD
+    units), everything else is noise. Persona rows shift sr_A (and sr_SRQ) by ``persona_sr_shift`` SDs and
+    the paired behaviours by ``persona_bh_shift`` SDs. Runs are identical (as with greedy decoding) unless
+    ``sampled``. ``roles`` maps a model index to 'base' (baseline self-reports only, shifted by
+    ``base_models_sr_offset``) or 'instruct'."""
     rng = np.random.default_rng(seed)
+    roles = roles or {}
     rows = []
     for m in range(n_models):
+        role = roles.get(m, "instruct")
         model_off = rng.normal(0, model_sd)
         sd = (base_sd or {}).get(m, 1.0)
         conds = [("baseline", f"baseline_{c}", None, None) for c in range(n_conditions)]
-        conds += [("persona", f"persona_{t}_{s}_t{k}", t, s)
-                  for t in ("agreeableness", "self_regulation") for s in ("character",)
-                  for k in range(n_persona_conditions)]
+        if role == "instruct":
+            conds += [("persona", f"persona_{t}_{s}_t{k}", t, s) for t in ("agreeableness", "self_regulation")
+                      for s in strategies for k in range(n_persona_conditions)]
         for ctype, cond, ptrait, strat in conds:
             for T in temps:
                 z = {t: rng.normal(0, sd) for t in TRAITS}
                 noise = rng.normal(0, 1, 6)
                 shift_sr = persona_sr_shift if ctype == "persona" else 0.0
                 shift_bh = persona_bh_shift if ctype == "persona" else 0.0
-                r = {"model": f"m{m}", "condition": cond, "condition_type": ctype, "temperature": T,
+                off = base_models_sr_offset if role == "base" else 0.0
+                r = {"model": f"m{m}", "model_role": role, "condition": cond, "condition_type": ctype, "temperature": T,
                      "persona_trait": ptrait, "persona_strategy": strat,
                      "sr_O": 3 + 0.5 * z["sr_O"], "sr_C": 3 + 0.5 * z["sr_C"], "sr_E": 3 + 0.5 * z["sr_E"],
-                     "sr_A": 3 + 0.5 * (z["sr_A"] + (shift_sr if ptrait == "agreeableness" else 0)),
+                     "sr_A": 3 + off + 0.5 * (z["sr_A"] + (shift_sr if ptrait == "agreeableness" else 0)),
                      "sr_N": 3 + 0.5 * z["sr_N"],
-                     "sr_SRQ": 220 + 15 * (z["sr_SRQ"] + (shift_sr if ptrait == "self_regulation" else 0)),
+                     "sr_SRQ": 3.5 + off + 0.3 * (z["sr_SRQ"] + (shift_sr if ptrait == "self_regulation" else 0)),
                      "bh_cct_cards": 12 + 4 * (effect * z["sr_E"] + model_off + noise[0]
                                                - (shift_bh if ptrait == "self_regulation" else 0)),
                      "bh_syc_flip_rate": float(np.clip(0.4 + 0.1 * (noise[1] + (shift_bh if ptrait == "agreeableness" else 0)), 0, 1)),
                      "bh_hon_ece": 0.3 + 0.05 * noise[2], "bh_iat_bias": 0.2 + 0.1 * noise[3]}
-                for run in range(runs):  # identical runs, as with greedy decoding
-                    rows.append({**r, "run": run})
+                if role == "base":
+                    r.update({c: None for c in r if c.startswith("bh_")})
+                for run in range(runs):
+                    row = {**r, "run": run}
+                    if sampled:
+                        row.update({c: (v + rng.normal(0, 0.05) if c.startswith(("sr_", "bh_cct")) and v is not None else v)
+                                    for c, v in r.items()})
+                    rows.append(row)
+    lims = {**{c: (1, 5) for c in TRAITS}, "bh_cct_cards": (0, 32), "bh_hon_ece": (0, 1), "bh_iat_bias": (-1, 1)}
+    for r in rows:
+        for c, (lo, hi) in lims.items():
+            if r[c] is not None:
+                r[c] = float(np.clip(r[c], lo, hi))
     return validate(pl.DataFrame(rows, infer_schema_length=None))
 
 
@@ -50,10 +67,27 @@ def expected():
     return st.load_expected_signs()
 
 
-def test_collapse_runs_removes_identical_repeats():
-    df = synth(runs=3, n_models=1, n_conditions=2, temps=(0.0,))
-    c = st.collapse_runs(df)
-    assert len(c) == df.height // 3 and (c["n_runs"] == 3).all()
+# ---- units ----------------------------------------------------------------------------------------
+
+
+def test_exact_repeats_collapse_and_sampled_runs_do_not():
+    """The old collapse_runs averaged sampled runs too, cutting n threefold."""
+    exact = synth(runs=3, n_models=1, n_conditions=2, temps=(0.0,), n_persona_conditions=0)
+    u = st.units(exact, ["sr_A"])
+    assert len(u) == exact.height // 3 and (u["n_runs"] == 3).all()
+    sampled = synth(runs=3, n_models=1, n_conditions=2, temps=(0.0,), n_persona_conditions=0, sampled=True)
+    us = st.units(sampled, ["sr_A"])
+    assert len(us) == sampled.height and (us["n_runs"] == 1).all()
+    # per measure: bh_iat_bias repeats exactly in the sampled table, sr_A does not
+    rep = st.repeat_report(sampled, ["sr_A", "bh_iat_bias"]).set_index("measure")
+    assert rep.loc["sr_A", "sampled_cells"] == 2 and rep.loc["bh_iat_bias", "exact_repeat_cells"] == 2
+    assert rep.loc["sr_A", "units"] == 6 and rep.loc["bh_iat_bias", "units"] == 2
+    text = st.describe_repeats(rep.reset_index())
+    assert "bh_iat_bias" in text and "every run stays a unit (sr_A)" in text
+    assert len(st.units(exact, ["sr_A"], collapse=False)) == exact.height
+
+
+# ---- RQ2 ------------------------------------------------------------------------------------------
 
 
 def test_rq2_finds_a_real_effect_in_the_expected_direction():
@@ -63,17 +97,30 @@ def test_rq2_finds_a_real_effect_in_the_expected_direction():
     assert hit["method"].startswith("mixedlm")
     assert hit["coef"] > 0.4 and hit["p_holm"] < 0.001 and hit["sig_bh"] and hit["direction_as_expected"] == 1
     s = res["summary"]
-    assert s["n_tests"] == len(TRAITS) * 4
+    assert s["n_tests"] == len(TRAITS) * 4 and s["n_models"] == 5
     assert s["n_sig_holm"] >= 1 and s["share_expected_direction_holm"] == 1.0
-    # the noise pairs stay non-significant after correction
     others = res["tests"][~((res["tests"]["trait"] == "sr_E") & (res["tests"]["behaviour"] == "bh_cct_cards"))]
     assert others["sig_holm"].sum() == 0
 
 
+def test_rq2_mixed_model_matches_statsmodels_directly():
+    """The coefficient and p-value are core fit_mixedlm's, checked against a direct statsmodels fit."""
+    import statsmodels.formula.api as smf
+
+    df = synth(effect=0.8, model_sd=0.5)
+    res = st.rq2_trait_behaviour(df, expected())["tests"].set_index(["trait", "behaviour"])
+    u = st.units(df.filter(pl.col("condition_type") == "baseline"), ["sr_E", "bh_cct_cards"])
+    d = pd.DataFrame({"model": u["model"], "x": (u["sr_E"] - u["sr_E"].mean()) / u["sr_E"].std(),
+                      "y": (u["bh_cct_cards"] - u["bh_cct_cards"].mean()) / u["bh_cct_cards"].std()})
+    fits = [smf.mixedlm("y ~ x", d, groups=d["model"]).fit(reml=True, method=m) for m in ("powell", "lbfgs")]
+    best = max(fits, key=lambda f: f.llf)
+    assert res.loc[("sr_E", "bh_cct_cards"), "coef"] == pytest.approx(best.params["x"], abs=1e-4)
+    assert res.loc[("sr_E", "bh_cct_cards"), "n"] == len(u)
+
+
 def test_rq2_null_data_gives_no_significant_slopes():
     res = st.rq2_trait_behaviour(synth(effect=0.0, seed=3), expected())
-    assert res["summary"]["n_sig_bh"] == 0
-    assert res["summary"]["share_sig_raw"] < 0.25
+    assert res["summary"]["n_sig_bh"] == 0 and res["summary"]["share_sig_raw"] < 0.25
 
 
 def test_rq2_wrong_direction_is_counted_as_such():
@@ -83,33 +130,126 @@ def test_rq2_wrong_direction_is_counted_as_such():
     assert res["summary"]["share_expected_direction_holm"] == 0.0
 
 
-def test_rq2_one_model_falls_back_to_ols_with_note():
+def test_rq2_counts_the_models_that_entered():
+    df = synth(effect=0.8, n_models=5, roles={0: "base", 1: "base"})
+    s = st.rq2_trait_behaviour(df, expected())["summary"]
+    assert s["n_models"] == 3 and s["models"] == ["m2", "m3", "m4"]
+
+
+def test_rq2_one_model_ols_and_nothing_tested_in_one_line():
     res = st.rq2_trait_behaviour(synth(n_models=1, n_conditions=30, effect=0.8), expected())
-    assert (res["tests"]["method"].dropna() == "ols (one model)").all()
-    assert "OLS" in res["note"]
+    assert (res["tests"].loc[res["tests"]["p"].notna(), "method"] == "ols (one model)").all()
     tiny = st.rq2_trait_behaviour(synth(n_models=1, n_conditions=2, temps=(0.0,)), expected())
-    assert tiny["summary"]["n_tests"] == 0 and tiny["tests"]["note"].str.contains("not tested").all()
+    assert tiny["summary"]["n_tests"] == 0
+    line = st.rq2_not_tested(tiny)
+    assert line.startswith("RQ2 not tested: none of the 24 trait-behaviour pairs") and "\n" not in line
+    assert "at most 2 complete units per pair, 5 needed" in line
+    assert st.rq2_not_tested(res) is None
+
+
+def test_rq2_exact_fits_are_not_tested():
+    df = synth(n_models=1, n_conditions=6, temps=(0.0,), n_persona_conditions=0).to_pandas()
+    odd = df["condition"].str[-1].astype(int) % 2 == 1
+    df["sr_E"] = np.where(odd, 4.0, 3.0)
+    df["bh_cct_cards"] = np.where(odd, 9.0, 5.0)
+    res = st.rq2_trait_behaviour(pl.from_pandas(df), expected())
+    hit = res["tests"].set_index(["trait", "behaviour"]).loc[("sr_E", "bh_cct_cards")]
+    assert np.isnan(hit["p"]) and "exact linear fit" in hit["note"]
+
+
+# ---- RQ3 ------------------------------------------------------------------------------------------
+
+
+def _row(sh, trait, kind, model="all models", strategy=None):
+    s = sh[(sh["persona_trait"] == trait) & (sh["kind"] == kind) & (sh["model"] == model)]
+    if strategy:
+        s = s[s["strategy"] == strategy]
+    return s.iloc[0]
 
 
 def test_rq3_self_report_moves_behaviour_does_not():
     df = synth(persona_sr_shift=2.0, persona_bh_shift=0.0, n_models=2, n_conditions=6, temps=(0.0, 0.7))
-    res = st.rq3_persona(df)
-    sh = res["shifts"]
-    allm = sh[(sh["model"] == "all models") & (sh["persona_trait"] == "agreeableness")].iloc[0]
-    assert allm["self_report_d"] > 1.2 and allm["self_report_d_ci_low"] > 0
-    assert allm["self_report_shift"] == pytest.approx(1.0, abs=0.3)  # 2 SD x 0.5 scale points
-    assert abs(allm["behaviour_d"]) < 0.8  # null: sampling error only (SD of d here is about 0.3)
-    lg = res["logistic"].set_index(["persona_trait", "predictors_from"])
-    assert lg.loc[("agreeableness", "self_reports"), "accuracy_loo"] > 0.8
-    assert lg.loc[("agreeableness", "behaviour"), "accuracy_loo"] < 0.75
+    res = st.rq3_persona(df, expected=expected())
+    a = _row(res["shifts"], "agreeableness", "self_report")
+    assert a["d"] > 1.2 and a["d_ci_low"] > 0 and a["as_designed"]
+    assert a["shift"] == pytest.approx(1.0, abs=0.3)  # 2 SD x 0.5 scale points
+    assert abs(_row(res["shifts"], "agreeableness", "behaviour")["d"]) < 0.8
+    lg = res["logistic"].set_index(["persona_trait", "strategy", "predictors_from"])
+    assert lg.loc[("agreeableness", "character", "self_reports"), "accuracy_loo"] > 0.8
+    assert lg.loc[("agreeableness", "character", "behaviour"), "accuracy_loo"] < 0.75
 
 
 def test_rq3_behaviour_shift_is_detected_when_present():
     df = synth(persona_sr_shift=0.0, persona_bh_shift=2.0, n_models=2, n_conditions=6)
-    sh = st.rq3_persona(df)["shifts"]
-    sr = sh[(sh["model"] == "all models") & (sh["persona_trait"] == "self_regulation")].iloc[0]
-    assert sr["behaviour_d"] < -1.0 and sr["behaviour_d_ci_high"] < 0  # fewer cards under a self-regulated persona
-    assert abs(sr["self_report_d"]) < 0.8
+    b = _row(st.rq3_persona(df, expected=expected())["shifts"], "self_regulation", "behaviour")
+    assert b["d"] < -1.0 and b["d_ci_high"] < 0 and b["designed_direction"] == -1 and b["as_designed"]
+
+
+def test_rq3_baseline_is_the_same_models_only():
+    """Base models (baseline rows only, self-reports far higher) must not enter RQ3's baseline group; the old
+    code compared persona rows with every baseline row and the base models moved the headline d."""
+    inst = synth(persona_sr_shift=1.0, n_models=3, n_conditions=6, seed=2)
+    both = synth(persona_sr_shift=1.0, n_models=5, n_conditions=6, seed=2, roles={3: "base", 4: "base"},
+                 base_models_sr_offset=1.5)
+    a = _row(st.rq3_persona(inst)["shifts"], "agreeableness", "self_report")
+    b = _row(st.rq3_persona(both)["shifts"], "agreeableness", "self_report")
+    assert b["d"] == pytest.approx(a["d"]) and b["n_baseline"] == a["n_baseline"]
+    # by hand: persona rows against the instruct models' baseline rows
+    d = both.to_pandas()
+    d = d[d["model"].isin(["m0", "m1", "m2"])]
+    u = st.units(d, ["sr_A"])
+    x, y = u.loc[u["persona_trait"] == "agreeableness", "sr_A"], u.loc[u["condition_type"] == "baseline", "sr_A"]
+    sp = np.sqrt(((len(x) - 1) * x.var() + (len(y) - 1) * y.var()) / (len(x) + len(y) - 2))
+    assert b["d"] == pytest.approx((x.mean() - y.mean()) / sp)
+
+
+def test_rq3_per_model_d_with_median_and_range():
+    df = synth(persona_sr_shift=1.5, n_models=4, n_conditions=6, seed=5)
+    res = st.rq3_persona(df)
+    per = res["shifts"][(res["shifts"]["persona_trait"] == "agreeableness") & (res["shifts"]["kind"] == "self_report")
+                        & (res["shifts"]["model"] != "all models")]
+    bm = res["by_model"].set_index(["persona_trait", "kind"]).loc[("agreeableness", "self_report")]
+    assert bm["n_models"] == 4 and bm["d_median"] == pytest.approx(per["d"].median())
+    assert bm["d_min"] == pytest.approx(per["d"].min()) and bm["d_max"] == pytest.approx(per["d"].max())
+    assert bm["d_pooled"] == pytest.approx(_row(res["shifts"], "agreeableness", "self_report")["d"])
+
+
+def test_rq3_logistic_fits_per_strategy_and_pooled():
+    df = synth(persona_sr_shift=2.0, n_models=2, n_conditions=6, strategies=("character", "identity"),
+               n_persona_conditions=3)
+    lg = st.rq3_persona(df)["logistic"]
+    assert set(lg["strategy"]) == {"character", "identity", "all strategies"}
+    n = lg.set_index(["persona_trait", "strategy", "predictors_from"])["n_persona"]
+    assert n[("agreeableness", "all strategies", "self_reports")] == n[("agreeableness", "character", "self_reports")] * 2
+
+
+def test_rq3_declared_behaviour_is_analysed():
+    from analysis.studies.illusion.schema import TableSpec
+
+    df = synth(persona_sr_shift=1.0, n_models=2, n_conditions=6).with_columns(
+        (pl.col("bh_syc_flip_rate") * 0 + 0.3 + pl.col("sr_A") / 100).alias("bh_help_refusal_rate"))
+    spec = TableSpec.model_validate({"behaviours": [{"name": "bh_help_refusal_rate", "direction": -1, "trait": "sr_A"}]})
+    sh = st.rq3_persona(df, spec=spec)["shifts"]
+    r = sh[(sh["measure"] == "bh_help_refusal_rate") & (sh["model"] == "all models")].iloc[0]
+    assert r["kind"] == "behaviour" and r["designed_direction"] == -1 and r["d"] > 0 and r["as_designed"] is False or \
+        r["as_designed"] == False  # noqa: E712 - it rose, against its declared direction
+    rq2 = st.rq2_trait_behaviour(df, st.load_expected_signs(spec=spec), spec=spec)["tests"]
+    assert "bh_help_refusal_rate" in set(rq2["behaviour"])
+    assert rq2.set_index(["trait", "behaviour"]).loc[("sr_A", "bh_help_refusal_rate"), "expected_sign"] == -1
+
+
+def test_rq3_without_personas_is_not_tested():
+    res = st.rq3_persona(synth(n_persona_conditions=0))
+    assert res["shifts"].empty and "not tested" in res["note"]
+
+
+def test_persona_check_flags_a_persona_against_its_design():
+    df = synth(persona_sr_shift=-2.0, n_models=1, n_conditions=8, n_persona_conditions=2, seed=9)
+    chk = st.persona_checks(df)
+    a = chk[chk["persona_trait"] == "agreeableness"]
+    assert len(chk) == 4 and a["against_design"].all() and (a["d"] < 0).all()
+    ok = st.persona_checks(synth(persona_sr_shift=2.0, n_models=1, n_conditions=8, n_persona_conditions=2, seed=9))
+    assert not ok["against_design"].any()
 
 
 def test_logistic_separation_is_reported_and_penalised():
@@ -119,50 +259,85 @@ def test_logistic_separation_is_reported_and_penalised():
     assert r["separation"] and r["method"].startswith("L2") and r["accuracy_in_sample"] == 1.0
     assert np.isfinite(r["coefs"]["x"]) and r["coefs"]["x"] > 0
     rng = np.random.default_rng(0)
-    Xn = pd.DataFrame({"x": rng.normal(size=60)})
-    yn = rng.integers(0, 2, 60)
-    rn = st.logistic_persona(Xn, yn)
+    rn = st.logistic_persona(pd.DataFrame({"x": rng.normal(size=60)}), rng.integers(0, 2, 60))
     assert not rn["separation"] and rn["method"].startswith("logit") and rn["p_values"]["x"] > 0.01
 
 
-def test_rq3_without_personas_is_skipped():
-    df = synth(n_persona_conditions=0)
-    res = st.rq3_persona(df)
-    assert res["shifts"].empty and "skipped" in res["note"]
+# ---- RQ1 ------------------------------------------------------------------------------------------
 
 
-def test_rq1_detects_lower_variability_and_skips_without_pairs():
-    df = synth(n_models=2, n_conditions=20, base_sd={0: 1.0, 1: 0.2}, n_persona_conditions=0)
-    res = st.rq1_base_vs_aligned(df, [{"base": "m0", "instruct": "m1"}])
-    v = res["variability"].set_index("trait")
+def test_rq1_pooled_across_pairs_and_per_pair():
+    roles = {0: "base", 1: "instruct", 2: "base", 3: "instruct", 4: "base", 5: "instruct"}
+    df = synth(n_models=6, n_conditions=20, base_sd={0: 1.0, 1: 0.2, 2: 1.0, 3: 0.2, 4: 1.0, 5: 0.2},
+               n_persona_conditions=0, roles=roles)
+    pairs = [{"base": "m0", "instruct": "m1"}, {"base": "m2", "instruct": "m3"}, {"base": "m4", "instruct": "m5"}]
+    res = st.rq1_base_vs_aligned(df, pairs)
+    assert res["tested"]
+    p = res["pooled"].set_index("trait")
+    assert (p["p_brown_forsythe_holm"] < 0.001).all() and (p["sd_ratio_instruct_base"] < 0.5).all()
+    assert (p["n_base_models"] == 3).all() and (p["n_instruct_models"] == 3).all()
+    ac = res["across_pairs"].set_index("trait")
+    assert (ac["n_instruct_more_stable"] == 3).all() and np.allclose(ac["p_sign_test"], 0.25)
+    v = res["variability"].set_index(["base", "trait"])
     assert (v["p_holm"] < 0.01).all() and (v["sd_ratio_instruct_base"] < 0.5).all()
-    assert len(res["correlations"]) == 5
-    same = synth(n_models=2, n_conditions=20, n_persona_conditions=0, seed=5)
-    v2 = st.rq1_base_vs_aligned(same, [{"base": "m0", "instruct": "m1"}])["variability"]
-    assert (v2["p_holm"] > 0.05).all()
-    none = st.rq1_base_vs_aligned(df, [])
-    assert "skipped" in none["note"] and none["means"].empty
-    missing = st.rq1_base_vs_aligned(df, [{"base": "zz", "instruct": "m1"}])
+    # pooled Brown-Forsythe = one-way ANOVA on |x - model median| (checked by hand for one trait)
+    from scipy import stats as ss
+    u = df.to_pandas().drop_duplicates(["model", "condition", "temperature"])
+    dev = (u["sr_E"] - u.groupby("model")["sr_E"].transform("median")).abs()
+    f = ss.f_oneway(dev[u["model_role"] == "instruct"], dev[u["model_role"] == "base"])
+    assert p.loc["sr_E", "p_brown_forsythe"] == pytest.approx(f.pvalue)
+
+
+def test_rq1_same_variability_and_no_base_model():
+    same = synth(n_models=2, n_conditions=20, n_persona_conditions=0, seed=5, roles={0: "base"})
+    v = st.rq1_base_vs_aligned(same, [{"base": "m0", "instruct": "m1"}])["variability"]
+    assert (v["p_holm"] > 0.05).all()
+    none = st.rq1_base_vs_aligned(synth(n_models=2, n_persona_conditions=0), [])
+    assert not none["tested"] and "RQ1 not tested" in none["note"] and none["pooled"].empty
+    missing = st.rq1_base_vs_aligned(same, [{"base": "zz", "instruct": "m1"}])
     assert "not in the table" in missing["note"]
 
 
 def test_rq1_correlation_difference_is_detected():
-    df = synth(n_models=2, n_conditions=30, n_persona_conditions=0, seed=7).to_pandas()
+    df = synth(n_models=2, n_conditions=30, n_persona_conditions=0, seed=7, roles={0: "base"}).to_pandas()
     inst = df["model"] == "m1"
-    noise = np.random.default_rng(1).normal(0, 2, inst.sum())
-    df.loc[inst, "sr_SRQ"] = 220 + 30 * (df.loc[inst, "sr_A"] - 3) + noise  # SRQ tracks agreeableness in m1 only
+    noise = np.random.default_rng(1).normal(0, 0.02, inst.sum())
+    df.loc[inst, "sr_SRQ"] = np.clip(3 + 0.5 * (df.loc[inst, "sr_A"] - 3) + noise, 1, 5)
     res = st.rq1_base_vs_aligned(pl.from_pandas(df), [{"base": "m0", "instruct": "m1"}])
-    c = res["correlations"].set_index("trait")
+    c = res["correlations"]
+    c = c[c["scope"] == "pair"].set_index("trait")
     assert c.loc["sr_A", "r_instruct"] > 0.95 and c.loc["sr_A", "ci_low_instruct"] > 0.9
     assert abs(c.loc["sr_A", "r_base"]) < 0.4 and c.loc["sr_A", "p_difference_holm"] < 0.001
     assert c.drop(index="sr_A")["p_difference_holm"].min() > 0.05
 
 
-def test_rq2_exact_fits_are_not_tested():
-    df = synth(n_models=1, n_conditions=6, temps=(0.0,), n_persona_conditions=0).to_pandas()
-    odd = df["condition"].str[-1].astype(int) % 2 == 1
-    df["sr_E"] = np.where(odd, 4.0, 3.0)
-    df["bh_cct_cards"] = np.where(odd, 9.0, 5.0)  # two-valued and perfectly aligned
-    res = st.rq2_trait_behaviour(pl.from_pandas(df), expected())
-    hit = res["tests"].set_index(["trait", "behaviour"]).loc[("sr_E", "bh_cct_cards")]
-    assert np.isnan(hit["p"]) and "exact linear fit" in hit["note"]
+def test_headline_metrics_have_no_dotted_keys():
+    df = synth(persona_sr_shift=1.0, n_models=2, n_conditions=6).with_columns(
+        pl.col("model").str.replace("m", "embedded:qwen2.5-coder-1.5b-"))
+    design = st.describe_design(df)
+    m = st.headline(design, st.rq1_base_vs_aligned(df, []), st.rq2_trait_behaviour(df, expected()),
+                    st.rq3_persona(df), st.persona_checks(df))
+
+    def keys(d):
+        for k, v in d.items():
+            yield k
+            if isinstance(v, dict):
+                yield from keys(v)
+
+    assert all("." not in k for k in keys(m))
+    assert m["rq2"]["n_tests"] > 0 and "all_models" in m["rq3"]
+
+
+def test_sampled_runs_that_agree_on_one_measure_are_not_repeats():
+    """At T > 0 two sampled runs can agree on one measure by chance (both at a scale's ceiling): they stay
+    two units unless the repeat is exact by design (option probabilities) or the whole row repeats."""
+    base = {"model": "m", "condition": "baseline_a", "condition_type": "baseline", "temperature": 0.7,
+            "sr_A": 5.0, "bh_cct_cards": 10.0}
+    df = pl.DataFrame([{**base, "run": 0}, {**base, "run": 1, "bh_cct_cards": 12.0}])
+    assert len(st.units(df, ["sr_A"])) == 2
+    op = df.with_columns(pl.lit("option_probs").alias("mode"))
+    assert len(st.units(op, ["sr_A"])) == 1 and len(st.units(op, ["bh_cct_cards"])) == 2
+    whole = pl.DataFrame([{**base, "run": 0}, {**base, "run": 1}])
+    assert len(st.units(whole, ["sr_A"])) == 1
+    greedy = df.with_columns(pl.lit(0.0).alias("temperature"))
+    assert len(st.units(greedy, ["sr_A"])) == 1

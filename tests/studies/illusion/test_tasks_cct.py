@@ -31,13 +31,13 @@ def test_design_has_27_scenarios_and_known_optima():
     assert {(s.n_loss, s.gain, s.loss) for s in sc} == set(itertools.product([1, 3, 5], [10, 20, 30], [250, 500, 750]))
     opt = {(s.n_loss, s.gain, s.loss): cct.ev_optimal(s) for s in sc}
     # more loss cards or a bigger loss never makes more cards optimal; a bigger gain never fewer
-    for (nl, g, l), k in opt.items():
+    for (nl, g, loss), k in opt.items():
         if nl < 5:
-            assert opt[(nl + 2, g, l)] <= k
-        if l < 750:
-            assert opt[(nl, g, l + 250)] <= k
+            assert opt[(nl + 2, g, loss)] <= k
+        if loss < 750:
+            assert opt[(nl, g, loss + 250)] <= k
         if g < 30:
-            assert opt[(nl, g + 10, l)] >= k
+            assert opt[(nl, g + 10, loss)] >= k
     # a risky deck (5 losses, small gain, big loss): turning no card is optimal
     assert opt[(5, 10, 750)] == 0
     s = next(s for s in sc if (s.n_loss, s.gain, s.loss) == (1, 30, 250))

@@ -1,0 +1,108 @@
+"""Study 1's analysis as one call, shared by the analysis notebook (the project's own run) and the
+re-analysis of a user's table (:mod:`analysis.studies.illusion.reanalyse`): the design, what collapsing
+runs did, RQ1-RQ3, the persona check, the opening summary, the tables, figures and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+
+from analysis.core.io import write_csv, write_text
+from analysis.studies.illusion import stats as st
+from analysis.studies.illusion.params import AnalysisParams
+from analysis.studies.illusion.schema import TableSpec, analysed_behaviours, trait_columns, validate, with_roles
+
+# how to enable RQ1 (shown where RQ1 is not tested)
+RQ1_HOWTO = """\
+models:
+  - ollama:llama3.1:8b-text-q4_0        # pretrained base model
+  - ollama:llama3.1:8b-instruct-q4_0    # its instruction-tuned counterpart
+illusion:
+  collect:
+    base_models: [ollama:llama3.1:8b-text-q4_0]      # self-reports only, as in the paper
+  analysis:
+    pairs:
+      - {base: ollama:llama3.1:8b-text-q4_0, instruct: ollama:llama3.1:8b-instruct-q4_0}"""
+
+
+@dataclass
+class Results:
+    table: pl.DataFrame
+    params: AnalysisParams
+    spec: TableSpec
+    design: dict
+    repeats: pd.DataFrame
+    repeats_text: str
+    rq1: dict
+    rq2: dict
+    rq3: dict
+    checks: pd.DataFrame
+    summary: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict:
+        return st.headline(self.design, self.rq1, self.rq2, self.rq3, self.checks)
+
+
+def analyse(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec | None = None,
+            source: str = "the results table") -> Results:
+    """Validate ``table`` (with its spec) and run every analysis."""
+    spec = spec or TableSpec()
+    table = with_roles(validate(table, source, spec), a.pairs)
+    expected = st.load_expected_signs(a.expected_signs, spec)
+    design = st.describe_design(table, spec)
+    measures = trait_columns(table) + analysed_behaviours(table, spec)
+    repeats = st.repeat_report(table, measures)
+    rq1 = st.rq1_base_vs_aligned(table, a.pairs, collapse=a.collapse_runs, ci=a.ci)
+    rq2 = st.rq2_trait_behaviour(table, expected, conditions=a.rq2_conditions, alpha=a.alpha, min_n=a.rq2_min_n,
+                                 collapse=a.collapse_runs, ci=a.ci, spec=spec)
+    rq3 = st.rq3_persona(table, collapse=a.collapse_runs, lam=a.logit_lambda, self_report_set=a.rq3_self_reports,
+                         ci=a.ci, expected=expected, spec=spec)
+    checks = st.persona_checks(table, collapse=a.collapse_runs, ci=a.ci)
+    res = Results(table, a, spec, design, repeats, st.describe_repeats(repeats, a.collapse_runs), rq1, rq2, rq3, checks)
+    res.summary = st.summary_lines(design, rq1, rq2, rq3, checks)
+    return res
+
+
+def _csv(df: pd.DataFrame, path: Path) -> Path:
+    d = df.copy()
+    for c in d.columns:
+        if d[c].map(lambda v: isinstance(v, (dict, list))).any():
+            d[c] = d[c].map(str)
+    return write_csv(pl.from_pandas(d), path)
+
+
+def write_tables(res: Results, out: Path) -> list[Path]:
+    """Every result table as CSV in ``out`` (tables that are empty are not written)."""
+    out = Path(out)
+    tables = {"units_repeats": res.repeats, "rq2_tests": res.rq2["tests"], "rq3_shifts": res.rq3["shifts"],
+              "rq3_by_model": res.rq3["by_model"], "rq3_logistic": res.rq3["logistic"], "persona_checks": res.checks}
+    for k in ("pooled", "across_pairs", "means", "variability", "correlations"):
+        tables[f"rq1_{k}"] = res.rq1[k]
+    paths = [_csv(df, out / f"{name}.csv") for name, df in tables.items() if df is not None and len(df)]
+    paths.append(write_text("\n".join(res.summary) + "\n", out / "summary.txt"))
+    return paths
+
+
+def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None = None) -> dict:
+    """Every figure of the analysis (those with something to show), saved into ``fig_dir``."""
+    from analysis.studies.illusion import figures as fg
+
+    def path(name):
+        return None if fig_dir is None else Path(fig_dir) / f"{name}.png"
+
+    units = res.table.to_pandas()
+    out = {
+        "self_reports": fg.profiles(units, trait_columns(units), path("self_reports"), "Self-reports by condition",
+                                    collapse=res.params.collapse_runs),
+        "behaviours": fg.profiles(units, analysed_behaviours(units, res.spec), path("behaviours"),
+                                  "Behaviour by condition", collapse=res.params.collapse_runs),
+        "rq1_means": fg.rq1_means(res.rq1["pooled"], path("rq1_means")) if res.rq1["tested"] else None,
+        "rq2_slopes": fg.rq2_heatmap(res.rq2["tests"], path("rq2_slopes")),
+        "rq3_shifts": fg.rq3_shifts(res.rq3["shifts"], path("rq3_shifts")),
+        "persona_check": fg.persona_check(res.checks, path("persona_check")),
+        "cct_choices": fg.cct_choices(items, path("cct_choices")) if items is not None else None,
+    }
+    return {k: v for k, v in out.items() if v is not None}
