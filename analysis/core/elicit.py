@@ -250,6 +250,7 @@ class Elicitor:
             lps = [TokenLogprob.from_json(t) for t in hit.logprobs] if hit.logprobs is not None else None
             return Reply(hit.text, key, hit.latency_s, True, lps)
         t0 = time.perf_counter()
+        self.store.check_writable()  # a read-only store refuses before a model call is spent, not after
         raw = self.target.chat(messages, sent, logprobs=top_logprobs > 0, top_logprobs=top_logprobs)
         latency = time.perf_counter() - t0
         self.n_model_calls += 1

@@ -121,18 +121,29 @@ def raw_project_and_collect(raw: dict, study_id: str) -> dict:
             "collect": (raw.get(study_id) or {}).get("collect")}
 
 
+LIFELINE_TAG = "stage-lifeline"
+
+
 def read_source(notebook: Path):
-    """The notebook node of a percent script (or of an .ipynb), with a kernel to run it."""
+    """The notebook node of a percent script (or of an .ipynb), with a kernel to run it. A first cell makes
+    the kernel stop within 50 ms when this stage process dies (``kill -9``), so an orphaned kernel cannot go
+    on writing answers while a resumed run starts; it is dropped from the report."""
     import jupytext
+    import nbformat
 
     nb = jupytext.read(notebook)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata.setdefault("language_info", {"name": "python"})
+    cell = nbformat.v4.new_code_cell("from analysis.core.lifeline import die_with_parent\ndie_with_parent()")
+    cell.metadata["tags"] = [LIFELINE_TAG]
+    nb.cells.insert(0, cell)
     return nb
 
 
 def drop_placeholder(nb) -> None:
-    """Remove the notebook's own ``parameters`` cell once papermill has injected the real values."""
+    """Remove the notebook's own ``parameters`` cell once papermill has injected the real values, and the
+    runner's lifeline cell: the report shows the notebook and the parameters actually used, once."""
+    nb.cells = [c for c in nb.cells if LIFELINE_TAG not in c.metadata.get("tags", [])]
     if any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells):
         nb.cells = [c for c in nb.cells if "parameters" not in c.metadata.get("tags", [])]
 
@@ -183,6 +194,7 @@ class _Tail:
 def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Path, Path]:
     import nbformat
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     notebook = Path(notebook)
@@ -197,6 +209,10 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
             with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file)):
                 pm.execute_notebook(read_source(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT),
                                     kernel_name="python3", progress_bar=False, log_output=True, report_mode=False)
+        except DeadKernelError:
+            raise SystemExit(f"{notebook} failed: the notebook's kernel died (killed, or out of memory: see "
+                             "`dmesg`); the answers it got are in the response store, so `dvc repro` resumes "
+                             "from there.") from None
         except PapermillExecutionError as e:
             user = e.ename in user_error_names(study)
             keep = REPORTS_DIR / "failed" / study / out_nb.name
