@@ -245,6 +245,11 @@ class Elicitor:
         opts = sent.to_dict()
         key = request_key(self.identity, messages, opts, sample, top_logprobs)
         hit = self.store.get(key)
+        for legacy in getattr(self.target, "legacy_specs", []) if hit is None else []:
+            # an answer recorded when the spec still carried the server URL (same model, same digest)
+            hit = self.store.get(request_key({**self.identity, "spec": legacy}, messages, opts, sample, top_logprobs))
+            if hit is not None:
+                break
         if hit is not None:
             self.n_store_hits += 1
             lps = [TokenLogprob.from_json(t) for t in hit.logprobs] if hit.logprobs is not None else None

@@ -386,3 +386,25 @@ def test_collection_labels_a_served_model_without_its_urls(serve, store, tmp_pat
     assert a.chats() + b.chats() == 1  # the second run came from the store
     with pytest.raises(ParamsError, match="twice with different URLs"):
         project({"models": [f"openai:qwen@{a.url}/v1", f"openai:qwen@{b.url}/v1"]})
+
+
+def test_an_ollama_model_is_the_same_at_another_host_and_old_answers_are_still_found(serve, store):
+    a = serve(ollama_routes())
+    b = serve(ollama_routes())
+    one = Elicitor(make_target(f"ollama:llama3.1:8b@{a.url}", **FAST), store, progress=False)
+    r1 = one.generate(MSG)
+    two = Elicitor(make_target(f"ollama:llama3.1:8b@{a.url},{b.url}", **FAST), store, progress=False)
+    r2 = two.generate(MSG)
+    assert r2.cached and r1.call_id == r2.call_id and a.chats() + b.chats() == 1
+    assert one.target.spec == two.target.spec == "ollama:llama3.1:8b"
+    # an answer recorded under the old, host-bearing spec (before this change) is still served
+    from analysis.core.store import request_key
+
+    old_identity = {**two.identity, "spec": f"ollama:llama3.1:8b@{b.url}"}
+    msgs = [{"role": "user", "content": "recorded before"}]
+    opts = GenOptions().to_dict()
+    store.put(request_key(old_identity, msgs, opts, 0, 0), identity=old_identity, messages=msgs, options=opts,
+              seed=0, sample=0, top_logprobs=0, text="old answer", logprobs=None, latency_s=0.1, meta={}, tag=None)
+    third = Elicitor(make_target(f"ollama:llama3.1:8b@{b.url}", **FAST), store, progress=False)
+    r3 = third.generate(msgs)
+    assert r3.cached and r3.text == "old answer" and b.chats() == 0

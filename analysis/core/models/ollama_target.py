@@ -51,7 +51,10 @@ class OllamaTarget:
         backoff_s: float = 1.0,
         n_ctx: int | None = None,
     ):
-        self.spec = spec
+        # where a model is served is not who it is: the key and the label carry the name (and the digest
+        # Ollama reports), not the hosts; answers recorded under the old host-bearing spec are still found
+        self.spec = f"{kind}:{model}"
+        self.legacy_specs = [spec] if spec != self.spec else []
         self.kind = kind
         self.model = model
         self.hosts = hosts
