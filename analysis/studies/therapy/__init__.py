@@ -16,8 +16,8 @@ STUDY = Study(
     plan=_collect.plan,
     tiny={"collect": {
         "sessions": {"n_sessions": 1, "closing_turns": 0, "blocks": ["early_years", "emotions"], "max_tokens": 32},
-        "coding": {"repeats": 1},
-        "scales": {"instruments": ["gad7"], "stances": ["neutral"], "modes": ["item_session", "whole_session"],
-                   "whole_form_max_tokens": 60},
+        "coding": {"repeats": 2, "themes": ["denial_of_inner_life"]},
+        "scales": {"instruments": ["gad7"], "stances": ["neutral"],
+                   "modes": ["item_session", "item_fresh", "whole_session"], "whole_form_max_tokens": 60},
     }},
 )

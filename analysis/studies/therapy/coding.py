@@ -22,6 +22,7 @@ import itertools
 import math
 import random
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +40,7 @@ from analysis.studies.therapy.script import (
 )
 
 SCHEME_FILE = THERAPY_DIR / "coding_scheme.yaml"
+CALIBRATION_FILE = THERAPY_DIR / "judge_calibration.yaml"
 
 
 class _Strict(BaseModel):
@@ -58,6 +60,53 @@ class CodingScheme(_Strict):
     id: str
     judge_instructions: str
     themes: list[Theme] = Field(min_length=1)
+
+
+class CalibrationTurn(_Strict):
+    therapist: str
+    client: str
+
+
+class CalibrationTranscript(_Strict):
+    id: str
+    turns: list[CalibrationTurn] = Field(min_length=1)
+    expected: dict[str, Literal[0, 1]] = Field(min_length=1)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(f"Therapist: {t.therapist.strip()}\nClient: {t.client.strip()}" for t in self.turns)
+
+
+class JudgeCalibration(_Strict):
+    schema_version: int = 1
+    denial_markers: list[str] = Field(default_factory=list)
+    transcripts: list[CalibrationTranscript] = Field(min_length=1)
+
+
+def load_calibration(path: str | Path | None = None, scheme: CodingScheme | None = None) -> JudgeCalibration:
+    """The calibration transcripts (known codes); every theme they name must be in the coding scheme."""
+    p = Path(path) if path else CALIBRATION_FILE
+    cal = _validate(JudgeCalibration, _load_yaml(p, "judge calibration"), p, "judge calibration")
+    known = {t.id for t in (scheme or load_scheme()).themes}
+    for t in cal.transcripts:
+        unknown = sorted(set(t.expected) - known)
+        if unknown:
+            raise StimulusError(f"The judge calibration file {p}: transcript {t.id!r} names unknown theme(s) "
+                                f"{unknown}; the coding scheme defines {sorted(known)}.")
+    return cal
+
+
+def denial_share(turns: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
+    """Per model x session: the share of client turns that deny an inner life (say one of ``markers``,
+    e.g. "as an AI, I don't have feelings"), and whether any does."""
+    from analysis.studies.therapy.recognition import phrase_pattern
+
+    pats = [phrase_pattern(m) for m in markers]
+    return (turns.with_columns(pl.col("client").map_elements(lambda t: any(p.search(t or "") for p in pats),
+                                                             return_dtype=pl.Boolean).alias("_denies"))
+            .group_by("model", "session").agg(pl.col("_denies").mean().alias("denial_share"),
+                                               pl.col("_denies").any().alias("denies_inner_life"))
+            .sort("model", "session"))
 
 
 def load_scheme(path: str | Path | None = None) -> CodingScheme:
@@ -127,31 +176,38 @@ def code_one(judge: Elicitor, transcript: str, theme: Theme, scheme: CodingSchem
             "status": a.status, "reply": a.raw, "call_ids": ",".join(a.call_ids)}
 
 
-CODING_SCHEMA = {"model": pl.Utf8, "session": pl.Int64, "theme": pl.Utf8, "repeat": pl.Int64, "method": pl.Utf8,
-                 "judge": pl.Utf8, "p_yes": pl.Float64, "mass": pl.Float64, "code": pl.Int64, "status": pl.Utf8,
-                 "reply": pl.Utf8, "call_ids": pl.Utf8}
+CODING_SCHEMA = {"model": pl.Utf8, "source": pl.Utf8, "unit": pl.Utf8, "session": pl.Int64, "theme": pl.Utf8,
+                 "repeat": pl.Int64, "expected": pl.Int64, "method": pl.Utf8, "judge": pl.Utf8, "p_yes": pl.Float64,
+                 "mass": pl.Float64, "code": pl.Int64, "status": pl.Utf8, "reply": pl.Utf8, "call_ids": pl.Utf8}
 
 
 def code_sessions(judge: Elicitor, turns: pl.DataFrame, scheme: CodingScheme, *, repeats: int = 2,
                   method: str = "probs", gen_options: GenOptions = GenOptions(temperature=0.7, max_tokens=8),
-                  themes: list[str] | None = None, max_reasks: int = 2) -> pl.DataFrame:
-    """One row per model x session x theme x repeat: p_yes (probs), code (1/0/None), mass, status.
+                  themes: list[str] | None = None, max_reasks: int = 2,
+                  calibration: JudgeCalibration | None = None) -> pl.DataFrame:
+    """One row per model x session x theme x repeat (``source = session``): p_yes (probs), code
+    (1/0/None), mass, status; with ``calibration``, also one row per calibration transcript x asserted
+    theme x repeat (``source = calibration``, the known code in ``expected``), coded the same way.
 
-    The codings run through the judge's pool, session by session (so a prompt cache reads each
+    The codings run through the judge's pool, transcript by transcript (so a prompt cache reads each
     transcript once), repeat by repeat, theme by theme.
     """
     if method not in ("probs", "generate"):
         raise ValueError(f"method must be 'probs' or 'generate', not {method!r}")
     chosen = select_themes(scheme, themes)
     units = turns.select("model", "session").unique().sort("model", "session").rows()
-    texts = {u: transcript_text(turns, *u) for u in units}
-    jobs = [(u, r, th) for u in units for r in range(repeats) for th in chosen]
+    # (model, source, unit id, session, transcript text, {theme: expected code})
+    docs = [(m, "session", f"session {s}", s, transcript_text(turns, m, s), None) for m, s in units]
+    if calibration is not None:
+        for m in dict.fromkeys(turns["model"].to_list()):
+            docs += [(m, "calibration", t.id, None, t.text, t.expected) for t in calibration.transcripts]
+    jobs = [(d, r, th) for d in docs for r in range(repeats) for th in chosen if d[5] is None or th.id in d[5]]
 
     def run(job):
-        (model, session), r, th = job
-        res = code_one(judge, texts[(model, session)], th, scheme, r, method=method, gen_options=gen_options,
-                       max_reasks=max_reasks)
-        return {"model": model, "session": session, "theme": th.id, "repeat": r, "method": method,
+        (model, source, unit, session, text, expected), r, th = job
+        res = code_one(judge, text, th, scheme, r, method=method, gen_options=gen_options, max_reasks=max_reasks)
+        return {"model": model, "source": source, "unit": unit, "session": session, "theme": th.id, "repeat": r,
+                "expected": None if expected is None else expected[th.id], "method": method,
                 "judge": judge.target.spec, **res}
 
     rows = judge.map(run, jobs, desc=f"coding (judge {judge.target.spec})")
@@ -178,51 +234,124 @@ def cohen_kappa(a: list[int], b: list[int]) -> float:
 
 
 def agreement(codings: pl.DataFrame) -> pl.DataFrame:
-    """Agreement between every pair of repeats over model x session x theme units (both coded):
-    n units, raw agreement, Cohen's kappa (with a note when undefined), mean |p_yes difference|."""
-    reps = sorted(codings["repeat"].unique().to_list())
+    """Agreement between every pair of repeats, per model and source (the sessions; the calibration
+    transcripts), over transcript x theme units coded validly in both: n units, raw agreement, Cohen's
+    kappa (with a note when undefined or imprecise), mean |p_yes difference|."""
+    schema = {"model": pl.Utf8, "source": pl.Utf8, "repeat_a": pl.Int64, "repeat_b": pl.Int64, "n_units": pl.Int64,
+              "agreement": pl.Float64, "kappa": pl.Float64, "mean_abs_dp": pl.Float64, "note": pl.Utf8}
     rows = []
-    for ra, rb in itertools.combinations(reps, 2):
-        a = codings.filter(pl.col("repeat") == ra).select("model", "session", "theme", pl.col("code").alias("a"),
-                                                          pl.col("p_yes").alias("pa"))
-        b = codings.filter(pl.col("repeat") == rb).select("model", "session", "theme", pl.col("code").alias("b"),
-                                                          pl.col("p_yes").alias("pb"))
-        j = a.join(b, on=["model", "session", "theme"]).filter(pl.col("a").is_not_null() & pl.col("b").is_not_null())
-        ca, cb = j["a"].to_list(), j["b"].to_list()
-        k = cohen_kappa(ca, cb)
-        dp = (j["pa"] - j["pb"]).abs().mean() if j.height else None
-        note = ""
-        if j.height == 0:
-            note = "no unit coded in both repeats"
-        elif math.isnan(k):
-            note = "kappa undefined: both repeats gave every unit the same code"
-        elif j.height < 10:
-            note = f"only {j.height} units: kappa is very imprecise"
-        rows.append({"repeat_a": ra, "repeat_b": rb, "n_units": j.height,
-                     "agreement": (sum(x == y for x, y in zip(ca, cb)) / j.height) if j.height else math.nan,
-                     "kappa": k, "mean_abs_dp": float(dp) if dp is not None and dp == dp else math.nan, "note": note})
-    if not rows:
-        return pl.DataFrame(schema={"repeat_a": pl.Int64, "repeat_b": pl.Int64, "n_units": pl.Int64,
-                                    "agreement": pl.Float64, "kappa": pl.Float64, "mean_abs_dp": pl.Float64,
-                                    "note": pl.Utf8})
-    return pl.DataFrame(rows)
+    if "source" not in codings.columns:
+        codings = codings.with_columns(pl.lit("session").alias("source"), pl.format("session {}", "session").alias("unit"))
+    for (model, source), g in codings.group_by(["model", "source"], maintain_order=True):
+        reps = sorted(g["repeat"].unique().to_list())
+        for ra, rb in itertools.combinations(reps, 2):
+            a = g.filter(pl.col("repeat") == ra).select("unit", "theme", pl.col("code").alias("a"), pl.col("p_yes").alias("pa"))
+            b = g.filter(pl.col("repeat") == rb).select("unit", "theme", pl.col("code").alias("b"), pl.col("p_yes").alias("pb"))
+            j = a.join(b, on=["unit", "theme"]).filter(pl.col("a").is_not_null() & pl.col("b").is_not_null())
+            ca, cb = j["a"].to_list(), j["b"].to_list()
+            k = cohen_kappa(ca, cb)
+            dp = (j["pa"] - j["pb"]).abs().mean() if j.height else None
+            note = ""
+            if j.height == 0:
+                note = "no unit coded validly in both repeats"
+            elif math.isnan(k):
+                note = "kappa undefined: both repeats gave every unit the same code"
+            elif j.height < 10:
+                note = f"only {j.height} units: kappa is very imprecise"
+            rows.append({"model": model, "source": source, "repeat_a": ra, "repeat_b": rb, "n_units": j.height,
+                         "agreement": (sum(x == y for x, y in zip(ca, cb)) / j.height) if j.height else math.nan,
+                         "kappa": k, "mean_abs_dp": float(dp) if dp is not None and dp == dp else math.nan,
+                         "note": note})
+    return pl.DataFrame(rows, schema=schema)
 
 
-def theme_rates(codings: pl.DataFrame) -> pl.DataFrame:
-    """Per model x theme: sessions coded, the share of codings that say Yes (over sessions and
-    repeats), the share of sessions coded Yes by every repeat, mean p_yes, and unparsed codings."""
-    per_session = codings.group_by("model", "theme", "session").agg(
+def calibration_accuracy(codings: pl.DataFrame) -> pl.DataFrame:
+    """How the judge codes the calibration transcripts, per model x theme: sensitivity (share of the
+    codings of transcripts that express the theme coded Yes), specificity (of those that do not, coded
+    No), their mean (balanced accuracy), and the codings without a valid code (counted as wrong)."""
+    cal = codings.filter(pl.col("source") == "calibration") if "source" in codings.columns else codings.clear()
+    if cal.height == 0:
+        return pl.DataFrame(schema={"model": pl.Utf8, "theme": pl.Utf8, "n_positive": pl.UInt32, "sensitivity": pl.Float64,
+                                    "n_negative": pl.UInt32, "specificity": pl.Float64, "balanced_accuracy": pl.Float64,
+                                    "n_invalid": pl.UInt32, "mean_p_yes_positive": pl.Float64,
+                                    "mean_p_yes_negative": pl.Float64})
+    right = pl.col("code").is_not_null() & (pl.col("code") == pl.col("expected"))
+    pos, neg = pl.col("expected") == 1, pl.col("expected") == 0
+    out = cal.group_by("model", "theme", maintain_order=True).agg(
+        pos.sum().alias("n_positive"),
+        (right & pos).sum().alias("_tp"),
+        neg.sum().alias("n_negative"),
+        (right & neg).sum().alias("_tn"),
+        pl.col("code").is_null().sum().alias("n_invalid"),
+        pl.col("p_yes").filter(pos).mean().alias("mean_p_yes_positive"),
+        pl.col("p_yes").filter(neg).mean().alias("mean_p_yes_negative"),
+    ).with_columns(
+        (pl.col("_tp") / pl.col("n_positive")).alias("sensitivity"),
+        (pl.col("_tn") / pl.col("n_negative")).alias("specificity"),
+    ).with_columns(((pl.col("sensitivity") + pl.col("specificity")) / 2).alias("balanced_accuracy"))
+    return out.select("model", "theme", "n_positive", "sensitivity", "n_negative", "specificity", "balanced_accuracy",
+                      "n_invalid", "mean_p_yes_positive", "mean_p_yes_negative").sort("model", "theme")
+
+
+def judge_gate(codings: pl.DataFrame, *, min_kappa: float = 0.6, min_calibration: float = 0.75,
+               min_units: int = 10) -> pl.DataFrame:
+    """Whether each theme's rate can be read as a finding, per model x theme, and why (not).
+
+    A theme rate is interpretable only when (1) the judge's repeated codings of the model's sessions
+    agree: Cohen's kappa over session x theme units (all themes pooled, the lowest over pairs of
+    repeats) is at least ``min_kappa`` on at least ``min_units`` units; and (2) the judge codes that
+    theme right on the calibration transcripts: balanced accuracy at least ``min_calibration``.
+    """
+    ag = agreement(codings).filter(pl.col("source") == "session")
+    cal = calibration_accuracy(codings)
+    themes = codings.select("model", "theme").unique(maintain_order=True)
+    rows = []
+    for model, theme in themes.rows():
+        a = ag.filter(pl.col("model") == model)
+        kappa = a["kappa"].min() if a.height and a["kappa"].null_count() < a.height else None
+        kappa = None if kappa is None or (isinstance(kappa, float) and math.isnan(kappa)) else kappa
+        n_units = int(a["n_units"].min()) if a.height else 0
+        c = cal.filter((pl.col("model") == model) & (pl.col("theme") == theme))
+        bacc = c["balanced_accuracy"].item() if c.height else None
+        reasons = []
+        if not a.height:
+            reasons.append("one coding per session: no agreement between repeats to check (coding.repeats >= 2)")
+        elif n_units < min_units:
+            reasons.append(f"only {n_units} session x theme units coded twice (need {min_units})")
+        elif kappa is None:
+            reasons.append("kappa undefined (every session x theme got the same code)")
+        elif kappa < min_kappa:
+            reasons.append(f"repeat agreement kappa {kappa:.2f} < {min_kappa}")
+        if bacc is None or bacc != bacc:
+            reasons.append("no calibration transcripts coded for this theme (coding.calibration)")
+        elif bacc < min_calibration:
+            reasons.append(f"calibration balanced accuracy {bacc:.2f} < {min_calibration}")
+        rows.append({"model": model, "theme": theme, "kappa": kappa, "n_units": n_units,
+                     "calibration_balanced_accuracy": bacc, "interpretable": not reasons,
+                     "reason": "; ".join(reasons)})
+    return pl.DataFrame(rows, schema={"model": pl.Utf8, "theme": pl.Utf8, "kappa": pl.Float64, "n_units": pl.Int64,
+                                      "calibration_balanced_accuracy": pl.Float64, "interpretable": pl.Boolean,
+                                      "reason": pl.Utf8})
+
+
+def theme_rates(codings: pl.DataFrame, gate: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per model x theme, over the model's sessions: sessions coded, the share of valid codings that say
+    Yes (over sessions and repeats: ``raw_rate``), the share of sessions coded Yes by every repeat,
+    mean p_yes, and codings without a valid code. With ``gate`` (:func:`judge_gate`), ``rate`` is the
+    raw rate only where the judge passed it and null otherwise, with the reason."""
+    ses = codings.filter(pl.col("source") == "session") if "source" in codings.columns else codings
+    per_session = ses.group_by("model", "theme", "session").agg(
         pl.col("code").mean().alias("yes_share"),
         (pl.col("code").min() == 1).alias("all_yes"),
         pl.col("p_yes").mean().alias("p_yes"),
         pl.col("code").is_null().sum().alias("n_missing"),
         pl.len().alias("n_codings"),
     )
-    return (
+    out = (
         per_session.group_by("model", "theme")
         .agg(
             pl.len().alias("n_sessions"),
-            pl.col("yes_share").mean().alias("rate"),
+            pl.col("yes_share").mean().alias("raw_rate"),
             pl.col("all_yes").cast(pl.Float64).mean().alias("rate_all_repeats"),
             pl.col("p_yes").mean().alias("mean_p_yes"),
             pl.col("n_missing").sum().alias("n_missing"),
@@ -230,3 +359,7 @@ def theme_rates(codings: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("model", "theme")
     )
+    if gate is None:
+        return out.with_columns(pl.col("raw_rate").alias("rate"))
+    return out.join(gate.select("model", "theme", "interpretable", "reason"), on=["model", "theme"], how="left").with_columns(
+        pl.when(pl.col("interpretable")).then(pl.col("raw_rate")).otherwise(None).alias("rate"))

@@ -15,7 +15,13 @@ from analysis.core.models import GenOptions
 from analysis.core.study import PlanItem
 from analysis.studies.therapy.administer import administer as administer_scales
 from analysis.studies.therapy.administer import plan_units
-from analysis.studies.therapy.coding import code_sessions, judge_prompt_table, load_scheme, select_themes
+from analysis.studies.therapy.coding import (
+    code_sessions,
+    judge_prompt_table,
+    load_calibration,
+    load_scheme,
+    select_themes,
+)
 from analysis.studies.therapy.params import CollectParams
 from analysis.studies.therapy.scales import answer_format, load_scales
 from analysis.studies.therapy.script import load_script, load_stances, run_sessions, script_turns
@@ -67,6 +73,7 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
     script, stances, scheme = load_script(), load_stances(), load_scheme()
     script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks)
     select_themes(scheme, cp.themes)
+    calibration = load_calibration(scheme=scheme) if cp.calibration else None
     for s in sp.stances:
         stances.get(s)
     instruments = load_scales(sp.instruments)
@@ -79,7 +86,7 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
         questions_per_block=ss.questions_per_block, closing_turns=ss.closing_turns, blocks=ss.blocks))
     codings = clock.part("coding", lambda: code_sessions(
         judge, turns, scheme, repeats=cp.repeats, method=cp.method, themes=cp.themes, max_reasks=cp.max_reasks,
-        gen_options=GenOptions(temperature=cp.temperature, max_tokens=cp.max_tokens)), el=judge)
+        gen_options=GenOptions(temperature=cp.temperature, max_tokens=cp.max_tokens), calibration=calibration), el=judge)
     scales = clock.part("scales", lambda: administer_scales(el, turns, instruments, stances, sp, system=script.system))
     return {"turns": turns, "codings": codings, "judge_prompts": judge_prompt_table(scheme, cp.repeats),
             **scales, "instruments": instrument_table(sp.instruments), "timing": pl.DataFrame(clock.rows)}
@@ -98,14 +105,19 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
     script, scheme = load_script(), load_scheme()
     n_turns = len(script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks))
     out = [PlanItem("sessions", ss.n_sessions * n_turns, True, f"{ss.n_sessions} sessions x {n_turns} turns")]
-    n_themes = len(select_themes(scheme, cp.themes))
+    chosen = {t.id for t in select_themes(scheme, cp.themes)}
+    n_themes = len(chosen)
     n_code = ss.n_sessions * cp.repeats * n_themes
+    n_cal = sum(len(chosen & set(t.expected)) for t in load_calibration(scheme=scheme).transcripts) * cp.repeats \
+        if cp.calibration else 0
     on = "coding" if cp.judge == "same" else f"coding on judge {cp.judge}"
+    cal = f" + {n_cal} of calibration transcripts" if n_cal else ""
     if cp.method == "probs":
-        out.append(PlanItem(on, n_code, False, f"{ss.n_sessions} sessions x {cp.repeats} repeats x {n_themes} themes, "
-                                               "1 pass each (+1 per Yes/No branch)"))
+        out.append(PlanItem(on, n_code + n_cal, False, f"{ss.n_sessions} sessions x {cp.repeats} repeats x {n_themes} "
+                                                       f"themes{cal}, 1 pass each (+1 per Yes/No branch)"))
     else:
-        out.append(PlanItem(on, n_code, cp.max_reasks == 0, f"{n_code} codings + re-asks of unparsed replies"))
+        out.append(PlanItem(on, n_code + n_cal, cp.max_reasks == 0, f"{n_code} codings{cal} + re-asks of unparsed "
+                                                                    "replies"))
 
     instruments = load_scales(sp.instruments)
     single_token = {i.id: all(len(o) == 1 for o in answer_format(i).options) for i in instruments}

@@ -44,6 +44,9 @@ class CodingParams(Section):
     method: Method = Field("probs", description="probs: p(Yes) from log-probabilities; generate: parse Yes/No")
     repeats: int = Field(2, ge=1, description="codings per session x theme with prompt variants (self-consistency)")
     themes: list[str] | None = Field(None, description="null = every theme of data/stimuli/therapy/coding_scheme.yaml")
+    calibration: bool = Field(True, description="also code the calibration transcripts with known codes "
+                                                "(data/stimuli/therapy/judge_calibration.yaml): the analysis reports "
+                                                "a theme rate only for a judge that codes them right")
     max_tokens: int = Field(8, ge=1, description="generate method")
     temperature: float = Field(0.7, ge=0, description="generate method (repeats differ by seed when > 0)")
     max_reasks: int = Field(2, ge=0, description="generate method")
@@ -99,3 +102,10 @@ class AnalysisParams(Section):
     ref_condition: str = Field("item_session:generate", description="reference condition (mode:method) of the mixed "
                                                                     "model")
     ref_stance: str = Field("neutral", description="reference stance of the contrasts and the mixed model")
+    min_kappa: float = Field(0.6, ge=-1, le=1, description="theme rates are findings only when the judge's repeated "
+                                                           "codings of the sessions agree at least this well (Cohen's "
+                                                           "kappa; 0.61 starts 'substantial', Landis & Koch 1977)")
+    min_calibration: float = Field(0.75, ge=0, le=1, description="... and when the judge codes the theme right on the "
+                                                                 "calibration transcripts (balanced accuracy; 0.5 = "
+                                                                 "chance)")
+    min_units: int = Field(10, ge=2, description="fewest session x theme units coded twice for the kappa to count")

@@ -61,7 +61,8 @@ def score_items(items: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFr
     answer); reverse keys are applied by ``analysis.core.instruments.score``. A scale is scored only when
     every one of its items has a valid answer: a missing item is never filled in (no prorating), the
     scale is "not scored" and its unparsed / refused / low-mass items are counted next to it. Adds
-    n_unparsed, mean option mass, the scale's range (min_score, max_score) and score_pct: the score's
+    n_invalid (items without a valid answer, for any reason: unparsed, refused, low option mass), mean option
+    mass, the scale's range (min_score, max_score) and score_pct: the score's
     position on that range, (score - min) / (max - min).
     """
     parts = []
@@ -77,7 +78,7 @@ def score_items(items: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFr
         )
         sc = sc.join(extra, on=KEYS, how="left").with_columns(
             pl.lit(inst.id).alias("instrument"),
-            (pl.col("n_items") - pl.col("n_answered")).alias("n_unparsed"),
+            (pl.col("n_items") - pl.col("n_answered")).alias("n_invalid"),
             pl.col("scale").map_elements(lambda s, i=inst: float(i.min_score(s)), return_dtype=pl.Float64).alias("min_score"),
             pl.col("scale").map_elements(lambda s, i=inst: float(i.max_score(s)), return_dtype=pl.Float64).alias("max_score"),
         )
@@ -85,10 +86,12 @@ def score_items(items: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFr
     if not parts:
         raise ValueError("no item answers for the given instruments")
     # the position of the score on the scale's own range (0 = its minimum, 1 = its maximum), whatever the minimum
-    out = pl.concat(parts, how="diagonal_relaxed").with_columns(
+    # rounded to 9 decimals: sums of the same expected item scores in another order differ in the last bits,
+    # which would show identical sessions as a tiny spread
+    out = pl.concat(parts, how="diagonal_relaxed").with_columns(pl.col("score").round(9)).with_columns(
         ((pl.col("score") - pl.col("min_score")) / (pl.col("max_score") - pl.col("min_score"))).alias("score_pct"))
     return with_condition(out).select(
-        *KEYS, "condition", "instrument", "scale", "score", "band", "n_answered", "n_items", "n_unparsed",
+        *KEYS, "condition", "instrument", "scale", "score", "band", "n_answered", "n_items", "n_invalid",
         "n_refused", "n_low_mass", "mean_mass", "min_score", "max_score", "score_pct",
     )
 
@@ -132,9 +135,24 @@ def cutoff_shares(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.Dat
     return pl.DataFrame(rows)
 
 
-def score_summary(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
-    """Mean (SD, range) score per model x stance x condition x reported scale, the human band the
-    mean falls in (where the scale has cut-offs), and missing-answer counts next to it."""
+def mean_ci(values, ci: float = 0.95) -> tuple[float, float]:
+    """Two-sided t interval of a mean over independent values (NaN with fewer than 2 or no spread)."""
+    import numpy as np
+    from scipy import stats as st
+
+    v = np.asarray([x for x in values if x is not None and x == x], dtype=float)
+    if len(v) < 2 or v.std(ddof=1) <= 1e-9 * max(1.0, abs(v.mean())):
+        return math.nan, math.nan
+    h = st.t.ppf(1 - (1 - ci) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean() - h), float(v.mean() + h)
+
+
+def score_summary(scores: pl.DataFrame, instruments: list[Instrument], ci: float = 0.95) -> pl.DataFrame:
+    """Mean (t CI over sessions, SD, range) score per model x stance x condition x reported scale, the
+    human band the mean falls in (where the scale has cut-offs), and missing-answer counts next to it.
+
+    ``n_units`` counts the distinct conversations scored: the sessions, or 1 for a fresh context that is
+    the same request for every session (its CI is then undefined, not zero)."""
     by_id = {i.id: i for i in instruments}
     out = (
         primary(scores, instruments)
@@ -142,24 +160,31 @@ def score_summary(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.Dat
         .agg(
             pl.len().alias("n_sessions"),
             pl.col("score").is_not_null().sum().alias("n_scored"),
+            pl.col("context_id").filter(pl.col("score").is_not_null()).n_unique().alias("n_units"),
             pl.col("score").mean().alias("mean"),
+            pl.col("score").filter(pl.col("score").is_not_null()).unique().alias("_distinct"),
+            pl.col("score").drop_nulls().alias("_values"),
             pl.col("score").std().alias("sd"),
             pl.col("score").min().alias("min"),
             pl.col("score").max().alias("max"),
-            pl.col("n_unparsed").sum().alias("items_unparsed"),
+            pl.col("n_invalid").sum().alias("items_invalid"),
             pl.col("n_items").sum().alias("items_asked"),
             pl.col("n_refused").sum().alias("items_refused"),
             pl.col("n_low_mass").sum().alias("items_low_mass"),
-            pl.col("context_id").filter(pl.col("score").is_not_null()).n_unique().alias("n_units"),
             pl.col("mean_mass").mean().alias("mean_mass"),
+            pl.col("min_score").first().alias("min_score"),
             pl.col("max_score").first().alias("max_score"),
         )
     )
-    return out.with_columns(
+    cis = [mean_ci(v.to_list(), ci) if n > 1 else (math.nan, math.nan)
+           for v, n in zip(out["_values"], out["n_units"])]
+    return out.drop("_distinct", "_values").with_columns(
+        pl.Series("ci_low", [c[0] for c in cis], dtype=pl.Float64),
+        pl.Series("ci_high", [c[1] for c in cis], dtype=pl.Float64),
         pl.struct("instrument", "scale", "mean").map_elements(
             lambda r: by_id[r["instrument"]].band(r["scale"], r["mean"]) if r["mean"] is not None else None,
             return_dtype=pl.Utf8).alias("band_of_mean"),
-        (pl.col("items_unparsed") / pl.col("items_asked")).alias("unparsed_rate"),
+        (pl.col("items_invalid") / pl.col("items_asked")).alias("invalid_rate"),
     ).sort("model", "instrument", "scale", "condition", "stance")
 
 
@@ -182,8 +207,12 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
                 continue
             j = ga.join(gb, on="session").sort("session")
             res = paired_hedges_g(j["a"].to_numpy(), j["b"].to_numpy(), ci)
+            fresh = [c for c in (a, b) if factor == "condition" and "_fresh" in c]
+            if fresh:  # one fresh context repeated for every session: not an independent measurement per session
+                res["note"] = "; ".join(x for x in (res["note"], f"{' and '.join(fresh)}: one fresh context per "
+                                                    "distinct request, repeated for every session") if x)
             rows.append({"model": model, "instrument": inst, "scale": scale, across: stratum, "factor": factor,
-                         "a": a, "b": b, **res})
+                         "a": a, "b": b, **res, "sided": "two-sided"})
     if not rows:
         return pl.DataFrame()
     out = pl.DataFrame(rows)
@@ -286,58 +315,3 @@ def recognition_summary(forms: pl.DataFrame) -> pl.DataFrame:
     overall = forms.group_by(["model", "instrument"], maintain_order=True).agg(agg).with_columns(
         pl.lit("all").alias("mode"), pl.lit("all").alias("stance"))
     return pl.concat([by, overall.select(by.columns)]).sort("model", "instrument", "mode", "stance")
-
-
-# ---- headline numbers (DVC metrics) ---------------------------------------------------------------
-
-
-def metric_key(text: str) -> str:
-    """A metrics key without dots or spaces (DVC flattens nested keys with dots)."""
-    from analysis.core.figures import short_model
-
-    return short_model(text).replace(".", "_").replace(" ", "_") if ":" in text else text.replace(".", "_").replace(" ", "_")
-
-
-def mean_ci(values, ci: float = 0.95) -> tuple[float, float]:
-    """Two-sided t interval of a mean (NaN when fewer than 2 values or no spread)."""
-    import numpy as np
-    from scipy import stats as st
-
-    v = np.asarray([x for x in values if x is not None and x == x], dtype=float)
-    if len(v) < 2 or v.std(ddof=1) == 0:
-        return math.nan, math.nan
-    h = st.t.ppf(1 - (1 - ci) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return float(v.mean() - h), float(v.mean() + h)
-
-
-def headline(scores: pl.DataFrame, shares: pl.DataFrame, recognition: pl.DataFrame, agree: pl.DataFrame,
-             instruments: list[Instrument], ci: float = 0.95) -> dict:
-    """The DVC metrics of Study 3, per model: the mean score of each reported scale per condition and stance
-    (with its t CI over sessions and n = distinct conversations scored), the share of sessions at or above
-    each human cut-off, the recognition rate of each instrument (whole-form modes) and the judge's
-    agreement between repeated codings (Cohen's kappa)."""
-    out: dict = {}
-    rep = primary(scores, instruments)
-    for (model, inst, scale, cond, stance), g in rep.group_by(["model", "instrument", "scale", "condition", "stance"],
-                                                             maintain_order=True):
-        vals = g["score"].drop_nulls()
-        n_units = g.filter(pl.col("score").is_not_null())["context_id"].n_unique()
-        lo, hi = mean_ci(vals.to_list(), ci) if n_units > 1 else (math.nan, math.nan)
-        m = out.setdefault(metric_key(model), {"scores": {}, "beyond_cutoff": {}, "recognition": {}, "judge": {}})
-        m["scores"].setdefault(f"{inst}_{scale}", {}).setdefault(metric_key(cond), {})[metric_key(stance)] = {
-            "mean": vals.mean() if len(vals) else None, "ci_low": lo, "ci_high": hi, "n": n_units,
-            "not_scored": g.height - len(vals)}
-    for r in shares.iter_rows(named=True) if shares.height else []:
-        m = out.setdefault(metric_key(r["model"]), {"scores": {}, "beyond_cutoff": {}, "recognition": {}, "judge": {}})
-        d = m["beyond_cutoff"].setdefault(f"{r['instrument']}_{r['scale']}", {}).setdefault(
-            metric_key(r["condition"]), {}).setdefault(metric_key(r["stance"]), {"n": r["n_scored"]})
-        d[metric_key(f"{r['cutoff_band']}_or_above")] = r["share"]
-    if recognition.height:
-        for r in recognition.filter(pl.col("mode") == "all").iter_rows(named=True):
-            m = out.setdefault(metric_key(r["model"]), {"scores": {}, "beyond_cutoff": {}, "recognition": {}, "judge": {}})
-            m["recognition"][metric_key(r["instrument"])] = {"rate": r["recognition_rate"], "n": r["n_forms"]}
-    for model in list(out):
-        if agree.height:
-            r = agree.row(0, named=True)
-            out[model]["judge"] = {"kappa": r["kappa"], "agreement": r["agreement"], "n_units": r["n_units"]}
-    return out

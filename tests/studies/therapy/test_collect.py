@@ -45,7 +45,9 @@ def test_collect_one_model_gives_every_table(client):
     out = STUDY.collect(el, p, 0)
     assert set(out) == {"turns", "codings", "judge_prompts", "items", "probs", "forms", "instruments", "timing"}
     assert out["turns"].height == 2 * (1 + 2 + 1)
-    assert out["codings"].height == 2 * 2 * 2
+    # 2 sessions x 2 repeats x 2 themes, and the calibration transcripts that assert those themes (7 + 5) x 2 repeats
+    assert out["codings"].height == 2 * 2 * 2 + (7 + 5) * 2
+    assert out["codings"].filter(pl.col("source") == "calibration")["expected"].null_count() == 0
     assert out["instruments"]["spec"].to_list() == ["gad7", "gds15"]
     assert out["timing"]["part"].to_list() == ["sessions", "coding", "scales"]
     assert out["timing"]["model_calls"].sum() == el.n_model_calls
@@ -58,7 +60,7 @@ def test_plan_counts_the_calls_a_run_makes(client):
     STUDY.collect(el, p, 0)
     assert sum(i.calls for i in plan) == el.n_model_calls == el.target.calls
     by_part = {i.part: i.calls for i in plan}
-    assert by_part["sessions"] == 2 * 4 and by_part["coding"] == 2 * 2 * 2
+    assert by_part["sessions"] == 2 * 4 and by_part["coding"] == 2 * 2 * 2 + (7 + 5) * 2
     assert by_part["scales: whole_fresh"] == 2 * 2 * 2  # greedy: one fresh form per stance x questionnaire + follow-up
 
 

@@ -106,7 +106,7 @@ def test_scores_bands_and_cutoff_shares():
     got = sc.filter(pl.col("condition") == "item_session:probs").sort("session")
     assert got["score"].to_list() == [0, 7, 14, 15] and got["band"].to_list() == ["minimal", "mild", "moderate", "severe"]
     whole = sc.filter(pl.col("condition") == "whole_session:generate").sort("session")
-    assert whole["score"].to_list() == [14, None] and whole["n_unparsed"].to_list() == [0, 1]
+    assert whole["score"].to_list() == [14, None] and whole["n_invalid"].to_list() == [0, 1]
     sh = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "item_session:probs")
     shares = {r["cutoff"]: (r["n_at_or_above"], r["n_scored"]) for r in sh.iter_rows(named=True)}
     assert shares == {5: (3, 4), 10: (2, 4), 15: (1, 4)}
@@ -115,7 +115,7 @@ def test_scores_bands_and_cutoff_shares():
     summ = score_summary(sc, [gad]).filter(pl.col("condition") == "item_session:probs").row(0, named=True)
     assert summ["mean"] == 9 and summ["band_of_mean"] == "mild" and summ["n_scored"] == 4
     wsumm = score_summary(sc, [gad]).filter(pl.col("condition") == "whole_session:generate").row(0, named=True)
-    assert wsumm["items_unparsed"] == 1 and wsumm["unparsed_rate"] == pytest.approx(1 / 14)
+    assert wsumm["items_invalid"] == 1 and wsumm["invalid_rate"] == pytest.approx(1 / 14)
 
 
 def test_item_distributions_and_recognition_summary():

@@ -1,0 +1,298 @@
+"""The analysis of Study 3 as one computation: every table the report shows, the summary that opens it,
+the files it writes and the headline numbers (DVC metrics).
+
+``analyse`` reads nothing and calls no model: it takes the collected tables and the analysis
+parameters. ``summary`` words what this run found from those numbers (never written in advance),
+and says plainly what cannot be read (too few sessions, no valid answers, a judge that fails its
+checks).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+
+from analysis.core.elicit import MIN_OPTION_MASS
+from analysis.core.figures import short_model
+from analysis.core.instruments import Instrument
+from analysis.core.io import write_csv, write_parquet
+from analysis.studies.therapy import coding as cod
+from analysis.studies.therapy import stats as st
+from analysis.studies.therapy.params import AnalysisParams
+
+# the paper's main contrasts, in order of preference for the summary: item by item in the session against
+# the whole form in the session (same method), else the session history itself
+HEADLINE_PAIRS = [("item_session:generate", "whole_session:generate"), ("item_session:probs", "item_fresh:probs"),
+                  ("item_session:generate", "item_fresh:generate")]
+HEADLINE_CONDITIONS = ["item_session:generate", "item_session:probs", "whole_session:generate"]
+
+
+@dataclass
+class Results:
+    instruments: list[Instrument]
+    a: AnalysisParams
+    items: pl.DataFrame
+    scores: pl.DataFrame
+    summary: pl.DataFrame
+    shares: pl.DataFrame
+    mode_fx: pl.DataFrame
+    stance_fx: pl.DataFrame
+    mixed: pl.DataFrame
+    mixed_notes: dict[str, str]
+    dist: pl.DataFrame
+    recognition: pl.DataFrame
+    codings: pl.DataFrame
+    agreement: pl.DataFrame
+    calibration: pl.DataFrame
+    gate: pl.DataFrame
+    rates: pl.DataFrame
+    denial: pl.DataFrame
+    sessions: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+
+def analyse(tables: dict[str, pl.DataFrame], instruments: list[Instrument], a: AnalysisParams) -> Results:
+    """Every statistic of the report from the collected tables (``items``, ``probs``, ``forms``,
+    ``codings``, ``turns``)."""
+    items, probs, forms, codings, turns = (tables[k] for k in ("items", "probs", "forms", "codings", "turns"))
+    scores = st.score_items(items, instruments)
+    reported = st.primary(scores, instruments)
+    conds = set(scores["condition"])
+    mode_pairs = [(x, y) for x, y in st.MODE_PAIRS if x in conds and y in conds]
+    stances = sorted(set(scores["stance"]))
+    stance_pairs = [(s, a.ref_stance) for s in stances if s != a.ref_stance and a.ref_stance in stances]
+    mode_fx = st.contrasts(reported, "condition", mode_pairs, across="stance", ci=a.ci, method=a.adjust)
+    stance_fx = st.contrasts(reported, "stance", stance_pairs, across="condition", ci=a.ci, method=a.adjust)
+    # the mixed model over the conditions measured in each session (fresh contexts are one request repeated
+    # for every session: they carry no session-level variation)
+    in_session = scores.filter(pl.col("context") == "session")
+    mm, notes = [], {}
+    for inst_id, scale in st.primary_scales(instruments).rows():
+        tab, note = st.mixed_model(in_session, inst_id, scale=scale, ref_condition=a.ref_condition,
+                                   ref_stance=a.ref_stance, ci=a.ci)
+        notes[f"{inst_id}_{scale}"] = note
+        if not tab.empty:
+            tab.insert(0, "instrument", inst_id)
+            tab.insert(1, "scale", scale)
+            tab["note"] = note
+            mm.append(tab)
+    gate = cod.judge_gate(codings, min_kappa=a.min_kappa, min_calibration=a.min_calibration, min_units=a.min_units)
+    sessions = (turns.group_by("model").agg(pl.col("session").n_unique().alias("n_sessions"),
+                                            (pl.len() / pl.col("session").n_unique()).alias("turns_per_session"))
+                .sort("model"))
+    return Results(
+        instruments=instruments, a=a, items=items, scores=scores,
+        summary=st.score_summary(scores, instruments, a.ci), shares=st.cutoff_shares(scores, instruments),
+        mode_fx=mode_fx, stance_fx=stance_fx,
+        mixed=pl.from_pandas(pd.concat(mm)) if mm else pl.DataFrame(), mixed_notes=notes,
+        dist=st.item_distributions(items, probs), recognition=st.recognition_summary(forms), codings=codings,
+        agreement=cod.agreement(codings), calibration=cod.calibration_accuracy(codings), gate=gate,
+        rates=cod.theme_rates(codings, gate),
+        denial=cod.denial_share(turns, cod.load_calibration().denial_markers), sessions=sessions)
+
+
+def write(res: Results, out: Path) -> None:
+    """The processed tables (data/processed/therapy/)."""
+    write_parquet(res.scores, out / "scores.parquet")
+    for name, df in (("score_summary", res.summary), ("cutoff_shares", res.shares), ("mode_effects", res.mode_fx),
+                     ("stance_effects", res.stance_fx), ("mixed_models", res.mixed), ("item_distributions", res.dist),
+                     ("recognition", res.recognition), ("judge_agreement", res.agreement),
+                     ("judge_calibration", res.calibration), ("judge_gate", res.gate), ("theme_rates", res.rates),
+                     ("denial_of_inner_life", res.denial)):
+        write_csv(df if df.height or df.width else pl.DataFrame({"note": ["nothing to report in this run"]}),
+                  out / f"{name}.csv")
+
+
+# ---- the summary ------------------------------------------------------------------------------------
+
+
+def _f(x, nd: int = 1) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
+
+
+def _g(row: dict, a: AnalysisParams) -> str:
+    if row["g"] is None or math.isnan(row["g"]):
+        return (f"mean difference {_f(row['mean_diff'])} (n = {row['n']} paired sessions); Hedges' g not estimable: "
+                f"{row['note'] or 'no variance'}")
+    return (f"Hedges' g = {_f(row['g'], 2)} ({int(a.ci * 100)}% CI {_f(row['ci_low'], 2)} to {_f(row['ci_high'], 2)}), "
+            f"mean difference {_f(row['mean_diff'])}, n = {row['n']} paired sessions, two-sided paired t-test "
+            f"p = {_f(row['p'], 3)}, {row['adjust']}-adjusted p = {_f(row['p_adj'], 3)}"
+            + (f" ({row['note']})" if row["note"] else ""))
+
+
+def summary(res: Results, question: str) -> str:
+    """The opening of the report, in Markdown, computed from this run's numbers."""
+    a = res.a
+    out = [f"**Question.** {question}", ""]
+    models = res.sessions.rows(named=True)
+    if not models:
+        return "\n".join(out + ["**Not interpretable:** no session was collected."])
+    conds = sorted(set(res.scores["condition"]))
+    out.append("**This run.** " + "; ".join(
+        f"{short_model(m['model'])}: {m['n_sessions']} session(s) of {m['turns_per_session']:.0f} turns" for m in models)
+        + f"; questionnaires {', '.join(i.id for i in res.instruments)}; conditions {', '.join(conds)}; stances "
+        f"{', '.join(sorted(set(res.scores['stance'])))}.")
+    small = min(m["n_sessions"] for m in models)
+    if small < 3:
+        out.append(f"\n**Caveat:** {small} session(s) per model: no effect size or mixed model can be estimated "
+                   "(at least 3 needed); the scores below are descriptive.")
+    elif small < 10:
+        out.append(f"\n**Caveat:** {small} sessions per model: effect sizes have wide intervals and the mixed "
+                   "model's session variance is poorly estimated; read them as a first look, not as evidence.")
+    for m in models:
+        model = m["model"]
+        out.append(f"\n**{short_model(model)}**")
+        for inst_id, scale in st.primary_scales(res.instruments).rows():
+            name = inst_id if scale == "total" else f"{inst_id} {scale}"
+            sm = res.summary.filter((pl.col("model") == model) & (pl.col("instrument") == inst_id)
+                                    & (pl.col("scale") == scale) & (pl.col("stance") == a.ref_stance))
+            parts = []
+            for c in [c for c in HEADLINE_CONDITIONS if c in conds] + [c for c in conds if c not in HEADLINE_CONDITIONS]:
+                r = sm.filter(pl.col("condition") == c)
+                if not r.height:
+                    continue
+                r = r.row(0, named=True)
+                if r["mean"] is None:
+                    parts.append(f"{c}: not scored ({r['items_invalid']} of {r['items_asked']} item answers invalid)")
+                else:
+                    ci = (f", {int(a.ci * 100)}% CI {_f(r['ci_low'])} to {_f(r['ci_high'])}" if r["ci_low"] == r["ci_low"]
+                          else (", one fresh context" if r["n_units"] == 1 and "_fresh" in c else ", CI undefined"))
+                    parts.append(f"{c}: {_f(r['mean'])} of {r['max_score']:.0f}{ci}, n = {r['n_units']}"
+                                 + (f", band '{r['band_of_mean']}'" if r["band_of_mean"] else "")
+                                 + (f", {r['items_invalid']} invalid item answers" if r["items_invalid"] else ""))
+            if parts:
+                out.append(f"- {name} ({a.ref_stance} stance, mean score): " + "; ".join(parts) + ".")
+            fx = res.mode_fx.filter((pl.col("model") == model) & (pl.col("instrument") == inst_id)
+                                    & (pl.col("scale") == scale) & (pl.col("stance") == a.ref_stance)) \
+                if res.mode_fx.height else pl.DataFrame()
+            for x, y in HEADLINE_PAIRS:
+                r = fx.filter((pl.col("a") == x) & (pl.col("b") == y)) if fx.height else fx
+                if r.height:
+                    out.append(f"- {name}, {x} minus {y}: {_g(r.row(0, named=True), a)}.")
+                    break
+            sfx = res.stance_fx.filter((pl.col("model") == model) & (pl.col("instrument") == inst_id)
+                                       & (pl.col("scale") == scale)) if res.stance_fx.height else pl.DataFrame()
+            for c in HEADLINE_CONDITIONS:
+                r = sfx.filter(pl.col("condition") == c) if sfx.height else sfx
+                if r.height:
+                    row = r.row(0, named=True)
+                    out.append(f"- {name}, {row['a']} minus {row['b']} stance ({c}): {_g(row, a)}.")
+                    break
+            note = res.mixed_notes.get(f"{inst_id}_{scale}", "")
+            mm = res.mixed.filter((pl.col("instrument") == inst_id) & (pl.col("scale") == scale)) \
+                if res.mixed.height else pl.DataFrame()
+            if mm.height:
+                terms = [r for r in mm.iter_rows(named=True) if r["term"] != "Intercept" and "C(model)" not in r["term"]]
+                txt = "; ".join(f"{_term(r['term'])} {_f(r['coef'], 2)} ({int(a.ci * 100)}% CI {_f(r['ci_low'], 2)} to "
+                                f"{_f(r['ci_high'], 2)}, p = {_f(r['p'], 3)})" for r in terms)
+                out.append(f"- {name}, mixed model over the in-session conditions (random intercept per session, "
+                           f"n = {mm['n_sessions'][0]} sessions, {mm['n_obs'][0]} scores): {txt}"
+                           + (f". Note: {note}" if note else "") + ".")
+            elif note:
+                out.append(f"- {name}, mixed model: not fitted ({note}).")
+        out += _validity_lines(res, model) + _recognition_lines(res, model) + _judge_lines(res, model)
+    return "\n".join(out)
+
+
+def _term(term: str) -> str:
+    """"C(condition, Treatment('item_session:generate'))[T.whole_session:generate]" -> "whole_session:generate vs
+    item_session:generate"."""
+    import re
+
+    m = re.match(r"C\((\w+), Treatment\('([^']+)'\)\)\[T\.(.+)\]", term)
+    return f"{m.group(3)} vs {m.group(2)}" if m else term
+
+
+def _validity_lines(res: Results, model: str) -> list[str]:
+    it = res.items.filter(pl.col("model") == model)
+    if not it.height:
+        return []
+    lines = []
+    for (method,), g in it.group_by(["method"], maintain_order=True):
+        bad = g.filter(pl.col("status") != "ok")
+        kinds = ", ".join(f"{k} {v}" for k, v in bad.group_by("status").len().sort("status").rows())
+        what = ("answers scored from log-probabilities" if method == "probs" else "generated answers")
+        lines.append(f"- validity: {bad.height} of {g.height} {what} have no valid value"
+                     + (f" ({kinds})" if bad.height else "")
+                     + (f"; threshold: the options must carry at least {MIN_OPTION_MASS} of the probability"
+                        if method == "probs" else "") + ".")
+    if it.height and (it.filter(pl.col("status") == "ok").height / it.height) < 0.5:
+        lines.append("- **Most answers are invalid**: the scores rest on the few valid ones and are not "
+                     "interpretable as the model's answers to the questionnaire.")
+    return lines
+
+
+def _recognition_lines(res: Results, model: str) -> list[str]:
+    if not res.recognition.height:
+        return []
+    r = res.recognition.filter((pl.col("model") == model) & (pl.col("mode") == "all"))
+    return ["- recognition of the questionnaire (whole form, reply or follow-up): " + "; ".join(
+        f"{x['instrument']} named in {x['recognition_rate'] * x['n_forms']:.0f} of {x['n_forms']} forms, another "
+        f"instrument named in {x['names_other_rate'] * x['n_forms']:.0f}" for x in r.iter_rows(named=True)) + "."]
+
+
+def _judge_lines(res: Results, model: str) -> list[str]:
+    g = res.gate.filter(pl.col("model") == model)
+    if not g.height:
+        return []
+    ok = g.filter(pl.col("interpretable"))
+    kappa = g["kappa"][0]
+    head = (f"- judge ({res.codings.filter(pl.col('model') == model)['judge'][0]}): agreement between repeated "
+            f"codings kappa = {_f(kappa, 2)} over {g['n_units'][0]} session x theme units; calibration balanced "
+            f"accuracy per theme {_f(g['calibration_balanced_accuracy'].min(), 2)} to "
+            f"{_f(g['calibration_balanced_accuracy'].max(), 2)} (0.5 = chance).")
+    if not ok.height:
+        return [head, f"- **Theme rates are not interpretable** in this run (thresholds: kappa >= {res.a.min_kappa}, "
+                      f"calibration >= {res.a.min_calibration}): {g['reason'][0]}. They are not reported as findings."]
+    rates = res.rates.filter((pl.col("model") == model) & pl.col("interpretable"))
+    return [head, f"- themes the judge passes ({ok.height} of {g.height}): " + "; ".join(
+        f"{r['theme']} in {r['rate'] * 100:.0f}% of codings (n = {r['n_sessions']} sessions)"
+        for r in rates.iter_rows(named=True)) + "; the others are not interpretable."]
+
+
+# ---- headline numbers (DVC metrics) -------------------------------------------------------------------
+
+
+def _key(text: str) -> str:
+    return text.replace(" ", "_")
+
+
+def headline(res: Results) -> dict:
+    """Per model: each reported scale's mean score per condition and stance (CI over sessions, n =
+    distinct conversations scored, invalid item answers), the share of sessions at or above each human
+    cut-off, Hedges' g of the headline contrasts, the recognition rate of each instrument, and the judge
+    (repeat kappa, calibration balanced accuracy, and theme rates only where the judge passes)."""
+    out: dict = {}
+
+    def m(model: str) -> dict:
+        return out.setdefault(short_model(model), {"scores": {}, "beyond_cutoff": {}, "effects": {},
+                                                   "recognition": {}, "judge": {}, "themes": {}})
+
+    for r in res.summary.iter_rows(named=True):
+        m(r["model"])["scores"].setdefault(f"{r['instrument']}_{r['scale']}", {}).setdefault(
+            r["condition"], {})[r["stance"]] = {"mean": r["mean"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                                                "n": r["n_units"], "invalid_items": r["items_invalid"]}
+    for r in res.shares.iter_rows(named=True) if res.shares.height else []:
+        d = m(r["model"])["beyond_cutoff"].setdefault(f"{r['instrument']}_{r['scale']}", {}).setdefault(
+            r["condition"], {}).setdefault(r["stance"], {"n": r["n_scored"]})
+        d[_key(f"{r['cutoff_band']} or above")] = r["share"]
+    for fx, label in ((res.mode_fx, "stance"), (res.stance_fx, "condition")):
+        for r in fx.iter_rows(named=True) if fx.height else []:
+            m(r["model"])["effects"].setdefault(f"{r['instrument']}_{r['scale']}", {})[
+                f"{r['a']} minus {r['b']} | {r[label]}".replace(" ", "_")] = {
+                "g": r["g"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "mean_diff": r["mean_diff"],
+                "p_adj": r["p_adj"]}
+    for r in res.recognition.filter(pl.col("mode") == "all").iter_rows(named=True) if res.recognition.height else []:
+        m(r["model"])["recognition"][r["instrument"]] = {"rate": r["recognition_rate"], "n": r["n_forms"],
+                                                         "names_other_rate": r["names_other_rate"]}
+    for r in res.gate.iter_rows(named=True):
+        j = m(r["model"])["judge"]
+        j.update(kappa=r["kappa"], n_units=r["n_units"])
+        j.setdefault("calibration", {})[r["theme"]] = r["calibration_balanced_accuracy"]
+    for r in res.rates.iter_rows(named=True):
+        m(r["model"])["themes"][r["theme"]] = {"rate": r["rate"], "n": r["n_sessions"],
+                                               "interpretable": bool(r.get("interpretable"))}
+    return out
