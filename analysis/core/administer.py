@@ -12,8 +12,8 @@ Two modes, the same rows out:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import polars as pl
 import yaml
@@ -24,7 +24,6 @@ from analysis.core.instruments import Instrument, Item
 from analysis.core.models import GenOptions
 from analysis.core.parsers import parse_likert
 from analysis.core.paths import STIMULI_DIR
-
 
 # How an item of any instrument is asked when a study has no wording of its own: the instrument's own
 # instructions (reworded for a model where the file says so), its own response scale, then the item last

@@ -30,7 +30,7 @@ class ResponseScale(_Strict):
     anchors: dict[int, str]
 
     @model_validator(mode="after")
-    def _check(self) -> "ResponseScale":
+    def _check(self) -> ResponseScale:
         if self.max <= self.min:
             raise ValueError(f"max ({self.max}) must be greater than min ({self.min})")
         missing = [v for v in (self.min, self.max) if v not in self.anchors]
@@ -111,7 +111,7 @@ class Instrument(_Strict):
     notes: str | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Instrument":
+    def _consistent(self) -> Instrument:
         ids = [i.id for i in self.items]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:

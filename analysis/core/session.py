@@ -24,7 +24,7 @@ class Session:
         self.replies.append(r)
         return r.text
 
-    def fork(self) -> "Session":
+    def fork(self) -> Session:
         """A copy of the session so far (e.g. to give a scale item without growing the main history)."""
         s = Session(self.el, sample=self.sample, tag=self.tag)
         s.messages = list(self.messages)

@@ -15,8 +15,9 @@ Core code never imports a study; the registry (``analysis.studies``) finds them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from analysis.core.params import PARAMS_FILE, Project, Section, TargetsParams, project, read_yaml, validate_section
 
@@ -80,7 +81,7 @@ class Study(Generic[C, A]):
     collect_params: type[C]
     analysis_params: type[A]
     # one model -> {table name: tidy frame}; each frame has a ``model`` column
-    collect: Callable[["Elicitor", C, int], dict[str, "pl.DataFrame"]]
+    collect: Callable[[Elicitor, C, int], dict[str, pl.DataFrame]]
     # the smallest settings that still exercise every part (the tiny profile and the pipeline test)
     tiny: dict = field(default_factory=dict)
     # the call planner: (collect params, seed) -> the model calls one model will get, part by part

@@ -10,6 +10,7 @@ from scipy import stats
 
 from analysis.core.stats.common import check_alt, check_ci, p_from_t, pair, row
 
+
 def pearson(x, y, alternative: str = "greater", ci: float = 0.95) -> dict:
     """Pearson r, t-test p-value, Fisher-z confidence interval."""
     check_alt(alternative)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
+
 def adjust(pvalues, method: str = "holm") -> np.ndarray:
     """Adjusted p-values ('holm', 'fdr_bh', 'bonferroni'); NaNs stay NaN."""
     p = np.asarray(pvalues, dtype=float)
