@@ -56,11 +56,15 @@ pl.DataFrame([c.labels() for c in conditions_for(p.collect, "instruct")]).select
 
 # %% [markdown]
 # ## Plan
-# Model calls per model, part by part, counted from the parameters without calling a model (an empty store;
-# "at least" where the answers decide how many passes a multi-token option or a re-ask needs).
+# Model calls per model, part by part, counted from the parameters without calling a model ("exact" false: a
+# lower bound, where the answers decide how many passes a multi-token option, a challenge branch or a re-ask
+# needs), how many of them the response store already answers, and the expected time where this target's
+# latency is on record.
 
 # %%
-pl.DataFrame([{"part": i.part, "calls": i.calls, "exact": i.exact, "note": i.note} for i in STUDY.plan(p.collect, p.seed)])
+from analysis.pipeline.plan import plan_stage
+
+plan_stage(STUDY, p)
 
 # %% [markdown]
 # ## Collection

@@ -62,6 +62,14 @@ def paired_measures(personas: dict | None = None) -> dict[str, tuple[str, str]]:
     return {t: ("sr_" + v["self_report"], v["behaviour"]) for t, v in personas["traits"].items()}
 
 
+def designed_sign(trait: str, personas: dict | None = None) -> float:
+    """+1 when the persona's trait words describe the trait's high pole (personas.yaml ``pole``), else -1."""
+    from analysis.studies.illusion.conditions import load_personas
+
+    personas = personas or load_personas()
+    return -1.0 if personas["traits"].get(trait, {}).get("pole", "high") == "low" else 1.0
+
+
 # ---- units: exact repeats collapsed, sampled runs kept ---------------------------------------------
 
 
@@ -537,11 +545,13 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
         models = sorted(pt["model"].unique())
         base = d[(d["condition_type"] == "baseline") & d["model"].isin(models)]
         measures = []
+        pole = designed_sign(trait, personas)
         if sr_col in d:
-            measures.append(("self_report", sr_col, 1.0))
+            measures.append(("self_report", sr_col, pole))
         if bh_col in d:
-            measures.append(("behaviour", bh_col, _designed_behaviour_sign(sr_col, bh_col, expected)))
-        measures += [("behaviour", b.name, float(b.direction)) for b in declared if b.trait == sr_col and b.name != bh_col]
+            measures.append(("behaviour", bh_col, pole * _designed_behaviour_sign(sr_col, bh_col, expected)))
+        measures += [("behaviour", b.name, pole * float(b.direction)) for b in declared
+                     if b.trait == sr_col and b.name != bh_col]
         has_strat = "persona_strategy" in pt and pt["persona_strategy"].notna().any()
         strategies = sorted(pt["persona_strategy"].dropna().unique()) if has_strat else ["all"]
         scopes = strategies + (["all strategies"] if len(strategies) > 1 else [])
@@ -600,8 +610,9 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
 
 def persona_checks(df, *, collapse: bool = True, ci: float = 0.95, personas: dict | None = None) -> pd.DataFrame:
     """Every persona condition's effect on its target self-report, per model, against that model's baseline
-    rows: the personas describe the trait's high pole, so the designed direction is up. ``against_design``
-    marks a persona that moved its self-report down; ``clear`` whether the CI excludes 0."""
+    rows. The designed direction is up when the persona's words describe the trait's high pole (all shipped
+    personas: ``pole: high`` in personas.yaml). ``against_design`` marks a persona that moved its self-report
+    the other way; ``clear`` whether the CI excludes 0."""
     d = _pd(df)
     pairs = paired_measures(personas)
     rows = []
@@ -614,11 +625,13 @@ def persona_checks(df, *, collapse: bool = True, ci: float = 0.95, personas: dic
         base = d[(d["condition_type"] == "baseline") & (d["model"] == model)]
         cd = cohen_d(units(g, [col], collapse)[col], units(base, [col], collapse)[col], ci)
         shift = cd["mean1"] - cd["mean2"]
+        sign = designed_sign(trait, personas)
         clear = cd["d_ci_low"] > 0 or cd["d_ci_high"] < 0
         rows.append({"model": model, "condition": cond, "persona_trait": trait, "self_report": col,
                      "mean_baseline": cd["mean2"], "mean_persona": cd["mean1"], "shift": shift, "d": cd["d"],
                      "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "n_persona": cd["n1"],
-                     "n_baseline": cd["n2"], "against_design": bool(shift < 0) if shift == shift else None,
+                     "n_baseline": cd["n2"], "designed_direction": sign,
+                     "against_design": bool(shift * sign < 0) if shift == shift else None,
                      "clear": bool(clear) if cd["d"] == cd["d"] else None, "note": cd["note"]})
     return pd.DataFrame(rows)
 
