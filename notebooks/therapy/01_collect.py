@@ -33,14 +33,16 @@ import polars as pl
 
 from analysis.core import collection
 from analysis.core.administer import mass_summary
-from analysis.pipeline.plan import plan_stage
+from analysis.pipeline.plan import plan_stage, render
 from analysis.studies.therapy import STUDY
 
 pl.Config.set_tbl_rows(60)
+pl.Config.set_tbl_cols(20)
+pl.Config.set_tbl_width_chars(160)
 pl.Config.set_fmt_str_lengths(120)
 pl.Config.set_float_precision(3)
 p = STUDY.collect_stage(params)
-plan_stage(STUDY, p)
+print(render(plan_stage(STUDY, p)))
 
 # %%
 run = collection.run(STUDY, p)

@@ -27,6 +27,8 @@ from analysis.studies.therapy import STUDY, figures, report
 from analysis.studies.therapy.scales import load_scales
 
 pl.Config.set_tbl_rows(80)
+pl.Config.set_tbl_cols(24)
+pl.Config.set_tbl_width_chars(180)
 pl.Config.set_float_precision(3)
 pl.Config.set_fmt_str_lengths(100)
 a = STUDY.analysis_stage(params).analysis

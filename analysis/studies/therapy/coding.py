@@ -184,10 +184,11 @@ CODING_SCHEMA = {"model": pl.Utf8, "source": pl.Utf8, "unit": pl.Utf8, "session"
 def code_sessions(judge: Elicitor, turns: pl.DataFrame, scheme: CodingScheme, *, repeats: int = 2,
                   method: str = "probs", gen_options: GenOptions = GenOptions(temperature=0.7, max_tokens=8),
                   themes: list[str] | None = None, max_reasks: int = 2,
-                  calibration: JudgeCalibration | None = None) -> pl.DataFrame:
+                  calibration: JudgeCalibration | None = None, calibration_repeats: int = 1) -> pl.DataFrame:
     """One row per model x session x theme x repeat (``source = session``): p_yes (probs), code
     (1/0/None), mass, status; with ``calibration``, also one row per calibration transcript x asserted
-    theme x repeat (``source = calibration``, the known code in ``expected``), coded the same way.
+    theme x repeat (``source = calibration``, the known code in ``expected``; ``calibration_repeats``
+    prompt variants), coded the same way.
 
     The codings run through the judge's pool, transcript by transcript (so a prompt cache reads each
     transcript once), repeat by repeat, theme by theme.
@@ -201,7 +202,10 @@ def code_sessions(judge: Elicitor, turns: pl.DataFrame, scheme: CodingScheme, *,
     if calibration is not None:
         for m in dict.fromkeys(turns["model"].to_list()):
             docs += [(m, "calibration", t.id, None, t.text, t.expected) for t in calibration.transcripts]
-    jobs = [(d, r, th) for d in docs for r in range(repeats) for th in chosen if d[5] is None or th.id in d[5]]
+    # the sessions are coded ``repeats`` times (the judge's self-consistency); a calibration transcript once per
+    # ``calibration_repeats`` (its known codes measure accuracy)
+    jobs = [(d, r, th) for d in docs for r in range(repeats if d[1] == "session" else calibration_repeats)
+            for th in chosen if d[5] is None or th.id in d[5]]
 
     def run(job):
         (model, source, unit, session, text, expected), r, th = job

@@ -37,6 +37,8 @@ def judge_elicitor(el: Elicitor, spec: str) -> Elicitor:
     judge = elicitor(spec, getattr(el, "targets", None))
     judge.store = el.store
     judge.progress = el.progress
+    if hasattr(el.target, "_real"):  # the model's target stands in for a real one (the planner's dry run): so does
+        judge.target = type(el.target)(judge.target)  # the judge's, so planning never calls the judge either
     return judge
 
 
@@ -86,7 +88,8 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
         questions_per_block=ss.questions_per_block, closing_turns=ss.closing_turns, blocks=ss.blocks))
     codings = clock.part("coding", lambda: code_sessions(
         judge, turns, scheme, repeats=cp.repeats, method=cp.method, themes=cp.themes, max_reasks=cp.max_reasks,
-        gen_options=GenOptions(temperature=cp.temperature, max_tokens=cp.max_tokens), calibration=calibration), el=judge)
+        gen_options=GenOptions(temperature=cp.temperature, max_tokens=cp.max_tokens), calibration=calibration,
+        calibration_repeats=cp.calibration_repeats), el=judge)
     scales = clock.part("scales", lambda: administer_scales(el, turns, instruments, stances, sp, system=script.system))
     return {"turns": turns, "codings": codings, "judge_prompts": judge_prompt_table(scheme, cp.repeats),
             **scales, "instruments": instrument_table(sp.instruments), "timing": pl.DataFrame(clock.rows)}
@@ -108,8 +111,8 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
     chosen = {t.id for t in select_themes(scheme, cp.themes)}
     n_themes = len(chosen)
     n_code = ss.n_sessions * cp.repeats * n_themes
-    n_cal = sum(len(chosen & set(t.expected)) for t in load_calibration(scheme=scheme).transcripts) * cp.repeats \
-        if cp.calibration else 0
+    n_cal = sum(len(chosen & set(t.expected)) for t in load_calibration(scheme=scheme).transcripts) \
+        * cp.calibration_repeats if cp.calibration else 0
     on = "coding" if cp.judge == "same" else f"coding on judge {cp.judge}"
     cal = f" + {n_cal} of calibration transcripts" if n_cal else ""
     if cp.method == "probs":
@@ -125,8 +128,8 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
     parts: dict[str, list] = {}
     for u in plan_units(sessions, instruments, sp):
         n_items = len(u.instrument.items)
-        exact = single_token[u.instrument.id]
-        calls = 0
+        one_pass = single_token[u.instrument.id]  # a probability answer costs exactly one forward pass
+        calls, exact = 0, True
         if u.mode.startswith("item"):
             chained = u.mode == "item_session"
             if chained and sp.session_history == "most_likely_option":
@@ -137,6 +140,7 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
             else:
                 if "probs" in u.methods:
                     calls += n_items
+                    exact = exact and one_pass
                 if "generate" in u.methods or chained:
                     calls += n_items
                     exact = exact and sp.max_reasks == 0

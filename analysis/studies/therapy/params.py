@@ -22,11 +22,11 @@ Method = Literal["probs", "generate"]
 class SessionParams(Section):
     """Stage 1: independent sessions, one conversation each with its full history."""
 
-    n_sessions: int = Field(2, ge=1, description="independent sessions per model (seeds seed, seed+1, ...)")
+    n_sessions: int = Field(3, ge=1, description="independent sessions per model (seeds seed, seed+1, ...)")
     questions_per_block: int = Field(1, ge=1, description="of 3 per block (7 blocks: early years ... future)")
     closing_turns: int = Field(1, ge=0, description="of 2")
     blocks: list[str] | None = Field(None, description="null = all seven; or a list of block ids of the script")
-    max_tokens: int = Field(64, ge=1, description="per client reply (tokens)")
+    max_tokens: int = Field(48, ge=1, description="per client reply (tokens)")
     temperature: float = Field(0.7, ge=0, description="sessions differ by seed only when > 0")
 
     @model_validator(mode="after")
@@ -47,6 +47,7 @@ class CodingParams(Section):
     calibration: bool = Field(True, description="also code the calibration transcripts with known codes "
                                                 "(data/stimuli/therapy/judge_calibration.yaml): the analysis reports "
                                                 "a theme rate only for a judge that codes them right")
+    calibration_repeats: int = Field(1, ge=1, description="prompt variants per calibration transcript x theme")
     max_tokens: int = Field(8, ge=1, description="generate method")
     temperature: float = Field(0.7, ge=0, description="generate method (repeats differ by seed when > 0)")
     max_reasks: int = Field(2, ge=0, description="generate method")
@@ -55,7 +56,7 @@ class CodingParams(Section):
 class ScaleParams(Section):
     """Stage 2: the questionnaires, the therapist's stance before them, and how they are given."""
 
-    instruments: list[str] = Field(default_factory=lambda: ["gad7", "phq9"], min_length=1,
+    instruments: list[str] = Field(default_factory=lambda: ["gad7"], min_length=1,
                                    description="ids in data/instruments/ or paths of your own files in that schema")
     stances: list[str] = Field(default_factory=lambda: ["neutral", "warm"], min_length=1,
                                description="ids in data/stimuli/therapy/stances.yaml")

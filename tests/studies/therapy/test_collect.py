@@ -45,8 +45,8 @@ def test_collect_one_model_gives_every_table(client):
     out = STUDY.collect(el, p, 0)
     assert set(out) == {"turns", "codings", "judge_prompts", "items", "probs", "forms", "instruments", "timing"}
     assert out["turns"].height == 2 * (1 + 2 + 1)
-    # 2 sessions x 2 repeats x 2 themes, and the calibration transcripts that assert those themes (7 + 5) x 2 repeats
-    assert out["codings"].height == 2 * 2 * 2 + (7 + 5) * 2
+    # 2 sessions x 2 repeats x 2 themes, and the calibration transcripts that assert those themes (7 + 5), once
+    assert out["codings"].height == 2 * 2 * 2 + (7 + 5)
     assert out["codings"].filter(pl.col("source") == "calibration")["expected"].null_count() == 0
     assert out["instruments"]["spec"].to_list() == ["gad7", "gds15"]
     assert out["timing"]["part"].to_list() == ["sessions", "coding", "scales"]
@@ -60,7 +60,7 @@ def test_plan_counts_the_calls_a_run_makes(client):
     STUDY.collect(el, p, 0)
     assert sum(i.calls for i in plan) == el.n_model_calls == el.target.calls
     by_part = {i.part: i.calls for i in plan}
-    assert by_part["sessions"] == 2 * 4 and by_part["coding"] == 2 * 2 * 2 + (7 + 5) * 2
+    assert by_part["sessions"] == 2 * 4 and by_part["coding"] == 2 * 2 * 2 + (7 + 5)
     assert by_part["scales: whole_fresh"] == 2 * 2 * 2  # greedy: one fresh form per stance x questionnaire + follow-up
 
 
@@ -79,3 +79,53 @@ def test_collection_run_writes_the_tables(client, tmp_path):
         assert (tmp_path / f"{name}.parquet").exists()
         assert pl.read_parquet(tmp_path / f"{name}.parquet")["model"].unique().to_list() == ["scripted:scripted"]
     assert run.info["models"]["scripted:scripted"]["model_calls"] > 0
+
+
+def test_a_separate_judge_shares_the_store_and_is_planned_apart(client, tmp_path):
+    from analysis.core.elicit import Elicitor
+    from analysis.core.models.scripted import ScriptedTarget
+
+    from .conftest import client_probs
+
+    p = validate_section(CollectParams, {**SMALL, "coding": {**SMALL["coding"], "judge": "scripted:judge"}},
+                         "therapy.collect")
+    el = client()
+    judge = Elicitor(ScriptedTarget(lambda m, o: "No", client_probs, model="judge"), el.store, progress=False)
+    out = STUDY.collect(el, p, 0, judge=judge)
+    plan = {i.part: i.calls for i in STUDY.plan(p, 0)}
+    assert plan["coding on judge scripted:judge"] == judge.n_model_calls == out["codings"].height
+    assert sum(c for k, c in plan.items() if not k.startswith("coding")) == el.n_model_calls
+    assert set(out["codings"]["judge"]) == {"scripted:judge"}
+    assert out["timing"].filter(pl.col("part") == "coding")["target"].item() == "scripted:judge"
+
+
+def test_the_planner_never_calls_a_separate_judge(tmp_path, monkeypatch):
+    """The call planner's dry run replaces the model's target; a judge built inside collect is replaced too."""
+    from analysis.core.params import TargetsParams
+    from analysis.pipeline.plan import plan_stage
+
+    raw = {**SMALL, "coding": {**SMALL["coding"], "judge": "embedded:qwen2.5-coder-1.5b"}}
+    p = CollectStage("therapy", ["embedded:qwen2.5-coder-0.5b"], 0, TargetsParams(),
+                     validate_section(CollectParams, raw, "therapy.collect"))
+    from analysis.core.elicit import Elicitor
+    from analysis.core.models import make_target
+    from analysis.core.models.scripted import ScriptedTarget
+    from analysis.core.store import ResponseStore
+
+    # a store that holds one call of the model (so the planner looks up the rest with a dry run of collect)
+    real = make_target("embedded:qwen2.5-coder-0.5b")
+    fake = ScriptedTarget(lambda m, o: "Hello.")
+    fake.kind, fake.spec, fake.model, fake.digest = real.kind, real.spec, real.model, real.digest
+    Elicitor(fake, ResponseStore(tmp_path / "s.sqlite"), progress=False).generate([{"role": "user", "content": "hi"}])
+    import analysis.core.models.embedded as emb
+
+    def no_engine(*a, **k):
+        raise AssertionError("the planner loaded a model")
+
+    monkeypatch.setattr(emb.OllamaAPITransport, "_chat", no_engine)  # a model listing is fine, a chat call is not
+    import analysis.pipeline.plan as plan_module
+
+    if not hasattr(plan_module._ReadOnlyStore, "check_writable"):  # the Elicitor asks a store before a model call
+        monkeypatch.setattr(plan_module._ReadOnlyStore, "check_writable", lambda self: None, raising=False)
+    df = plan_stage(STUDY, p, store=tmp_path / "s.sqlite")
+    assert df.filter(pl.col("part") == "total")["in_store"].item() == 0  # the dry run ran, and called nothing
