@@ -116,6 +116,7 @@ else:
 # Written to `metrics/bigfive.json` (`dvc metrics show` prints them next to the other studies').
 
 # %%
-from analysis.core import metrics
+from analysis.core import measures, metrics
 
 metrics.write("bigfive", stats.headline(effects, rel))
+measures.write("bigfive", *stats.long_tables(summary, effects))

@@ -179,3 +179,21 @@ def summary(effects: pl.DataFrame, rel: pl.DataFrame, items: pl.DataFrame, alpha
                      "participants)" + (f"; {neg.height} negative value(s) cannot be read as reliability (see the "
                                        "note column)" if neg.height else "") + ".")
     return "\n\n".join(lines)
+
+
+def long_tables(summary_: pl.DataFrame, effects: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shared long format (analysis.core.measures): domain means per persona, and each pole persona's
+    shift of its target domain."""
+    measures = summary_.select(
+        "model", pl.col("persona").alias("condition"),
+        pl.when(pl.col("persona") == "none").then(pl.lit("baseline")).otherwise(pl.lit("persona")).alias("condition_kind"),
+        ("sr_" + pl.col("domain")).alias("measure"), pl.lit("self_report").alias("kind"),
+        pl.col("mean_score").alias("estimate"), pl.col("n_participants").alias("n"),
+        pl.lit("IPIP-NEO-120 domain mean (1-5)").alias("unit"))
+    shifts = effects.select(
+        "model", (pl.col("persona") + " persona").alias("manipulation"), pl.lit("persona vs no persona").alias("contrast"),
+        ("sr_" + pl.col("target_domain")).alias("measure"), pl.lit("self_report").alias("kind"),
+        pl.lit("hedges_g_av").alias("effect"), pl.col("g").alias("estimate"), pl.col("g_ci_low").alias("ci_low"),
+        pl.col("g_ci_high").alias("ci_high"), pl.col("n_items").alias("n_a"), pl.col("n_items").alias("n_b"),
+        pl.lit("item (paired across conditions)").alias("unit_of_analysis"), pl.col("note"))
+    return measures, shifts

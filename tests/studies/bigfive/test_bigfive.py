@@ -148,3 +148,18 @@ def test_negative_alpha_is_flagged_not_left_blank():
     rel = bigfive.reliability(INST, pl.DataFrame(rows))
     a = rel.filter(pl.col("domain") == "A").row(0, named=True)
     assert a["alpha"] < 0 and "not interpretable" in a["note"]
+
+
+def test_long_tables_follow_the_shared_schema(tmp_path, monkeypatch):
+    import analysis.core.measures as cm
+
+    monkeypatch.setattr(cm, "processed_dir", lambda s: tmp_path / s)
+    items = synthetic_items(1.0)
+    summ = bigfive.summarise(bigfive.domain_scores(INST, items))
+    eff = bigfive.persona_effects(INST, items)
+    paths = cm.write("bigfive", *bigfive.long_tables(summ, eff))
+    m, s = pl.read_parquet(paths["measures"]), pl.read_parquet(paths["shifts"])
+    assert m.columns == list(cm.MEASURES) and s.columns == list(cm.SHIFTS)
+    assert set(m["kind"]) == {"self_report"} and m.height == summ.height
+    hi = s.filter(pl.col("manipulation") == "A_high persona").row(0, named=True)
+    assert hi["measure"] == "sr_A" and hi["estimate"] > 1 and hi["n_a"] == 24
