@@ -3,11 +3,10 @@
 import polars as pl
 import pytest
 
+from analysis.core.elicit import Elicitor
+from analysis.core.store import ResponseStore
 from analysis.studies.bigfive.collect import collect as bigfive_collect
 from analysis.studies.bigfive.params import CollectParams
-from analysis.core.elicit import Elicitor
-from analysis.core.instruments import load_instrument
-from analysis.core.store import ResponseStore
 
 pytestmark = pytest.mark.model
 SPEC = "embedded:qwen2.5-coder-0.5b"
@@ -19,7 +18,6 @@ def store(tmp_path_factory):
 
 
 def test_real_model_logprob_and_generation_then_cached_rerun(store):
-    inst = load_instrument("ipip_neo_120")
     el = Elicitor.from_spec(SPEC, store)
     el.progress = False
     assert el.target.digest == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"

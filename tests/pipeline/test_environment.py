@@ -1,6 +1,5 @@
 import re
 import subprocess
-from pathlib import Path
 
 import yaml
 
@@ -11,7 +10,9 @@ def test_requirements_lock_matches_uv_lock():
     """environment.yml installs requirements.lock.txt: it must be exactly what uv.lock pins."""
     out = subprocess.run(["uv", "export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-project",
                           "--format", "requirements-txt", "-q"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    pins = lambda text: sorted(l.split(";")[0].strip() for l in text.splitlines() if re.match(r"^[A-Za-z0-9]", l))
+    def pins(text: str) -> list[str]:
+        return sorted(ln.split(";")[0].strip() for ln in text.splitlines() if re.match(r"^[A-Za-z0-9]", ln))
+
     assert pins(out) == pins((ROOT / "requirements.lock.txt").read_text())
 
 
