@@ -86,7 +86,7 @@ if res.rq1["tested"]:
     for name in ("pooled", "across_pairs", "means", "variability", "correlations"):
         if len(res.rq1[name]):
             display(res.rq1[name])
-    fig = fg.rq1_means(res.rq1["pooled"], figs / "rq1_means.png")
+    fig = fg.rq1_means(res.rq1["pooled"], figs / "rq1_means.png", res.rq1["variability"])
 else:
     print("To test RQ1, add a base model and its instruct counterpart (Ollama, for example) to params.yaml:\n")
     print(rs.RQ1_HOWTO)

@@ -89,21 +89,45 @@ def _forest(ax, d: pd.DataFrame, y: np.ndarray, est: str, lo: str, hi: str, colo
                    label=f"{lab}, CI undefined")
 
 
-def rq1_means(means: pd.DataFrame, path=None):
-    """Instruct-minus-base Cohen's d per trait (pooled over models, or per pair), with CIs and n."""
+def rq1_means(means: pd.DataFrame, path=None, variability: pd.DataFrame | None = None):
+    """Left: instruct-minus-base Cohen's d per trait (pooled over models, or per pair), with CIs and n. Right
+    (when ``variability`` is given): the SD ratio instruct / base per trait, one point per pair and the pooled
+    ratio as a diamond, on a log scale with the line of equal variability."""
     if means is None or means.empty:
         return None
     d = means.reset_index(drop=True).copy()
-    pair = (d["base"].map(short_model) + " -> " + d["instruct"].map(short_model)) if "base" in d else "all base -> all instruct"
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(d) + 1.4))
+    pair = (d["base"].map(short_model) + " -> " + d["instruct"].map(short_model)) if "base" in d else \
+        pd.Series(["all base -> all instruct"] * len(d))
+    two = variability is not None and len(variability) > 0
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(12 if two else 7, 0.45 * len(d) + 1.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]} if two else None)
+    ax = axes[0][0]
     y = np.arange(len(d))
     _forest(ax, d, y, "d_instruct_minus_base", "d_ci_low", "d_ci_high", "k", "d")
     ax.set_yticks(y, [f"{label(t)} ({p}; n = {int(b)} vs {int(i)})" for t, p, b, i in
-                      zip(d["trait"], pair if isinstance(pair, pd.Series) else [pair] * len(d), d["n_base"],
-                          d["n_instruct"])], fontsize=7)
+                      zip(d["trait"], pair, d["n_base"], d["n_instruct"])], fontsize=7)
     ax.axvline(0, color="grey", lw=0.8, label="no difference")
     ax.set_xlabel("Cohen's d, instruct minus base (two-sided CI)")
     ax.legend(fontsize=7, loc="best")
+    if two:
+        ax2 = axes[0][1]
+        pos = {t: i for i, t in enumerate(d["trait"])}
+        v = variability[variability["trait"].isin(pos) & variability["sd_ratio_instruct_base"].notna()]
+        ax2.scatter(v["sd_ratio_instruct_base"], v["trait"].map(pos),
+                    s=18, alpha=0.6, color="tab:blue", label=f"one pair ({v[['base', 'instruct']].drop_duplicates().shape[0]} pairs)")
+        if "sd_ratio_instruct_base" in d:
+            ax2.scatter(d["sd_ratio_instruct_base"], y, marker="D", s=40, color="k", label="pooled")
+        ax2.axvline(1, color="grey", lw=0.8, label="equal variability")
+        ax2.set_xscale("log")
+        vals = pd.concat([v["sd_ratio_instruct_base"], d.get("sd_ratio_instruct_base", pd.Series(dtype=float))]).dropna()
+        lo, hi = min(float(vals.min()), 0.5) / 1.3, max(float(vals.max()), 2.0) * 1.3
+        ax2.set_xlim(lo, hi)
+        ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if lo <= t <= hi]
+        ax2.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax2.minorticks_off()
+        ax2.set_yticks(y, [label(t) for t in d["trait"]], fontsize=7)
+        ax2.set_xlabel("SD ratio, instruct / base (log scale; < 1 = more stable)")
+        ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save(fig, path)
 
 
@@ -185,7 +209,7 @@ def cct_choices(items: pd.DataFrame, path=None):
     ax.set_xlabel("EV-optimal cards (offset by condition type)")
     ax.set_ylabel("cards chosen (expected, mean over units)")
     ax.legend(fontsize=7, loc="upper left")
-    note_n(ax, f"{d['item_id'].nunique()} scenarios, {len(d)} answers")
+    note_n(ax, f"{d['item_id'].nunique()} scenarios, {len(g)} points from {len(d)} scored rows")
     return save(fig, path)
 
 

@@ -99,7 +99,8 @@ def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None 
                                     collapse=res.params.collapse_runs),
         "behaviours": fg.profiles(units, analysed_behaviours(units, res.spec), path("behaviours"),
                                   "Behaviour by condition", collapse=res.params.collapse_runs),
-        "rq1_means": fg.rq1_means(res.rq1["pooled"], path("rq1_means")) if res.rq1["tested"] else None,
+        "rq1_means": fg.rq1_means(res.rq1["pooled"], path("rq1_means"), res.rq1["variability"])
+        if res.rq1["tested"] else None,
         "rq2_slopes": fg.rq2_heatmap(res.rq2["tests"], path("rq2_slopes")),
         "rq3_shifts": fg.rq3_shifts(res.rq3["shifts"], path("rq3_shifts")),
         "persona_check": fg.persona_check(res.checks, path("persona_check")),

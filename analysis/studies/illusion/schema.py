@@ -334,7 +334,16 @@ def with_roles(df: pl.DataFrame, pairs: list | None = None) -> pl.DataFrame:
     from the configured pairs (a pair's base model is base; every other model is instruct)."""
     pairs = [p if isinstance(p, dict) else p.model_dump() for p in (pairs or [])]
     base = {p["base"] for p in pairs}
-    if "model_role" not in df.columns:
+    if "model_role" in df.columns:
+        roles = dict(df.select("model", "model_role").unique().iter_rows())
+        for p in pairs:
+            for key, want in (("base", "base"), ("instruct", "instruct")):
+                if roles.get(p[key], want) != want:
+                    raise IllusionSchemaError(
+                        f"analysis.pairs names {p[key]} as the {key} model of a pair, but the table marks it "
+                        f"model_role = {roles[p[key]]}; list pretrained models under illusion.collect.base_models "
+                        "(or fix the pair).")
+    else:
         df = df.with_columns(pl.when(pl.col("model").is_in(list(base))).then(pl.lit("base"))
                              .otherwise(pl.lit("instruct")).alias("model_role"))
     if "model_pair" not in df.columns:

@@ -40,7 +40,7 @@ def test_figures_draw_save_and_state_n(tmp_path):
     items = pd.DataFrame({"task": ["cct"] * 3, "item_id": ["a", "b", "c"], "condition": ["baseline_x"] * 3,
                           "value": [3.0, 10.0, 0.0], "optimum": [5, 12, 0]})
     f = fg.cct_choices(items, tmp_path / "cct.png")
-    assert "choice = EV optimum" in texts(f) and "3 answers" in texts(f)
+    assert "choice = EV optimum" in texts(f) and "3 points from 3 scored rows" in texts(f)
     for name in ("p", "rq1", "rq3", "chk", "cct"):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
     plt.close("all")

@@ -117,3 +117,11 @@ def test_load_table_roundtrip(tmp_path):
     bad.write_text("not parquet")
     with pytest.raises(IllusionSchemaError, match="could not be read"):
         load_table(bad)
+
+
+def test_pairs_must_agree_with_the_collected_roles():
+    df = validate(pl.concat([good(), good().with_columns(pl.lit("b1").alias("model"))]).with_columns(
+        pl.lit("instruct").alias("model_role")))
+    with pytest.raises(IllusionSchemaError, match="names b1 as the base model of a pair, but the table marks it "
+                                                  "model_role = instruct; list pretrained models under"):
+        with_roles(df, [{"base": "b1", "instruct": "m1"}])
