@@ -38,3 +38,26 @@ def clean(value: Any) -> Any:
 
 def write(study: str, metrics: dict, path: str | Path | None = None) -> Path:
     return write_text(json.dumps(clean(metrics), indent=2, sort_keys=False) + "\n", path or metrics_file(study))
+
+
+def summary_path(study: str) -> Path:
+    """Where a study's computed summary is kept (the cross-study synthesis keeps its own beside the results
+    database it reads, so that no stage writes into another stage's inputs)."""
+    from analysis.core.paths import DATA_DIR, processed_dir
+
+    return DATA_DIR / "results" / "synthesis_summary.md" if study == "synthesis" else processed_dir(study) / "summary.md"
+
+
+def write_summary(study: str, markdown: str) -> Path:
+    """The computed summary an analysis report opens with, also written to a file so the report index can
+    show each study's first line."""
+    return write_text(markdown.strip() + "\n", summary_path(study))
+
+
+def first_line(markdown: str, limit: int = 400) -> str:
+    """The first paragraph of a summary, without markdown emphasis, cut at ``limit`` characters."""
+    import re
+
+    para = markdown.strip().split("\n\n")[0].replace("\n", " ")
+    para = re.sub(r"[*_`]", "", para).strip()
+    return para if len(para) <= limit else para[: limit - 1].rsplit(" ", 1)[0] + " ..."

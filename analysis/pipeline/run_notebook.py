@@ -25,6 +25,8 @@ from analysis.core.errors import UserError
 from analysis.core.paths import NOTEBOOKS_DIR, PARAMS_FILE, REPORTS_DIR, ROOT
 
 KIND = {"01_collect": "collect", "02_analysis": "analysis"}
+# notebooks that read every study's results (no study, no parameters)
+CROSS_STUDY = "synthesis"
 
 
 def user_error_names(study: str | None = None) -> set[str]:
@@ -36,7 +38,7 @@ def user_error_names(study: str | None = None) -> set[str]:
     import analysis.core
 
     pkgs = [analysis.core]
-    if study:
+    if study and study != CROSS_STUDY:
         pkgs.append(importlib.import_module(f"analysis.studies.{study}"))
     for pkg in pkgs:
         for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
@@ -100,6 +102,8 @@ def stage_parameters(study_id: str, name: str, params_file: str | Path = PARAMS_
     from analysis.core.params import project, read_yaml
     from analysis.studies import get
 
+    if study_id == CROSS_STUDY:
+        return {"params": {}}
     raw = read_yaml(params_file)
     study = get(study_id)
     project(raw)

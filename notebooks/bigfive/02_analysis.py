@@ -23,6 +23,7 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 import polars as pl
 from IPython.display import Markdown
 
+from analysis.core import measures, metrics
 from analysis.core.administer import expected_at_temperature, validity_summary
 from analysis.core.collection import load
 from analysis.core.instruments import load_instrument
@@ -43,7 +44,9 @@ write_csv(summary, out / "domain_means.csv")
 validity = validity_summary(items, ["model", "persona"])
 effects = stats.persona_effects(instrument, items, ci=a.ci)
 rel = stats.reliability(instrument, items)
-display(Markdown(stats.summary(effects, rel, items)))
+found = stats.summary(effects, rel, items)
+metrics.write_summary("bigfive", found)
+display(Markdown(found))
 
 # %% [markdown]
 # ## Domain means per persona
@@ -116,7 +119,5 @@ else:
 # Written to `metrics/bigfive.json` (`dvc metrics show` prints them next to the other studies').
 
 # %%
-from analysis.core import measures, metrics
-
 metrics.write("bigfive", stats.headline(effects, rel))
 measures.write("bigfive", *stats.long_tables(summary, effects))
