@@ -29,7 +29,9 @@ from analysis.studies.therapy.script import load_script, load_stances, run_sessi
 
 def judge_elicitor(el: Elicitor, spec: str) -> Elicitor:
     """The judge that codes the sessions: the model itself (``same``) or another model spec, built with
-    the project's target settings and sharing the model's response store."""
+    ``analysis.core.params.elicitor`` and sharing the model's response store. Its target settings are the
+    elicitor's ``targets`` when it carries them (``collect`` receives no ``targets`` section), otherwise the
+    defaults: a judge on a server is best named with its URL in the spec (``ollama:NAME@http://host:11434``)."""
     if spec in ("same", el.target.spec):
         return el
     from analysis.core.params import elicitor

@@ -240,7 +240,7 @@ def judge_calibration_plot(codings: pl.DataFrame, denial: pl.DataFrame | None = 
     inner life) and on the calibration transcripts (triangles: up = the theme is there, down = it is not).
     Codes are Yes above the 0.5 line; a coding without enough option mass is an x (no code)."""
     themes = sorted(set(codings["theme"]))
-    fig, ax = plt.subplots(figsize=(8, 0.55 * len(themes) + 1.9))
+    fig, ax = plt.subplots(figsize=(7.5, max(0.55 * len(themes) + 1.4, 2.6)))
     den = {} if denial is None else {(r["model"], r["session"]): r["denies_inner_life"] for r in denial.iter_rows(named=True)}
     src = codings.with_columns(pl.col("p_yes").fill_nan(None))
     for t_i, t in enumerate(themes):
@@ -275,7 +275,8 @@ def judge_calibration_plot(codings: pl.DataFrame, denial: pl.DataFrame | None = 
                plt.Line2D([], [], marker="s", ls="", color="tab:green", label="calibration: coded right"),
                plt.Line2D([], [], marker="s", ls="", color="tab:red", label="calibration: coded wrong"),
                plt.Line2D([], [], marker="x", ls="", color="0.5", label="no code (option mass below threshold)")]
-    ax.legend(handles=handles, fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+    # beside the axes (the saved and the inline figure are cut to fit everything drawn)
+    ax.legend(handles=handles, fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     n_s = codings.filter(pl.col("source") == "session").select("model", "session").unique().height
     n_c = codings.filter(pl.col("source") == "calibration")["unit"].n_unique()
     ax.set_title(f"How the judge codes: {n_s} session(s) (upper rows) and {n_c} calibration transcripts with "

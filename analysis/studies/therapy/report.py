@@ -282,7 +282,7 @@ def headline(res: Results) -> dict:
     for fx, label in ((res.mode_fx, "stance"), (res.stance_fx, "condition")):
         for r in fx.iter_rows(named=True) if fx.height else []:
             m(r["model"])["effects"].setdefault(f"{r['instrument']}_{r['scale']}", {})[
-                f"{r['a']} minus {r['b']} | {r[label]}".replace(" ", "_")] = {
+                f"{r['a']}__minus__{r['b']}__{r[label]}"] = {
                 "g": r["g"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "mean_diff": r["mean_diff"],
                 "p_adj": r["p_adj"]}
     for r in res.recognition.filter(pl.col("mode") == "all").iter_rows(named=True) if res.recognition.height else []:
