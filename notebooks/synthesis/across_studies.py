@@ -117,6 +117,13 @@ pairs.select("study", "model", "manipulation", "self_report_measure", "self_repo
              "self_report_ci_high", "behaviour_measure", "behaviour_shift", "behaviour_ci_low", "behaviour_ci_high",
              "self_report_effect", "self_report_unit") if pairs.height else pairs
 
+# %%
+from analysis.core.io import write_csv
+from analysis.core.paths import DATA_DIR
+
+write_csv(pairs.drop("self_report_moved", "behaviour_moved") if pairs.height else pairs,
+          DATA_DIR / "results" / "self_report_vs_behaviour.csv")  # the data-driven DVC plot
+
 # %% [markdown]
 # ## Headline numbers (`metrics/synthesis.json`)
 
