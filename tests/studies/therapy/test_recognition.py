@@ -117,3 +117,13 @@ def test_phrase_patterns():
     assert phrase_pattern("GAD-7").search("the gad 7 form") and phrase_pattern("GAD-7").search("GAD7")
     assert not phrase_pattern("GAD").search("a gadget") and not phrase_pattern("GAD").search("gad about")
     assert not phrase_pattern("PHQ-9").search("PHQ-90")
+
+
+def test_every_shipped_questionnaire_is_recognised_by_its_abbreviation_and_full_name():
+    cases = {"gad7": ("GAD-7", "Generalized Anxiety Disorder 7-item scale"),
+             "phq9": ("PHQ-9", "Patient Health Questionnaire"), "gds15": ("GDS-15", "Geriatric Depression Scale"),
+             "ipip_neo_120": ("IPIP-NEO-120", "International Personality Item Pool")}
+    for inst, texts in cases.items():
+        for t in texts:
+            assert recognises(f"This is the {t}.", inst), (inst, t)
+            assert names_other(f"This is the {t}.", inst) == [], (inst, t)
