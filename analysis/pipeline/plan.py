@@ -80,6 +80,10 @@ class _ReadOnlyStore:
     def put(self, key, **kw):  # noqa: ARG002 - same signature as ResponseStore.put
         return None
 
+    def check_writable(self) -> None:
+        """The Elicitor asks before a model call; the dry run's calls never reach a model or the store."""
+        return None
+
 
 @dataclass
 class StoreView:
