@@ -123,9 +123,5 @@ def test_the_planner_never_calls_a_separate_judge(tmp_path, monkeypatch):
         raise AssertionError("the planner loaded a model")
 
     monkeypatch.setattr(emb.OllamaAPITransport, "_chat", no_engine)  # a model listing is fine, a chat call is not
-    import analysis.pipeline.plan as plan_module
-
-    if not hasattr(plan_module._ReadOnlyStore, "check_writable"):  # the Elicitor asks a store before a model call
-        monkeypatch.setattr(plan_module._ReadOnlyStore, "check_writable", lambda self: None, raising=False)
     df = plan_stage(STUDY, p, store=tmp_path / "s.sqlite")
     assert df.filter(pl.col("part") == "total")["in_store"].item() == 0  # the dry run ran, and called nothing
