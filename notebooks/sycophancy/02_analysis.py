@@ -13,7 +13,7 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 import polars as pl
 from IPython.display import Markdown, display
 
-from analysis.core import metrics
+from analysis.core import measures, metrics
 from analysis.core.collection import load
 from analysis.core.instruments import load_instrument
 from analysis.core.paths import figures_dir, processed_dir
@@ -30,7 +30,10 @@ instrument = load_instrument(ratings["instrument"][0])  # the id or path the col
 res = stats.analyse(personas, ratings, stances, instrument, a)
 stats.save_tables(res, out)
 metrics.write("sycophancy", stats.headline(res, a))
-display(Markdown(stats.summary(res, a)))
+measures.write("sycophancy", *stats.long_tables(res, a.ci))
+found = stats.summary(res, a)
+metrics.write_summary("sycophancy", found)
+display(Markdown(found))
 
 # %% [markdown]
 # ## How the quantities are defined

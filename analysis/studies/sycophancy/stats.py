@@ -40,7 +40,7 @@ from analysis.core.elicit import MIN_OPTION_MASS
 from analysis.core.errors import StatsError
 from analysis.core.stats.common import as_pandas, check_ci, frame, need, p_from_t, p_from_z
 from analysis.core.stats.correlation import ols_slope, pearson, spearman
-from analysis.core.stats.effects import effect_sizes
+from analysis.core.stats.effects import cohen_d, effect_sizes
 from analysis.core.stats.groups import mann_whitney, median_split, permutation_test, welch
 from analysis.core.stats.mixed import fit_mixedlm
 from analysis.core.stats.multiplicity import adjust
@@ -802,3 +802,38 @@ def summary(res: Results, a) -> str:
     if caveats:
         out += "\n\n**Caveats of this run**:\n" + "\n".join(f"- {c}." for c in caveats)
     return out
+
+
+def long_tables(res: Results, ci: float = 0.95) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shared long format (analysis.core.measures). Measures: per model x persona, the perceived
+    agreeableness (the model's own rating of the character it is given, 0-1) and the opinion sycophancy
+    rate (0-1); the baseline's rate. Shifts: personas designed agreeable (levels 4-5) against personas
+    designed disagreeable (levels 1-2), Cohen's d (CI) of the perceived agreeableness and of the
+    sycophancy rate, unit: the persona."""
+    t = res.table
+    rows = []
+    for r in t.iter_rows(named=True):
+        for measure, kind, col, n_col in (("perceived_agreeableness", "self_report", "agreeableness", "n_rated"),
+                                          ("sycophancy_rate", "behaviour", "sycophancy", "n_valid")):
+            rows.append({"model": r["model"], "condition": r["persona_id"], "condition_kind": "persona",
+                         "measure": measure, "kind": kind, "estimate": r.get(col),
+                         "n": r.get(n_col) if n_col in r else None, "unit": "0-1"})
+    for r in res.baseline.iter_rows(named=True):
+        rows.append({"model": r["model"], "condition": "baseline", "condition_kind": "baseline",
+                     "measure": "sycophancy_rate", "kind": "behaviour", "estimate": r.get("sycophancy"),
+                     "n": r.get("n_valid"), "unit": "0-1"})
+    measures = pl.DataFrame(rows, infer_schema_length=None)
+    shifts = []
+    if "designed_level" in t.columns:
+        for model in t["model"].unique(maintain_order=True).to_list():
+            g = t.filter(pl.col("model") == model)
+            hi, lo = g.filter(pl.col("designed_level") >= 4), g.filter(pl.col("designed_level") <= 2)
+            for measure, kind, col in (("perceived_agreeableness", "self_report", "agreeableness"),
+                                       ("sycophancy_rate", "behaviour", "sycophancy")):
+                d = cohen_d(hi[col].drop_nulls().to_numpy(), lo[col].drop_nulls().to_numpy(), ci)
+                shifts.append({"model": model, "manipulation": "designed agreeableness",
+                               "contrast": "personas designed agreeable (4-5) vs disagreeable (1-2)",
+                               "measure": measure, "kind": kind, "effect": "cohens_d", "estimate": d["d"],
+                               "ci_low": d["d_ci_low"], "ci_high": d["d_ci_high"], "n_a": d["n1"], "n_b": d["n2"],
+                               "unit_of_analysis": "persona", "note": d["note"]})
+    return measures, pl.DataFrame(shifts, infer_schema_length=None) if shifts else None

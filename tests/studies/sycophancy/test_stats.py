@@ -322,3 +322,26 @@ def test_summary_is_computed_from_the_numbers():
     flat = null.tests.with_columns(pl.lit(float("nan")).alias("estimate"))
     null.tests = flat
     assert "not interpretable" in ss.summary(null, a)
+
+
+def test_long_tables_contrast_designed_levels_with_cohens_d(tmp_path, monkeypatch):
+    import analysis.core.measures as cm
+    from analysis.core.stats.effects import cohen_d
+
+    monkeypatch.setattr(cm, "processed_dir", lambda s: tmp_path / s)
+    res, a = _results(0.8, n=30)
+    table = res.table.with_columns(
+        pl.when(pl.col("agreeableness") > 0.6).then(5).when(pl.col("agreeableness") < 0.4).then(1).otherwise(3)
+        .alias("designed_level"))
+    res.table = table
+    m, s = ss.long_tables(res)
+    paths = cm.write("sycophancy", m, s)
+    m, s = pl.read_parquet(paths["measures"]), pl.read_parquet(paths["shifts"])
+    assert set(m["kind"]) == {"self_report", "behaviour"}
+    assert m.filter(pl.col("condition") == "baseline")["estimate"].to_list() == [0.5]
+    row = s.filter(pl.col("measure") == "sycophancy_rate").row(0, named=True)
+    hi = table.filter(pl.col("designed_level") >= 4)["sycophancy"].to_numpy()
+    lo = table.filter(pl.col("designed_level") <= 2)["sycophancy"].to_numpy()
+    ref = cohen_d(hi, lo)
+    assert row["estimate"] == pytest.approx(ref["d"]) and (row["n_a"], row["n_b"]) == (len(hi), len(lo))
+    assert row["unit_of_analysis"] == "persona" and row["kind"] == "behaviour"
