@@ -1,229 +1,29 @@
-"""The call plan: how many model calls each collection stage will make, before anything is run.
+"""The call plan of every collection stage, before anything is run (no model is called).
 
     python -m analysis.pipeline.plan                       # params.yaml
     python -m analysis.pipeline.plan --profile tiny        # params.yaml with a profile applied (not written)
     python -m analysis.pipeline.plan --study bigfive --offline
 
-For every registered study (stage ``collect@<study>``) and every model in ``models``, it prints the
-study's own count of the calls one model gets, part by part (``STUDY.plan(collect, seed)``): exact
-where the parameters determine it, a lower bound (``>=``) where it depends on the answers (re-asks,
-the branches of multi-token options). Then, per stage and model:
-
-* **in store**: how many of those calls the response store already answers. Found by a dry run of the
-  study's own collection code against a stand-in target that never calls the model: a request found in
-  the store gets its recorded answer (so the run follows the real path), any other request gets a
-  placeholder that is neither stored nor counted. Exact for every call that does not depend on an
-  answer the store lacks. Server targets are asked for their model listing only (no model call) to
-  learn their identity; ``--offline`` skips that, and the count is then unknown for them.
-* **expected time**: the calls left times the median recorded latency of this target's calls of the
-  same kind (one log-probability pass, or a generation), divided by the target's concurrency. Known
-  only for a target with recorded calls; it assumes the recorded calls ran at the same concurrency
-  and with the same prompt-prefix caching.
-
-No model is called: the embedded engine is never loaded, nothing is written to the store.
-:func:`plan_stage` gives the same table for one collection stage (a notebook cell:
-``plan_stage(STUDY, p)``), :func:`plan` for every stage.
+For every registered study (stage ``collect@<study>``) and every model in ``models``: the study's own
+count of the calls one model gets, part by part (exact, or a lower bound ``>=``), how many the response
+store already answers, and the expected time from the latencies recorded there. The table of one stage
+comes from :func:`analysis.core.planning.plan_stage` (import it from there in a notebook: a collection
+stage depends on analysis/core, not on this module); see that module for how each number is found.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
-import math
-import sqlite3
-import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from analysis.core.errors import UserError
-from analysis.core.models.base import GenOptions, RawReply, TokenLogprob
-from analysis.core.paths import PARAMS_FILE, response_store_path
-from analysis.core.study import CollectStage, PlanItem, Study
+from analysis.core.paths import PARAMS_FILE
+from analysis.core.planning import COLUMNS, plan_stage, render
+from analysis.core.study import CollectStage, Study
 
-COLUMNS = ["stage", "model", "part", "calls", "exact", "note"]
-
-
-# ---- the dry run: the study's own code, the store's answers, no model ---------------------------------
-
-
-class _DryTarget:
-    """Stands in for a real target: the same identity (every attribute is the real target's), but a
-    call that reaches it is answered with a placeholder and counted by kind, never sent anywhere."""
-
-    def __init__(self, real):
-        self._real = real
-        self.max_concurrency = 1
-        self.misses = {"logprob": 0, "generate": 0}
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-    def chat(self, messages, options: GenOptions, *, logprobs: bool = False, top_logprobs: int = 0) -> RawReply:
-        self.misses["logprob" if logprobs else "generate"] += 1
-        if logprobs:
-            # a token that is no option of any study: the placeholder answer has no option mass
-            return RawReply("\u2400", [TokenLogprob("\u2400", 0.0, [("\u2400", 0.0)])], {})
-        return RawReply("(placeholder: not in the store)", None, {})
-
-
-class _ReadOnlyStore:
-    """Answers from a response store, writes nothing (the placeholders must never be stored)."""
-
-    def __init__(self, store):
-        self._store = store
-
-    def get(self, key):
-        return self._store.get(key)
-
-    def put(self, key, **kw):  # noqa: ARG002 - same signature as ResponseStore.put
-        return None
-
-    def check_writable(self) -> None:
-        """The Elicitor asks before a model call; the dry run's calls never reach a model or the store."""
-        return None
-
-
-@dataclass
-class StoreView:
-    """What the response store tells about one target: calls already answered, and recorded latencies."""
-
-    hits: int | None = None  # calls of the plan the store answers (None: unknown)
-    dry_misses: dict[str, int] = field(default_factory=dict)  # the dry run's unanswered calls, by kind
-    latency: dict[str, tuple[float, int]] = field(default_factory=dict)  # kind -> (median s, n recorded)
-    concurrency: int | None = None
-    why_unknown: str = ""
-
-
-def _latencies(store_path: Path, spec: str, digest: str | None = None) -> dict[str, tuple[float, int]]:
-    """Median latency of this target's recorded calls (its spec as stored, and its digest when known), by
-    kind (log-probability pass / generation)."""
-    if not store_path.exists():
-        return {}
-    q = "SELECT top_logprobs > 0, latency_s FROM calls WHERE target_spec = ?"
-    args: tuple = (spec,)
-    if digest is not None:
-        q, args = q + " AND digest = ?", (spec, digest)
-    try:
-        con = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=10)
-        rows = con.execute(q, args).fetchall()
-        con.close()
-    except sqlite3.Error:
-        return {}
-    out: dict[str, tuple[float, int]] = {}
-    for kind, flag in (("logprob", 1), ("generate", 0)):
-        lat = [r[1] for r in rows if int(r[0]) == flag and r[1] is not None]
-        if lat:
-            out[kind] = (statistics.median(lat), len(lat))
-    return out
-
-
-def _target(spec: str, targets) -> object:
-    """The target a collection stage would build for ``spec`` (same ``targets`` settings, so the same
-    identity and cache keys), asked only for its model listing: a short timeout and no retries."""
-    from analysis.core.models import make_target
-
-    accepted = inspect.signature(make_target).parameters
-    kw = {k: v for k, v in targets.model_dump().items() if k in accepted}
-    kw.update(timeout_s=min(targets.timeout_s, 10.0))
-    if "retries" in accepted:
-        kw["retries"] = 0
-    return make_target(spec, **kw)
-
-
-def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline: bool) -> StoreView:
-    from analysis.core.elicit import Elicitor
-    from analysis.core.models import label, parse_spec
-    from analysis.core.store import ResponseStore
-
-    kind = parse_spec(spec)[0]
-    if kind != "embedded" and offline:
-        return StoreView(latency=_latencies(store_path, label(spec)),
-                         why_unknown="offline: the server was not asked which model it serves")
-    try:
-        # an embedded target answers its model listing without loading the engine; a server is asked for
-        # its listing only
-        real = _target(spec, p.targets)
-    except UserError as e:
-        return StoreView(latency=_latencies(store_path, label(spec)), why_unknown=str(e))
-    view = StoreView(latency=_latencies(store_path, real.spec, real.digest))
-    view.concurrency = max(1, int(real.max_concurrency))
-    if not view.latency:  # the store holds no call of this target: nothing to look up
-        view.hits = 0
-        return view
-    dry = _DryTarget(real)
-    el = Elicitor(dry, _ReadOnlyStore(ResponseStore(store_path)), progress=False)
-    study.collect(el, p.collect, p.seed)
-    view.hits = el.n_store_hits
-    view.dry_misses = dict(dry.misses)
-    return view
-
-
-# ---- the plan -----------------------------------------------------------------------------------------
-
-
-def _items(study: Study, p: CollectStage) -> list[PlanItem] | None:
-    if study.plan is None:
-        return None
-    items = study.plan(p.collect, p.seed)
-    for it in items:
-        if not isinstance(it, PlanItem) or it.calls < 0:
-            raise UserError(f"{study.id}: STUDY.plan must return PlanItem rows with calls >= 0, got {it!r}.")
-    return items
-
-
-def _seconds(view: StoreView, to_call: int) -> tuple[float | None, float | None, int]:
-    """(expected seconds, per-call latency used, recorded calls it rests on) for ``to_call`` calls."""
-    if not view.latency or to_call == 0:
-        return (0.0 if to_call == 0 else None), None, 0
-    misses = {k: v for k, v in view.dry_misses.items() if v}
-    kinds = misses if misses and all(k in view.latency for k in misses) else None
-    if kinds:  # weight each kind of call by its share among the calls the store does not answer
-        n = sum(kinds.values())
-        per_call = sum(view.latency[k][0] * c for k, c in kinds.items()) / n
-        recorded = sum(view.latency[k][1] for k in kinds)
-    else:  # kinds unknown or not recorded: the median over what is recorded
-        per_call = statistics.median([m for m, _ in view.latency.values()])
-        recorded = sum(c for _, c in view.latency.values())
-    return to_call * per_call / (view.concurrency or 1), per_call, recorded
-
-
-def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None, cached: bool = True,
-               offline: bool = False) -> pl.DataFrame:
-    """One collection stage: a row per model and part (``calls``, ``exact``) and a row ``total`` per model
-    with ``in_store``, ``to_call``, ``s_per_call`` (median recorded latency), ``expected_s``."""
-    store_path = Path(store) if store is not None else response_store_path()
-    items = _items(study, p)
-    rows: list[dict] = []
-    stage = f"collect@{study.id}"
-    for spec in p.models:
-        if items is None:
-            rows.append({"stage": stage, "model": spec, "part": "total", "calls": None, "exact": False,
-                         "note": f"{study.id} defines no STUDY.plan: its calls cannot be counted in advance"})
-            continue
-        for it in items:
-            rows.append({"stage": stage, "model": spec, "part": it.part, "calls": it.calls, "exact": it.exact,
-                         "note": it.note})
-        total = sum(it.calls for it in items)
-        exact = all(it.exact for it in items)
-        row = {"stage": stage, "model": spec, "part": "total", "calls": total, "exact": exact, "note": ""}
-        if cached:
-            view = _dry_run(study, p, spec, store_path, offline)
-            to_call = None if view.hits is None else max(total - view.hits, 0)
-            secs, per_call, recorded = _seconds(view, to_call) if to_call is not None else (None, None, 0)
-            row.update(in_store=view.hits, to_call=to_call, s_per_call=per_call, recorded_calls=recorded,
-                       concurrency=view.concurrency, expected_s=secs)
-            notes = []
-            if view.why_unknown:
-                notes.append(f"store not checked: {view.why_unknown}")
-            elif to_call and per_call is None:
-                notes.append("no recorded calls of this target: time unknown")
-            if not exact and to_call:
-                notes.append("to call is a lower bound")
-            row["note"] = "; ".join(notes)
-        rows.append(row)
-    return pl.DataFrame(rows, infer_schema_length=None)
+__all__ = ["plan", "plan_stage", "render", "main"]
 
 
 def plan(params_file: str | Path = PARAMS_FILE, profile: str | Path | dict | None = None,
@@ -254,78 +54,6 @@ def _stage_from(study: Study, raw: dict, source: str) -> CollectStage:
     proj = project(raw, source)
     return CollectStage(study=study.id, models=proj.models, seed=proj.seed, targets=proj.targets,
                         collect=study.section(raw, "collect", source))
-
-
-# ---- printing -----------------------------------------------------------------------------------------
-
-
-def _dur(s: float | None) -> str:
-    if s is None or (isinstance(s, float) and math.isnan(s)):
-        return "unknown"
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5400:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def _n(v, exact: bool = True) -> str:
-    if v is None:
-        return "?"
-    return f"{v:,}" if exact else f">= {v:,}"
-
-
-def render(df: pl.DataFrame) -> str:
-    """The plan as text: per stage and model, the parts, then the total, the store and the time."""
-    lines: list[str] = []
-    grand: dict[str, float] = {"calls": 0, "to_call": 0, "seconds": 0.0}
-    all_exact = True
-    unknown_time = False
-    for (stage, model), g in df.group_by(["stage", "model"], maintain_order=True):
-        lines.append(f"{stage}  {model}")
-        parts = g.filter(pl.col("part") != "total")
-        width = max([len(p) for p in parts["part"].to_list()] + [5])
-        for r in parts.iter_rows(named=True):
-            lines.append(f"  {r['part']:<{width}}  {_n(r['calls'], r['exact']):>12}  {r['note'] or ''}".rstrip())
-        t = g.filter(pl.col("part") == "total").row(0, named=True)
-        if t["calls"] is None:
-            lines.append(f"  {'total':<{width}}  {'?':>12}  {t['note']}")
-            all_exact = False
-            unknown_time = True
-            continue
-        grand["calls"] += t["calls"]
-        all_exact &= bool(t["exact"])
-        msg = f"  {'total':<{width}}  {_n(t['calls'], t['exact']):>12}"
-        if "in_store" in t and t.get("in_store") is not None:
-            per = (f"{t['s_per_call']:.2f} s/call (median of {t['recorded_calls']:,} recorded calls"
-                   f"{', ' + str(t['concurrency']) + ' at a time' if (t.get('concurrency') or 1) > 1 else ''})"
-                   if t.get("s_per_call") is not None else "")
-            msg += (f"; {t['in_store']:,} in the store, {_n(t['to_call'], t['exact'])} to call"
-                    + (f"; {per} -> about {_dur(t['expected_s'])}" if per else
-                       ("" if t["to_call"] == 0 else "; time unknown (no recorded calls of this target)")))
-            grand["to_call"] += t["to_call"]
-            if t["expected_s"] is not None:
-                grand["seconds"] += t["expected_s"]
-            elif t["to_call"]:
-                unknown_time = True
-        elif "in_store" in t:
-            unknown_time = True
-        if t["note"] and "store not checked" in t["note"]:
-            msg += f"; {t['note']}"
-        lines.append(msg)
-    lines.append("")
-    eq = "" if all_exact else ">= "
-    summary = f"all stages: {eq}{int(grand['calls']):,} model calls"
-    if "in_store" in df.columns:
-        summary += f", {eq}{int(grand['to_call']):,} not yet in the store"
-        if not unknown_time:
-            summary += f"; expected time about {_dur(grand['seconds'])}"
-        elif grand["seconds"] > 0:
-            summary += f"; expected time at least {_dur(grand['seconds'])} (some targets have no recorded calls)"
-        else:
-            summary += "; expected time unknown (no recorded calls of these targets)"
-    lines.append(summary)
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,6 +21,7 @@ from analysis.core.models import make_target
 from analysis.core.models.embedded import EmbeddedEngine
 from analysis.core.models.scripted import ScriptedTarget
 from analysis.core.paths import PARAMS_FILE
+from analysis.core.planning import plan_stage
 from analysis.core.store import ResponseStore
 from analysis.core.study import PlanItem, Study
 from analysis.pipeline import plan as planmod
@@ -76,7 +77,7 @@ def test_studies_without_a_plan_are_shown_as_unknown(study, tmp_path):
     from analysis.core.study import CollectStage
 
     p = CollectStage(study.id, ["embedded:qwen2.5-coder-0.5b"], 0, TargetsParams(), _collect_params(study, None))
-    df = planmod.plan_stage(study, p, store=tmp_path / "none.sqlite")
+    df = plan_stage(study, p, store=tmp_path / "none.sqlite")
     assert df["calls"].to_list() == [None] and "no STUDY.plan" in df["note"][0]
 
 
@@ -240,3 +241,15 @@ def test_server_targets_offline_are_counted_but_not_looked_up(tmp_path):
     t = df.filter(df["part"] == "total").row(0, named=True)
     assert t["in_store"] is None and "Cannot reach" in t["note"]
     assert math.isfinite(t["calls"])
+
+
+def test_a_notebook_cell_needs_only_core():
+    """A collection stage depends on analysis/core, not on analysis/pipeline: the planning a notebook
+    imports must not reach into the pipeline package (nor into any study)."""
+    from analysis.core.paths import ROOT
+    from analysis.pipeline.closure import closure
+
+    files = closure([ROOT / "analysis" / "core" / "planning.py"])
+    outside = sorted(str(f.relative_to(ROOT)) for f in files
+                     if f.relative_to(ROOT).parts[:2] in (("analysis", "pipeline"), ("analysis", "studies")))
+    assert outside == [], outside
