@@ -33,7 +33,7 @@ import polars as pl
 
 from analysis.core import collection
 from analysis.core.administer import mass_summary
-from analysis.pipeline.plan import plan_stage, render
+from analysis.core.planning import plan_stage, render
 from analysis.studies.therapy import STUDY
 
 pl.Config.set_tbl_rows(60)

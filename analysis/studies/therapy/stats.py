@@ -201,11 +201,14 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
     for (model, inst, scale, stratum), g in scores.group_by(["model", "instrument", "scale", across],
                                                             maintain_order=True):
         for a, b in pairs:
-            ga = g.filter(pl.col(factor) == a).select("session", pl.col("score").alias("a"))
-            gb = g.filter(pl.col(factor) == b).select("session", pl.col("score").alias("b"))
+            ctx = "context_id" if "context_id" in g.columns else "session"
+            ga = g.filter(pl.col(factor) == a).select("session", pl.col("score").alias("a"), pl.col(ctx).alias("ca"))
+            gb = g.filter(pl.col(factor) == b).select("session", pl.col("score").alias("b"), pl.col(ctx).alias("cb"))
             if ga.height == 0 or gb.height == 0:
                 continue
-            j = ga.join(gb, on="session").sort("session")
+            # one pair per distinct pair of conversations: a fresh context repeated for every session is one
+            # measurement, so two fresh conditions give one pair, not one per session
+            j = ga.join(gb, on="session").sort("session").unique(["ca", "cb"], keep="first", maintain_order=True)
             res = paired_hedges_g(j["a"].to_numpy(), j["b"].to_numpy(), ci)
             fresh = [c for c in (a, b) if factor == "condition" and "_fresh" in c]
             if fresh:  # one fresh context repeated for every session: not an independent measurement per session

@@ -102,7 +102,7 @@ def test_a_separate_judge_shares_the_store_and_is_planned_apart(client, tmp_path
 def test_the_planner_never_calls_a_separate_judge(tmp_path, monkeypatch):
     """The call planner's dry run replaces the model's target; a judge built inside collect is replaced too."""
     from analysis.core.params import TargetsParams
-    from analysis.pipeline.plan import plan_stage
+    from analysis.core.planning import plan_stage
 
     raw = {**SMALL, "coding": {**SMALL["coding"], "judge": "embedded:qwen2.5-coder-1.5b"}}
     p = CollectStage("therapy", ["embedded:qwen2.5-coder-0.5b"], 0, TargetsParams(),

@@ -177,3 +177,20 @@ def test_score_pct_is_the_position_on_the_scales_own_range():
     assert set(dom["min_score"]) == {1.0} and set(dom["max_score"]) == {5.0}
     gad = score_items(_items([[1] * 7]), [load_instrument("gad7")])  # sum of 0-3 answers: range 0..21
     assert gad["score_pct"].item() == pytest.approx(7 / 21)
+
+
+def test_a_fresh_context_repeated_for_every_session_is_one_measurement():
+    rows = []
+    for s in range(4):
+        for stance, v in (("neutral", 3.0), ("warm", 5.0)):
+            rows.append({"model": "m", "session": s, "stance": stance, "condition": "item_fresh:probs",
+                         "context_id": "fresh", "instrument": "gad7", "scale": "total", "score": v})
+            rows.append({"model": "m", "session": s, "stance": stance, "condition": "item_session:generate",
+                         "context_id": f"session {s}", "instrument": "gad7", "scale": "total", "score": v + s})
+    sc = pl.DataFrame(rows)
+    st = contrasts(sc, "stance", [("warm", "neutral")], across="condition")
+    fresh = st.filter(pl.col("condition") == "item_fresh:probs").row(0, named=True)
+    assert fresh["n"] == 1 and math.isnan(fresh["g"])  # not n = 4 copies of one pair
+    assert st.filter(pl.col("condition") == "item_session:generate")["n"].item() == 4
+    modes = contrasts(sc, "condition", [("item_session:generate", "item_fresh:probs")], across="stance")
+    assert set(modes["n"]) == {4} and all("fresh context" in n for n in modes["note"])
