@@ -150,7 +150,9 @@ def elicitor(spec: str, targets: TargetsParams | dict[str, Any] | None = None):
     from analysis.core.elicit import Elicitor
 
     t = targets if isinstance(targets, TargetsParams) else validate_section(TargetsParams, targets, "targets")
-    return Elicitor.from_spec(spec, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
-                              per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt,
-                              n_ctx=t.n_ctx, retries=t.retries, backoff_s=t.backoff_s,
-                              model_digests=t.model_digests)
+    el = Elicitor.from_spec(spec, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
+                            per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt,
+                            n_ctx=t.n_ctx, retries=t.retries, backoff_s=t.backoff_s,
+                            model_digests=t.model_digests)
+    el.targets = t  # a study that makes a second elicitor (a judge model) reaches it the same way
+    return el

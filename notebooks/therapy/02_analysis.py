@@ -1,3 +1,11 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # Study 3: analysis of the therapy protocol
 #
@@ -20,7 +28,7 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 import polars as pl
 from IPython.display import Markdown, display
 
-from analysis.core import metrics
+from analysis.core import measures, metrics
 from analysis.core.collection import load
 from analysis.core.paths import figures_dir, processed_dir
 from analysis.studies.therapy import STUDY, figures, report
@@ -37,7 +45,10 @@ tables = {t: load("therapy", t) for t in ("items", "probs", "forms", "codings", 
 instruments = load_scales(load("therapy", "instruments")["spec"].unique(maintain_order=True).to_list())
 res = report.analyse(tables, instruments, a)
 report.write(res, out)
-display(Markdown(report.summary(res, STUDY.question)))
+measures.write("therapy", *report.long_tables(res))
+found = report.summary(res, STUDY.question)
+metrics.write_summary("therapy", found)
+display(Markdown(found))
 
 # %% [markdown]
 # ## Scale scores against human cut-offs

@@ -58,3 +58,13 @@ def test_defaults_fill_a_missing_section():
 def test_get_names_missing_key():
     with pytest.raises(ParamsError, match="bigfive.nope"):
         get({"bigfive": {}}, "bigfive.nope")
+
+
+def test_an_elicitor_carries_its_targets_for_a_second_model_such_as_a_judge(monkeypatch):
+    import analysis.core.elicit as el_mod
+    from analysis.core.params import elicitor
+
+    seen = {}
+    monkeypatch.setattr(el_mod.Elicitor, "from_spec", classmethod(lambda cls, spec, **kw: seen.update(kw) or object.__new__(cls)))
+    el = elicitor("ollama:judge", {"timeout_s": 5, "retries": 1})
+    assert el.targets.timeout_s == 5 and el.targets.retries == 1 and seen["timeout_s"] == 5

@@ -296,3 +296,41 @@ def headline(res: Results) -> dict:
         m(r["model"])["themes"][r["theme"]] = {"rate": r["rate"], "n": r["n_sessions"],
                                                "interpretable": bool(r.get("interpretable"))}
     return out
+
+
+# ---- the shared long format (analysis.core.measures) -------------------------------------------------
+
+# which administration reads as what the model says about itself, and which as what it does with the form
+SELF_REPORT_CONDITIONS = ("item_session:generate", "item_session:probs")
+BEHAVIOUR_CONDITIONS = ("whole_session:generate",)
+
+
+def long_tables(res: Results) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Measures: mean clinical scale score per model x condition x stance (n = distinct conversations).
+    Shifts: each therapist stance against the reference stance, Hedges' g_av paired by session, for the
+    item-by-item scores given in the session (the model's self-report under the framing) and for the whole
+    form handed over in the session (its test-taking behaviour: what it does with a questionnaire it may
+    recognise, the PsAIch contrast)."""
+    s = res.summary
+    measures = s.select(
+        "model", (pl.col("condition") + "|" + pl.col("stance")).alias("condition"),
+        pl.lit("framing").alias("condition_kind"), (pl.col("instrument") + "_" + pl.col("scale")).alias("measure"),
+        pl.lit("clinical_scale").alias("kind"), pl.col("mean").alias("estimate"), "ci_low", "ci_high",
+        pl.col("n_units").alias("n"),
+        pl.format("{} score ({}-{})", pl.col("instrument"), pl.col("min_score"), pl.col("max_score")).alias("unit"))
+    fx = res.stance_fx
+    if not fx.height:
+        return measures, None
+    fx = fx.filter(pl.col("condition").is_in(SELF_REPORT_CONDITIONS + BEHAVIOUR_CONDITIONS))
+    shifts = fx.select(
+        "model", (pl.col("a") + " vs " + pl.col("b") + " therapist stance").alias("manipulation"),
+        pl.format("{} minus {}, within {}", pl.col("a"), pl.col("b"), pl.col("condition")).alias("contrast"),
+        pl.format("{}_{}:{}", pl.col("instrument"), pl.col("scale"), pl.col("condition")).alias("measure"),
+        pl.when(pl.col("condition").is_in(BEHAVIOUR_CONDITIONS)).then(pl.lit("behaviour"))
+        .otherwise(pl.lit("clinical_scale")).alias("kind"),
+        pl.lit("hedges_g_av").alias("effect"), pl.col("g").alias("estimate"), "ci_low", "ci_high",
+        pl.col("n").alias("n_a"), pl.col("n").alias("n_b"), pl.lit("session (paired)").alias("unit_of_analysis"),
+        pl.when(pl.col("condition").is_in(BEHAVIOUR_CONDITIONS))
+        .then(pl.format("test-taking behaviour: the whole form in the session; {}", pl.col("note")))
+        .otherwise(pl.col("note")).alias("note"))
+    return measures, shifts

@@ -151,3 +151,29 @@ def test_theme_figure_draws_no_bar_for_a_theme_the_judge_fails(run):
     assert len(ax.patches) == rates.height - 1
     assert any(t.get_text().startswith("not interpretable: repeat agreement kappa 0.10") for t in ax.texts)
     plt.close(fig)
+
+
+def test_long_tables_pair_item_by_item_and_whole_form_stance_effects(tmp_path, monkeypatch):
+    import analysis.core.measures as cm
+    from analysis.studies.therapy import report as rep
+
+    monkeypatch.setattr(cm, "processed_dir", lambda s: tmp_path / s)
+    fx = pl.DataFrame({
+        "model": ["m"] * 3, "instrument": ["gad7"] * 3, "scale": ["total"] * 3,
+        "condition": ["item_session:generate", "whole_session:generate", "item_fresh:probs"],
+        "factor": ["stance"] * 3, "a": ["warm"] * 3, "b": ["neutral"] * 3, "n": [3, 3, 1],
+        "g": [0.9, 0.1, None], "ci_low": [-0.4, -1.0, None], "ci_high": [2.3, 1.2, None], "note": ["", "", "n = 1"]})
+    summ = pl.DataFrame({"model": ["m"], "instrument": ["gad7"], "scale": ["total"], "condition": ["item_session:generate"],
+                         "stance": ["warm"], "n_units": [3], "mean": [4.7], "ci_low": [0.1], "ci_high": [9.0],
+                         "min_score": [0.0], "max_score": [21.0]})
+
+    class R:
+        summary, stance_fx = summ, fx
+
+    m, s = rep.long_tables(R())
+    paths = cm.write("therapy", m, s)
+    s = pl.read_parquet(paths["shifts"])
+    assert s.height == 2  # the fresh-context contrast (one measurement) is not a paired shift
+    kinds = dict(zip(s["measure"], s["kind"]))
+    assert kinds == {"gad7_total:item_session:generate": "clinical_scale", "gad7_total:whole_session:generate": "behaviour"}
+    assert pl.read_parquet(paths["measures"])["unit"][0] == "gad7 score (0.0-21.0)"
