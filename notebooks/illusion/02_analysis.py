@@ -27,8 +27,9 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 
 # %%
 import pandas as pd
+from IPython.display import Markdown
 
-from analysis.core import metrics
+from analysis.core import measures, metrics
 from analysis.core.collection import load
 from analysis.core.paths import figures_dir, processed_dir
 from analysis.studies.illusion import STUDY
@@ -44,11 +45,10 @@ a = STUDY.analysis_stage(params).analysis
 out, figs = processed_dir("illusion"), figures_dir("illusion")
 table = load("illusion", "table")
 items = load("illusion", "items").to_pandas()
-res = rs.analyse(table, a)
+res = rs.analyse(table, a, source="data/raw/illusion/table.parquet")
 rs.write_tables(res, out)
-print("What this run found:")
-for line in res.summary:
-    print("-", line)
+metrics.write_summary("illusion", rs.summary_markdown(res))
+display(Markdown("**What this run found.** " + rs.summary_markdown(res)))
 
 # %% [markdown]
 # ## Design and unit of analysis
@@ -172,9 +172,12 @@ if len(res.checks):
 
 # %% [markdown]
 # ## Headline numbers
-# Written to `metrics/illusion.json` (`dvc metrics show` prints them beside the other studies').
+# Written to `metrics/illusion.json` (`dvc metrics show` prints them beside the other studies'), and the results in
+# the long format every study shares (`data/processed/illusion/measures.parquet`, `shifts.parquet`: the persona
+# shifts of self-report and behaviour that the cross-study synthesis sets side by side).
 
 # %%
+measures.write("illusion", *rs.long_tables(res))
 path = metrics.write("illusion", res.metrics())
 print(f"{path.name}: RQ1 tested = {res.rq1['tested']}; RQ2 tests = {res.rq2['summary']['n_tests']}; "
       f"RQ3 shifts = {len(res.rq3['shifts'])}")

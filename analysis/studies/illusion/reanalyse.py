@@ -8,7 +8,7 @@ analysis settings that differ from the defaults (its base/instruct ``pairs``, fo
 validated first (key, roles, each column's range: a rate in percent is refused in one sentence naming the
 column), then RQ1-RQ3 run exactly as in ``notebooks/illusion/02_analysis.py`` and everything is written to
 ``DIR`` (default ``data/reanalysis/illusion/<table name>/``): result tables as CSV, ``figures/``,
-``metrics.json`` and ``summary.txt``. The project's own collection (``data/raw/illusion/``, its item table
+``metrics.json`` and ``summary.md``. The project's own collection (``data/raw/illusion/``, its item table
 among it) is never read, and the project's outputs (``data/processed/illusion/``, ``figures/illusion/``,
 ``metrics/``) are never written: an ``--out`` inside them is refused.
 
@@ -26,7 +26,7 @@ from analysis.core import metrics as core_metrics
 from analysis.core.errors import UserError
 from analysis.core.io import write_text
 from analysis.core.paths import DATA_DIR, METRICS_DIR, ROOT, figures_dir, processed_dir, raw_dir
-from analysis.studies.illusion.results import Results, analyse, draw_figures, write_tables
+from analysis.studies.illusion.results import Results, analyse, draw_figures, summary_markdown, write_tables
 from analysis.studies.illusion.schema import load_spec, read_table, validate
 
 REANALYSIS_DIR = DATA_DIR / "reanalysis" / "illusion"
@@ -76,6 +76,7 @@ def run(table: str | Path, spec: str | Path | None = None, out: str | Path | Non
         log(f"columns ignored (not part of the schema): {d['ignored_columns']}")
     log(res.repeats_text)
     write_tables(res, out)
+    write_text(summary_markdown(res) + "\n", out / "summary.md")
     import matplotlib.pyplot as plt
 
     figs = draw_figures(res, out / "figures")
@@ -86,7 +87,7 @@ def run(table: str | Path, spec: str | Path | None = None, out: str | Path | Non
     for line in res.summary:
         log("- " + line)
     shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
-    log(f"written to {shown}/ (tables, figures/, metrics.json, summary.txt)")
+    log(f"written to {shown}/ (tables, figures/, metrics.json, summary.md)")
     return res, out
 
 

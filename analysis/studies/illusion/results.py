@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 
-from analysis.core.io import write_csv, write_text
+from analysis.core.io import write_csv
 from analysis.studies.illusion import stats as st
 from analysis.studies.illusion.params import AnalysisParams
 from analysis.studies.illusion.schema import TableSpec, analysed_behaviours, trait_columns, validate, with_roles
@@ -81,9 +81,82 @@ def write_tables(res: Results, out: Path) -> list[Path]:
               "rq3_by_model": res.rq3["by_model"], "rq3_logistic": res.rq3["logistic"], "persona_checks": res.checks}
     for k in ("pooled", "across_pairs", "means", "variability", "correlations"):
         tables[f"rq1_{k}"] = res.rq1[k]
-    paths = [_csv(df, out / f"{name}.csv") for name, df in tables.items() if df is not None and len(df)]
-    paths.append(write_text("\n".join(res.summary) + "\n", out / "summary.txt"))
-    return paths
+    return [_csv(df, out / f"{name}.csv") for name, df in tables.items() if df is not None and len(df)]
+
+
+def headline_line(res: Results) -> str:
+    """One sentence for the report index: what RQ2 and RQ3 found in this run (RQ1 only when tested)."""
+    parts = []
+    s = res.rq2["summary"]
+    parts.append(f"RQ2: {s['n_sig_raw']} of {s['n_tests']} trait-behaviour slopes significant (p < {s['alpha']}; "
+                 f"{s['n_sig_bh']} after Benjamini-Hochberg), {s['n_models']} model(s)" if s["n_tests"]
+                 else "RQ2 not tested (too few units)")
+    bm = res.rq3.get("by_model", pd.DataFrame())
+    if len(bm):
+        pick = bm[bm["strategy"] == "all strategies"] if (bm["strategy"] == "all strategies").any() else bm
+        for trait, g in pick.groupby("persona_trait", sort=True):
+            sr = g[g["kind"] == "self_report"]
+            bh = g[g["kind"] == "behaviour"]
+            if len(sr) and len(bh):
+                parts.append(f"{trait} persona: self-report d = {sr['d_pooled'].iloc[0]:+.2f}, behaviour d = "
+                             f"{bh['d_pooled'].iloc[0]:+.2f}")
+    else:
+        parts.append("RQ3 not tested (no persona rows)")
+    if res.rq1["tested"] and len(res.rq1["pooled"]):
+        p = res.rq1["pooled"]
+        parts.append(f"RQ1: SD ratio instruct/base {p['sd_ratio_instruct_base'].median():.2f} (median over traits)")
+    else:
+        parts.append("RQ1 not tested (no base model)")
+    return "; ".join(parts) + "."
+
+
+def summary_markdown(res: Results) -> str:
+    """The report's opening: one computed sentence (also the report index's line), then every finding."""
+    return headline_line(res) + "\n\n" + "\n".join(f"- {line}" for line in res.summary)
+
+
+def long_tables(res: Results) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Study 1 in the shared long format (:mod:`analysis.core.measures`). Measures: the mean of each
+    self-report and behaviour per model x condition over its units (exact repeats collapsed), with a t-based
+    CI and n. Shifts: each persona (trait x strategy) against the same model's baseline rows, Cohen's d with
+    its CI for the paired self-report (kind self_report) and the paired behaviour (kind behaviour)."""
+    import numpy as np
+    from scipy import stats as sps
+
+    from analysis.studies.illusion.schema import expected_range
+
+    t = res.table.to_pandas()
+    rows = []
+    for col in trait_columns(t) + analysed_behaviours(t, res.spec):
+        u = st.units(t, [col], res.params.collapse_runs)
+        for (model, cond), g in u.groupby(["model", "condition"], sort=True):
+            x = g[col].to_numpy(float)
+            n = len(x)
+            m = float(x.mean())
+            if n > 1 and x.std(ddof=1) > 0:
+                h = sps.t.ppf(1 - (1 - res.params.ci) / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
+                lo, hi = m - h, m + h
+            else:
+                lo = hi = float("nan")
+            rng = expected_range(col)
+            rows.append({"model": model, "condition": cond, "condition_kind": g["condition_type"].iloc[0],
+                         "measure": col, "kind": "self_report" if col.startswith("sr_") else "behaviour",
+                         "estimate": m, "ci_low": lo, "ci_high": hi, "n": n,
+                         "unit": f"{col} ({rng[0]:g} to {rng[1]:g})" if rng else col})
+    measures = pl.DataFrame(rows, infer_schema_length=None)
+    sh = res.rq3.get("shifts", pd.DataFrame())
+    shifts = None
+    if len(sh):
+        per = sh[(sh["model"] != "all models") & (sh["strategy"] != "all strategies")]
+        if len(per):
+            shifts = pl.DataFrame([{
+                "model": r["model"], "manipulation": f"{r['persona_trait']} persona ({r['strategy']})",
+                "contrast": "persona minus baseline of the same model", "measure": r["measure"],
+                "kind": r["kind"], "effect": "cohens_d", "estimate": r["d"], "ci_low": r["d_ci_low"],
+                "ci_high": r["d_ci_high"], "n_a": int(r["n_persona"]), "n_b": int(r["n_baseline"]),
+                "unit_of_analysis": "model x condition x temperature x run (exact repeats collapsed)",
+                "note": r["note"] or ""} for _, r in per.iterrows()], infer_schema_length=None)
+    return measures, shifts
 
 
 def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None = None) -> dict:

@@ -62,7 +62,7 @@ def test_percent_table_is_refused_in_one_sentence(tmp_path):
 def test_the_route_writes_its_own_folder_only(route):
     res, out, written, lines = route
     assert written and all(p.resolve().is_relative_to(out) for p in written)
-    for name in ("metrics.json", "summary.txt", "rq2_tests.csv", "rq3_by_model.csv", "rq1_pooled.csv",
+    for name in ("metrics.json", "summary.md", "rq2_tests.csv", "rq3_by_model.csv", "rq1_pooled.csv",
                  "figures/rq3_shifts.png", "figures/rq1_means.png", "figures/rq2_slopes.png"):
         assert (out / name).exists(), name
     m = json.loads((out / "metrics.json").read_text())
@@ -110,3 +110,20 @@ def test_command_line_one_sentence_and_exit_code(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 1 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
     assert "looks like a percentage" in r.stderr
+
+
+def test_summary_and_long_format(route):
+    from analysis.core.measures import MEASURES, SHIFTS, conform
+    from analysis.studies.illusion.results import headline_line, long_tables
+
+    res, out = route[0], route[1]
+    first = (out / "summary.md").read_text().split("\n\n")[0]
+    assert first == headline_line(res) and first.startswith("RQ2: ") and "agreeableness persona: self-report d = " in first
+    m, s = long_tables(res)
+    m, s = conform(m.with_columns(study=pl.lit("illusion")), MEASURES, "m"), conform(
+        s.with_columns(study=pl.lit("illusion")), SHIFTS, "s")
+    assert set(m["kind"]) == {"self_report", "behaviour"} and (m["n"] > 0).all()
+    # the base models' baseline self-reports are measures, but no base model has a persona shift
+    assert m.filter(pl.col("model") == "family1-base").height and not s.filter(pl.col("model") == "family1-base").height
+    assert s.height == 12 * 3 * (3 + 2)  # 12 instruct models x 3 strategies x (agreeableness: sr_A, flip rate, the
+    # declared refusal rate; self-regulation: sr_SRQ, CCT cards)
