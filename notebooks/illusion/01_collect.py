@@ -70,9 +70,9 @@ pl.DataFrame([c.labels() for c in conditions_for(p.collect, "instruct")]).select
 # latency is on record.
 
 # %%
-from analysis.pipeline.plan import plan_stage
+from analysis.core.planning import plan_stage, render
 
-plan_stage(STUDY, p)
+print(render(plan_stage(STUDY, p)))
 
 # %% [markdown]
 # ## Collection
