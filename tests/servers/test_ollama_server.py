@@ -63,9 +63,9 @@ def test_bigfive_tiny_over_the_ollama_api_matches_the_embedded_target(bigfive_ru
 def test_answers_came_over_the_socket_and_replay_from_the_store(bigfive_runs, ollama_socket_server, fresh_elicitor):
     served, a, _, _ = bigfive_runs
     rows = served.store.export()
-    assert rows.height == 60 and set(rows["target_kind"]) == {"ollama"}
+    assert rows.height == 60 and set(rows["target_kind"]) == {"ollama"} and set(rows["target_spec"]) == {f"ollama:{MODEL}"}
     assert all(ollama_socket_server.url in m for m in rows["meta"].to_list())
-    again = fresh_elicitor(served.target.spec, served.store.path)
+    again = fresh_elicitor(f"ollama:{MODEL}@{ollama_socket_server.url}", served.store.path)
     out = collect(again, CollectParams(personas=["none", "A_low"]), 0)["items"]
     assert again.n_model_calls == 0 and again.n_store_hits == 60
     assert out["value"].to_list() == a["value"].to_list()
