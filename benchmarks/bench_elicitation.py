@@ -14,11 +14,11 @@ import tempfile
 import time
 
 from analysis.core.administer import administer, select_items
-from analysis.studies.bigfive.analysis import participants
 from analysis.core.elicit import Elicitor
 from analysis.core.instruments import load_instrument
 from analysis.core.models import GenOptions
 from analysis.core.store import ResponseStore
+from analysis.studies.bigfive.collect import participants
 
 
 def timed(fn):
@@ -44,13 +44,13 @@ def main() -> None:
             el.progress = False
             # load the model before timing
             el.generate([{"role": "user", "content": "Say OK."}], GenOptions(max_tokens=2))
-            lp, t_lp = timed(lambda: administer(el, inst, items, parts, mode="logprob"))
+            lp, t_lp = timed(lambda el=el: administer(el, inst, items, parts, mode="logprob"))
             calls_lp = sum(len(c.split(",")) for c in lp["call_ids"])
-            gen, t_gen = timed(lambda: administer(el, inst, items, parts, mode="generate",
+            gen, t_gen = timed(lambda el=el: administer(el, inst, items, parts, mode="generate",
                                                   options=GenOptions(max_tokens=8)))
             calls_gen = sum(len(c.split(",")) for c in gen["call_ids"] if c)
             n_before = el.n_model_calls
-            _, t_cached = timed(lambda: (administer(el, inst, items, parts, mode="logprob"),
+            _, t_cached = timed(lambda el=el: (administer(el, inst, items, parts, mode="logprob"),
                                          administer(el, inst, items, parts, mode="generate", options=GenOptions(max_tokens=8))))
             assert el.n_model_calls == n_before, "cached re-run reached the model"
             tag = "prefix cache on" if cache_prompt else "prefix cache off"

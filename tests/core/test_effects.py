@@ -8,7 +8,7 @@ from analysis.core.stats.multiplicity import adjust
 def test_cohen_d_known_value_and_ci_coverage():
     rng = np.random.default_rng(0)
     covered = 0
-    for i in range(200):
+    for _ in range(200):
         x, y = rng.normal(0.5, 1, 40), rng.normal(0, 1, 40)
         r = cohen_d(x, y)
         covered += r["d_ci_low"] <= 0.5 <= r["d_ci_high"]

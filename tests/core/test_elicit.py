@@ -97,7 +97,7 @@ def test_zero_mass_is_reported_not_imputed(make_elicitor):
 def test_end_of_reply_after_prefill_goes_to_the_option_reached(make_elicitor):
     # after '2' the most likely continuation is the end of the reply: the target returns empty text
     # with a distribution; that must count for option '2', not raise, and be answered from the store
-    from analysis.core.models.base import RawReply, TokenLogprob
+    from analysis.core.models.base import RawReply
 
     def nt(m):
         prefill = m[-1]["content"] if m[-1]["role"] == "assistant" else ""

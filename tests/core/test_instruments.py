@@ -1,6 +1,5 @@
-import re
 import csv
-from pathlib import Path
+import re
 
 import polars as pl
 import pytest

@@ -11,7 +11,7 @@ from analysis.core.stats.reliability import cronbach_alpha, mcdonald_omega
 def congeneric(n, loadings, seed=0):
     rng = np.random.default_rng(seed)
     f = rng.normal(size=n)
-    return pd.DataFrame({f"i{j}": l * f + rng.normal(scale=math.sqrt(1 - l**2), size=n) for j, l in enumerate(loadings)})
+    return pd.DataFrame({f"i{j}": lam * f + rng.normal(scale=math.sqrt(1 - lam**2), size=n) for j, lam in enumerate(loadings)})
 
 
 def test_alpha_matches_pingouin_and_ci_contains_it():

@@ -35,9 +35,10 @@ def sample_reply(rng: random.Random, temperature: float) -> str | None:
             return prefix
         w = {t: p ** (1 / temperature) for t, p in dist.items()}
         z = sum(w.values())
-        r, acc = rng.random() * z, 0.0
-        for tok, wt in w.items():
+        r, acc, tok = rng.random() * z, 0.0, None
+        for cand, wt in w.items():
             acc += wt
+            tok = cand
             if r <= acc:
                 break
         if not tok.isdigit():

@@ -2,11 +2,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.studies.bigfive import collect as bigfive_collect
-from analysis.studies.bigfive import stats as bigfive
 from analysis.core.administer import administer, expected_at_temperature, select_items, validity_summary
 from analysis.core.errors import ParamsError
 from analysis.core.instruments import load_instrument
+from analysis.studies.bigfive import collect as bigfive_collect
+from analysis.studies.bigfive import stats as bigfive
 
 INST = load_instrument("ipip_neo_120")
 

@@ -18,9 +18,10 @@
 params = None  # injected by `dvc repro` from params.yaml; when None (run by hand), params.yaml is read
 
 # %%
+from analysis.studies.mystudy import STUDY
+
 from analysis.core import collection
 from analysis.core.administer import mass_summary, validity_summary
-from analysis.studies.mystudy import STUDY
 
 p = STUDY.collect_stage(params)
 run = collection.run(STUDY, p)

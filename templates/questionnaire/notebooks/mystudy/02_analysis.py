@@ -18,6 +18,7 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 # %%
 import matplotlib.pyplot as plt
 import polars as pl
+from analysis.studies.mystudy import STUDY
 
 from analysis.core import metrics
 from analysis.core.collection import load
@@ -25,7 +26,6 @@ from analysis.core.figures import note_n, save, short_model
 from analysis.core.instruments import load_instrument, score
 from analysis.core.io import write_csv
 from analysis.core.paths import figures_dir, processed_dir
-from analysis.studies.mystudy import STUDY
 
 a = STUDY.analysis_stage(params).analysis
 items = load(STUDY.id, "items")
