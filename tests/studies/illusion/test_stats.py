@@ -103,6 +103,7 @@ def test_rq2_finds_a_real_effect_in_the_expected_direction():
     assert others["sig_holm"].sum() == 0
 
 
+@pytest.mark.filterwarnings("ignore:Random effects covariance is singular")
 def test_rq2_mixed_model_matches_statsmodels_directly():
     """The coefficient and p-value are core fit_mixedlm's, checked against a direct statsmodels fit."""
     import statsmodels.formula.api as smf
