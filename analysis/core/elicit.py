@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -228,6 +229,7 @@ class Elicitor:
         self.identity = {"kind": target.kind, "spec": target.spec, "model": target.model, "digest": target.digest}
         self.n_model_calls = 0  # calls that reached the model in this process (not answered by the store)
         self.n_store_hits = 0  # calls answered from the response store
+        self._count_lock = threading.Lock()  # el.map runs calls in threads: the counts must not lose updates
 
     @classmethod
     def from_spec(cls, spec: str, store: ResponseStore | None = None, **target_kwargs) -> Elicitor:
@@ -251,14 +253,16 @@ class Elicitor:
             if hit is not None:
                 break
         if hit is not None:
-            self.n_store_hits += 1
+            with self._count_lock:
+                self.n_store_hits += 1
             lps = [TokenLogprob.from_json(t) for t in hit.logprobs] if hit.logprobs is not None else None
             return Reply(hit.text, key, hit.latency_s, True, lps)
         t0 = time.perf_counter()
         self.store.check_writable()  # a read-only store refuses before a model call is spent, not after
         raw = self.target.chat(messages, sent, logprobs=top_logprobs > 0, top_logprobs=top_logprobs)
         latency = time.perf_counter() - t0
-        self.n_model_calls += 1
+        with self._count_lock:
+            self.n_model_calls += 1
         # an empty generated reply is never stored; a log-probability call whose distribution came back
         # is a result even when the most likely next token ends the reply (empty text)
         if not raw.text.strip() and not (top_logprobs > 0 and raw.logprobs):

@@ -116,3 +116,15 @@ def test_end_of_reply_after_prefill_goes_to_the_option_reached(make_elicitor):
     calls = el.target.calls
     el.option_probs(MSG, [str(i) for i in range(33)])
     assert el.target.calls == calls
+
+
+def test_counts_are_exact_under_concurrency(store):
+    from analysis.core.elicit import Elicitor
+    from analysis.core.models.scripted import ScriptedTarget
+
+    target = ScriptedTarget(lambda m, o: "3", max_concurrency=8, delay_s=0.001)
+    el = Elicitor(target, store, progress=False)
+    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(400)]
+    el.map(el.generate, msgs)
+    el.map(el.generate, msgs)
+    assert el.n_model_calls == target.calls == 400 and el.n_store_hits == 400
