@@ -23,3 +23,19 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         write_parquet(Boom({"a": [2]}), p)
     assert pl.read_parquet(p)["a"].to_list() == [1]
     assert [f.name for f in tmp_path.iterdir()] == ["y.parquet"]
+
+
+def test_outputs_get_the_permissions_of_an_ordinary_file_not_0600(tmp_path):
+    import os
+    import stat
+
+    from analysis.core.io import write_text
+
+    old = os.umask(0o022)
+    try:
+        p = write_text("x", tmp_path / "a.txt")
+        q = write_csv(pl.DataFrame({"a": [1]}), tmp_path / "b.csv")
+    finally:
+        os.umask(old)
+    for f in (p, q):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, oct(f.stat().st_mode)  # mkstemp alone gives 0600

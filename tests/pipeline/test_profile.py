@@ -1,0 +1,33 @@
+"""Profiles: the tiny profile comes from the registry, is applied to params.yaml keeping its comments, and
+can be given to `dvc exp run` as -S arguments instead."""
+
+import shutil
+
+from analysis.core.paths import PARAMS_FILE
+from analysis.pipeline import profile
+from analysis.studies import all_studies
+
+
+def test_tiny_profile_is_every_registered_studys_tiny_settings():
+    prof = profile.tiny()
+    assert prof["models"] == profile.TINY_MODELS
+    for sid, study in all_studies().items():
+        if study.tiny:
+            assert prof[sid] == study.tiny
+
+
+def test_applying_a_profile_keeps_the_comments_of_params_yaml(tmp_path):
+    p = tmp_path / "params.yaml"
+    shutil.copy(PARAMS_FILE, p)
+    before = [ln for ln in p.read_text().splitlines() if ln.lstrip().startswith("#")]
+    assert len(before) > 10
+    profile.apply("tiny", p)
+    text = p.read_text()
+    after = [ln for ln in text.splitlines() if ln.lstrip().startswith("#")]
+    assert after == before  # the old profile writer dropped every comment (yaml.safe_dump)
+    assert "embedded:qwen2.5-coder-0.5b" in text
+
+
+def test_set_args_for_dvc_exp_run():
+    args = profile.set_args({"models": ["embedded:qwen2.5-coder-0.5b"], "bigfive": {"collect": {"items_per_facet": 1}}})
+    assert args == ["-S", 'models=["embedded:qwen2.5-coder-0.5b"]', "-S", "bigfive.collect.items_per_facet=1"]
