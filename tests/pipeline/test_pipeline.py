@@ -92,3 +92,39 @@ def test_repro_then_noop_then_analysis_only(repo):
     again = ran(log3)
     assert again and all(s.startswith("analyze@") or s == "render_index" for s in again), again
     assert ResponseStore(dst / "store.sqlite").count() == n_calls
+
+
+def test_replay_from_published_responses_makes_no_call_and_changes_no_table(repo):
+    """Export the store as the published responses, start from an empty store seeded with them, and
+    `dvc repro -f`: zero model calls, and every processed table and metric is byte for byte the same."""
+    dst, env = repo
+    sh("python -m analysis.pipeline.responses export", dst, env)
+    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm 'reference run'", dst, env)
+    env2 = {**env, "PSY_STORE": str(dst / "fresh.sqlite")}
+    sh("python -m analysis.pipeline.responses load", dst, env2)
+    n = ResponseStore(dst / "fresh.sqlite").count()
+    sh("dvc repro -f", dst, env2)
+    assert ResponseStore(dst / "fresh.sqlite").count() == n  # nothing new was called
+    changed = sh("git status --porcelain -- data/processed data/raw metrics", dst, env2).strip()
+    assert changed == "", changed
+
+
+def test_two_experiments_compare_in_dvc_exp_show(repo):
+    """A sweep of two experiments over an analysis parameter: each re-runs only what depends on it, and
+    `dvc exp show --json` lists both with their metrics side by side."""
+    dst, env = repo
+    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm 'before experiments' --allow-empty", dst, env)
+    n = ResponseStore(dst / "store.sqlite").count()
+    for ci in ("0.8", "0.99"):
+        log = sh(f"dvc exp run -S bigfive.analysis.ci={ci}", dst, env)
+        assert not any(s.startswith("collect@") for s in ran(log)), ran(log)
+    assert ResponseStore(dst / "store.sqlite").count() == n
+    out = subprocess.run(["dvc", "exp", "show", "--json"], cwd=dst, env=env, capture_output=True, text=True, check=True)
+    shown = json.loads(out.stdout)
+    exps = [rev["data"] for entry in shown for e in (entry.get("experiments") or []) for rev in e["revs"]]
+    assert len(exps) == 2
+    cis = sorted(e["params"]["params.yaml"]["data"]["bigfive"]["analysis"]["ci"] for e in exps)
+    assert cis == [0.8, 0.99]
+    for e in exps:
+        assert e["metrics"]["metrics/bigfive.json"]["data"], e["metrics"].keys()
+        assert "metrics/synthesis.json" in e["metrics"]
