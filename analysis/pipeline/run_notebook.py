@@ -128,6 +128,20 @@ def raw_project_and_collect(raw: dict, study_id: str) -> dict:
 LIFELINE_TAG = "stage-lifeline"
 
 
+def _local_kernel_manager():
+    """A kernel manager talking to its kernel over local IPC sockets rather than TCP ports: nothing listens
+    on the network, and the kernel does not warn about unencrypted TCP on every stage."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import default
+
+    class LocalKernelManager(KernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return LocalKernelManager
+
+
 def read_source(notebook: Path):
     """The notebook node of a percent script (or of an .ipynb), with a kernel to run it. A first cell makes
     the kernel stop within 50 ms when this stage process dies (``kill -9``), so an orphaned kernel cannot go
@@ -212,7 +226,8 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
         try:
             with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file)):
                 pm.execute_notebook(read_source(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT),
-                                    kernel_name="python3", progress_bar=False, log_output=True, report_mode=False)
+                                    kernel_name="python3", progress_bar=False, log_output=True, report_mode=False,
+                                    kernel_manager_class=_local_kernel_manager())
         except DeadKernelError:
             raise SystemExit(f"{notebook} failed: the notebook's kernel died (killed, or out of memory: see "
                              "`dmesg`); the answers it got are in the response store, so `dvc repro` resumes "

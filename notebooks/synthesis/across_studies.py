@@ -38,8 +38,8 @@ from analysis.core.paths import figures_dir
 from analysis.pipeline.results import connect
 
 con = connect()
-pairs = con.execute("SELECT * FROM self_report_vs_behaviour").pl()
-shifts = con.execute("SELECT study, kind, count(*) AS n_shifts FROM shifts GROUP BY ALL ORDER BY ALL").pl()
+pairs = con.sql("SELECT * FROM self_report_vs_behaviour").pl()
+shifts = con.sql("SELECT study, kind, count(*) AS n_shifts FROM shifts GROUP BY ALL ORDER BY ALL").pl()
 
 
 def excludes_zero(lo, hi):
