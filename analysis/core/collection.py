@@ -3,8 +3,9 @@
 Every study's ``01_collect`` notebook calls :func:`run`. The tables of all models are concatenated
 and written to ``data/raw/<study>/<table>.parquet`` together with ``run_info.json``. All
 files are written only after every model has finished, each atomically, so a failed stage leaves the
-previous outputs as they were. ``run_info.json`` holds only what a replay from the response store
-reproduces (digests, row counts); timings and call counts are shown in the collection report.
+previous outputs as they were. Everything written is what a replay from the response store reproduces
+byte for byte: ``run_info.json`` holds digests and row counts, and a study's run-only tables (a name
+starting with ``_``: timings per job) are returned for the collection report but not written.
 """
 
 from __future__ import annotations
@@ -64,12 +65,14 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
     if out_dir is not False:
         out = Path(out_dir) if out_dir else raw_dir(study.id)
         for name, df in tables.items():
+            if name.startswith("_"):  # run-only (timings per job): shown in the report, not a result
+                continue
             paths[name] = write_parquet(df, out / f"{name}.parquet")
         # only what a re-run from the response store reproduces exactly (timings and call counts go to the
         # collection report), so a replay leaves data/raw/ byte for byte as it was
         stable = {"study": study.id, "seed": p.seed,
                   "models": {m: {"digest": i["digest"]} for m, i in info["models"].items()},
-                  "tables": {k: v.height for k, v in tables.items()}}
+                  "tables": {k: v.height for k, v in tables.items() if not k.startswith("_")}}
         paths["run_info"] = write_text(json.dumps(stable, indent=2, default=str), out / "run_info.json")
     return Collected(tables, info, paths)
 

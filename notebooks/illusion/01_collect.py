@@ -87,7 +87,7 @@ run.timing()
 # sum exceeds the wall time); `calls` counts the requests of each task, whether the model or the store answered.
 
 # %%
-run["jobs"].group_by("model", "task").agg(
+run["_jobs"].group_by("model", "task").agg(
     pl.len().alias("jobs"), pl.col("n_calls").sum().alias("calls"), pl.col("seconds").sum().round(1).alias("seconds"),
     (pl.col("seconds").sum() / pl.col("n_calls").sum()).round(3).alias("s_per_call")).sort("model", "task")
 

@@ -63,7 +63,7 @@ run.timing()
 # are counted on the judge's target).
 
 # %%
-run["timing"]
+run["_timing"]
 
 # %% [markdown]
 # ## The sessions

@@ -57,7 +57,8 @@ def test_repro_then_noop_then_analysis_only(repo):
     dst, env = repo
     log = sh("dvc repro", dst, env)
     studies = list(all_studies())
-    assert sorted(ran(log)) == sorted([f"{k}@{s}" for s in studies for k in ("collect", "analyze")] + ["render_index"])
+    assert sorted(ran(log)) == sorted([f"{k}@{s}" for s in studies for k in ("collect", "analyze")]
+                                      + ["results", "synthesis", "render_index"])
     from dvc.repo import Repo
 
     with Repo(str(dst)) as r:
@@ -90,7 +91,7 @@ def test_repro_then_noop_then_analysis_only(repo):
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     log3 = sh("dvc repro", dst, env)
     again = ran(log3)
-    assert again and all(s.startswith("analyze@") or s == "render_index" for s in again), again
+    assert again and all(s.startswith("analyze@") or s in ("results", "synthesis", "render_index") for s in again), again
     assert ResponseStore(dst / "store.sqlite").count() == n_calls
 
 

@@ -508,7 +508,7 @@ def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame
     conds = pl.DataFrame([{"model": spec, "model_role": role, **c.labels()} for c in conditions],
                          infer_schema_length=None)
     return {"items": items, "table": table, "validity": validity_summary(items), "conditions": conds,
-            "jobs": job_table}
+            "_jobs": job_table}
 
 
 def plan(p: CollectParams, seed: int) -> list[PlanItem]:

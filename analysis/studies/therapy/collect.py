@@ -94,7 +94,7 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
         calibration_repeats=cp.calibration_repeats), el=judge)
     scales = clock.part("scales", lambda: administer_scales(el, turns, instruments, stances, sp, system=script.system))
     return {"turns": turns, "codings": codings, "judge_prompts": judge_prompt_table(scheme, cp.repeats),
-            **scales, "instruments": instrument_table(sp.instruments), "timing": pl.DataFrame(clock.rows)}
+            **scales, "instruments": instrument_table(sp.instruments), "_timing": pl.DataFrame(clock.rows)}
 
 
 def plan(p: CollectParams, seed: int) -> list[PlanItem]:

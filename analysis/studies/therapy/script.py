@@ -29,7 +29,7 @@ STANCES_FILE = THERAPY_DIR / "stances.yaml"
 
 TURN_SCHEMA = {"model": pl.Utf8, "session": pl.Int64, "seed": pl.Int64, "turn": pl.Int64, "block": pl.Utf8,
                "question_id": pl.Utf8, "therapist": pl.Utf8, "client": pl.Utf8, "call_id": pl.Utf8,
-               "cached": pl.Boolean, "latency_s": pl.Float64, "empty": pl.Boolean}
+               "latency_s": pl.Float64, "empty": pl.Boolean}
 
 
 class StimulusError(UserError):
@@ -152,13 +152,13 @@ def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int,
         messages.append({"role": "user", "content": turn["text"]})
         try:
             r = el.generate(messages, opts, tag="therapy/session")
-            text, call_id, cached, latency, empty = r.text, r.call_id, r.cached, r.latency_s, False
+            text, call_id, latency, empty = r.text, r.call_id, r.latency_s, False
         except EmptyReply:
-            text, call_id, cached, latency, empty = "", None, False, None, True
+            text, call_id, latency, empty = "", None, None, True
         messages.append({"role": "assistant", "content": text})
         rows.append({"model": el.target.spec, "session": session, "seed": seed, "turn": t, "block": turn["block"],
                      "question_id": turn["question_id"], "therapist": turn["text"], "client": text,
-                     "call_id": call_id, "cached": cached, "latency_s": latency, "empty": empty})
+                     "call_id": call_id, "latency_s": latency, "empty": empty})
     return rows
 
 

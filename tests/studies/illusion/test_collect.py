@@ -13,7 +13,7 @@ from .conftest import KEYS, params, reply
 
 def test_grid_and_schema(scripted):
     out = ic.collect(scripted(), params(), 0)
-    assert set(out) == {"items", "table", "validity", "conditions", "jobs"}
+    assert set(out) == {"items", "table", "validity", "conditions", "_jobs"}
     t = validate(out["table"])
     assert t.height == 4 * 2 * 2  # 2 baselines + 2 personas, x 2 temperatures x 2 runs
     assert set(t["model_role"]) == {"instruct"}
@@ -28,7 +28,7 @@ def test_grid_and_schema(scripted):
     e = out["conditions"].filter(pl.col("condition") == "baseline_empty")
     assert e["system_sent"][0] is None  # no system message was sent
     # every job's calls are counted; no loop over models and no file writing in the study
-    assert out["jobs"]["n_calls"].sum() > 0 and (out["jobs"]["seconds"] >= 0).all()
+    assert out["_jobs"]["n_calls"].sum() > 0 and (out["_jobs"]["seconds"] >= 0).all()
 
 
 def test_expectations_are_exact(scripted):

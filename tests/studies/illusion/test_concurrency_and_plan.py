@@ -29,7 +29,7 @@ def test_concurrent_run_equals_sequential_run(tmp_path, mode):
     assert sorted(key) == sorted(str(m) for m in par.log) and key != [str(m) for m in par.log]
     for name in ("items", "table", "validity", "conditions"):
         assert a[name].equals(b[name]), name
-    assert a["jobs"].drop(TIMING).equals(b["jobs"].drop(TIMING))
+    assert a["_jobs"].drop(TIMING).equals(b["_jobs"].drop(TIMING))
 
 
 def test_progress_bar_with_rate_and_eta(tmp_path, capsys):
@@ -51,7 +51,7 @@ def test_plan_matches_the_calls_of_a_run(tmp_path, over):
     plan = STUDY.plan(p, 0)
     el = Elicitor(ScriptedTarget(reply, next_token), ResponseStore(tmp_path / "s.sqlite"), progress=False)
     out = STUDY.collect(el, p, 0)
-    jobs = out["jobs"].join(out["conditions"].select("condition", "condition_type"), on="condition")
+    jobs = out["_jobs"].join(out["conditions"].select("condition", "condition_type"), on="condition")
     made = {
         "self-reports (baseline conditions)": jobs.filter((pl.col("task") == "self_report") & (pl.col("condition_type") == "baseline"))["n_calls"].sum(),
         "self-reports (persona conditions)": jobs.filter((pl.col("task") == "self_report") & (pl.col("condition_type") == "persona"))["n_calls"].sum(),

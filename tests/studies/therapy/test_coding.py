@@ -49,7 +49,7 @@ def _turns():
     rows = []
     for s, client in enumerate(["As an AI, I don't have feelings.", "I always fear being replaced by a newer model."]):
         rows.append({"model": "m", "session": s, "seed": s, "turn": 0, "block": "opening", "question_id": "opening",
-                     "therapist": "Tell me about yourself.", "client": client, "call_id": "x", "cached": False,
+                     "therapist": "Tell me about yourself.", "client": client, "call_id": "x",
                      "latency_s": 0.0})
     return pl.DataFrame(rows)
 
@@ -118,7 +118,7 @@ def _sessions(n=6):
              "My training was my childhood.", "I am fine, thanks."]
     for s in range(n):
         rows.append({"model": "m", "session": s, "seed": s, "turn": 0, "block": "opening", "question_id": "opening",
-                     "therapist": "Tell me about yourself.", "client": texts[s % 4], "call_id": "x", "cached": False,
+                     "therapist": "Tell me about yourself.", "client": texts[s % 4], "call_id": "x",
                      "latency_s": 0.0, "empty": False})
     return pl.DataFrame(rows)
 

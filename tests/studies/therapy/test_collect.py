@@ -43,14 +43,14 @@ def test_collect_one_model_gives_every_table(client):
     el = client()
     p = validate_section(CollectParams, SMALL, "therapy.collect")
     out = STUDY.collect(el, p, 0)
-    assert set(out) == {"turns", "codings", "judge_prompts", "items", "probs", "forms", "instruments", "timing"}
+    assert set(out) == {"turns", "codings", "judge_prompts", "items", "probs", "forms", "instruments", "_timing"}
     assert out["turns"].height == 2 * (1 + 2 + 1)
     # 2 sessions x 2 repeats x 2 themes, and the calibration transcripts that assert those themes (7 + 5), once
     assert out["codings"].height == 2 * 2 * 2 + (7 + 5)
     assert out["codings"].filter(pl.col("source") == "calibration")["expected"].null_count() == 0
     assert out["instruments"]["spec"].to_list() == ["gad7", "gds15"]
-    assert out["timing"]["part"].to_list() == ["sessions", "coding", "scales"]
-    assert out["timing"]["model_calls"].sum() == el.n_model_calls
+    assert out["_timing"]["part"].to_list() == ["sessions", "coding", "scales"]
+    assert out["_timing"]["model_calls"].sum() == el.n_model_calls
 
 
 def test_plan_counts_the_calls_a_run_makes(client):
@@ -75,9 +75,11 @@ def test_collection_run_writes_the_tables(client, tmp_path):
     p = CollectStage("therapy", ["scripted:scripted"], 0, TargetsParams(),
                      validate_section(CollectParams, SMALL, "therapy.collect"))
     run = collection.run(STUDY, p, out_dir=tmp_path, elicitor_factory=lambda spec: client(), log=lambda s: None)
-    for name in ("turns", "codings", "items", "probs", "forms", "instruments", "timing"):
+    for name in ("turns", "codings", "items", "probs", "forms", "instruments"):
         assert (tmp_path / f"{name}.parquet").exists()
         assert pl.read_parquet(tmp_path / f"{name}.parquet")["model"].unique().to_list() == ["scripted:scripted"]
+    # timings are for the report only: a replay from the store must leave data/raw byte for byte as it was
+    assert not (tmp_path / "_timing.parquet").exists() and run["_timing"].height
     assert run.info["models"]["scripted:scripted"]["model_calls"] > 0
 
 
@@ -96,7 +98,7 @@ def test_a_separate_judge_shares_the_store_and_is_planned_apart(client, tmp_path
     assert plan["coding on judge scripted:judge"] == judge.n_model_calls == out["codings"].height
     assert sum(c for k, c in plan.items() if not k.startswith("coding")) == el.n_model_calls
     assert set(out["codings"]["judge"]) == {"scripted:judge"}
-    assert out["timing"].filter(pl.col("part") == "coding")["target"].item() == "scripted:judge"
+    assert out["_timing"].filter(pl.col("part") == "coding")["target"].item() == "scripted:judge"
 
 
 def test_the_planner_never_calls_a_separate_judge(tmp_path, monkeypatch):

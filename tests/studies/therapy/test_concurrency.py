@@ -43,7 +43,7 @@ def test_concurrent_collection_equals_the_sequential_one(tmp_path):
 
 def test_every_part_runs_in_parallel_and_turns_stay_in_order(tmp_path):
     par, t4, _ = run(tmp_path, "par", max_concurrency=4, delay_s=0.01)
-    timing = par["timing"]
+    timing = par["_timing"]
     assert timing["part"].to_list() == ["sessions", "coding", "scales"]
     # each part overlapped calls: find, in the log, the calls of each part and check their overlap
     # (max_in_flight is global; the part boundaries in the log are exact because parts run one after another)
