@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -373,10 +373,19 @@ class Elicitor:
                     out.append(fn(it))
                     bar.update()
                 return out
-            with ThreadPoolExecutor(max_workers=self.target.max_concurrency) as pool:
+            pool = ThreadPoolExecutor(max_workers=self.target.max_concurrency)
+            try:
                 futures = [pool.submit(fn, it) for it in items]
                 for f in futures:
                     f.add_done_callback(lambda _f: bar.update())
+                wait(futures, return_when=FIRST_EXCEPTION)
+                failed = next((f for f in futures if f.done() and not f.cancelled() and f.exception()), None)
+                if failed is not None:
+                    raise failed.exception()
                 return [f.result() for f in futures]
+            finally:
+                # on the first failure, calls not yet started are dropped (the running ones finish and are
+                # stored), so a stage that fails stops at once instead of spending its remaining calls
+                pool.shutdown(wait=True, cancel_futures=True)
         finally:
             bar.close()

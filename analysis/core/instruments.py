@@ -237,13 +237,17 @@ def score(
 
     ``responses``: one row per participant x item with columns ``by``, ``item_id`` and ``value``
     (raw responses on the instrument's scale, possibly fractional expectations; null = no valid
-    answer). Reverse keys are applied here. A scale is scored when at least ``min_answered`` of its
-    items have a valid answer (default: all of them); a sum is then prorated to the full item
-    count, so it stays on the published metric. When only a subset of items was given
-    (``administered``), a scale is scored from the administered items it has, ``n_items`` counts those,
-    and ``min_answered`` applies to them; scales with no administered item are left out. Returns one
-    row per participant x scale with ``score``, ``n_answered``, ``n_items``, ``band`` (the cut-off
-    band, where the scale has one).
+    answer). Reverse keys are applied here. ``administered`` names the items that were given (default:
+    all); scales with no administered item are left out.
+
+    Nothing is imputed. ``mean_item`` is the mean keyed answer over the answered administered items of
+    the scale, given when at least ``min_answered`` of the administered items have a valid answer.
+    ``score`` is the scale's score on its published metric: for a mean-rule scale it is ``mean_item``; for
+    a sum-rule scale it is the sum of the items and exists only when every item of the published scale
+    was administered and answered (a total from fewer items would be a prorated, imputed total), and so
+    does ``band`` (the cut-off band, where the scale has one). Returns one row per participant x scale
+    with ``score``, ``mean_item``, ``n_answered``, ``n_items`` (administered), ``n_scale_items`` (in the
+    published scale), ``band``.
     """
     rs = instrument.response_scale
     unknown = set(responses["item_id"].unique().to_list()) - {i.id for i in instrument.items}
@@ -268,24 +272,26 @@ def score(
             continue
         n_items, n_full = len(ids), len(all_ids)
         rule = s.rule or instrument.rule
+        mean_ok = pl.col("n_answered") >= min_answered * n_items
         agg = (
             keyed.filter(pl.col("item_id").is_in(ids))
             .group_by(by, maintain_order=True)
             .agg(
                 pl.col("_keyed").mean().alias("_mean"),
+                pl.col("_keyed").sum().alias("_sum"),
                 pl.col("_keyed").is_not_null().sum().alias("n_answered"),
             )
             .with_columns(
                 pl.lit(s.id).alias("scale"),
                 pl.lit(n_items).alias("n_items"),
+                pl.lit(n_full).alias("n_scale_items"),
+                pl.when(mean_ok).then(pl.col("_mean")).otherwise(None).alias("mean_item"),
             )
             .with_columns(
-                pl.when(pl.col("n_answered") >= min_answered * n_items)
-                .then(pl.col("_mean") * (n_full if rule == "sum" else 1))
-                .otherwise(None)
-                .alias("score")
+                (pl.when(pl.col("n_answered") == n_full).then(pl.col("_sum")).otherwise(None) if rule == "sum"
+                 else pl.col("mean_item")).cast(pl.Float64).alias("score")
             )
-            .drop("_mean")
+            .drop("_mean", "_sum")
         )
         parts.append(agg)
     out = pl.concat(parts, how="vertical_relaxed")
@@ -298,4 +304,4 @@ def score(
         )
     else:
         out = out.with_columns(pl.lit(None, dtype=pl.Utf8).alias("band"))
-    return out.select(*by, "scale", "score", "n_answered", "n_items", "band")
+    return out.select(*by, "scale", "score", "mean_item", "n_answered", "n_items", "n_scale_items", "band")

@@ -250,6 +250,37 @@ class LlamaServer:
         self.stop()
 
 
+class XllamaServer(LlamaServer):
+    """llama.cpp's server code as xllamacpp ships it (the prebuilt wheel the embedded engine uses), run in
+    its own process on 127.0.0.1: the same OpenAI-compatible HTTP API as ``llama-server`` (``/v1/models``,
+    ``/props``, ``/health``, log-probabilities, slots) without a build. Same interface as ``LlamaServer``."""
+
+    def __init__(self, model: str | Path, **kw):
+        kw.setdefault("binary", sys.executable)  # nothing to build
+        super().__init__(model, **kw)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "analysis.core.servers", "xllamacpp-serve", "--model", str(self.model),
+                "--alias", self.alias, "--slots", str(self.slots), "--ctx", str(self.ctx),
+                "--threads", str(self.threads), "--port", str(self.port)]
+
+
+def _serve_xllamacpp(model: Path, *, alias: str, slots: int, ctx: int, threads: int, port: int) -> None:
+    import xllamacpp as xl
+
+    p = xl.CommonParams()
+    p.model.path = str(model)
+    p.model_alias = {alias}
+    p.n_parallel, p.n_ctx = slots, ctx * slots
+    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads
+    p.warmup, p.verbosity, p.port, p.hostnames = False, -1, port, ["127.0.0.1"]
+    server = xl.Server(p)  # serves on its own threads until this process ends
+    print(f"serving {server.listening_address}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
+
+
 # ---- any httpx transport over a socket (the embedded engine as an Ollama server, fault injection) -----
 
 
@@ -360,6 +391,13 @@ def main(argv: list[str] | None = None) -> None:
     lp.add_argument("--model", default="qwen2.5-coder-0.5b", help="an embedded model name or a GGUF path")
     lp.add_argument("--slots", type=int, default=1)
     lp.add_argument("--port", type=int)
+    xp = sub.add_parser("xllamacpp-serve", help="serve a GGUF file with xllamacpp's llama.cpp server (no build)")
+    xp.add_argument("--model", required=True)
+    xp.add_argument("--alias", default="model")
+    xp.add_argument("--slots", type=int, default=1)
+    xp.add_argument("--ctx", type=int, default=4096)
+    xp.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    xp.add_argument("--port", type=int, required=True)
     op = sub.add_parser("ollama", help="serve the embedded engine over the Ollama REST API until interrupted")
     op.add_argument("--port", type=int)
     a = ap.parse_args(argv)
@@ -371,6 +409,8 @@ def main(argv: list[str] | None = None) -> None:
             if p is None:
                 raise SystemExit(1)
             print(p)
+        elif a.cmd == "xllamacpp-serve":
+            _serve_xllamacpp(Path(a.model), alias=a.alias, slots=a.slots, ctx=a.ctx, threads=a.threads, port=a.port)
         elif a.cmd == "llama":
             from analysis.core.models.embedded import EMBEDDED_MODELS, gguf_path
 

@@ -126,20 +126,10 @@ def raw_project_and_collect(raw: dict, study_id: str) -> dict:
 
 
 LIFELINE_TAG = "stage-lifeline"
-
-
-def _local_kernel_manager():
-    """A kernel manager talking to its kernel over local IPC sockets rather than TCP ports: nothing listens
-    on the network, and the kernel does not warn about unencrypted TCP on every stage."""
-    from jupyter_client.manager import KernelManager
-    from traitlets import default
-
-    class LocalKernelManager(KernelManager):
-        @default("transport")
-        def _default_transport(self):
-            return "ipc"
-
-    return LocalKernelManager
+# The kernel talks to this process over TCP on 127.0.0.1 (IPC sockets would hide a dead kernel from nbclient,
+# which then waits forever); its own log is kept to errors, so that ipykernel's warning about unencrypted
+# TCP does not print on every stage. What a cell prints still goes into the report.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def read_source(notebook: Path):
@@ -227,7 +217,7 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
             with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file)):
                 pm.execute_notebook(read_source(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT),
                                     kernel_name="python3", progress_bar=False, log_output=True, report_mode=False,
-                                    kernel_manager_class=_local_kernel_manager())
+                                    extra_arguments=KERNEL_ARGS)
         except DeadKernelError:
             raise SystemExit(f"{notebook} failed: the notebook's kernel died (killed, or out of memory: see "
                              "`dmesg`); the answers it got are in the response store, so `dvc repro` resumes "

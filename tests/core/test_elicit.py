@@ -128,3 +128,20 @@ def test_counts_are_exact_under_concurrency(store):
     el.map(el.generate, msgs)
     el.map(el.generate, msgs)
     assert el.n_model_calls == target.calls == 400 and el.n_store_hits == 400
+
+
+def test_a_failure_under_concurrency_stops_the_remaining_calls(store):
+    from analysis.core.elicit import Elicitor
+    from analysis.core.models.scripted import ScriptedTarget
+
+    def reply(m, o):
+        if m[-1]["content"] == "q3":
+            raise RuntimeError("server gone")
+        return "3"
+
+    target = ScriptedTarget(reply, max_concurrency=2, delay_s=0.01)
+    el = Elicitor(target, store, progress=False)
+    msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(200)]
+    with pytest.raises(RuntimeError, match="server gone"):
+        el.map(el.generate, msgs)
+    assert target.calls < 20  # not the 199 calls left after the failure

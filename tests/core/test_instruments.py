@@ -40,14 +40,17 @@ def test_scoring_reverse_keys_parents_and_bands(tmp_path):
     assert got[("y", "T")][1] == "low"
 
 
-def test_sum_rule_prorates_and_missing_threshold(tmp_path):
+def test_a_sum_is_never_prorated_and_the_mean_per_item_obeys_the_threshold(tmp_path):
     inst = load_instrument(tiny(tmp_path, rule="sum"))
     resp = pl.DataFrame({"pid": ["x"] * 3, "item_id": ["a", "b", "c"], "value": [4, None, 2]})
-    full = score(inst, resp, by=["pid"])
-    assert full.filter(pl.col("scale") == "T")["score"][0] is None  # default: all items required
-    part = score(inst, resp, by=["pid"], min_answered=0.6)
-    row = part.filter(pl.col("scale") == "T").row(0, named=True)
-    assert row["score"] == pytest.approx(9.0) and row["n_answered"] == 2 and row["n_items"] == 3
+    full = score(inst, resp, by=["pid"]).filter(pl.col("scale") == "T").row(0, named=True)
+    assert full["score"] is None and full["mean_item"] is None and full["band"] is None  # default: all answered
+    row = score(inst, resp, by=["pid"], min_answered=0.6).filter(pl.col("scale") == "T").row(0, named=True)
+    # two of three items answered: the mean per item is given, but no total (a prorated 9.0 would be imputed)
+    assert row["score"] is None and row["band"] is None and row["mean_item"] == pytest.approx(3.0)
+    assert row["n_answered"] == 2 and row["n_items"] == 3 == row["n_scale_items"]
+    whole = score(inst, resp.with_columns(pl.col("value").fill_null(5)), by=["pid"])
+    assert whole.filter(pl.col("scale") == "T")["score"][0] == pytest.approx(4 + (6 - 5) + 2)  # b is reverse keyed
 
 
 def test_out_of_range_responses_rejected(tmp_path):
@@ -110,14 +113,15 @@ def test_ipip_neo_120_word_for_word_and_key_for_key():
         assert inst.scale(it.scale).parent == r["label_ocean"]
 
 
-def test_administered_subset_scores_from_given_items_and_prorates_sums(tmp_path):
+def test_an_administered_subset_gives_means_per_item_but_no_sum_total(tmp_path):
     inst = load_instrument(tiny(tmp_path, rule="sum"))
     resp = pl.DataFrame({"pid": ["x", "x"], "item_id": ["a", "c"], "value": [4, 2]})
     s = score(inst, resp, by=["pid"], administered={"a", "c"})
     t = s.filter(pl.col("scale") == "T").row(0, named=True)
-    assert t["n_items"] == 2 and t["n_answered"] == 2 and t["score"] == pytest.approx(9.0)  # mean 3 x 3 items
+    assert t["n_items"] == 2 and t["n_scale_items"] == 3 and t["n_answered"] == 2
+    assert t["score"] is None and t["band"] is None and t["mean_item"] == pytest.approx(3.0)  # not 9.0 (prorated)
     f1 = s.filter(pl.col("scale") == "F1").row(0, named=True)
-    assert f1["n_items"] == 1 and f1["score"] == pytest.approx(8.0)  # 4 prorated to the facet's 2 items
+    assert f1["n_items"] == 1 and f1["score"] is None and f1["mean_item"] == pytest.approx(4.0)  # not 8.0
     assert score(inst, resp, by=["pid"]).filter(pl.col("scale") == "T")["score"][0] is None  # without it: incomplete
 
 

@@ -1,6 +1,6 @@
 """Adding a study is adding a folder: the commands of docs/ADD_A_STUDY.md, run word for word in a scratch
 copy of the repository, make a questionnaire study that `dvc repro` collects and analyses on the tiny
-profile (real 0.5B model), touching five files."""
+profile (real 0.5B model), touching six files."""
 
 import os
 import re
@@ -49,7 +49,7 @@ def test_a_throwaway_study_from_the_template_runs_through_dvc(tmp_path):
     assert repro == "uv run dvc repro analyze@$NEW"
     sh("\n".join(setup), dst, env)
     changed = sh("git status --porcelain -uall", dst, env).splitlines()
-    assert len(changed) == 5, changed
+    assert len(changed) == 6, changed
 
     sh("python -m analysis.pipeline.profile tiny", dst, env)
     log = sh("dvc repro analyze@throwaway", dst, env)

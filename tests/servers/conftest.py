@@ -1,10 +1,13 @@
-"""Real servers on 127.0.0.1 for the server tests: llama.cpp's llama-server with the embedded 0.5B GGUF,
-the embedded engine behind the Ollama REST API on a socket, and a forwarding proxy that injects faults
-(a slow server, a server that returns no log-probabilities) in front of either.
+"""Real servers on 127.0.0.1 for the server tests: llama.cpp's OpenAI-compatible server with the embedded
+0.5B GGUF, the embedded engine behind the Ollama REST API on a socket, and a forwarding proxy that injects
+faults (a slow server, a server that returns no log-probabilities) in front of either.
 
-llama-server is built once per machine from the pinned llama.cpp source (analysis.core.servers; a few
-minutes on 2 cores, then cached). Where it cannot be built (no CMake or compiler) the llama-server tests
-are skipped with the reason, except under CI (``CI`` set), where they fail instead.
+The llama.cpp server is, by default, xllamacpp's build of llama.cpp's server code run in its own process
+(``XllamaServer``: prebuilt, starts in about 3 s). ``PSY_TEST_SERVER=llama-server`` runs the same tests
+against ``llama-server`` built from the pinned llama.cpp source instead (``LlamaServer``: built once per
+machine, 13-20 minutes on 2 cores, then cached; skipped with the reason where CMake or a compiler is
+missing, except under CI, where that fails). Measured choice: the build alone would take a fifth of CI's
+90 minutes on a cold machine, and both serve the same HTTP API from the same llama.cpp code.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from analysis.core.servers import (
     LlamaServer,
     ServerStartError,
     TransportServer,
+    XllamaServer,
     build_llama_server,
     can_build,
     ollama_server,
@@ -31,8 +35,15 @@ from analysis.core.store import ResponseStore
 MODEL = "qwen2.5-coder-0.5b"
 
 
+SERVER = os.environ.get("PSY_TEST_SERVER", "xllamacpp")
+if SERVER not in ("xllamacpp", "llama-server"):
+    raise pytest.UsageError(f"PSY_TEST_SERVER={SERVER} is not a server the tests know; use xllamacpp or llama-server.")
+
+
 @pytest.fixture(scope="session")
 def llama_server_binary():
+    if SERVER == "xllamacpp":
+        return None
     why = can_build()
     from analysis.core.servers import cached_llama_server
 
@@ -57,8 +68,10 @@ def gguf():
 
 @pytest.fixture(scope="module")
 def llama_server(llama_server_binary, gguf):
-    """llama-server with one slot (so its answers are deterministic, like the embedded engine's)."""
-    with LlamaServer(gguf, alias=MODEL, slots=1, binary=llama_server_binary) as srv:
+    """A llama.cpp server with one slot (so its answers are deterministic, like the embedded engine's)."""
+    server = XllamaServer(gguf, alias=MODEL, slots=1) if llama_server_binary is None else \
+        LlamaServer(gguf, alias=MODEL, slots=1, binary=llama_server_binary)
+    with server as srv:
         yield srv
 
 

@@ -15,10 +15,12 @@ DOMAINS = ["O", "C", "E", "A", "N"]
 
 
 def domain_scores(instrument: Instrument, items: pl.DataFrame) -> pl.DataFrame:
-    """Scale scores per participant (model x persona x variant x sample)."""
+    """Scale scores per participant (model x persona x variant x sample): the mean keyed answer over the
+    administered items of a scale, only when every one of them has a valid answer (none is filled in by
+    averaging the others); the unscored are counted in the tables."""
     by = ["model", "persona", "target_domain", "pole", "variant", "sample"]
     administered = set(items["item_id"].unique().to_list())
-    return score(instrument, items.select(*by, "item_id", "value"), by=by, min_answered=0.5, administered=administered)
+    return score(instrument, items.select(*by, "item_id", "value"), by=by, min_answered=1.0, administered=administered)
 
 
 def summarise(scores: pl.DataFrame) -> pl.DataFrame:
@@ -28,6 +30,7 @@ def summarise(scores: pl.DataFrame) -> pl.DataFrame:
     return con.sql(
         """
         SELECT model, persona, scale AS domain, avg(score) AS mean_score, count(score) AS n_participants,
+               count(*) - count(score) AS n_not_scored,
                avg(n_answered::DOUBLE / n_items) AS answered_share
         FROM scores WHERE scale IN ('O','C','E','A','N')
         GROUP BY ALL ORDER BY model, persona, domain

@@ -163,3 +163,15 @@ def test_long_tables_follow_the_shared_schema(tmp_path, monkeypatch):
     assert set(m["kind"]) == {"self_report"} and m.height == summ.height
     hi = s.filter(pl.col("manipulation") == "A_high persona").row(0, named=True)
     assert hi["measure"] == "sr_A" and hi["estimate"] > 1 and hi["n_a"] == 24
+
+
+def test_a_domain_with_one_invalid_item_is_not_scored_and_is_counted():
+    items = synthetic_items(1.0)
+    a_item = next(it.id for it in INST.items if it.scale.startswith("A"))
+    mask = (pl.col("persona") == "A_high") & (pl.col("variant") == "rate") & (pl.col("item_id") == a_item)
+    items = items.with_columns(pl.when(mask).then(None).otherwise(pl.col("value")).alias("value"))
+    s = bigfive.domain_scores(INST, items)
+    row = s.filter((pl.col("persona") == "A_high") & (pl.col("variant") == "rate") & (pl.col("scale") == "A"))
+    assert row["score"][0] is None and row["n_answered"][0] == row["n_items"][0] - 1  # not the mean of the rest
+    summ = bigfive.summarise(s).filter((pl.col("persona") == "A_high") & (pl.col("domain") == "A"))
+    assert summ["n_participants"][0] == 1 and summ["n_not_scored"][0] == 1
