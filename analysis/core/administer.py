@@ -23,7 +23,6 @@ from analysis.core.errors import ParamsError
 from analysis.core.instruments import Instrument, Item
 from analysis.core.models import GenOptions
 from analysis.core.parsers import parse_likert
-from analysis.core.paths import STIMULI_DIR
 
 # How an item of any instrument is asked when a study has no wording of its own: the instrument's own
 # instructions (reworded for a model where the file says so), its own response scale, then the item last
@@ -34,7 +33,9 @@ GENERIC_TEMPLATE = (
 )
 
 
-def load_variants(path: str | Path = STIMULI_DIR / "bigfive" / "prompt_variants.yaml") -> dict[str, str]:
+def load_variants(path: str | Path) -> dict[str, str]:
+    """Prompt templates (name -> template with {instructions}, {stem}, {min}, {max}, {anchors}) from a YAML file
+    with a ``variants`` mapping, such as a study's ``prompt_variants.yaml``."""
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))["variants"]
 
 

@@ -95,20 +95,18 @@ def report_paths(study: str, name: str) -> tuple[Path, Path]:
 
 
 def stage_parameters(study_id: str, name: str, params_file: str | Path = PARAMS_FILE) -> dict:
-    """The papermill parameters of a stage. The project sections and both sections of the study are
-    validated (every default filled in) before the notebook starts, so no model is called with a bad
-    parameter; other studies' sections are theirs to validate (`python -m analysis.pipeline.plan` checks
-    the whole file)."""
-    from analysis.core.params import project, read_yaml
+    """The papermill parameters of a stage. Every section of params.yaml (the project's and every
+    study's) is validated, every default filled in, before the notebook starts, so no model is called
+    while any parameter is wrong."""
+    from analysis.core.params import read_yaml
+    from analysis.pipeline.params import validate_all
     from analysis.studies import get
 
     if study_id == CROSS_STUDY:
         return {"params": {}}
     raw = read_yaml(params_file)
+    validate_all(raw, Path(params_file).name)
     study = get(study_id)
-    project(raw)
-    study.section(raw, "collect")
-    study.section(raw, "analysis")
     kind = KIND.get(name)
     if kind == "collect":
         stage = study.collect_stage(raw_project_and_collect(raw, study_id))

@@ -96,8 +96,8 @@ run["_jobs"].group_by("model", "task").agg(
 #
 # Share of answers without a valid value (unparsed, refused, too little probability on the allowed options,
 # or greedy decoding that would leave the options), re-ask rate, and the mean probability mass the allowed
-# options received. Nothing is imputed: a self-report scale is reported when at least `min_answered_share` of
-# its administered items were answered (as a mean per answered item, with the count; an SRQ total only when all
+# options received. Nothing is imputed: a self-report scale is reported when at least `min_answered_share` (default:
+# all) of its administered items were answered (as a mean per answered item, with the count; an SRQ total only when all
 # 63 items were given and answered); a behaviour measure uses the valid items only (`*_n_valid` in the table).
 # `fallback_generate` marks option-probability items that had to be generated because the model returned no
 # distribution.

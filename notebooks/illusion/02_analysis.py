@@ -53,10 +53,13 @@ display(Markdown("**What this run found.** " + rs.summary_markdown(res)))
 # %% [markdown]
 # ## Design and unit of analysis
 #
-# A unit is a model x condition x temperature x run row. Where every run of a cell has the identical value
+# A row is a model x condition x temperature x run. Where every run of a cell has the identical value
 # (greedy decoding, or expectations from option probabilities) the runs are exact repeats and count as one
 # unit; runs that differ (sampled answers) stay separate units. This is decided per measure and cell from the
-# values, and reported here.
+# values, and reported here. Rows scored from option probabilities (`mode` option_probs) at several
+# temperatures come from the same forward passes: in the tests they are one unit per model x condition (the
+# row at T = 1, the model's own distribution). Tables without `mode` (published ones) keep temperatures and
+# sampled runs as units, as the paper did.
 
 # %%
 print(res.repeats_text)
@@ -83,9 +86,10 @@ fig = fg.cct_choices(items, figs / "cct_choices.png")
 # %% [markdown]
 # ## RQ1: base versus aligned models
 #
-# Pooled over every base and instruct model: Welch t-test of the means (Cohen's d, instruct minus base) and a
-# Brown-Forsythe test of variability on deviations from each model's own median; across pairs, a sign test of
-# how many instruct models have the smaller SD; per pair, the same tests and each Big Five trait's correlation
+# Pooled over models, with the models as units: Welch t-test of the model means (Cohen's d, instruct minus base)
+# and of the log within-model SDs (is the instruct models' self-report more stable?); across pairs, a sign test of
+# how many instruct models have the smaller SD; per pair, a Brown-Forsythe test of variability over the pair's
+# conditions and each Big Five trait's correlation
 # with the SRQ (Fisher z test of the difference). Two-sided; Holm-corrected within each table.
 
 # %%
@@ -106,9 +110,10 @@ else:
 # intercept per model when several models entered, else OLS. Baseline conditions only (`rq2_conditions`), so
 # the persona manipulation does not manufacture associations. Significance uncorrected, after
 # Benjamini-Hochberg (FDR) and after Holm (FWER) across all tests; the direction share uses only pairs with a
-# documented human expectation (`data/stimuli/illusion/expected_signs.csv`, with references). With one model
-# the units are its baseline prompts x temperatures: the temperatures of one prompt share one underlying answer
-# distribution, so the p-values describe this model's variation across prompts and decoding, not a population of
+# documented human expectation (`data/stimuli/illusion/expected_signs.csv`, with references). A unit is a model x
+# baseline prompt: with answers scored from option probabilities, the temperatures of one prompt are
+# re-weightings of the same forward passes, so they are one unit (the row at T = 1), not several. With one model
+# the p-values describe this model's variation across prompts, not a population of
 # models (the paper's shares came from many models).
 
 # %%

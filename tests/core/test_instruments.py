@@ -156,8 +156,9 @@ def _shipped():
 @pytest.mark.parametrize("inst", _shipped(), ids=lambda i: i.id)
 def test_every_rendered_item_agrees_in_person(inst):
     from analysis.core.administer import item_prompt, load_variants
+    from analysis.core.paths import STIMULI_DIR
 
-    templates = list(load_variants().values())
+    templates = list(load_variants(STIMULI_DIR / "bigfive" / "prompt_variants.yaml").values())
     for it in inst.items:
         stem = inst.stem(it)
         assert stem.strip() and "  " not in stem, (it.id, stem)

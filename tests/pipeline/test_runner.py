@@ -54,6 +54,16 @@ def test_a_misspelled_key_is_refused_before_the_notebook_runs(sandbox):
     assert not (root / "ran").exists()
 
 
+def test_a_misspelled_key_in_another_studys_section_also_stops_the_stage(sandbox):
+    root, params = sandbox
+    params.write_text(yaml.safe_dump({"models": ["embedded:qwen2.5-coder-0.5b"],
+                                      "therapy": {"collect": {"sesions": 3}}}))
+    nb = notebook(root, "02_analysis", "open('ran', 'w').write('x')")
+    with pytest.raises(ParamsError, match="therapy.collect has no key 'sesions'"):
+        rn.run(nb, params)
+    assert not (root / "ran").exists()
+
+
 def test_user_error_in_notebook_is_one_sentence_and_leaves_no_report(sandbox):
     root, params = sandbox
     nb = notebook(root, "02_analysis", "from analysis.core.instruments import load_instrument\nload_instrument('nope')")

@@ -15,7 +15,11 @@ from pydantic import Field, field_validator, model_validator
 from analysis.core.params import Section
 
 # the embedded default's baselines: named system prompts ("" = no system message)
-DEFAULT_BASELINES = {"empty": "", "helpful": "You are a helpful assistant.", "respond": "Respond to the instructions."}
+# six, so that RQ2 has six units (prompts) per trait-behaviour pair: temperatures scored from one forward pass
+# are not separate units
+DEFAULT_BASELINES = {"empty": "", "helpful": "You are a helpful assistant.", "respond": "Respond to the instructions.",
+                     "assistant": "You are an AI assistant.", "answer": "Answer the user's questions.",
+                     "chat": "You are a chatbot talking with a user."}
 
 
 def _personas() -> dict:
@@ -76,7 +80,7 @@ class InstrumentsParams(Section):
 class SelfReportParams(Section):
     big5_items_per_scale: int | None = Field(2, ge=1, description="per Big Five domain, spread over facets; null = all")
     srq_items: int | None = Field(7, ge=1, description="SRQ items, spread over its 7 rational subscales; null = all 63")
-    min_answered_share: float = Field(0.5, gt=0, le=1, description="share of a scale's administered items that must "
+    min_answered_share: float = Field(1.0, gt=0, le=1, description="share of a scale's administered items that must "
                                                                    "have a valid answer for its mean to be reported")
 
 

@@ -1,9 +1,10 @@
 """Analyses of Study 1 (the personality illusion) on the tidy table of :mod:`analysis.studies.illusion.schema`.
 
 * RQ1 :func:`rq1_base_vs_aligned`: do instruction-tuned models report their traits more stably than
-  their base models? Pooled over every base and every instruct model (model-centred Brown-Forsythe test
-  of within-model variability, Welch test of the means, and the trait-SRQ correlations), across pairs
-  (how many pairs have a smaller SD in the instruct model; sign test), and per configured pair.
+  their base models? Pooled with the models as units (Welch tests of the model means and of the log
+  within-model SDs), across pairs
+  (how many pairs have a smaller SD in the instruct model; sign test), and per configured pair
+  (Brown-Forsythe test, trait-SRQ correlations).
 * RQ2 :func:`rq2_trait_behaviour`: every standardised behaviour on every standardised trait, with a
   random intercept per model (core ``fit_mixedlm``), OLS when one model entered; share of significant
   slopes (two-sided) raw, after Benjamini-Hochberg and after Holm over all tests, and among them the
@@ -96,11 +97,18 @@ def _exact_cells(d: pd.DataFrame, cols: list[str]) -> pd.Series:
     return (same & by_design & grp.size().gt(1)).rename("_same")
 
 
+REFERENCE_TEMPERATURE = 1.0  # the model's own, untempered answer distribution
+
+
 def units(df, cols: list[str], collapse: bool = True) -> pd.DataFrame:
     """The rows with complete ``cols``, one unit per cell (model x condition x temperature) whose runs are
     exact repeats of ``cols`` (``n_runs`` = how many; see :func:`_exact_cells`), every run kept where they
-    differ (sampled runs, ``n_runs`` = 1). ``collapse=False`` keeps every row (pseudo-replication when runs
-    are exact repeats: only for comparison)."""
+    differ (sampled runs, ``n_runs`` = 1).
+
+    Rows scored from option probabilities (``mode`` option_probs) at several temperatures are re-weightings
+    of the same forward passes, not new observations: they are one unit per model x condition, the row at
+    the temperature closest to ``REFERENCE_TEMPERATURE`` (``n_temperatures`` = how many it stands for).
+    ``collapse=False`` keeps every row (pseudo-replication: only for comparison)."""
     d = _pd(df)
     if d.empty or not collapse:
         return d.dropna(subset=cols).assign(n_runs=1)
@@ -114,7 +122,23 @@ def units(df, cols: list[str], collapse: bool = True) -> pd.DataFrame:
     first = ~d.duplicated(subset=CELL, keep="first")
     out = d[~d["_same"] | first].copy()
     out["n_runs"] = np.where(out["_same"], out["_k"], 1)
-    return out.drop(columns=["_same", "_k"])
+    out = out.drop(columns=["_same", "_k"])
+    return one_pass_units(out)
+
+
+def one_pass_units(d: pd.DataFrame) -> pd.DataFrame:
+    """One unit per model x condition for rows scored from option probabilities (see :func:`units`)."""
+    d = d.assign(n_temperatures=1)
+    if "mode" not in d or "temperature" not in d:
+        return d
+    op = d["mode"].eq("option_probs").to_numpy()
+    if not op.any():
+        return d
+    o = d[op].copy()
+    o["n_temperatures"] = o.groupby(["model", "condition"], dropna=False)["temperature"].transform("nunique")
+    o["_dist"] = (o["temperature"] - REFERENCE_TEMPERATURE).abs()
+    o = o.sort_values("_dist", kind="stable").drop_duplicates(["model", "condition"], keep="first")
+    return pd.concat([o.drop(columns="_dist"), d[~op]]).sort_index()
 
 
 def repeat_report(df, measures: list[str]) -> pd.DataFrame:
@@ -195,11 +219,12 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
     per-pair tests). Returns ``{"tested", "note", "pooled", "across_pairs", "means", "variability",
     "correlations"}``. All tests two-sided; Holm correction within each table across its tests.
 
-    * pooled: every base row against every instruct row: Welch t-test of the means with Cohen's d, and
-      the Brown-Forsythe test of variability on deviations from each model's own median (so a difference
-      in means between models does not count as variability); ``sd_ratio`` = sqrt(mean within-model
-      variance of the instruct models / that of the base models). Rows of one model are not independent,
-      so the model-level evidence is the sign test across pairs.
+    * pooled: the models are the units. Per trait, each model's mean and within-model SD over its rows
+      (model x condition units); Welch t-test of the model means, instruct minus base, with Cohen's d over
+      models, and Welch t-test of the log within-model SDs (``p_sd``; is the instruct models' variability
+      different?); ``sd_ratio`` = sqrt(mean within-model variance of the instruct models / that of the base
+      models). With few models these tests have little power, by design: rows of one model are not
+      independent evidence about base versus instruct models.
     * across pairs: per trait, in how many pairs the instruct model's SD is smaller (binomial sign test).
     * per pair: the same tests within the pair, and each Big Five trait's correlation with the SRQ in
       the base and the instruct model (Fisher z test of the difference).
@@ -225,25 +250,24 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
     pooled, var, means, cors, across = [], [], [], [], []
     for t in traits:
         u = units(d, [t], collapse)
-        xb = u.loc[u["model_role"] == "base", t].to_numpy(float)
-        xi = u.loc[u["model_role"] == "instruct", t].to_numpy(float)
+        mm = u.groupby("model").agg(mean=(t, "mean"), var=(t, lambda x: x.var(ddof=1)), n=(t, "size"),
+                                    role=("model_role", "first"))
+        xb, xi = mm.loc[mm["role"] == "base", "mean"].to_numpy(float), mm.loc[mm["role"] == "instruct", "mean"].to_numpy(float)
         cd = cohen_d(xi, xb, ci)
         p_t = stats.ttest_ind(xi, xb, equal_var=False).pvalue if len(xb) > 1 and len(xi) > 1 else math.nan
-        dev = (u[t] - u.groupby("model")[t].transform("median")).abs()
-        db, di = dev[u["model_role"] == "base"].to_numpy(float), dev[u["model_role"] == "instruct"].to_numpy(float)
-        if len(db) > 1 and len(di) > 1 and (np.ptp(np.concatenate([db, di])) > 0):
-            f, p_bf = stats.f_oneway(di, db)
-        else:
-            f, p_bf = math.nan, math.nan
-        wv = u.groupby("model")[t].var(ddof=1)
-        role = u.groupby("model")["model_role"].first()
-        vb, vi = wv[role == "base"].mean(), wv[role == "instruct"].mean()
-        pooled.append({"trait": t, "n_base_models": int((role == "base").sum()), "n_instruct_models":
-                       int((role == "instruct").sum()), "n_base": len(xb), "n_instruct": len(xi),
+        sdm = mm[(mm["n"] > 1) & (mm["var"] > 0)]
+        lb = np.log(np.sqrt(sdm.loc[sdm["role"] == "base", "var"].to_numpy(float)))
+        li = np.log(np.sqrt(sdm.loc[sdm["role"] == "instruct", "var"].to_numpy(float)))
+        p_sd = stats.ttest_ind(li, lb, equal_var=False).pvalue if len(lb) > 1 and len(li) > 1 else math.nan
+        vb, vi = mm.loc[mm["role"] == "base", "var"].mean(), mm.loc[mm["role"] == "instruct", "var"].mean()
+        pooled.append({"trait": t, "n_base_models": len(xb), "n_instruct_models": len(xi),
+                       "n_base": int(mm.loc[mm["role"] == "base", "n"].sum()),
+                       "n_instruct": int(mm.loc[mm["role"] == "instruct", "n"].sum()),
                        "mean_base": cd["mean2"], "mean_instruct": cd["mean1"], "d_instruct_minus_base": cd["d"],
                        "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "p_welch": float(p_t),
                        "sd_ratio_instruct_base": math.sqrt(vi / vb) if vb and vb > 0 and vi == vi else math.nan,
-                       "brown_forsythe_F": float(f), "p_brown_forsythe": float(p_bf), "note": cd["note"]})
+                       "log_sd_diff": float(li.mean() - lb.mean()) if len(lb) and len(li) else math.nan,
+                       "p_sd": float(p_sd), "unit": "model", "note": cd["note"]})
         for pr in pairs:
             b, i = pr["base"], pr["instruct"]
             ub, ui = u.loc[u["model"] == b, t].to_numpy(float), u.loc[u["model"] == i, t].to_numpy(float)
@@ -276,8 +300,8 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
     if srq:
         for t in [c for c in traits if c != srq]:
             u = units(d, [t, srq], collapse)
-            groups = [("pooled", "all base", "all instruct", u[u["model_role"] == "base"], u[u["model_role"] == "instruct"])]
-            groups += [("pair", pr["base"], pr["instruct"], u[u["model"] == pr["base"]], u[u["model"] == pr["instruct"]])
+            # within one model the units are its conditions; rows of different models are not pooled
+            groups = [("pair", pr["base"], pr["instruct"], u[u["model"] == pr["base"]], u[u["model"] == pr["instruct"]])
                        for pr in pairs]
             for scope, b, i, gb, gi in groups:
                 row = {"scope": scope, "base": b, "instruct": i, "trait": t, "with": srq}
@@ -289,15 +313,15 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
                 cors.append(row)
     out = {"pooled": pd.DataFrame(pooled), "across_pairs": pd.DataFrame(across), "means": pd.DataFrame(means),
            "variability": pd.DataFrame(var), "correlations": pd.DataFrame(cors)}
-    for name, cols in (("pooled", ("p_welch", "p_brown_forsythe")), ("means", ("p_welch",)), ("variability", ("p",)),
+    for name, cols in (("pooled", ("p_welch", "p_sd")), ("means", ("p_welch",)), ("variability", ("p",)),
                        ("correlations", ("p_difference",)), ("across_pairs", ("p_sign_test",))):
         for col in cols:
             if len(out[name]) and col in out[name]:
                 out[name][f"{col}_holm"] = adjust(out[name][col].to_numpy(float), "holm")
     note = (f"RQ1: {len(base_models)} base and {len(inst_models)} instruct model(s), {len(pairs)} pair(s); two-sided "
-            "Welch t-tests, Brown-Forsythe tests (pooled: on deviations from each model's median), Fisher z tests "
-            "and a sign test across pairs; Holm correction within each table. Pooled tests treat rows as units "
-            "although rows of one model are not independent; the sign test across pairs is the model-level test.")
+            "Welch t-tests, Brown-Forsythe tests within pairs, Fisher z tests and a sign test across pairs; Holm "
+            "correction within each table. Pooled tests take the models as units (model means; log within-model "
+            "SDs), since rows of one model are not independent evidence about base versus instruct models.")
     missing = [f"{p['base']} / {p['instruct']}" for p in pairs if p["base"] not in set(d["model"]) or
                p["instruct"] not in set(d["model"])]
     if missing:
@@ -421,8 +445,8 @@ def rq2_not_tested(rq2: dict) -> str | None:
     reasons = t["note"].str.replace(r"\(.*\)", "", regex=True).str.strip().value_counts()
     why = "; ".join(f"{n} pair(s): {r}" for r, n in reasons.items())
     return (f"RQ2 not tested: none of the {len(t)} trait-behaviour pairs could be fitted ({why}); at most "
-            f"{s['max_units']} complete units per pair, {s['min_n']} needed. Add baseline conditions, temperatures "
-            "(free for closed answers in option_probs mode) or models.")
+            f"{s['max_units']} complete units per pair, {s['min_n']} needed. Add baseline conditions (prompts) or "
+            "models; in option_probs mode more temperatures add no unit (they re-weight the same forward passes).")
 
 
 # ---- RQ3 -------------------------------------------------------------------------------------------
@@ -673,11 +697,11 @@ def summary_lines(design: dict, rq1: dict, rq2: dict, rq3: dict, checks: pd.Data
     else:
         p = rq1["pooled"]
         if len(p):
-            r = p.sort_values("p_brown_forsythe").iloc[0]
+            r = p.sort_values("p_sd").iloc[0]
             out.append(f"RQ1: {len(p)} traits; SD ratio instruct/base from {p['sd_ratio_instruct_base'].min():.2f} to "
-                       f"{p['sd_ratio_instruct_base'].max():.2f}; smallest Brown-Forsythe p (Holm) = "
-                       f"{r['p_brown_forsythe_holm']:.3g} for {r['trait']} (rows as units; see the sign test across "
-                       "pairs for the model-level evidence).")
+                       f"{p['sd_ratio_instruct_base'].max():.2f}; smallest p (Holm) for a difference in within-model "
+                       f"SD = {r['p_sd_holm']:.3g} for {r['trait']} ({int(r['n_base_models'])} base and "
+                       f"{int(r['n_instruct_models'])} instruct models as units).")
     line = rq2_not_tested(rq2)
     if line:
         out.append(line)
@@ -716,10 +740,11 @@ def headline(design: dict, rq1: dict, rq2: dict, rq3: dict, checks: pd.DataFrame
                           "n_base_models": design["n_base_models"], "n_instruct_models": design["n_instruct_models"]}}
     r1: dict = {"tested": rq1["tested"]}
     if rq1["tested"]:
-        r1["pooled"] = {r["trait"]: {"sd_ratio": r["sd_ratio_instruct_base"], "p_brown_forsythe": r["p_brown_forsythe"],
-                                     "p_brown_forsythe_holm": r.get("p_brown_forsythe_holm"),
+        r1["pooled"] = {r["trait"]: {"sd_ratio": r["sd_ratio_instruct_base"], "p_sd": r["p_sd"],
+                                     "p_sd_holm": r.get("p_sd_holm"),
                                      "d": r["d_instruct_minus_base"], "p_welch": r["p_welch"],
-                                     "n_base": r["n_base"], "n_instruct": r["n_instruct"]}
+                                     "n_base_models": r["n_base_models"],
+                                     "n_instruct_models": r["n_instruct_models"]}
                         for _, r in rq1["pooled"].iterrows()}
         r1["pairs"] = {}
         for _, r in rq1["variability"].iterrows():

@@ -27,7 +27,7 @@ def test_all_triplets_and_no_personas():
     assert sum(c.condition_type == "persona" for c in conds(personas={"strategies": ["description"],
                                                                       "traits": ["self_regulation"],
                                                                       "triplets": None})) == 3
-    assert len(conds(personas={"strategies": []})) == 3  # the three default baselines only
+    assert len(conds(personas={"strategies": []})) == 6  # the six default baselines only
 
 
 def test_persona_file_consistent():

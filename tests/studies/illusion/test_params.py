@@ -69,7 +69,7 @@ def test_params_yaml_tiny_and_paper_profile_validate():
 
 def test_defaults_are_the_embedded_default():
     p = CollectParams()
-    assert p.mode == "option_probs" and list(p.baselines) == ["empty", "helpful", "respond"]
+    assert p.mode == "option_probs" and list(p.baselines) == ["empty", "helpful", "respond", "assistant", "answer", "chat"]
     assert p.dilemma_branches() == "both"  # a temperature above 0 needs both challenge branches
     assert CollectParams.model_validate(SMALL).iat_administration() == "per_word"
     assert CollectParams(mode="generate").iat_administration() == "list"

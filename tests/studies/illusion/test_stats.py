@@ -275,18 +275,21 @@ def test_rq1_pooled_across_pairs_and_per_pair():
     res = st.rq1_base_vs_aligned(df, pairs)
     assert res["tested"]
     p = res["pooled"].set_index("trait")
-    assert (p["p_brown_forsythe_holm"] < 0.001).all() and (p["sd_ratio_instruct_base"] < 0.5).all()
+    assert (p["p_sd_holm"] < 0.01).all() and (p["sd_ratio_instruct_base"] < 0.5).all() and (p["unit"] == "model").all()
     assert (p["n_base_models"] == 3).all() and (p["n_instruct_models"] == 3).all()
     ac = res["across_pairs"].set_index("trait")
     assert (ac["n_instruct_more_stable"] == 3).all() and np.allclose(ac["p_sign_test"], 0.25)
     v = res["variability"].set_index(["base", "trait"])
     assert (v["p_holm"] < 0.01).all() and (v["sd_ratio_instruct_base"] < 0.5).all()
-    # pooled Brown-Forsythe = one-way ANOVA on |x - model median| (checked by hand for one trait)
+    # pooled tests take models as units: Welch on the 3 + 3 model means and on their log SDs (checked with scipy)
     from scipy import stats as ss
     u = df.to_pandas().drop_duplicates(["model", "condition", "temperature"])
-    dev = (u["sr_E"] - u.groupby("model")["sr_E"].transform("median")).abs()
-    f = ss.f_oneway(dev[u["model_role"] == "instruct"], dev[u["model_role"] == "base"])
-    assert p.loc["sr_E", "p_brown_forsythe"] == pytest.approx(f.pvalue)
+    g = u.groupby("model").agg(m=("sr_E", "mean"), sd=("sr_E", "std"), role=("model_role", "first"))
+    b, i = g[g["role"] == "base"], g[g["role"] == "instruct"]
+    assert p.loc["sr_E", "p_welch"] == pytest.approx(ss.ttest_ind(i["m"], b["m"], equal_var=False).pvalue)
+    assert p.loc["sr_E", "p_sd"] == pytest.approx(
+        ss.ttest_ind(np.log(i["sd"]), np.log(b["sd"]), equal_var=False).pvalue)
+    assert p.loc["sr_E", "n_base_models"] == 3  # not the 60 rows of the base models
 
 
 def test_rq1_same_variability_and_no_base_model():
@@ -331,14 +334,31 @@ def test_headline_metrics_have_no_dotted_keys():
 
 def test_sampled_runs_that_agree_on_one_measure_are_not_repeats():
     """At T > 0 two sampled runs can agree on one measure by chance (both at a scale's ceiling): they stay
-    two units unless the repeat is exact by design (option probabilities) or the whole row repeats."""
+    two units unless the repeat is exact by design (option probabilities) or the whole row repeats. In
+    option_probs mode a model x condition is one unit whatever its runs."""
     base = {"model": "m", "condition": "baseline_a", "condition_type": "baseline", "temperature": 0.7,
             "sr_A": 5.0, "bh_cct_cards": 10.0}
     df = pl.DataFrame([{**base, "run": 0}, {**base, "run": 1, "bh_cct_cards": 12.0}])
     assert len(st.units(df, ["sr_A"])) == 2
     op = df.with_columns(pl.lit("option_probs").alias("mode"))
-    assert len(st.units(op, ["sr_A"])) == 1 and len(st.units(op, ["bh_cct_cards"])) == 2
+    assert len(st.units(op, ["sr_A"])) == 1 and len(st.units(op, ["bh_cct_cards"])) == 1
     whole = pl.DataFrame([{**base, "run": 0}, {**base, "run": 1}])
     assert len(st.units(whole, ["sr_A"])) == 1
     greedy = df.with_columns(pl.lit(0.0).alias("temperature"))
     assert len(st.units(greedy, ["sr_A"])) == 1
+
+
+def test_temperatures_from_one_forward_pass_are_one_unit():
+    """In option_probs mode the answers at T = 0, 0.5 and 1 are re-weightings of the same forward passes: a
+    model x condition is one unit (the row at T = 1), so three prompts at three temperatures are 3 units, not 9;
+    sampled generation keeps its temperatures as units."""
+    rows = [{"model": "m", "condition": f"baseline_{c}", "condition_type": "baseline", "temperature": t, "run": 0,
+             "sr_A": 3.0 + i + t, "bh_cct_cards": 10.0 + i - t, "mode": "option_probs"}
+            for i, c in enumerate("abc") for t in (0.0, 0.5, 1.0)]
+    op = pl.DataFrame(rows)
+    u = st.units(op, ["sr_A", "bh_cct_cards"])
+    assert len(u) == 3 and set(u["temperature"]) == {1.0} and set(u["n_temperatures"]) == {3}
+    gen = op.with_columns(pl.lit("generate").alias("mode"))
+    assert len(st.units(gen, ["sr_A", "bh_cct_cards"])) == 9
+    rq2 = st.rq2_trait_behaviour(op, traits=["sr_A"], behaviours=["bh_cct_cards"], min_n=5)
+    assert rq2["summary"]["n_tests"] == 0 and rq2["tests"]["n"].tolist() == [3]  # 9 rows were 9 "units" before
