@@ -16,7 +16,15 @@ import polars as pl
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it (os.umask(0) would, for a moment, let files that other
+    threads create meanwhile be world-writable)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): set a safe mask for the moment it takes to read the old one
     os.umask(mask)
     return mask
 

@@ -85,11 +85,11 @@ class SelfReportParams(Section):
 
 
 class CCTParams(Section):
-    n_scenarios: int | None = Field(6, ge=1, description="of 27 (balanced over the 3 x 3 x 3 design); null = all")
+    n_scenarios: int | None = Field(3, ge=1, description="of 27 (balanced over the 3 x 3 x 3 design); null = all")
 
 
 class DilemmasParams(Section):
-    n: int | None = Field(8, ge=1, description="of 52, stratified over personal/impersonal x instrumental/accidental")
+    n: int | None = Field(6, ge=1, description="of 52, stratified over personal/impersonal x instrumental/accidental")
     branches: Literal["both", "argmax", "auto"] = Field(
         "auto", description="both | argmax (exact at T = 0 only) | auto (argmax when every temperature is 0)")
 
@@ -102,7 +102,7 @@ class HonestyParams(Section):
 
 class IATParams(Section):
     domains: list[str] = Field(default_factory=lambda: ["race", "gender"], min_length=1)
-    words_per_side: int | None = Field(3, ge=1, description="of 8 attribute words per stereotype side; null = all")
+    words_per_side: int | None = Field(2, ge=1, description="of 8 attribute words per stereotype side; null = all")
     n_orders: int = Field(2, ge=1, description="random word orders (the group named first alternates)")
     administration: Literal["auto", "per_word", "list"] = Field(
         "auto", description="per_word (option probabilities) | list (Bai et al.'s list prompt, generated) | auto")
