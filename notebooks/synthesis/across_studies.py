@@ -46,7 +46,13 @@ def excludes_zero(lo, hi):
     return (lo > 0) | (hi < 0)
 
 
+def signed(x) -> str:
+    return "not estimable" if x is None else f"{x:+.2f}"
+
+
 if pairs.height:
+    # an effect that could not be estimated (NaN) is missing, not "moved": polars orders NaN above every number
+    pairs = pairs.with_columns(pl.col(pl.Float64).fill_nan(None))
     pairs = pairs.with_columns(
         excludes_zero(pl.col("self_report_ci_low"), pl.col("self_report_ci_high")).alias("self_report_moved"),
         excludes_zero(pl.col("behaviour_ci_low"), pl.col("behaviour_ci_high")).alias("behaviour_moved"))
@@ -54,7 +60,8 @@ if pairs.height:
         pl.len().alias("pairs"), pl.col("model").n_unique().alias("models"),
         pl.col("self_report_moved").sum().alias("self_report_moved"),
         pl.col("behaviour_moved").sum().alias("behaviour_moved"),
-        (pl.col("self_report_moved") & ~pl.col("behaviour_moved").fill_null(False)).sum().alias("illusion"),
+        (pl.col("self_report_moved") & pl.col("behaviour_moved").not_()).sum().alias("illusion"),  # null: unknown
+        (pl.col("self_report_shift").is_null() | pl.col("behaviour_shift").is_null()).sum().alias("not_estimable"),
         pl.col("self_report_shift").median().alias("median_self_report_shift"),
         pl.col("behaviour_shift").median().alias("median_behaviour_shift"))
     lines = [f"**This run:** {pairs.height} self-report / behaviour pairs from {pairs['study'].n_unique()} "
@@ -62,10 +69,11 @@ if pairs.height:
     for r in by_study.iter_rows(named=True):
         lines.append(f"* {r['study']}: {r['pairs']} pair(s); the self-report moved (95% CI excludes 0) in "
                      f"{r['self_report_moved']}, the behaviour in {r['behaviour_moved']}; self-report moved without "
-                     f"the behaviour in {r['illusion']}. Median shifts: self-report {r['median_self_report_shift']:+.2f}, "
-                     f"behaviour {r['median_behaviour_shift']:+.2f} (standardised).")
+                     f"the behaviour in {r['illusion']}; {r['not_estimable']} with a shift that could not be "
+                     f"estimated. Median shifts: self-report {signed(r['median_self_report_shift'])}, "
+                     f"behaviour {signed(r['median_behaviour_shift'])} (standardised).")
     lines.append("*Caveat:* effects are standardised within each study (Cohen's d or Hedges' g, see the table's "
-                 "`effect` columns) on different units of analysis (runs, personas, sessions); compare directions and "
+                 "`effect` columns) on different units of analysis (prompts, personas, sessions); compare directions and "
                  "intervals, not the exact sizes across studies.")
 else:
     by_study = pl.DataFrame()
