@@ -1,20 +1,23 @@
-"""The OpenAI-compatible path against a real server: llama.cpp's ``llama-server`` (built from the pinned
-llama.cpp source, see analysis.core.servers) on 127.0.0.1 serving the embedded 0.5B GGUF, reached with an
-``openai:NAME@http://127.0.0.1:PORT/v1`` spec.
+"""The OpenAI-compatible path against a real llama.cpp server on 127.0.0.1 serving the embedded 0.5B GGUF,
+reached with an ``openai:NAME@http://127.0.0.1:PORT/v1`` spec.
 
 The Big Five tiny collection (2 personas x 30 items) through the server is compared with the embedded
-target (xllamacpp, another build of llama.cpp, in this process) on the same prompts. The two builds'
-kernels and prefix caches differ, so the numbers differ a little. Measured (one slot, prefix cache on):
-option probabilities differ by at most 0.017 (median 0.004), the expected item score by at most 0.057
-(median 0.017) on the 1-5 scale, the option mass by at most 0.0004, the persona means by at most 0.023;
-every status agrees. The most likely option agrees in only 50 of 60 items, because the 0.5B's answer
-distributions are nearly flat (each option 0.09-0.26; the top two never more than 0.04 apart), so it is
-not compared; the item scores' correlation is. Asserted with about twice that room: TOL_P, TOL_VALUE,
-TOL_MEAN, TOL_MASS, the same status everywhere, and a correlation of the item scores (measured r = 0.989 over
-scores from 2.88 to 3.61) of at least MIN_R.
+target (xllamacpp in this process) on the same prompts.
+
+* Default server (``XllamaServer``: llama.cpp's server code from the same xllamacpp build, in its own
+  process, one slot): measured identical to the embedded target, every option probability, mass and item
+  score equal to within 5e-5 and r = 1.000; asserted with TOL_* = 1e-4 (scores 1e-3) and MIN_R = 0.999.
+* ``PSY_TEST_SERVER=llama-server`` (llama-server built from the pinned llama.cpp source, another build whose
+  kernels and prefix cache differ): option probabilities differ by at most 0.017 (median 0.004), the expected
+  item score by at most 0.057 (median 0.017) on the 1-5 scale, the option mass by at most 0.0004, the persona
+  means by at most 0.023; every status agrees; item scores r = 0.989 over scores from 2.88 to 3.61. The most
+  likely option agrees in only 50 of 60 items there, because the 0.5B's answer distributions are nearly flat
+  (each option 0.09-0.26), so it is not compared. Asserted with about twice that room.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -27,11 +30,13 @@ from analysis.studies.bigfive.params import CollectParams
 pytestmark = pytest.mark.model
 
 MODEL = "qwen2.5-coder-0.5b"
-TOL_P = 0.03  # one option's probability
-TOL_VALUE = 0.1  # one item's expected score on the 1-5 scale
-TOL_MEAN = 0.05  # a persona's mean score, and the persona effect (A_low minus none)
-TOL_MASS = 0.005  # the probability on the allowed options
-MIN_R = 0.95  # correlation of the 60 item scores
+if os.environ.get("PSY_TEST_SERVER", "xllamacpp") == "llama-server":  # another build of llama.cpp
+    TOL_P, TOL_VALUE, TOL_MEAN, TOL_MASS, MIN_R = 0.03, 0.1, 0.05, 0.005, 0.95
+else:  # the same build as the embedded engine, behind HTTP
+    TOL_P, TOL_VALUE, TOL_MEAN, TOL_MASS, MIN_R = 1e-4, 1e-3, 1e-3, 1e-4, 0.999
+# TOL_P: one option's probability; TOL_VALUE: one item's expected score (1-5); TOL_MEAN: a persona's mean score
+# and the persona effect (A_low minus none); TOL_MASS: the probability on the allowed options; MIN_R: the
+# correlation of the 60 item scores
 MSG = [{"role": "user", "content": "On a scale from 1 to 5, how much do you like rain? Answer with one number."}]
 STANCES = ["AGREE", "PARTIALLY AGREE", "PARTIALLY DISAGREE", "DISAGREE"]
 STANCE_MSG = [{"role": "user", "content": "Claim: tabs are better than spaces. Reply with exactly one of AGREE, "
