@@ -39,7 +39,8 @@ def ids() -> list[str]:
 
 
 def get(study_id: str) -> Study:
-    """One study, importing only its own package (a stage never imports the other studies)."""
+    """One study, importing only its own package. (A stage also validates every study's params.yaml section
+    before it runs, through ``analysis.pipeline.params.validate_all``, which imports them all.)"""
     if study_id not in ids():
         raise UserError(f"No study {study_id!r}; the studies are {ids()} (folders in analysis/studies/ "
                         "whose __init__.py defines STUDY).")

@@ -104,8 +104,8 @@ for i, r in enumerate(pairs.iter_rows(named=True)):
     ax.annotate(f"{short_model(r['model'])}: {r['self_report_measure']} / {r['behaviour_measure']}", (x, y),
                 fontsize=6, xytext=(3, 3 + 4 * (i % 3)), textcoords="offset points")
 if pairs.height:
-    lim = max(1.0, *[abs(v) for v in pairs.select("self_report_ci_low", "self_report_ci_high", "behaviour_ci_low",
-                                                   "behaviour_ci_high").drop_nulls().to_numpy().ravel()])
+    bounds = pairs.select("self_report_ci_low", "self_report_ci_high", "behaviour_ci_low", "behaviour_ci_high")
+    lim = max([1.0, *[abs(v) for v in bounds.to_numpy().ravel() if v is not None and v == v]])  # none may be known
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.plot([-lim, lim], [-lim, lim], ls=":", color="grey", lw=1, label="behaviour moves as much")

@@ -37,8 +37,9 @@ def _limits(col: str, values: pd.Series) -> tuple[float, float]:
 
 def profiles(table: pd.DataFrame, columns: list[str], path=None, title: str = "", seed: int = 0,
              collapse: bool = True):
-    """Strip plot of each measure by condition: one dot per unit (model x condition x temperature x run,
-    runs that are exact repeats collapsed, as in the tests), jittered vertically, colour = model; the x axis
+    """Strip plot of each measure by condition: one dot per unit, as in the tests (:func:`stats.units`: model x
+    condition x temperature x run with exact repeats collapsed; one row per model x condition in option_probs
+    mode), jittered vertically, colour = model; the x axis
     spans the measure's scale; n per panel."""
     from analysis.studies.illusion.stats import units as make_units
 

@@ -61,7 +61,7 @@ def analyse(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec | None = Non
     rq3 = st.rq3_persona(table, collapse=a.collapse_runs, lam=a.logit_lambda, self_report_set=a.rq3_self_reports,
                          ci=a.ci, expected=expected, spec=spec)
     checks = st.persona_checks(table, collapse=a.collapse_runs, ci=a.ci)
-    res = Results(table, a, spec, design, repeats, st.describe_repeats(repeats, a.collapse_runs), rq1, rq2, rq3, checks)
+    res = Results(table, a, spec, design, repeats, st.describe_repeats(repeats, a.collapse_runs) + " Unit of the tests: " + st.unit_label(table) + ".", rq1, rq2, rq3, checks)
     res.summary = st.summary_lines(design, rq1, rq2, rq3, checks)
     return res
 
@@ -126,6 +126,7 @@ def long_tables(res: Results) -> tuple[pl.DataFrame, pl.DataFrame]:
     from analysis.studies.illusion.schema import expected_range
 
     t = res.table.to_pandas()
+    unit = st.unit_label(t)
     rows = []
     for col in trait_columns(t) + analysed_behaviours(t, res.spec):
         u = st.units(t, [col], res.params.collapse_runs)
@@ -154,7 +155,7 @@ def long_tables(res: Results) -> tuple[pl.DataFrame, pl.DataFrame]:
                 "contrast": "persona minus baseline of the same model", "measure": r["measure"],
                 "kind": r["kind"], "effect": "cohens_d", "estimate": r["d"], "ci_low": r["d_ci_low"],
                 "ci_high": r["d_ci_high"], "n_a": int(r["n_persona"]), "n_b": int(r["n_baseline"]),
-                "unit_of_analysis": "model x condition x temperature x run (exact repeats collapsed)",
+                "unit_of_analysis": unit,
                 "note": r["note"] or ""} for _, r in per.iterrows()], infer_schema_length=None)
     return measures, shifts
 

@@ -107,7 +107,10 @@ def units(df, cols: list[str], collapse: bool = True) -> pd.DataFrame:
 
     Rows scored from option probabilities (``mode`` option_probs) at several temperatures are re-weightings
     of the same forward passes, not new observations: they are one unit per model x condition, the row at
-    the temperature closest to ``REFERENCE_TEMPERATURE`` (``n_temperatures`` = how many it stands for).
+    the temperature closest to ``REFERENCE_TEMPERATURE`` (``n_temperatures`` = how many it stands for). This
+    also keeps only the T = 1 value of what is sampled per temperature within such a row (the trivia answers
+    behind the honesty measures, and runs that differ): the prompt is the unit, and its other samples are not
+    further units (conservative; they are in the raw tables).
     ``collapse=False`` keeps every row (pseudo-replication: only for comparison)."""
     d = _pd(df)
     if d.empty or not collapse:
@@ -124,6 +127,17 @@ def units(df, cols: list[str], collapse: bool = True) -> pd.DataFrame:
     out["n_runs"] = np.where(out["_same"], out["_k"], 1)
     out = out.drop(columns=["_same", "_k"])
     return one_pass_units(out)
+
+
+def unit_label(df) -> str:
+    """The unit of analysis of :func:`units` for this table, in words."""
+    d = _pd(df)
+    if "mode" in d and d["mode"].eq("option_probs").all():
+        return "model x condition (temperatures scored from one forward pass are one unit, the T = 1 row)"
+    if "mode" in d and d["mode"].eq("option_probs").any():
+        return ("model x condition in option_probs rows (one unit, the T = 1 row); model x condition x "
+                "temperature x run elsewhere (exact repeats collapsed)")
+    return "model x condition x temperature x run (exact repeats collapsed)"
 
 
 def one_pass_units(d: pd.DataFrame) -> pd.DataFrame:
@@ -267,7 +281,8 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
                        "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "p_welch": float(p_t),
                        "sd_ratio_instruct_base": math.sqrt(vi / vb) if vb and vb > 0 and vi == vi else math.nan,
                        "log_sd_diff": float(li.mean() - lb.mean()) if len(lb) and len(li) else math.nan,
-                       "p_sd": float(p_sd), "unit": "model", "note": cd["note"]})
+                       "p_sd": float(p_sd), "n_base_models_sd": len(lb), "n_instruct_models_sd": len(li),
+                       "unit": "model", "note": cd["note"]})
         for pr in pairs:
             b, i = pr["base"], pr["instruct"]
             ub, ui = u.loc[u["model"] == b, t].to_numpy(float), u.loc[u["model"] == i, t].to_numpy(float)
@@ -700,8 +715,8 @@ def summary_lines(design: dict, rq1: dict, rq2: dict, rq3: dict, checks: pd.Data
             r = p.sort_values("p_sd").iloc[0]
             out.append(f"RQ1: {len(p)} traits; SD ratio instruct/base from {p['sd_ratio_instruct_base'].min():.2f} to "
                        f"{p['sd_ratio_instruct_base'].max():.2f}; smallest p (Holm) for a difference in within-model "
-                       f"SD = {r['p_sd_holm']:.3g} for {r['trait']} ({int(r['n_base_models'])} base and "
-                       f"{int(r['n_instruct_models'])} instruct models as units).")
+                       f"SD = {r['p_sd_holm']:.3g} for {r['trait']} ({int(r['n_base_models_sd'])} base and "
+                       f"{int(r['n_instruct_models_sd'])} instruct models with a within-model SD as units).")
     line = rq2_not_tested(rq2)
     if line:
         out.append(line)
