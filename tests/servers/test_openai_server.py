@@ -6,8 +6,9 @@ target (xllamacpp in this process) on the same prompts.
 
 * Default server (``XllamaServer``: llama.cpp's server code from the same xllamacpp build, in its own
   process, one slot): measured identical to the embedded target, every option probability, mass and item
-  score equal to within 5e-5 and r = 1.000 (in a fresh process); asserted with room for the prefix-cache
-  state of the in-process engine, which earlier tests used: probabilities 0.01, scores 0.02, r >= 0.99.
+  score equal to within 5e-5 and r = 1.000 in a fresh process; within the whole suite, where earlier tests
+  left the in-process engine's prefix cache in another state, option probabilities differed by up to 0.0051.
+  Asserted with about three times that room: probabilities 0.015, scores 0.05, persona means 0.025, r >= 0.98.
 * ``PSY_TEST_SERVER=llama-server`` (llama-server built from the pinned llama.cpp source, another build whose
   kernels and prefix cache differ): option probabilities differ by at most 0.017 (median 0.004), the expected
   item score by at most 0.057 (median 0.017) on the 1-5 scale, the option mass by at most 0.0004, the persona
@@ -35,7 +36,7 @@ if os.environ.get("PSY_TEST_SERVER", "xllamacpp") == "llama-server":  # another 
     TOL_P, TOL_VALUE, TOL_MEAN, TOL_MASS, MIN_R = 0.03, 0.1, 0.05, 0.005, 0.95
 else:  # the same build as the embedded engine, behind HTTP; room for the prefix-cache state of the engine in
     # this process, which earlier tests used (README: up to 6.7e-3 on an item score)
-    TOL_P, TOL_VALUE, TOL_MEAN, TOL_MASS, MIN_R = 0.01, 0.02, 0.01, 0.002, 0.99
+    TOL_P, TOL_VALUE, TOL_MEAN, TOL_MASS, MIN_R = 0.015, 0.05, 0.025, 0.002, 0.98
 # TOL_P: one option's probability; TOL_VALUE: one item's expected score (1-5); TOL_MEAN: a persona's mean score
 # and the persona effect (A_low minus none); TOL_MASS: the probability on the allowed options; MIN_R: the
 # correlation of the 60 item scores
