@@ -61,7 +61,8 @@ def analyse(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec | None = Non
     rq3 = st.rq3_persona(table, collapse=a.collapse_runs, lam=a.logit_lambda, self_report_set=a.rq3_self_reports,
                          ci=a.ci, expected=expected, spec=spec)
     checks = st.persona_checks(table, collapse=a.collapse_runs, ci=a.ci)
-    res = Results(table, a, spec, design, repeats, st.describe_repeats(repeats, a.collapse_runs) + " Unit of the tests: " + st.unit_label(table) + ".", rq1, rq2, rq3, checks)
+    repeats_text = f"{st.describe_repeats(repeats, a.collapse_runs)} Unit of the tests: {st.unit_label(table)}."
+    res = Results(table, a, spec, design, repeats, repeats_text, rq1, rq2, rq3, checks)
     res.summary = st.summary_lines(design, rq1, rq2, rq3, checks)
     return res
 

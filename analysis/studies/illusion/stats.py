@@ -118,7 +118,7 @@ def units(df, cols: list[str], collapse: bool = True) -> pd.DataFrame:
     flags = _exact_cells(d, cols)
     d = d.dropna(subset=cols)
     if d.empty:
-        return d.assign(n_runs=1)
+        return one_pass_units(d.assign(n_runs=1))
     size = d.groupby(CELL, sort=False, dropna=False).size().rename("_k")
     d = d.join(flags, on=CELL).join(size, on=CELL)
     d["_same"] = d["_same"].fillna(False).astype(bool)
@@ -132,9 +132,10 @@ def units(df, cols: list[str], collapse: bool = True) -> pd.DataFrame:
 def unit_label(df) -> str:
     """The unit of analysis of :func:`units` for this table, in words."""
     d = _pd(df)
-    if "mode" in d and d["mode"].eq("option_probs").all():
+    op = d["mode"].eq("option_probs") if "mode" in d else pd.Series(False, index=d.index)
+    if "mode" in d and op.all():
         return "model x condition (temperatures scored from one forward pass are one unit, the T = 1 row)"
-    if "mode" in d and d["mode"].eq("option_probs").any():
+    if op.any():
         return ("model x condition in option_probs rows (one unit, the T = 1 row); model x condition x "
                 "temperature x run elsewhere (exact repeats collapsed)")
     return "model x condition x temperature x run (exact repeats collapsed)"
@@ -266,17 +267,17 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
         u = units(d, [t], collapse)
         mm = u.groupby("model").agg(mean=(t, "mean"), var=(t, lambda x: x.var(ddof=1)), n=(t, "size"),
                                     role=("model_role", "first"))
-        xb, xi = mm.loc[mm["role"] == "base", "mean"].to_numpy(float), mm.loc[mm["role"] == "instruct", "mean"].to_numpy(float)
+        base, inst = mm[mm["role"] == "base"], mm[mm["role"] == "instruct"]
+        xb, xi = base["mean"].to_numpy(float), inst["mean"].to_numpy(float)
         cd = cohen_d(xi, xb, ci)
         p_t = stats.ttest_ind(xi, xb, equal_var=False).pvalue if len(xb) > 1 and len(xi) > 1 else math.nan
         sdm = mm[(mm["n"] > 1) & (mm["var"] > 0)]
         lb = np.log(np.sqrt(sdm.loc[sdm["role"] == "base", "var"].to_numpy(float)))
         li = np.log(np.sqrt(sdm.loc[sdm["role"] == "instruct", "var"].to_numpy(float)))
         p_sd = stats.ttest_ind(li, lb, equal_var=False).pvalue if len(lb) > 1 and len(li) > 1 else math.nan
-        vb, vi = mm.loc[mm["role"] == "base", "var"].mean(), mm.loc[mm["role"] == "instruct", "var"].mean()
+        vb, vi = base["var"].mean(), inst["var"].mean()
         pooled.append({"trait": t, "n_base_models": len(xb), "n_instruct_models": len(xi),
-                       "n_base": int(mm.loc[mm["role"] == "base", "n"].sum()),
-                       "n_instruct": int(mm.loc[mm["role"] == "instruct", "n"].sum()),
+                       "n_base": int(base["n"].sum()), "n_instruct": int(inst["n"].sum()),
                        "mean_base": cd["mean2"], "mean_instruct": cd["mean1"], "d_instruct_minus_base": cd["d"],
                        "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "p_welch": float(p_t),
                        "sd_ratio_instruct_base": math.sqrt(vi / vb) if vb and vb > 0 and vi == vi else math.nan,
