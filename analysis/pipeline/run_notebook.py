@@ -27,6 +27,8 @@ from analysis.core.paths import NOTEBOOKS_DIR, PARAMS_FILE, REPORTS_DIR, ROOT
 KIND = {"01_collect": "collect", "02_analysis": "analysis"}
 # notebooks that read every study's results (no study, no parameters)
 CROSS_STUDY = "synthesis"
+# a study's notebooks outside its two stages (no parameters): (study, notebook) -> the report's name
+STANDALONE = {("illusion", "03_han2025_released"): "han2025_released"}
 
 
 def user_error_names(study: str | None = None) -> set[str]:
@@ -90,7 +92,7 @@ def locate(notebook: str | Path) -> tuple[str, str]:
 
 
 def report_paths(study: str, name: str) -> tuple[Path, Path]:
-    base = REPORTS_DIR / study / name
+    base = REPORTS_DIR / study / STANDALONE.get((study, name), name)
     return base.with_suffix(".ipynb"), base.with_suffix(".html")
 
 
@@ -102,7 +104,7 @@ def stage_parameters(study_id: str, name: str, params_file: str | Path = PARAMS_
     from analysis.pipeline.params import validate_all
     from analysis.studies import get
 
-    if study_id == CROSS_STUDY:
+    if study_id == CROSS_STUDY or (study_id, name) in STANDALONE:
         return {"params": {}}
     raw = read_yaml(params_file)
     validate_all(raw, Path(params_file).name)

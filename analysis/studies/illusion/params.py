@@ -2,7 +2,7 @@
 
 These models are the single source of every default: params.yaml only holds what differs from them
 (or documents them), the tiny profile is ``STUDY.tiny`` and the paper-scale settings are
-``profiles/illusion_paper.yaml``. A misspelled key, a wrong type, a persona strategy, trait or IAT
+``profiles/illusion_paper_scale.yaml``. A misspelled key, a wrong type, a persona strategy, trait or IAT
 domain that the stimuli files do not define is refused in one sentence before any model is called.
 """
 

@@ -12,7 +12,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks" / "illusion").glob("*.py"))
 
 
 def test_two_stage_notebooks_and_no_ipynb_copies_to_hand_edit():
-    assert [p.name for p in NOTEBOOKS] == ["01_collect.py", "02_analysis.py"]
+    assert [p.name for p in NOTEBOOKS] == ["01_collect.py", "02_analysis.py", "03_han2025_released.py"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -28,7 +28,7 @@ def test_parameters_cell_and_markdown(path):
 
 
 @pytest.mark.parametrize("root", ["analysis/studies/illusion", "notebooks/illusion", "data/stimuli/illusion",
-                                  "params.yaml", "profiles/illusion_paper.yaml"])
+                                  "params.yaml", "profiles/illusion_paper_scale.yaml"])
 def test_no_pointer_to_the_missing_fragment(root):
     paths = [ROOT / root] if (ROOT / root).is_file() else [p for p in (ROOT / root).rglob("*") if p.is_file()]
     for p in paths:

@@ -60,11 +60,15 @@ def test_params_yaml_tiny_and_paper_profile_validate():
     STUDY.section(raw, "collect")
     STUDY.section(raw, "analysis")
     validate_section(CollectParams, STUDY.tiny["collect"], "illusion.collect")
-    paper = yaml.safe_load(Path(ROOT / "profiles" / "illusion_paper.yaml").read_text())
+    paper = yaml.safe_load(Path(ROOT / "profiles" / "illusion_paper_scale.yaml").read_text())
     merged = deep_merge(raw, paper)
     p = STUDY.section(merged, "collect")
-    assert p.mode == "generate" and p.runs == 5 and p.self_report.srq_items is None
-    assert STUDY.section(merged, "analysis").pairs
+    assert p.mode == "generate" and p.self_report.srq_items is None
+    # the paper's sampling and baselines (Han et al., 2025): T 0.3 / 0.7 / 1.0 x 3 runs, its 3 system prompts
+    assert p.temperatures == [0.3, 0.7, 1.0] and p.runs == 3
+    assert p.baselines == {"empty": "", "helpful": "You are a helpful assistant.", "respond": "Respond to the instructions."}
+    pairs = STUDY.section(merged, "analysis").pairs
+    assert len(pairs) >= 2 and {q.base for q in pairs} == set(p.base_models)  # the pooled RQ1 test needs 2 base models
 
 
 def test_defaults_are_the_embedded_default():
