@@ -64,8 +64,9 @@ in the release every one of the 324 rows matches. Persona rows carry both in one
 the trait's paired behaviour: sycophancy for agreeableness, risk taking for self-regulation).
 
 What cannot be undone: the authors' notebooks score an unparsed questionnaire answer as 3 (the scale's
-midpoint) before averaging; the released means include those imputed answers, and how many there were is not
-in the release. The re-analysis says so; it imputes nothing itself.
+midpoint) before averaging, and record an unparsed confidence as -1 (or 0 on an error) and average it in; the
+released means include those answers, and how many there were is not in the release. The re-analysis says so;
+it imputes nothing itself.
 """
 
 from __future__ import annotations
@@ -149,8 +150,9 @@ MAPPING = pd.DataFrame([
     ("self-report file + behaviour file (instruct baseline)", "one row",
      "full outer join on Model, type, Persona, persona_index, temp, run; unmatched rows kept with the other side "
      "missing and counted, never imputed"),
-    ("unparsed questionnaire answers", "(in the released means)",
-     "the notebooks score them 3 before averaging; not reversible, count not released"),
+    ("unparsed answers", "(in the released means)",
+     "the notebooks score an unparsed questionnaire answer 3 and an unparsed confidence -1 before averaging; not "
+     "reversible, count not released"),
 ], columns=["released", "study 1 schema", "decision"])
 
 
@@ -406,7 +408,8 @@ def paper_vs_reanalysis(res) -> pd.DataFrame:
         ("RQ3: persona moves self-report (agreeableness)",
          "persona injection 'successfully steers self-reports in the intended direction' (abstract); effect sizes: not "
          "in the released material", rq3("agreeableness", "self_report"),
-         f"Cohen's d against the same models' baseline rows, normal-approximation CI; {unit}"),
+         f"Cohen's d against the same models' baseline rows, normal-approximation CI; {unit}; the pooled d's SD holds "
+         "the differences between models too, so the per-model d (within one model) is larger"),
         ("RQ3: persona moves behaviour (agreeableness -> sycophancy)",
          "'little or inconsistent effect on actual behavior' (abstract); effect sizes: not in the released material",
          rq3("agreeableness", "behaviour"), "as above; the designed direction of sycophancy is up (expected_signs.csv)"),
