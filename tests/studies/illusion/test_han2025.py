@@ -294,3 +294,14 @@ def test_readme_and_study1_report_open_with_the_same_fidelity_table():
     elements = [r.strip("|").split("|")[0].strip() for r in readme[2:]]
     for kind in ("instrument", "stimuli", "prompts", "sampling", "parsing", "scoring", "tests"):
         assert any(e.startswith(kind) for e in elements), kind
+
+
+def test_the_stage_notebook_renders_to_the_report_the_index_looks_for():
+    from analysis.pipeline.run_notebook import locate, report_paths, stage_parameters
+
+    nb = ROOT / "notebooks" / "illusion" / "03_han2025_released.py"
+    study, name = locate(nb)
+    assert report_paths(study, name)[1] == ROOT / "reports" / "illusion" / "han2025_released.html"
+    assert stage_parameters(study, name) == {"params": {}}  # no parameters: the shipped tables and the defaults
+    assert han2025.OUT == ROOT / "data" / "reanalysis" / "illusion" / "han2025"
+    assert han2025.METRICS == ROOT / "metrics" / "illusion_han2025.json"
