@@ -18,9 +18,10 @@ DPI = 130
 
 
 def save(fig, path: str | Path | None, *, dpi: int = DPI):
-    """Write ``fig`` to ``path`` (PNG, tight bounding box) when a path is given; return the figure."""
+    """Lay ``fig`` out (tight layout, so the inline figure is the saved one) and write it to ``path`` (PNG, tight
+    bounding box) when a path is given; return the figure."""
+    fig.tight_layout()
     if path is not None:
-        fig.tight_layout()
         atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png"))
     return fig
 

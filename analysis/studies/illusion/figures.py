@@ -172,13 +172,17 @@ def rq1_means(means: pd.DataFrame, path=None, variability: pd.DataFrame | None =
     ratio as a diamond, on a log scale with the line of equal variability."""
     if means is None or means.empty:
         return not_drawn("RQ1, base versus aligned", "RQ1 was not tested (no base model and its instruct counterpart)")
-    if _estimable(means, "d_instruct_minus_base").empty:
-        return not_drawn("RQ1, base versus aligned", f"none of the {len(means)} trait contrasts has an estimable d")
+    no_d = _estimable(means, "d_instruct_minus_base").empty
+    has_ratio = variability is not None and len(variability) > 0 and \
+        variability.get("sd_ratio_instruct_base", pd.Series(dtype=float)).notna().any()
+    if no_d and not has_ratio:
+        return not_drawn("RQ1, base versus aligned", f"none of the {len(means)} trait contrasts has an estimable d "
+                         "or SD ratio", path)
     d = means.reset_index(drop=True).copy()
     pair = (d["base"].map(short_model) + " -> " + d["instruct"].map(short_model)) if "base" in d else \
         pd.Series(["all base -> all instruct"] * len(d))
     two = variability is not None and len(variability) > 0
-    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(11 if two else 7, 0.45 * len(d) + 1.6), squeeze=False,
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(10 if two else 7, 0.45 * len(d) + 2.2), squeeze=False,
                              gridspec_kw={"width_ratios": [3, 2]} if two else None)
     ax = axes[0][0]
     y = np.arange(len(d))
@@ -186,6 +190,9 @@ def rq1_means(means: pd.DataFrame, path=None, variability: pd.DataFrame | None =
     ax.set_yticks(y, [f"{label(t)} ({p}; n = {int(b)} vs {int(i)})" for t, p, b, i in
                       zip(d["trait"], pair, d["n_base"], d["n_instruct"])], fontsize=8)
     ax.axvline(0, color="grey", lw=0.8, label="no difference")
+    if no_d:
+        ax.text(0.5, 0.5, "no d estimable\n(too few models per role)", transform=ax.transAxes, ha="center",
+                va="center", fontsize=9, color="0.3")
     ax.set_xlabel("Cohen's d, instruct minus base (two-sided CI)")
     ax.legend(fontsize=8, loc="best")
     if two:
@@ -206,7 +213,7 @@ def rq1_means(means: pd.DataFrame, path=None, variability: pd.DataFrame | None =
         ax2.minorticks_off()
         ax2.set_yticks(y, [label(t) for t in d["trait"]], fontsize=8)
         ax2.set_xlabel("SD ratio, instruct / base (log scale; < 1 = more stable)")
-        ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return save(fig, path)
 
 
