@@ -18,8 +18,11 @@ STEPS = {
     "sycophancy": ["rs.persona_step(", "rs.validity_step(", "rs.manipulation_step(", "rs.rates_step(",
                    "rs.association_step(", "rs.facets_step(", "rs.ttg_step(", "rs.facts_step(", "rs.mixed_step(",
                    "rs.assemble("],
+    "therapy": ["rs.scores_step(", "rs.mode_step(", "rs.stance_step(", "rs.mixed_step(", "rs.items_step(",
+                "rs.recognition_step(", "rs.judge_step(", "rs.assemble("],
 }
-NOTEBOOK = {"illusion": "notebooks/illusion/02_analysis.py", "sycophancy": "notebooks/sycophancy/02_analysis.py"}
+NOTEBOOK = {"illusion": "notebooks/illusion/02_analysis.py", "sycophancy": "notebooks/sycophancy/02_analysis.py",
+            "therapy": "notebooks/therapy/02_analysis.py"}
 
 
 def code_cells(path: str) -> list[str]:
@@ -117,3 +120,26 @@ def test_illusion_steps_compose_to_the_direct_calls_of_the_statistics():
     pd.testing.assert_frame_equal(res.rq3["shifts"], rq3["shifts"])
     pd.testing.assert_frame_equal(res.checks, checks)
     assert res.metrics() == st.headline(res.design, res.rq1, rq2, rq3, checks)
+
+
+def test_therapy_steps_compose_to_what_the_one_call_analysis_returns():
+    from analysis.studies.therapy import STUDY, report
+    from analysis.studies.therapy import results as rs
+    from analysis.studies.therapy.scales import load_scales
+
+    names = ("items", "probs", "forms", "codings", "turns", "instruments")
+    raw = dict(zip(names, _raw("therapy", names)))
+    insts = load_scales(raw.pop("instruments")["spec"].unique(maintain_order=True).to_list())
+    a = STUDY.analysis_stage(None).analysis
+    whole = report.analyse(raw, insts, a)
+    scores_summary = rs.scores_step(raw["items"], insts, a)
+    scores = scores_summary[0]
+    steps = rs.assemble(insts, a, raw, scores_summary, rs.mode_step(scores, insts, a), rs.stance_step(scores, insts, a),
+                        rs.mixed_step(scores, insts, a), rs.items_step(raw["items"], raw["probs"]),
+                        rs.recognition_step(raw["forms"]), rs.judge_step(raw["codings"], a),
+                        rs.sessions_step(raw["turns"]))
+    for f in ("items", "scores", "summary", "shares", "mode_fx", "stance_fx", "mixed", "dist", "recognition",
+              "codings", "agreement", "calibration", "gate", "rates", "denial", "sessions"):
+        _same(getattr(whole, f), getattr(steps, f))
+    assert whole.mixed_notes == steps.mixed_notes
+    assert report.summary(whole, STUDY.question) == report.summary(steps, STUDY.question)
