@@ -18,10 +18,11 @@ STEPS = {
     "sycophancy": ["rs.persona_step(", "rs.validity_step(", "rs.manipulation_step(", "rs.rates_step(",
                    "rs.association_step(", "rs.facets_step(", "rs.ttg_step(", "rs.facts_step(", "rs.mixed_step(",
                    "rs.assemble("],
+    "bigfive": ["stats.domain_scores(", "stats.persona_effects(", "stats.reliability(", "stats.headline("],
     "therapy": ["rs.scores_step(", "rs.mode_step(", "rs.stance_step(", "rs.mixed_step(", "rs.items_step(",
                 "rs.recognition_step(", "rs.judge_step(", "rs.assemble("],
 }
-NOTEBOOK = {"illusion": "notebooks/illusion/02_analysis.py", "sycophancy": "notebooks/sycophancy/02_analysis.py",
+NOTEBOOK = {"bigfive": "notebooks/bigfive/02_analysis.py", "illusion": "notebooks/illusion/02_analysis.py", "sycophancy": "notebooks/sycophancy/02_analysis.py",
             "therapy": "notebooks/therapy/02_analysis.py"}
 
 
@@ -41,13 +42,13 @@ def test_each_step_is_its_own_cell_and_nothing_runs_the_whole_analysis_at_once(s
         where[step] = hits[0]
     order = [where[s] for s in STEPS[study]]
     assert order == sorted(order)
-    # the research questions sit in cells of their own (the set-up step may share the first cell)
-    rq = STEPS[study][1:-1]
+    # the research questions sit in cells of their own (set-up and assembly may share a cell with one)
+    rq = STEPS[study][1:-1] if study != "bigfive" else STEPS[study][:-1]
     assert len({where[s] for s in rq}) == len(rq)
     # the summary is shown near the top and filled in by the cell that assembles the steps
     top = next(i for i, c in enumerate(cells) if "display_id=True" in c)
     assert top < where[STEPS[study][1]]  # before the first research question
-    assert any("found.update(" in c for c in cells[where["rs.assemble("]:])
+    assert any("found.update(" in c for c in cells[where[STEPS[study][-1]]:])
 
 
 def test_synthesis_notebook_calls_its_steps():
