@@ -206,9 +206,9 @@ def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None 
     units = res.table.to_pandas()
     out = {
         "self_reports": fg.profiles(units, trait_columns(units), path("self_reports"), "Self-reports by condition",
-                                    collapse=res.params.collapse_runs),
+                                    collapse=res.params.collapse_runs, ci=res.params.ci),
         "behaviours": fg.profiles(units, analysed_behaviours(units, res.spec), path("behaviours"),
-                                  "Behaviour by condition", collapse=res.params.collapse_runs),
+                                  "Behaviour by condition", collapse=res.params.collapse_runs, ci=res.params.ci),
         "rq1_means": fg.rq1_means(res.rq1["pooled"], path("rq1_means"), res.rq1["variability"])
         if res.rq1["tested"] else None,
         "rq2_slopes": fg.rq2_heatmap(res.rq2["tests"], path("rq2_slopes")),
