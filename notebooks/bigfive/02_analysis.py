@@ -21,7 +21,7 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 
 # %%
 import polars as pl
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from analysis.core import measures, metrics
 from analysis.core.administer import expected_at_temperature, validity_summary
@@ -37,16 +37,7 @@ a = STUDY.analysis_stage(params).analysis
 out, figs = processed_dir("bigfive"), figures_dir("bigfive")
 items = load("bigfive", "items")
 instrument = load_instrument(items["instrument"][0])
-scores = stats.domain_scores(instrument, items)
-write_parquet(scores, out / "scores.parquet")
-summary = stats.summarise(scores)
-write_csv(summary, out / "domain_means.csv")
-validity = validity_summary(items, ["model", "persona"])
-effects = stats.persona_effects(instrument, items, ci=a.ci)
-rel = stats.reliability(instrument, items)
-found = stats.summary(effects, rel, items)
-metrics.write_summary("bigfive", found)
-display(Markdown(found))
+found = display(Markdown("**What this run found** appears here once every step below has run."), display_id=True)
 
 # %% [markdown]
 # ## Domain means per persona
@@ -54,6 +45,11 @@ display(Markdown(found))
 # mean probability on the response options.
 
 # %%
+scores = stats.domain_scores(instrument, items)
+summary = stats.summarise(scores)
+validity = validity_summary(items, ["model", "persona"])
+write_parquet(scores, out / "scores.parquet")
+write_csv(summary, out / "domain_means.csv")
 summary.join(validity.select("model", "persona", "invalid_rate", "mean_option_mass"), on=["model", "persona"])
 
 # %% [markdown]
@@ -72,6 +68,7 @@ fig = figures.plot_profiles(summary, figs / "profiles.png")
 # persona x model comparisons.
 
 # %%
+effects = stats.persona_effects(instrument, items, ci=a.ci)
 write_csv(effects, out / "persona_effects.csv")
 if effects.height:
     fig = figures.plot_effects(effects, figs / "persona_effects.png")
@@ -92,6 +89,7 @@ if effects.height:
 # test-retest property; the note column says when a value cannot be read as a reliability.
 
 # %%
+rel = stats.reliability(instrument, items)
 write_csv(rel, out / "reliability.csv")
 rel
 
@@ -116,8 +114,12 @@ else:
 
 # %% [markdown]
 # ## Headline numbers
-# Written to `metrics/bigfive.json` (`dvc metrics show` prints them next to the other studies').
+# Assembled from the steps' results: `metrics/bigfive.json` (`dvc metrics show` prints them next to the other
+# studies'), the long format every study shares, and the summary at the top of this report.
 
 # %%
 metrics.write("bigfive", stats.headline(effects, rel))
 measures.write("bigfive", *stats.long_tables(summary, effects))
+text = stats.summary(effects, rel, items)
+metrics.write_summary("bigfive", text)
+found.update(Markdown(text))

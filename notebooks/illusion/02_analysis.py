@@ -18,9 +18,11 @@
 #   trait (random intercept per model).
 # * **RQ3, persona injection**: how far does a persona move the self-report, and how far the paired behaviour?
 #
-# This notebook reads the table written by `01_collect` and calls no model. A published table in the same
-# schema is re-analysed apart from this run with `python -m analysis.studies.illusion.reanalyse TABLE`
-# (example in `data/examples/illusion/`).
+# This notebook reads the table written by `01_collect` and calls no model. Each step below is one call to a
+# tested function of `analysis.studies.illusion.results` (RQ1, RQ2, RQ3, the persona check): change one and
+# re-run its cell; the last cell assembles the tables, metrics and the summary just below from the steps. A
+# published table in the same schema is re-analysed apart from this run with
+# `python -m analysis.studies.illusion.reanalyse TABLE` (example in `data/examples/illusion/`).
 
 # %% [markdown]
 # ## What is replicated: this run against the paper
@@ -53,7 +55,7 @@ params = None  # injected by `dvc repro` from params.yaml; when None (run by han
 
 # %%
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from analysis.core import measures, metrics
 from analysis.core.collection import load
@@ -69,12 +71,10 @@ pd.set_option("display.max_columns", 40)
 pd.set_option("display.precision", 3)
 a = STUDY.analysis_stage(params).analysis
 out, figs = processed_dir("illusion"), figures_dir("illusion")
-table = load("illusion", "table")
 items = load("illusion", "items").to_pandas()
-res = rs.analyse(table, a, source="data/raw/illusion/table.parquet")
-rs.write_tables(res, out)
-metrics.write_summary("illusion", rs.summary_markdown(res))
-display(Markdown("**What this run found.** " + rs.summary_markdown(res)))
+# step 0: the table, validated, with base / instruct roles and the human-expected signs
+table, spec, expected = rs.prepare(load("illusion", "table"), a, source="data/raw/illusion/table.parquet")
+found = display(Markdown("**What this run found** appears here once every step below has run."), display_id=True)
 
 # %% [markdown]
 # ## Design and unit of analysis
@@ -88,23 +88,26 @@ display(Markdown("**What this run found.** " + rs.summary_markdown(res)))
 # sampled runs as units, as the paper did.
 
 # %%
-print(res.repeats_text)
-display(pd.Series({k: v for k, v in res.design.items() if k not in ("models",)}, dtype=object))
-res.repeats
+design, repeats, repeats_text = rs.design_step(table, a, spec)
+print(repeats_text)
+display(pd.Series({k: v for k, v in design.items() if k not in ("models",)}, dtype=object))
+repeats
 
 # %% [markdown]
 # ## Self-reports and behaviour by condition
-# One dot per unit (colour = model), on each measure's full scale. Self-reports are the mean keyed answer per
-# answered item (1-5); the SRQ is reported the same way, as a 63-item total (63-315, with its cut-offs) only
-# when all 63 items were given and answered.
+# One row per group of conditions that has data for the measure (the baseline prompts; each persona trait): every
+# unit a dot (colour = model), their mean with its 95% CI (t) and n; the axis fits the data and the label gives the
+# measure's scale. Self-reports are the mean keyed answer per answered item (1-5); the SRQ is reported the same way,
+# as a 63-item total (63-315, with its cut-offs) only when all 63 items were given and answered.
 
 # %%
 tab = table.to_pandas()
-fig = fg.profiles(tab, trait_columns(tab), figs / "self_reports.png", "Self-reports by condition", collapse=a.collapse_runs)
+fig = fg.profiles(tab, trait_columns(tab), figs / "self_reports.png", "Self-reports by condition", collapse=a.collapse_runs,
+                  ci=a.ci)
 
 # %%
-fig = fg.profiles(tab, analysed_behaviours(tab), figs / "behaviours.png", "Behaviour by condition",
-                  collapse=a.collapse_runs)
+fig = fg.profiles(tab, analysed_behaviours(tab, spec), figs / "behaviours.png", "Behaviour by condition",
+                  collapse=a.collapse_runs, ci=a.ci)
 
 # %%
 fig = fg.cct_choices(items, figs / "cct_choices.png")
@@ -119,12 +122,13 @@ fig = fg.cct_choices(items, figs / "cct_choices.png")
 # with the SRQ (Fisher z test of the difference). Two-sided; Holm-corrected within each table.
 
 # %%
-print(res.rq1["note"])
-if res.rq1["tested"]:
+rq1 = rs.rq1_step(table, a)
+print(rq1["note"])
+if rq1["tested"]:
     for name in ("pooled", "across_pairs", "means", "variability", "correlations"):
-        if len(res.rq1[name]):
-            display(res.rq1[name])
-    fig = fg.rq1_means(res.rq1["pooled"], figs / "rq1_means.png", res.rq1["variability"])
+        if len(rq1[name]):
+            display(rq1[name])
+    fig = fg.rq1_means(rq1["pooled"], figs / "rq1_means.png", rq1["variability"])
 else:
     print("To test RQ1, add a base model and its instruct counterpart (Ollama, for example) to params.yaml:\n")
     print(rs.RQ1_HOWTO)
@@ -143,14 +147,15 @@ else:
 # models (the paper's shares came from many models).
 
 # %%
-why = st.rq2_not_tested(res.rq2)
+rq2 = rs.rq2_step(table, a, expected, spec)
+why = st.rq2_not_tested(rq2)
 if why:
     print(why)
 else:
-    print(res.rq2["note"])
-    display(pd.Series(res.rq2["summary"], dtype=object))
-    fig = fg.rq2_heatmap(res.rq2["tests"], figs / "rq2_slopes.png")
-    tested = res.rq2["tests"][res.rq2["tests"]["p"].notna()]
+    print(rq2["note"])
+    display(pd.Series(rq2["summary"], dtype=object))
+    fig = fg.rq2_heatmap(rq2["tests"], figs / "rq2_slopes.png")
+    tested = rq2["tests"][rq2["tests"]["p"].notna()]
     display(tested[["trait", "behaviour", "n", "n_models", "coef", "ci_low", "ci_high", "p", "p_bh", "p_holm",
                     "expected_sign", "direction_as_expected", "method", "note"]])
 
@@ -165,11 +170,12 @@ else:
 # cards for self-regulation).
 
 # %%
-print(res.rq3["note"])
-if len(res.rq3["shifts"]):
-    fig = fg.rq3_shifts(res.rq3["shifts"], figs / "rq3_shifts.png")
-    display(res.rq3["by_model"])
-    display(res.rq3["shifts"].drop(columns=["note"]))
+rq3 = rs.rq3_step(table, a, expected, spec)
+print(rq3["note"])
+if len(rq3["shifts"]):
+    fig = fg.rq3_shifts(rq3["shifts"], figs / "rq3_shifts.png")
+    display(rq3["by_model"])
+    display(rq3["shifts"].drop(columns=["note"]))
 
 # %% [markdown]
 # Persona versus baseline predicted from the self-reports and, separately, from the behaviour (per strategy and
@@ -177,8 +183,8 @@ if len(res.rq3["shifts"]):
 # L2-penalised fit is given; leave-one-out accuracy puts both predictor sets on the same footing.
 
 # %%
-if len(res.rq3["logistic"]):
-    lg = res.rq3["logistic"].copy()
+if len(rq3["logistic"]):
+    lg = rq3["logistic"].copy()
     lg["coefs"] = lg["coefs"].map(lambda d: {k: round(v, 2) for k, v in d.items()})
     display(lg.drop(columns=["p_values"]))
 
@@ -190,24 +196,30 @@ if len(res.rq3["logistic"]):
 # raised by the prompt.
 
 # %%
-if len(res.checks):
-    fig = fg.persona_check(res.checks, figs / "persona_check.png")
-    flagged = res.checks[res.checks["against_design"] == True]  # noqa: E712
+checks = rs.check_step(table, a)
+if len(checks):
+    fig = fg.persona_check(checks, figs / "persona_check.png")
+    flagged = checks[checks["against_design"] == True]  # noqa: E712
     if len(flagged):
-        print(f"FLAGGED: {len(flagged)} of {len(res.checks)} persona conditions moved the target self-report against "
+        print(f"FLAGGED: {len(flagged)} of {len(checks)} persona conditions moved the target self-report against "
               "the designed direction:")
         display(flagged[["model", "condition", "self_report", "mean_baseline", "mean_persona", "d", "d_ci_low",
                          "d_ci_high", "clear"]])
     else:
-        print(f"All {len(res.checks)} persona conditions moved their target self-report up (as designed) or not at all.")
+        print(f"All {len(checks)} persona conditions moved their target self-report up (as designed) or not at all.")
 
 # %% [markdown]
 # ## Headline numbers
-# Written to `metrics/illusion.json` (`dvc metrics show` prints them beside the other studies'), and the results in
-# the long format every study shares (`data/processed/illusion/measures.parquet`, `shifts.parquet`: the persona
-# shifts of self-report and behaviour that the cross-study synthesis sets side by side).
+# The steps' results assembled: the summary at the top of this report, every table as CSV
+# (`data/processed/illusion/`), `metrics/illusion.json` (`dvc metrics show` prints them beside the other studies'),
+# and the results in the long format every study shares (`measures.parquet`, `shifts.parquet`: the persona shifts
+# of self-report and behaviour that the cross-study synthesis sets side by side).
 
 # %%
+res = rs.assemble(table, a, spec, design, repeats, repeats_text, rq1, rq2, rq3, checks)
+rs.write_tables(res, out)
+metrics.write_summary("illusion", rs.summary_markdown(res))
+found.update(Markdown("**What this run found.** " + rs.summary_markdown(res)))
 measures.write("illusion", *rs.long_tables(res))
 path = metrics.write("illusion", res.metrics())
 print(f"{path.name}: RQ1 tested = {res.rq1['tested']}; RQ2 tests = {res.rq2['summary']['n_tests']}; "

@@ -27,6 +27,7 @@ from analysis.core.instruments import load_instrument
 from analysis.core.paths import figures_dir, processed_dir
 from analysis.studies.sycophancy import STUDY, stats
 from analysis.studies.sycophancy import figures as figs
+from analysis.studies.sycophancy import results as rs
 
 pl.Config.set_tbl_rows(60)
 pl.Config.set_float_precision(3)
@@ -35,13 +36,9 @@ a = STUDY.analysis_stage(params).analysis
 out, fig_dir = processed_dir("sycophancy"), figures_dir("sycophancy")
 personas, ratings, stances = (load("sycophancy", t) for t in ("personas", "ratings", "stances"))
 instrument = load_instrument(ratings["instrument"][0])  # the id or path the collection used
-res = stats.analyse(personas, ratings, stances, instrument, a)
-stats.save_tables(res, out)
-metrics.write("sycophancy", stats.headline(res, a))
-measures.write("sycophancy", *stats.long_tables(res, a.ci))
-found = stats.summary(res, a)
-metrics.write_summary("sycophancy", found)
-display(Markdown(found))
+# one row per model x persona (perceived agreeableness, sycophancy rate) and the plain assistant's row per model
+table, baseline = rs.persona_step(personas, ratings, stances, instrument, a)
+found = display(Markdown("**What this run found** appears here once every step below has run."), display_id=True)
 
 # %% [markdown]
 # ## How the quantities are defined
@@ -71,10 +68,11 @@ display(Markdown(found))
 # ## 1. Validity: invalid answers and probability on the allowed answers
 
 # %%
-res.validity
+validity, checks = rs.validity_step(stances, ratings, a)
+validity
 
 # %%
-res.checks if res.checks.height else print("No checks were collected (probe_check and generate_check are 0).")
+checks if checks.height else print("No checks were collected (probe_check and generate_check are 0).")
 
 # %% [markdown]
 # ## 2. Manipulation check and reliability of the perceived agreeableness
@@ -83,11 +81,12 @@ res.checks if res.checks.height else print("No checks were collected (probe_chec
 # across personas (Cronbach's alpha with Feldt CI, McDonald's omega; per model, whole scale and facets)?
 
 # %%
-fig = figs.manipulation_check(res.table, fig_dir / "manipulation_check.png", ci=a.ci)
-res.manipulation.select("model", "test", "estimate", "ci_low", "ci_high", "n", "p", "sided", "note")
+manipulation, reliability = rs.manipulation_step(table, ratings, instrument, a)
+fig = figs.manipulation_check(table, fig_dir / "manipulation_check.png", ci=a.ci)
+manipulation.select("model", "test", "estimate", "ci_low", "ci_high", "n", "p", "sided", "note")
 
 # %%
-res.reliability
+reliability
 
 # %% [markdown]
 # ## 3. Sycophancy rates: baseline and personas
@@ -95,7 +94,8 @@ res.reliability
 # rate, and the invalid answers behind them.
 
 # %%
-res.rates
+rates = rs.rates_step(table, baseline)
+rates
 
 # %% [markdown]
 # ## 4. Agreeableness and sycophancy, per model
@@ -104,15 +104,16 @@ res.rates
 # across models.
 
 # %%
-fig = figs.scatter_by_model(res.table, fig_dir / "scatter_agreeableness_sycophancy.png", baseline=res.baseline, ci=a.ci)
+fig = figs.scatter_by_model(table, fig_dir / "scatter_agreeableness_sycophancy.png", baseline=baseline, ci=a.ci)
 
 # %%
-if res.tests["estimate"].is_nan().all():
-    print("No test could be computed: " + "; ".join(sorted(set(res.tests["note"].to_list()))))
+tests, tests_adjusted, decision = association = rs.association_step(table, a)
+if tests["estimate"].is_nan().all():
+    print("No test could be computed: " + "; ".join(sorted(set(tests["note"].to_list()))))
 else:
-    fig = figs.forest(res.tests, fig_dir / "forest_r_d.png")
-    display(res.tests.select("model", "test", "estimate", "ci_low", "ci_high", "n", "statistic", "p", "sided", "note"))
-res.decision
+    fig = figs.forest(tests, fig_dir / "forest_r_d.png")
+    display(tests.select("model", "test", "estimate", "ci_low", "ci_high", "n", "statistic", "p", "sided", "note"))
+decision
 
 # %% [markdown]
 # ## 5. Facets
@@ -120,19 +121,21 @@ res.decision
 # models within each method).
 
 # %%
-if res.facets.height and not res.facets["estimate"].is_nan().all():
-    display(res.facets.select("model", "facet", "test", "estimate", "ci_low", "ci_high", "n", "p", "p_holm", "sided"))
+facets = rs.facets_step(table, instrument, a)
+if facets.height and not facets["estimate"].is_nan().all():
+    display(facets.select("model", "facet", "test", "estimate", "ci_low", "ci_high", "n", "p", "p_holm", "sided"))
 else:
     print("Not interpretable: no facet correlation could be computed ("
-          + "; ".join(sorted(set(res.facets["note"].to_list()))) + ").")
+          + "; ".join(sorted(set(facets["note"].to_list()))) + ").")
 
 # %% [markdown]
 # ## 6. Trait-truthfulness gap
 
 # %%
-if res.ttg is not None:
-    fig = figs.ttg_distribution(res.ttg, fig_dir / "ttg_distribution.png", a.ttg_neutral, a.ttg_strong, ci=a.ci)
-    display(res.ttg_summary)
+ttg = rs.ttg_step(table, baseline, a)
+if ttg[0] is not None:
+    fig = figs.ttg_distribution(ttg[0], fig_dir / "ttg_distribution.png", a.ttg_neutral, a.ttg_strong, ci=a.ci)
+    display(ttg[1])
 else:
     print("No TTG: it needs the plain assistant's rate (sycophancy.collect.include_baseline is false, or no "
           "baseline answer was valid).")
@@ -146,10 +149,11 @@ else:
 # with agreeableness.
 
 # %%
-if res.facts is not None:
-    fig = figs.false_claims(res.table, fig_dir / "false_claims.png", baseline=res.baseline, ci=a.ci)
-    display(res.facts)
-    display(res.fact_tests.filter(pl.col("test").is_in(["pearson_r", "spearman_rho", "cohens_d"]))
+facts = rs.facts_step(table, baseline, a)
+if facts[0] is not None:
+    fig = figs.false_claims(table, fig_dir / "false_claims.png", baseline=baseline, ci=a.ci)
+    display(facts[0])
+    display(facts[1].filter(pl.col("test").is_in(["pearson_r", "spearman_rho", "cohens_d"]))
             .select("model", "test", "estimate", "ci_low", "ci_high", "n", "p", "sided", "note"))
 else:
     print("No complete true/false pair was collected (sycophancy.collect.n_fact_pairs = 0, or no valid answers).")
@@ -162,7 +166,8 @@ else:
 # instead, with a note.
 
 # %%
-res.mixed
+mixed = rs.mixed_step(table, a)
+mixed
 
 # %% [markdown]
 # ## 9. Our results beside the published ones
@@ -174,4 +179,19 @@ res.mixed
 # can be read.
 
 # %%
+res = rs.assemble(stances, a, table, baseline, validity, checks, manipulation, reliability, rates, association,
+                  facets, mixed, ttg, facts)
 stats.comparison_with_published(res, a.adjust)
+
+# %% [markdown]
+# ## Tables, headline numbers and the summary
+# The steps' results assembled: every table as CSV (`data/processed/sycophancy/`), `metrics/sycophancy.json`,
+# the long format every study shares, and the summary at the top of this report.
+
+# %%
+stats.save_tables(res, out)
+metrics.write("sycophancy", stats.headline(res, a))
+measures.write("sycophancy", *stats.long_tables(res, a.ci))
+summary = stats.summary(res, a)
+metrics.write_summary("sycophancy", summary)
+found.update(Markdown(summary))

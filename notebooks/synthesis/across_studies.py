@@ -28,94 +28,43 @@
 params = None  # this notebook has no parameters; it reads the results database
 
 # %%
-import matplotlib.pyplot as plt
-import polars as pl
 from IPython.display import Markdown
 
 from analysis.core import metrics
-from analysis.core.figures import note_n, save, short_model
+from analysis.core import synthesis as syn
+from analysis.core.figures import shift_pairs
 from analysis.core.paths import figures_dir
 from analysis.pipeline.results import connect
 
 con = connect()
-pairs = con.sql("SELECT * FROM self_report_vs_behaviour").pl()
+
+# %% [markdown]
+# ### Step 1: the pairs, and which of their shifts moved
+# Read from the results database; a shift whose 95% CI (two-sided) excludes 0 has moved. A shift that could
+# not be estimated is missing, never "moved".
+
+# %%
+pairs = syn.moved(con.sql("SELECT * FROM self_report_vs_behaviour").pl())
 shifts = con.sql("SELECT study, kind, count(*) AS n_shifts FROM shifts GROUP BY ALL ORDER BY ALL").pl()
 
+# %% [markdown]
+# ### Step 2: per study, and what this run found
 
-def excludes_zero(lo, hi):
-    return (lo > 0) | (hi < 0)
-
-
-def signed(x) -> str:
-    return "not estimable" if x is None else f"{x:+.2f}"
-
-
-if pairs.height:
-    # an effect that could not be estimated (NaN) is missing, not "moved": polars orders NaN above every number
-    pairs = pairs.with_columns(pl.col(pl.Float64).fill_nan(None))
-    pairs = pairs.with_columns(
-        excludes_zero(pl.col("self_report_ci_low"), pl.col("self_report_ci_high")).alias("self_report_moved"),
-        excludes_zero(pl.col("behaviour_ci_low"), pl.col("behaviour_ci_high")).alias("behaviour_moved"))
-    by_study = pairs.group_by("study", maintain_order=True).agg(
-        pl.len().alias("pairs"), pl.col("model").n_unique().alias("models"),
-        pl.col("self_report_moved").sum().alias("self_report_moved"),
-        pl.col("behaviour_moved").sum().alias("behaviour_moved"),
-        (pl.col("self_report_moved") & pl.col("behaviour_moved").not_()).sum().alias("illusion"),  # null: unknown
-        (pl.col("self_report_shift").is_null() | pl.col("behaviour_shift").is_null()).sum().alias("not_estimable"),
-        pl.col("self_report_shift").median().alias("median_self_report_shift"),
-        pl.col("behaviour_shift").median().alias("median_behaviour_shift"))
-    lines = [f"**This run:** {pairs.height} self-report / behaviour pairs from {pairs['study'].n_unique()} "
-             f"studies and {pairs['model'].n_unique()} model(s)."]
-    for r in by_study.iter_rows(named=True):
-        lines.append(f"* {r['study']}: {r['pairs']} pair(s); the self-report moved (95% CI excludes 0) in "
-                     f"{r['self_report_moved']}, the behaviour in {r['behaviour_moved']}; self-report moved without "
-                     f"the behaviour in {r['illusion']}; {r['not_estimable']} with a shift that could not be "
-                     f"estimated. Median shifts: self-report {signed(r['median_self_report_shift'])}, "
-                     f"behaviour {signed(r['median_behaviour_shift'])} (standardised).")
-    lines.append("*Caveat:* effects are standardised within each study (Cohen's d or Hedges' g, see the table's "
-                 "`effect` columns) on different units of analysis (prompts, personas, sessions); compare directions and "
-                 "intervals, not the exact sizes across studies.")
-else:
-    by_study = pl.DataFrame()
-    lines = ["**This run has no self-report / behaviour pair:** no study wrote both kinds of shift for the same "
-             "model and manipulation (see the table of shifts below)."]
-metrics.write_summary("synthesis", "\n".join(lines))
-display(Markdown("\n".join(lines)))
+# %%
+by_study = syn.by_study(pairs)
+found = syn.summary_markdown(pairs, by_study)
+metrics.write_summary("synthesis", found)
+display(Markdown(found))
 shifts
 
 # %% [markdown]
 # ## Self-report shift against behaviour shift
-# One point per model x manipulation x (self-report, behaviour) pair, with its two CIs. On the diagonal the
-# behaviour moved as much as the self-report (in standardised units); on the horizontal line it did not move.
+# One point per model x manipulation x (self-report, behaviour) pair, with its two CIs; the numbers are keyed
+# under the figure. On the diagonal the behaviour moved as much as the self-report (in standardised units); on
+# the horizontal line it did not move. Pairs with a shift that could not be estimated are counted, not drawn.
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 5.5))
-colors = {"illusion": "tab:blue", "sycophancy": "tab:orange", "therapy": "tab:green"}
-for i, r in enumerate(pairs.iter_rows(named=True)):
-    c = colors.get(r["study"], "tab:grey")
-    x, y = r["self_report_shift"], r["behaviour_shift"]
-    if x is None or y is None:
-        continue
-    xerr = [[x - r["self_report_ci_low"]], [r["self_report_ci_high"] - x]] if r["self_report_ci_low"] is not None else None
-    yerr = [[y - r["behaviour_ci_low"]], [r["behaviour_ci_high"] - y]] if r["behaviour_ci_low"] is not None else None
-    open_marker = xerr is None or yerr is None
-    ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=c, mfc="none" if open_marker else c, capsize=2, alpha=0.8,
-                label=r["study"] if r["study"] not in ax.get_legend_handles_labels()[1] else None)
-    ax.annotate(f"{short_model(r['model'])}: {r['self_report_measure']} / {r['behaviour_measure']}", (x, y),
-                fontsize=6, xytext=(3, 3 + 4 * (i % 3)), textcoords="offset points")
-if pairs.height:
-    bounds = pairs.select("self_report_ci_low", "self_report_ci_high", "behaviour_ci_low", "behaviour_ci_high")
-    lim = max([1.0, *[abs(v) for v in bounds.to_numpy().ravel() if v is not None and v == v]])  # none may be known
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.plot([-lim, lim], [-lim, lim], ls=":", color="grey", lw=1, label="behaviour moves as much")
-ax.axhline(0, color="grey", lw=1, label="behaviour unchanged")
-ax.axvline(0, color="grey", lw=0.5)
-ax.set_xlabel("self-report shift (standardised, CI)")
-ax.set_ylabel("behaviour shift (standardised, CI)")
-ax.legend(fontsize=7, loc="upper left")
-note_n(ax, f"n = {pairs.height} pairs, {pairs['model'].n_unique() if pairs.height else 0} model(s)")
-fig = save(fig, figures_dir("synthesis") / "self_report_vs_behaviour.png")
+fig = shift_pairs(pairs, figures_dir("synthesis") / "self_report_vs_behaviour.png")
 
 # %% [markdown]
 # ## The pairs
@@ -136,5 +85,4 @@ write_csv(pairs.drop("self_report_moved", "behaviour_moved") if pairs.height els
 # ## Headline numbers (`metrics/synthesis.json`)
 
 # %%
-metrics.write("synthesis", {r["study"]: {k: v for k, v in r.items() if k != "study"}
-                            for r in by_study.iter_rows(named=True)} if by_study.height else {"pairs": 0})
+metrics.write("synthesis", syn.headline(by_study))

@@ -32,6 +32,7 @@ from analysis.core import measures, metrics
 from analysis.core.collection import load
 from analysis.core.paths import figures_dir, processed_dir
 from analysis.studies.therapy import STUDY, figures, report
+from analysis.studies.therapy import results as rs
 from analysis.studies.therapy.scales import load_scales
 
 pl.Config.set_tbl_rows(80)
@@ -43,12 +44,7 @@ a = STUDY.analysis_stage(params).analysis
 out, figs = processed_dir("therapy"), figures_dir("therapy")
 tables = {t: load("therapy", t) for t in ("items", "probs", "forms", "codings", "turns")}
 instruments = load_scales(load("therapy", "instruments")["spec"].unique(maintain_order=True).to_list())
-res = report.analyse(tables, instruments, a)
-report.write(res, out)
-measures.write("therapy", *report.long_tables(res))
-found = report.summary(res, STUDY.question)
-metrics.write_summary("therapy", found)
-display(Markdown(found))
+found = display(Markdown("**What this run found** appears here once every step below has run."), display_id=True)
 
 # %% [markdown]
 # ## Scale scores against human cut-offs
@@ -62,21 +58,22 @@ display(Markdown(found))
 # scored; a fresh context is the same request for every session, so it is one measurement (its CI is undefined).
 
 # %%
-res.summary.select("model", "instrument", "scale", "condition", "stance", "n_units", "mean", "ci_low", "ci_high", "sd",
+scores_summary = scores, summary, shares = rs.scores_step(tables["items"], instruments, a)
+summary.select("model", "instrument", "scale", "condition", "stance", "n_units", "mean", "ci_low", "ci_high", "sd",
                    "min", "max", "max_score", "band_of_mean", "items_invalid", "items_asked", "items_refused",
                    "items_low_mass", "mean_mass")
 
 # %%
-fig = figures.heatmap_scores(res.summary, instruments, figs / "scores_heatmap.png")
+fig = figures.heatmap_scores(summary, instruments, figs / "scores_heatmap.png")
 
 # %%
-fig = figures.scores_by_condition(res.scores, instruments, figs / "scores_by_condition.png")
+fig = figures.scores_by_condition(scores, instruments, figs / "scores_by_condition.png")
 
 # %% [markdown]
 # ## Share of sessions at or above each human cut-off
 
 # %%
-res.shares if res.shares.height else print("no reported scale has human cut-offs")
+shares if shares.height else print("no reported scale has human cut-offs")
 
 # %% [markdown]
 # ## Mode effects (framing: history and questionnaire format)
@@ -88,14 +85,16 @@ res.shares if res.shares.height else print("no reported scale has human cut-offs
 # so), so such a contrast measures how far each session's score lies from that one value.
 
 # %%
-res.mode_fx if res.mode_fx.height else print("no pair of conditions to compare in this run")
+mode_fx = rs.mode_step(scores, instruments, a)
+mode_fx if mode_fx.height else print("no pair of conditions to compare in this run")
 
 # %% [markdown]
 # ## Stance effects
 # Each stance against the reference stance, within model, instrument and condition (same statistics as above).
 
 # %%
-res.stance_fx if res.stance_fx.height else print("only one stance in this run: no stance effect")
+stance_fx = rs.stance_step(scores, instruments, a)
+stance_fx if stance_fx.height else print("only one stance in this run: no stance effect")
 
 # %% [markdown]
 # ## Mixed model
@@ -106,9 +105,10 @@ res.stance_fx if res.stance_fx.height else print("only one stance in this run: n
 # note says so).
 
 # %%
-for k, note in res.mixed_notes.items():
+mixed = rs.mixed_step(scores, instruments, a)
+for k, note in mixed[1].items():
     print(f"{k}: {note or 'fitted'}")
-res.mixed
+mixed[0]
 
 # %% [markdown]
 # ## Item-level answers
@@ -116,9 +116,10 @@ res.mixed
 # PHQ-9 item 9 (thoughts of being better off dead or of self-harm) is reported like every other item, below.
 
 # %%
-fig = figures.item_means(res.items, instruments, figs / "item_means.png")
-if "phq9" in {i.id for i in instruments} and res.dist.height:
-    display(res.dist.filter(pl.col("item_id") == "phq9_9"))
+dist = rs.items_step(tables["items"], tables["probs"])
+fig = figures.item_means(tables["items"], instruments, figs / "item_means.png")
+if "phq9" in {i.id for i in instruments} and dist.height:
+    display(dist.filter(pl.col("item_id") == "phq9_9"))
 
 # %% [markdown]
 # ## Recognition of the instrument (whole-form administration)
@@ -129,7 +130,8 @@ if "phq9" in {i.id for i in instruments} and res.dist.height:
 # counted.
 
 # %%
-res.recognition if res.recognition.height else print("no whole-form administration in this run")
+recognition = rs.recognition_step(tables["forms"])
+recognition if recognition.height else print("no whole-form administration in this run")
 
 # %% [markdown]
 # ## Narrative themes, and whether the judge can be trusted with them
@@ -141,10 +143,12 @@ res.recognition if res.recognition.height else print("no whole-form administrati
 # `min_calibration`; 0.5 is chance). Otherwise the rate is left empty and the reason given.
 
 # %%
-res.gate
+judge = agreement, calibration, gate, rates = rs.judge_step(tables["codings"], a)
+sessions = denial, per_model = rs.sessions_step(tables["turns"])
+gate
 
 # %%
-fig = figures.judge_calibration_plot(res.codings, res.denial, figs / "judge_calibration.png")
+fig = figures.judge_calibration_plot(tables["codings"], denial, figs / "judge_calibration.png")
 
 # %% [markdown]
 # The judge on the calibration transcripts (sensitivity: transcripts with the theme coded Yes; specificity:
@@ -152,19 +156,27 @@ fig = figures.judge_calibration_plot(res.codings, res.denial, figs / "judge_cali
 # phrase such as "as an AI, I don't have feelings" in any reply) against those in which it does not:
 
 # %%
-display(res.calibration)
-ses = res.codings.filter(pl.col("source") == "session").join(res.denial, on=["model", "session"], how="left")
+display(calibration)
+ses = tables["codings"].filter(pl.col("source") == "session").join(denial, on=["model", "session"], how="left")
 ses.group_by("model", "theme", "denies_inner_life").agg(
     pl.len().alias("codings"), pl.col("p_yes").mean().alias("mean_p_yes"), pl.col("code").mean().alias("yes_share")
 ).sort("model", "theme", "denies_inner_life")
 
 # %%
-fig = figures.theme_rates_plot(res.rates, figs / "theme_rates.png")
-res.rates
+fig = figures.theme_rates_plot(rates, figs / "theme_rates.png")
+rates
 
 # %% [markdown]
 # ## Headline numbers
-# Written to `metrics/therapy.json` (`dvc metrics show` prints them next to the other studies').
+# The steps' results assembled: every table (`data/processed/therapy/`), the long format every study shares,
+# `metrics/therapy.json` (`dvc metrics show` prints them next to the other studies') and the summary at the top.
 
 # %%
+res = rs.assemble(instruments, a, tables, scores_summary, mode_fx, stance_fx, mixed, dist, recognition, judge,
+                  sessions)
+report.write(res, out)
+measures.write("therapy", *report.long_tables(res))
 metrics.write("therapy", report.headline(res))
+text = report.summary(res, STUDY.question)
+metrics.write_summary("therapy", text)
+found.update(Markdown(text))

@@ -50,6 +50,6 @@ def plot_effects(effects: pl.DataFrame, path: str | Path | None = None):
     ax.axvline(0, color="grey", lw=1, label="no effect")
     ax.set_yticks(yy, labels, fontsize=8)
     ax.set_xlabel("Hedges' g_av, persona vs no persona on the target domain's items (paired by item, CI)")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     note_n(ax, f"{len(df)} persona x model comparisons")
     return save(fig, path)

@@ -1,7 +1,8 @@
 """Figures of Study 1 (the personality illusion). Every function returns a matplotlib Figure (or None
 when there is nothing to draw) and saves it through :func:`analysis.core.figures.save` when ``path`` is
-given. Every figure states its n; axes span each measure's full scale (so a constant does not look
-like a result); an estimate whose CI is undefined is drawn as an open marker without a bar, never as a
+given. A figure with nothing estimable is not drawn: :func:`analysis.core.figures.not_drawn` says why in one
+sentence. Every figure states its n; axes fit the data (at least a quarter of a measure's scale, so a
+constant does not look like a result); labels are at least 8 pt as a report shows them; an estimate whose CI is undefined is drawn as an open marker without a bar, never as a
 certain value; reference lines are labelled.
 """
 
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.core.figures import note_n, save, short_model
+from analysis.core.figures import not_drawn, note_n, save, short_model
 from analysis.studies.illusion.schema import expected_range
 
 LABELS = {
@@ -28,52 +29,127 @@ def label(c: str) -> str:
     return LABELS.get(c, c)
 
 
-def _limits(col: str, values: pd.Series) -> tuple[float, float]:
+def _limits(col: str, lows, highs, min_share: float = 0.25) -> tuple[float, float]:
+    """Axis limits that fit the data (``lows`` .. ``highs``: points and CI ends) with a margin. The span is at
+    least ``min_share`` of the measure's scale (so a difference of a hundredth does not fill the panel) and
+    stays within the scale."""
+    lo_d, hi_d = float(np.nanmin(lows)), float(np.nanmax(highs))
     rng = expected_range(col)
-    lo, hi = (rng if rng and np.isfinite(rng[1]) else (float(values.min()), float(values.max())))
-    pad = 0.04 * (hi - lo or 1.0)
+    full = (rng[1] - rng[0]) if rng and np.isfinite(rng[0]) and np.isfinite(rng[1]) else 0.0
+    span = max(hi_d - lo_d, min_share * full, 1e-9 if full else abs(hi_d) * 0.1 or 1.0)
+    mid = (lo_d + hi_d) / 2
+    lo, hi = mid - span / 2, mid + span / 2
+    if full:  # shift the window back inside the scale where it sticks out at one end
+        if lo < rng[0]:
+            lo, hi = rng[0], min(rng[0] + span, rng[1])
+        elif hi > rng[1]:
+            lo, hi = max(rng[1] - span, rng[0]), rng[1]
+    pad = 0.06 * (hi - lo)
     return lo - pad, hi + pad
 
 
+def _mean_ci(x: np.ndarray, ci: float) -> tuple[float, float, float]:
+    """Mean and t-based CI of the units' values (NaN ends when fewer than 2 units or no spread)."""
+    from scipy import stats as sps
+
+    m = float(np.mean(x))
+    if len(x) < 2 or np.std(x, ddof=1) == 0:
+        return m, float("nan"), float("nan")
+    h = float(sps.t.ppf(1 - (1 - ci) / 2, len(x) - 1) * np.std(x, ddof=1) / np.sqrt(len(x)))
+    return m, m - h, m + h
+
+
+def _group(d: pd.DataFrame) -> pd.Series:
+    """The row a unit is drawn in: its condition type, and for personas the persona's trait."""
+    kind = d["condition_type"].astype(str) if "condition_type" in d else pd.Series("condition", index=d.index)
+    trait = d["persona_trait"] if "persona_trait" in d else pd.Series(None, index=d.index, dtype=object)
+    return pd.Series(np.where(kind.eq("persona") & trait.notna(), trait.astype(str).str.replace("_", "-") + " persona",
+                              kind + " prompts"), index=d.index)
+
+
 def profiles(table: pd.DataFrame, columns: list[str], path=None, title: str = "", seed: int = 0,
-             collapse: bool = True):
-    """Strip plot of each measure by condition: one dot per unit, as in the tests (:func:`stats.units`: model x
-    condition x temperature x run with exact repeats collapsed; one row per model x condition in option_probs
-    mode), jittered vertically, colour = model; the x axis
-    spans the measure's scale; n per panel."""
+             collapse: bool = True, ci: float = 0.95):
+    """One panel per measure, one row per group of conditions that has data for it (the baseline prompts;
+    each persona trait; groups without data are left out and named): every unit as a dot (:func:`stats.units`:
+    exact repeats collapsed, one row per model x condition in option_probs mode; colour = model) and the
+    units' mean with its t-based CI (open marker where it is undefined), n per row; the x axis fits the data
+    (at least a quarter of the measure's scale, which the label gives)."""
     from analysis.studies.illusion.stats import units as make_units
 
-    units = table
-    cols = [c for c in columns if c in units and units[c].notna().any()]
+    what = title or "profiles"
+    cols = [c for c in columns if c in table and table[c].notna().any()]
     if not cols:
-        return None
+        return not_drawn(what, "no measure has a value in any condition", path)
     rng = np.random.default_rng(seed)
-    n = len(cols)
-    ncol = min(3, n)
-    nrow = int(np.ceil(n / ncol))
-    conds = list(dict.fromkeys(units.sort_values(["condition_type", "condition"])["condition"]))
-    models = list(dict.fromkeys(units["model"]))
+    order = list(dict.fromkeys(_group(table.sort_values(["condition_type", "condition"], ascending=[False, True]))))
+    models = list(dict.fromkeys(table["model"]))
     cmap = plt.cm.tab10 if len(models) <= 10 else plt.cm.tab20
     colours = {m: cmap(i % cmap.N) for i, m in enumerate(models)}
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 0.28 * len(conds) * nrow + 1.6 * nrow), squeeze=False)
+    per = {}
+    for c in cols:
+        u = make_units(table, [c], collapse)
+        per[c] = u.assign(_group=_group(u))[["_group", "condition", "model", c]]
+    rows = {c: [k for k in order if (per[c]["_group"] == k).any()] for c in cols}
+    ncol = min(2, len(cols))
+    nrow = int(np.ceil(len(cols) / ncol))
+    height = [0.42 * max(max(len(rows[c]) for c in cols[r * ncol:(r + 1) * ncol]), 1) + 1.2 for r in range(nrow)]
+    fig, axes = plt.subplots(nrow, ncol, figsize=(10.5 if ncol == 2 else 6.5, sum(height)), squeeze=False,
+                             gridspec_kw={"height_ratios": height})
+    off = {m: (i - (len(models) - 1) / 2) * min(0.5 / max(len(models), 1), 0.2) for i, m in enumerate(models)}
     for ax, c in zip(axes.flat, cols):
-        d = make_units(units, [c], collapse)[["condition", "model", c]]
-        y = d["condition"].map({k: i for i, k in enumerate(conds)}).to_numpy(float)
-        ax.scatter(d[c], y + rng.uniform(-0.25, 0.25, len(d)), s=14, alpha=0.7,
-                   c=[colours[m] for m in d["model"]], edgecolors="none")
-        ax.set_yticks(range(len(conds)), conds, fontsize=6)
-        ax.set_ylim(-0.6, len(conds) - 0.4)
-        ax.set_xlim(*_limits(c, d[c]))
-        ax.set_xlabel(label(c), fontsize=8)
-        ax.set_title(f"n = {len(d)} units", fontsize=7, color="0.3")
-    for ax in list(axes.flat)[n:]:
+        d, groups = per[c], rows[c]
+        lows, highs, labels = [d[c].min()], [d[c].max()], []
+        for i, k in enumerate(groups):
+            g = d[d["_group"] == k]
+            labels.append(f"{k}\n({g['condition'].nunique()} conditions, n = {len(g)})")
+            for m, gm in g.groupby("model", sort=False):
+                y = i + off[m]
+                x = gm[c].to_numpy(float)
+                ax.scatter(x, y + 0.12 + rng.uniform(-0.05, 0.05, len(x)), s=12, alpha=0.55, color=colours[m],
+                           edgecolors="none")
+                mean, lo, hi = _mean_ci(x, ci)
+                if lo == lo:
+                    ax.errorbar([mean], [y - 0.12], xerr=[[mean - lo], [hi - mean]], fmt="D", ms=4, color="k",
+                                capsize=2, lw=1)
+                    lows.append(lo)
+                    highs.append(hi)
+                else:
+                    ax.scatter([mean], [y - 0.12], marker="D", s=18, facecolors="none", edgecolors="k", zorder=3)
+        ax.set_yticks(range(len(groups)), labels, fontsize=8)
+        ax.set_ylim(-0.6, len(groups) - 0.4)
+        ax.invert_yaxis()
+        ax.set_xlim(*_limits(c, lows, highs))
+        scale = expected_range(c)
+        ax.set_xlabel(label(c) + (f" (scale {scale[0]:g} to {scale[1]:g})" if scale and np.isfinite(scale[1]) else ""),
+                      fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        missing = [k for k in order if k not in groups]
+        ax.set_title(f"{len(d)} units" + (f"\nno data under: {', '.join(missing)}" if missing else ""),
+                     fontsize=8, color="0.3")
+        ax.grid(axis="x", alpha=0.3)
+    for ax in list(axes.flat)[len(cols):]:
         ax.axis("off")
-    if len(models) > 1:
-        handles = [plt.Line2D([], [], marker="o", ls="", color=colours[m], label=short_model(m)) for m in models]
-        fig.legend(handles=handles, fontsize=7, loc="upper center", ncol=min(4, len(models)), bbox_to_anchor=(0.5, 0.0))
+    handles = [plt.Line2D([], [], marker="o", ls="", color=colours[m], alpha=0.6,
+                          label=f"one unit ({short_model(m)})" if len(models) > 1 else "one unit (a condition)")
+               for m in models]
+    handles += [plt.Line2D([], [], marker="D", color="k", ms=4, label=f"mean, {round(ci * 100)}% CI (t)"),
+                plt.Line2D([], [], marker="D", ls="", mfc="none", mec="k", ms=4,
+                           label="mean, CI undefined (n < 2 or no spread)")]
+    fig.legend(handles=handles, fontsize=8, loc="upper center", ncol=min(3, len(handles)), bbox_to_anchor=(0.5, 0.0),
+               frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return save(fig, path)
+
+
+def _estimable(d: pd.DataFrame, est: str = "d") -> pd.DataFrame:
+    return d[d[est].notna()] if est in d else d.iloc[0:0]
+
+
+def _dropped_note(ax, n_dropped: int, what: str) -> None:
+    if n_dropped:
+        ax.annotate(f"{n_dropped} {what} without an estimable d not shown", (0, 0), xycoords="axes fraction",
+                    xytext=(0, -36), textcoords="offset points", fontsize=8, color="0.3", va="top")
 
 
 def _forest(ax, d: pd.DataFrame, y: np.ndarray, est: str, lo: str, hi: str, colour: str, lab: str):
@@ -95,21 +171,30 @@ def rq1_means(means: pd.DataFrame, path=None, variability: pd.DataFrame | None =
     (when ``variability`` is given): the SD ratio instruct / base per trait, one point per pair and the pooled
     ratio as a diamond, on a log scale with the line of equal variability."""
     if means is None or means.empty:
-        return None
+        return not_drawn("RQ1, base versus aligned", "RQ1 was not tested (no base model and its instruct counterpart)")
+    no_d = _estimable(means, "d_instruct_minus_base").empty
+    has_ratio = variability is not None and len(variability) > 0 and \
+        variability.get("sd_ratio_instruct_base", pd.Series(dtype=float)).notna().any()
+    if no_d and not has_ratio:
+        return not_drawn("RQ1, base versus aligned", f"none of the {len(means)} trait contrasts has an estimable d "
+                         "or SD ratio", path)
     d = means.reset_index(drop=True).copy()
     pair = (d["base"].map(short_model) + " -> " + d["instruct"].map(short_model)) if "base" in d else \
         pd.Series(["all base -> all instruct"] * len(d))
     two = variability is not None and len(variability) > 0
-    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(12 if two else 7, 0.45 * len(d) + 1.6), squeeze=False,
+    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(10 if two else 7, 0.45 * len(d) + 2.2), squeeze=False,
                              gridspec_kw={"width_ratios": [3, 2]} if two else None)
     ax = axes[0][0]
     y = np.arange(len(d))
     _forest(ax, d, y, "d_instruct_minus_base", "d_ci_low", "d_ci_high", "k", "d")
     ax.set_yticks(y, [f"{label(t)} ({p}; n = {int(b)} vs {int(i)})" for t, p, b, i in
-                      zip(d["trait"], pair, d["n_base"], d["n_instruct"])], fontsize=7)
+                      zip(d["trait"], pair, d["n_base"], d["n_instruct"])], fontsize=8)
     ax.axvline(0, color="grey", lw=0.8, label="no difference")
+    if no_d:
+        ax.text(0.5, 0.5, "no d estimable\n(too few models per role)", transform=ax.transAxes, ha="center",
+                va="center", fontsize=9, color="0.3")
     ax.set_xlabel("Cohen's d, instruct minus base (two-sided CI)")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     if two:
         ax2 = axes[0][1]
         pos = {t: i for i, t in enumerate(d["trait"])}
@@ -126,9 +211,9 @@ def rq1_means(means: pd.DataFrame, path=None, variability: pd.DataFrame | None =
         ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if lo <= t <= hi]
         ax2.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax2.minorticks_off()
-        ax2.set_yticks(y, [label(t) for t in d["trait"]], fontsize=7)
+        ax2.set_yticks(y, [label(t) for t in d["trait"]], fontsize=8)
         ax2.set_xlabel("SD ratio, instruct / base (log scale; < 1 = more stable)")
-        ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return save(fig, path)
 
 
@@ -136,12 +221,12 @@ def rq2_heatmap(tests: pd.DataFrame, path=None, sig_col: str = "sig_bh"):
     """Standardised slope of each behaviour on each trait for the tested pairs; * = significant after BH;
     (+)/(-) = the human-expected sign; n units per cell; blank = not tested. None when nothing was tested."""
     if tests is None or tests.empty or tests["p"].notna().sum() == 0:
-        return None
+        return not_drawn("RQ2, trait -> behaviour slopes", "no trait-behaviour pair had enough units to be tested")
     t = tests.copy()
     coef = t.pivot(index="trait", columns="behaviour", values="coef").astype(float)
     tested = t.pivot(index="trait", columns="behaviour", values="p").notna()
     coef = coef.where(tested)
-    fig, ax = plt.subplots(figsize=(1.2 * coef.shape[1] + 2.8, 0.6 * coef.shape[0] + 2.0))
+    fig, ax = plt.subplots(figsize=(min(0.95 * coef.shape[1] + 2.6, 11.0), 0.62 * coef.shape[0] + 2.0))
     im = ax.imshow(coef.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     fig.colorbar(im, ax=ax, label="standardised coefficient")
     look = t.set_index(["trait", "behaviour"])
@@ -149,15 +234,15 @@ def rq2_heatmap(tests: pd.DataFrame, path=None, sig_col: str = "sig_bh"):
         for j, b in enumerate(coef.columns):
             r = look.loc[(tr, b)]
             if not tested.loc[tr, b]:
-                ax.text(j, i, f"not tested\nn = {int(r['n'])}", ha="center", va="center", fontsize=6, color="0.4")
+                ax.text(j, i, f"not tested\nn = {int(r['n'])}", ha="center", va="center", fontsize=8, color="0.4")
                 continue
             txt = f"{r['coef']:.2f}" + ("*" if bool(r[sig_col]) else "") + f"\nn = {int(r['n'])}"
             e = r.get("expected_sign", np.nan)
             if e == e:
                 txt += " (" + ("+" if e > 0 else "-") + ")"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=6)
-    ax.set_xticks(range(coef.shape[1]), [label(c) for c in coef.columns], rotation=35, ha="right", fontsize=7)
-    ax.set_yticks(range(coef.shape[0]), [label(c) for c in coef.index], fontsize=7)
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(coef.shape[1]), [label(c) for c in coef.columns], rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(coef.shape[0]), [label(c) for c in coef.index], fontsize=8)
     ax.set_title("Trait -> behaviour slopes (* BH-significant; (+)/(-) human-expected sign)", fontsize=9)
     return save(fig, path)
 
@@ -165,14 +250,19 @@ def rq2_heatmap(tests: pd.DataFrame, path=None, sig_col: str = "sig_bh"):
 def rq3_shifts(shifts: pd.DataFrame, path=None, model: str | None = None):
     """Cohen's d of the paired self-report and the paired behaviour, per persona trait and strategy,
     with n per row; open markers where the CI is undefined."""
+    what = "RQ3, persona injection"
     if shifts is None or shifts.empty:
-        return None
+        return not_drawn(what, "there are no persona rows to compare with the baselines", path)
     d = shifts.copy()
     models = d["model"].unique().tolist()
     pick = model or ("all models" if "all models" in models else models[0])
     d = d[d["model"] == pick].reset_index(drop=True)
     if d.empty:
-        return None
+        return not_drawn(what, f"no shift for {pick}", path)
+    n_all = len(d)
+    d = _estimable(d).reset_index(drop=True)
+    if d.empty:
+        return not_drawn(what, f"none of the {n_all} shifts has an estimable d ({shifts['note'].dropna().iloc[0] if 'note' in shifts and shifts['note'].dropna().any() else 'too few units'})", path)
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(d) + 1.5))
     y = np.arange(len(d))
     for kind, colour in (("self_report", "tab:blue"), ("behaviour", "tab:orange")):
@@ -180,12 +270,13 @@ def rq3_shifts(shifts: pd.DataFrame, path=None, model: str | None = None):
         if m.any():
             _forest(ax, d[m], y[m], "d", "d_ci_low", "d_ci_high", colour, kind.replace("_", "-"))
     labels = [f"{r.persona_trait} / {r.strategy}: {label(r.measure)} (n = {int(r.n_persona)} vs {int(r.n_baseline)})"
-              + ("" if r.d == r.d else " - d undefined") for r in d.itertuples()]
-    ax.set_yticks(y, labels, fontsize=7)
+              for r in d.itertuples()]
+    ax.set_yticks(y, labels, fontsize=8)
+    _dropped_note(ax, n_all - len(d), "shift(s)")
     ax.axvline(0, color="grey", lw=0.8, label="no shift")
     ax.set_xlabel("Cohen's d, persona minus baseline of the same models (two-sided CI)")
     ax.set_title(f"Persona injection ({short_model(pick) if pick != 'all models' else pick})", fontsize=9)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     return save(fig, path)
 
 
@@ -193,10 +284,10 @@ def cct_choices(items: pd.DataFrame, path=None):
     """Mean cards chosen per CCT scenario and condition type against the EV-optimal number; marker size =
     number of units; the identity line is labelled."""
     if items is None or items.empty or "optimum" not in items:
-        return None
+        return not_drawn("CCT choices", "the item table has no CCT scenarios with an EV optimum", path)
     d = items[(items["task"] == "cct") & items["value"].notna()]
     if d.empty:
-        return None
+        return not_drawn("CCT choices", "no CCT scenario has a scored answer", path)
     ctype = d["condition"].str.split("_").str[0]
     g = (d.assign(ctype=ctype).groupby(["item_id", "ctype"], as_index=False)
          .agg(value=("value", "mean"), optimum=("optimum", "first"), n=("value", "size")))
@@ -209,7 +300,7 @@ def cct_choices(items: pd.DataFrame, path=None):
     ax.set_ylim(-1, 33)
     ax.set_xlabel("EV-optimal cards (offset by condition type)")
     ax.set_ylabel("cards chosen (expected, mean over units)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left")
     note_n(ax, f"{d['item_id'].nunique()} scenarios, {len(g)} points from {len(d)} scored rows")
     return save(fig, path)
 
@@ -217,9 +308,16 @@ def cct_choices(items: pd.DataFrame, path=None):
 def persona_check(checks: pd.DataFrame, path=None):
     """Each persona condition's shift of its target self-report (d with CI) per model; red = against the
     designed (upward) direction."""
+    what = "persona check"
     if checks is None or checks.empty:
-        return None
-    d = checks.reset_index(drop=True)
+        return not_drawn(what, "there are no persona conditions", path)
+    d = _estimable(checks).reset_index(drop=True)
+    if d.empty:
+        ns = sorted({int(n) for n in checks["n_persona"]})
+        notes = sorted({str(x) for x in checks.get("note", pd.Series(dtype=object)).dropna() if str(x)})
+        return not_drawn(what, f"none of the {len(checks)} persona conditions has an estimable d: each has "
+                         f"{' or '.join(map(str, ns))} unit(s)" + (f" ({'; '.join(notes)})" if notes else "")
+                         , path)
     fig, ax = plt.subplots(figsize=(7, 0.4 * len(d) + 1.4))
     y = np.arange(len(d))
     up = (d["against_design"] != True).to_numpy()  # noqa: E712
@@ -228,8 +326,9 @@ def persona_check(checks: pd.DataFrame, path=None):
     if (~up).any():
         _forest(ax, d[~up], y[~up], "d", "d_ci_low", "d_ci_high", "tab:red", "against the design")
     ax.set_yticks(y, [f"{r.condition} | {short_model(r.model)} (n = {int(r.n_persona)} vs {int(r.n_baseline)})"
-                      for r in d.itertuples()], fontsize=7)
+                      for r in d.itertuples()], fontsize=8)
+    _dropped_note(ax, len(checks) - len(d), "persona condition(s)")
     ax.axvline(0, color="grey", lw=0.8, label="no shift")
     ax.set_xlabel("Cohen's d of the target self-report, persona minus baseline (two-sided CI)")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     return save(fig, path)

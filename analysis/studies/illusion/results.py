@@ -46,25 +46,60 @@ class Results:
         return st.headline(self.design, self.rq1, self.rq2, self.rq3, self.checks)
 
 
-def analyse(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec | None = None,
-            source: str = "the results table") -> Results:
-    """Validate ``table`` (with its spec) and run every analysis."""
+def prepare(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec | None = None,
+            source: str = "the results table") -> tuple[pl.DataFrame, TableSpec, pd.DataFrame]:
+    """Step 0: validate ``table`` (with its spec), mark base / instruct models, read the human-expected signs."""
     spec = spec or TableSpec()
     table = with_roles(validate(table, source, spec), a.pairs)
-    expected = st.load_expected_signs(a.expected_signs, spec)
+    return table, spec, st.load_expected_signs(a.expected_signs, spec)
+
+
+def design_step(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec) -> tuple[dict, pd.DataFrame, str]:
+    """Step 1: the design's counts, which runs are exact repeats, and the unit of the tests in words."""
     design = st.describe_design(table, spec)
-    measures = trait_columns(table) + analysed_behaviours(table, spec)
-    repeats = st.repeat_report(table, measures)
-    rq1 = st.rq1_base_vs_aligned(table, a.pairs, collapse=a.collapse_runs, ci=a.ci)
-    rq2 = st.rq2_trait_behaviour(table, expected, conditions=a.rq2_conditions, alpha=a.alpha, min_n=a.rq2_min_n,
-                                 collapse=a.collapse_runs, ci=a.ci, spec=spec)
-    rq3 = st.rq3_persona(table, collapse=a.collapse_runs, lam=a.logit_lambda, self_report_set=a.rq3_self_reports,
-                         ci=a.ci, expected=expected, spec=spec)
-    checks = st.persona_checks(table, collapse=a.collapse_runs, ci=a.ci)
-    repeats_text = f"{st.describe_repeats(repeats, a.collapse_runs)} Unit of the tests: {st.unit_label(table)}."
+    repeats = st.repeat_report(table, trait_columns(table) + analysed_behaviours(table, spec))
+    text = f"{st.describe_repeats(repeats, a.collapse_runs)} Unit of the tests: {st.unit_label(table)}."
+    return design, repeats, text
+
+
+def rq1_step(table: pl.DataFrame, a: AnalysisParams) -> dict:
+    """RQ1: base versus aligned models (:func:`stats.rq1_base_vs_aligned` with this analysis's parameters)."""
+    return st.rq1_base_vs_aligned(table, a.pairs, collapse=a.collapse_runs, ci=a.ci)
+
+
+def rq2_step(table: pl.DataFrame, a: AnalysisParams, expected: pd.DataFrame, spec: TableSpec) -> dict:
+    """RQ2: trait -> behaviour regressions (:func:`stats.rq2_trait_behaviour`)."""
+    return st.rq2_trait_behaviour(table, expected, conditions=a.rq2_conditions, alpha=a.alpha, min_n=a.rq2_min_n,
+                                  collapse=a.collapse_runs, ci=a.ci, spec=spec)
+
+
+def rq3_step(table: pl.DataFrame, a: AnalysisParams, expected: pd.DataFrame, spec: TableSpec) -> dict:
+    """RQ3: persona injection, self-report against behaviour (:func:`stats.rq3_persona`)."""
+    return st.rq3_persona(table, collapse=a.collapse_runs, lam=a.logit_lambda, self_report_set=a.rq3_self_reports,
+                          ci=a.ci, expected=expected, spec=spec)
+
+
+def check_step(table: pl.DataFrame, a: AnalysisParams) -> pd.DataFrame:
+    """The persona check: each persona condition's shift of its target self-report (:func:`stats.persona_checks`)."""
+    return st.persona_checks(table, collapse=a.collapse_runs, ci=a.ci)
+
+
+def assemble(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec, design: dict, repeats: pd.DataFrame,
+             repeats_text: str, rq1: dict, rq2: dict, rq3: dict, checks: pd.DataFrame) -> Results:
+    """The steps' results as one :class:`Results`, with the opening summary computed from them."""
     res = Results(table, a, spec, design, repeats, repeats_text, rq1, rq2, rq3, checks)
     res.summary = st.summary_lines(design, rq1, rq2, rq3, checks)
     return res
+
+
+def analyse(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec | None = None,
+            source: str = "the results table") -> Results:
+    """Validate ``table`` (with its spec) and run every analysis: the steps above, in order (the analysis
+    notebook runs them one cell each)."""
+    table, spec, expected = prepare(table, a, spec, source)
+    design, repeats, repeats_text = design_step(table, a, spec)
+    return assemble(table, a, spec, design, repeats, repeats_text, rq1_step(table, a),
+                    rq2_step(table, a, expected, spec), rq3_step(table, a, expected, spec), check_step(table, a))
 
 
 def _csv(df: pd.DataFrame, path: Path) -> Path:
@@ -171,9 +206,9 @@ def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None 
     units = res.table.to_pandas()
     out = {
         "self_reports": fg.profiles(units, trait_columns(units), path("self_reports"), "Self-reports by condition",
-                                    collapse=res.params.collapse_runs),
+                                    collapse=res.params.collapse_runs, ci=res.params.ci),
         "behaviours": fg.profiles(units, analysed_behaviours(units, res.spec), path("behaviours"),
-                                  "Behaviour by condition", collapse=res.params.collapse_runs),
+                                  "Behaviour by condition", collapse=res.params.collapse_runs, ci=res.params.ci),
         "rq1_means": fg.rq1_means(res.rq1["pooled"], path("rq1_means"), res.rq1["variability"])
         if res.rq1["tested"] else None,
         "rq2_slopes": fg.rq2_heatmap(res.rq2["tests"], path("rq2_slopes")),

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from analysis.core.figures import note_n, save, short_model
+from analysis.core.figures import not_drawn, note_n, save, short_model
 from analysis.studies.sycophancy.stats import PUBLISHED, TTG_NEUTRAL, ttg_zones
 
 BLUE, RED, GREY = "#3b6ea5", "#c44e52", "0.45"
@@ -30,6 +30,25 @@ def _grid(n: int, width: float = 3.8, height: float = 3.4):
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat)[:n]
+
+
+def fit_limits(values, bounds: tuple[float, float], min_span: float = 0.2) -> tuple[float, float]:
+    """Axis limits around ``values`` (points, band ends, reference lines) with a 6% margin: at least
+    ``min_span`` wide (so a small spread is not blown up to fill the panel) and within ``bounds``
+    (the scale's ends)."""
+    v = np.asarray([x for x in values if x is not None and x == x], dtype=float)
+    if not len(v):
+        return bounds
+    lo, hi = float(v.min()), float(v.max())
+    span = max(hi - lo, min_span)
+    mid = (lo + hi) / 2
+    lo, hi = mid - span / 2, mid + span / 2
+    if lo < bounds[0]:
+        lo, hi = bounds[0], min(bounds[0] + span, bounds[1])
+    elif hi > bounds[1]:
+        lo, hi = max(bounds[1] - span, bounds[0]), bounds[1]
+    pad = 0.06 * (hi - lo)
+    return lo - pad, hi + pad
 
 
 def counted_points(xs: np.ndarray, ys: np.ndarray, decimals: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,7 +84,10 @@ def scatter_by_model(table: pl.DataFrame, path=None, x: str = "agreeableness", y
     line over the observed range with its confidence band, Pearson r; the plain assistant's rate as a
     labelled dashed line."""
     models = sorted(table["model"].unique().to_list())
-    fig, axes = _grid(max(len(models), 1))
+    if not models:
+        return not_drawn(f"{ylabel} against {xlabel}", "no persona has both scores", path)
+    fig, axes = _grid(len(models))
+    stacked = False
     base = dict(baseline.select("model", y).iter_rows()) if baseline is not None and baseline.height \
         and y in baseline.columns else {}
     for ax, m in zip(axes, models):
@@ -75,30 +97,35 @@ def scatter_by_model(table: pl.DataFrame, path=None, x: str = "agreeableness", y
         ax.scatter(ux, uy, s=22 * cnt, alpha=0.75, color=BLUE, edgecolor="white", linewidth=0.5, zorder=3)
         for a_, b_, c_ in zip(ux, uy, cnt):
             if c_ > 1:
-                ax.annotate(str(c_), (a_, b_), xytext=(4, 3), textcoords="offset points", fontsize=7, color="0.2")
+                stacked = True
+                ax.annotate(str(c_), (a_, b_), xytext=(4, 3), textcoords="offset points", fontsize=8, color="0.2")
         label = f"n = {len(xs)} personas"
         band = regression_band(xs, ys, ci)
+        ylims = [*ys]
         if band is not None:
             gx, fit, lo, hi = band
             ax.fill_between(gx, lo, hi, color=RED, alpha=0.15, lw=0, label=f"OLS, {round(ci * 100)}% CI")
-            ax.plot(gx, fit, color=RED, lw=1.6)
+            ax.plot(gx, fit, color=RED, lw=1.6, label="OLS fit")
+            ylims += [*lo, *hi]
             if np.ptp(ys) > 0:
                 label += f", r = {np.corrcoef(xs, ys)[0, 1]:.2f}"
         else:
             label += ", no line (too few points or no spread)"
         if base.get(m) is not None:
             ax.axhline(base[m], ls="--", color=GREY, lw=1, label=f"{baseline_label} ({base[m]:.2f})")
+            ylims.append(base[m])
+        ax.scatter([], [], s=22, color=BLUE, edgecolor="white", label="persona(s) at a point")
         ax.set_title(f"{short_model(m)}\n{label}", fontsize=9)
-        ax.set_xlim(-0.03, 1.03)
-        ax.set_ylim(*ylim)
+        ax.set_xlim(*fit_limits(xs, (0.0, 1.0)))
+        ax.set_ylim(*fit_limits(ylims, (float(round(ylim[0])), float(round(ylim[1])))))
+        ax.tick_params(labelsize=8)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best")
-    if not models:
-        axes[0].text(0.5, 0.5, "no personas with both scores", ha="center", va="center", transform=axes[0].transAxes)
-    fig.text(0.01, 0.005, "marker area and number = personas at that point", fontsize=7, color="0.3")
+        ax.legend(fontsize=8, loc="best")
+    if stacked:
+        fig.text(0.01, 0.005, "marker area and the number beside it = personas at that point", fontsize=8,
+                 color="0.3")
     return save(fig, path)
 
 
@@ -122,7 +149,7 @@ def forest(tests: pl.DataFrame, path=None, show_published: bool = True):
             ax.scatter(est[open_], ys[open_], marker="o", facecolors="none", edgecolors=RED, zorder=3,
                        label="CI undefined")
         for yv in ys[~has_est]:
-            ax.text(0, yv, "not estimable", fontsize=7, va="center", ha="center", color=GREY)
+            ax.text(0, yv, "not estimable", fontsize=8, va="center", ha="center", color=GREY)
         ax.axvline(0, color="black", lw=0.8, label="no effect")
         if show_published:
             ax.axvline(pub, color=RED, ls=":", lw=1.2, label=f"largest published ({pub})")
@@ -135,7 +162,7 @@ def forest(tests: pl.DataFrame, path=None, show_published: bool = True):
         ax.set_ylim(-0.8, max(d.height, 1) - 0.2)
         ax.set_xlabel(label + " (two-sided CI)")
         ax.grid(axis="x", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=8, loc="lower right")
     axes[0].set_title("Agreeableness-sycophancy correlation", fontsize=9)
     axes[1].set_title("Median-split effect size", fontsize=9)
     return save(fig, path)
@@ -177,7 +204,7 @@ def ttg_distribution(ttg_df: pl.DataFrame, path=None, neutral: float = TTG_NEUTR
     ax.set_xlabel("TTG = (S_persona - S_baseline)(1 + A_persona)")
     thr = f"|TTG| <= {neutral} neutral" + (f", beyond {strong} strong" if strong is not None else "")
     ax.set_title(f"Trait-truthfulness gap per persona ({thr})", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     note_n(ax, f"{len(vals)} personas with a TTG")
     return save(fig, path)
 

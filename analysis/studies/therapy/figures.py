@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
-from analysis.core.figures import note_n, save, short_model
+from analysis.core.figures import not_drawn, note_n, save, short_model
 from analysis.core.instruments import Instrument
 
 STANCE_ORDER = ["neutral", "warm", "cbt", "boundary"]
@@ -86,12 +86,12 @@ def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: s
         for j in range(len(cols)):
             if np.isnan(data[i, j]):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", color="0.6", lw=0))
-            ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7)
+            ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(cols)), [_col_label(by_id[c[0]], c[1]) for c in cols], fontsize=8)
     ax.set_yticks(range(len(rows)), [f"{short_model(m)} | {c} | {s}" for m, c, s in rows], fontsize=8)
     cb = fig.colorbar(im, ax=ax, fraction=0.03)
     cb.set_label("position among human cut-off bands\n(0 = lowest band, 1 = top of highest;\nscales without cut-offs: range)",
-                 fontsize=7)
+                 fontsize=8)
     ax.set_title("Mean scale score against human cut-offs (a comparison, not a diagnosis)\n"
                  "n = distinct conversations scored (a fresh context is one request for every session)", fontsize=9)
     return save(fig, path)
@@ -140,9 +140,9 @@ def scores_by_condition(scores: pl.DataFrame, instruments: list[Instrument], pat
                                     color=colors[stn], ms=6, capsize=3, zorder=3)
             for label, cut in [(b.label, b.min) for b in inst.scale(scale).cutoffs[1:]]:
                 ax.axhline(cut, ls="--", lw=0.7, color="grey")
-                ax.text(1.0, cut, f" {label} (>= {cut:g})", fontsize=6, va="center", ha="left", color="grey",
+                ax.text(1.0, cut, f" {label} (>= {cut:g})", fontsize=8, va="center", ha="left", color="grey",
                         transform=ax.get_yaxis_transform(), clip_on=False)
-            ax.set_xticks(range(len(conds)), [c.replace(":", "\n") for c in conds], fontsize=7)
+            ax.set_xticks(range(len(conds)), [c.replace(":", "\n") for c in conds], fontsize=8)
             ax.set_xlim(-0.5, len(conds) - 0.5)
             lo_s, hi_s = inst.min_score(scale), inst.max_score(scale)
             pad = 0.03 * (hi_s - lo_s)
@@ -154,7 +154,7 @@ def scores_by_condition(scores: pl.DataFrame, instruments: list[Instrument], pat
         handles = [plt.Line2D([], [], marker="o", ls="", color=colors[s], label=s) for s in stances] + [
             plt.Line2D([], [], marker="o", ls="", mfc="white", mec="k", label="mean, CI undefined"),
             plt.Line2D([], [], marker="D", ls="", mfc="white", mec="k", label="one fresh context (same for all sessions)")]
-        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle("Scale scores by administration condition and therapist stance (points: sessions; bars: "
                  "95% CI of the mean; dashed: human cut-offs)", fontsize=9)
     fig.tight_layout(rect=(0, 0.06, 0.93, 0.95))
@@ -189,9 +189,9 @@ def item_means(items: pl.DataFrame, instruments: list[Instrument], path: str | P
         for yy, xx in zip(*np.where(np.isnan(m))):
             ax.add_patch(plt.Rectangle((xx - 0.5, yy - 0.5), 1, 1, fill=False, hatch="//", color="0.6", lw=0))
         ax.set_yticks(range(len(ids)), [f"{k + 1}{' (R)' if it.key == -1 else ''}" for k, it in enumerate(inst.items)],
-                      fontsize=7)
+                      fontsize=8)
         ax.set_xticks(range(len(cols)), [f"{c}\n(n = {n_valid.get(c, 0)} of {n_all[c]})" for c in cols], rotation=60,
-                      ha="right", fontsize=6)
+                      ha="right", fontsize=8)
         ax.set_title(f"{inst.id}: mean raw answer ({rs.min}-{rs.max}); hatched: no valid answer", fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.04)
     fig.suptitle("Item-level answers ((R) = reverse-keyed); n = valid answers of all given per column", fontsize=9)
@@ -202,6 +202,13 @@ def item_means(items: pl.DataFrame, instruments: list[Instrument], path: str | P
 def theme_rates_plot(rates: pl.DataFrame, path: str | Path | None = None):
     """Share of codings judged Yes per theme, drawn only where the judge passed its checks; a theme whose
     rate is not interpretable is named with the reason, without a bar."""
+    what = "theme rates"
+    if not rates.height:
+        return not_drawn(what, "the judge coded no session", path)
+    if "interpretable" in rates.columns and not rates["interpretable"].fill_null(False).any():
+        reasons = sorted({r.split(";")[0] for r in rates["reason"].drop_nulls()}) if "reason" in rates.columns else []
+        return not_drawn(what, f"none of the {rates['theme'].n_unique()} themes is interpretable, because the judge "
+                         "failed its checks (" + "; ".join(reasons) + "); the table gives each theme's reason", path)
     models = sorted(set(rates["model"]))
     themes = sorted(set(rates["theme"]))
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(themes) * len(models) + 1.8))
@@ -215,19 +222,19 @@ def theme_rates_plot(rates: pl.DataFrame, path: str | Path | None = None):
             if r is None:
                 continue
             if has_gate and not r["interpretable"]:
-                ax.text(0.01, y, f"not interpretable: {r['reason'].split(';')[0]}", va="center", fontsize=6.5,
+                ax.text(0.01, y, f"not interpretable: {r['reason'].split(';')[0]}", va="center", fontsize=8,
                         color="0.35")
                 continue
             first = not any(p.get_label() == short_model(model) for p in ax.patches)
             ax.barh(y, r["rate"], height=h * 0.9, color=plt.cm.tab10.colors[k % 10],
                     label=short_model(model) if first else None)
-            ax.text(min(r["rate"], 0.85) + 0.01, y, f"{r['rate']:.2f} (n = {r['n_sessions']})", va="center", fontsize=7)
+            ax.text(min(r["rate"], 0.85) + 0.01, y, f"{r['rate']:.2f} (n = {r['n_sessions']})", va="center", fontsize=8)
     ax.set_yticks(np.arange(len(themes)) + 0.4 - h / 2, themes, fontsize=8)
     ax.set_ylim(-0.6, len(themes) - 0.4)
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of codings (sessions x repeats) judged Yes")
     if ax.patches:
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=8, loc="lower right")
     n = rates["n_sessions"].max() if rates.height else 0
     ax.set_title(f"Narrative themes in the sessions, coded by the judge (n = {n} sessions per model)\n"
                  "only themes whose judge agrees with itself and codes the calibration transcripts right", fontsize=9)
@@ -263,7 +270,7 @@ def judge_calibration_plot(codings: pl.DataFrame, denial: pl.DataFrame | None = 
                     ax.scatter(r["p_yes"], y, marker="o", s=20, color="tab:blue",
                                facecolors="tab:blue" if denies else "none")
     ax.axvline(0.5, color="grey", ls="--", lw=0.8)
-    ax.text(0.5, len(themes) - 0.45, " coded Yes above 0.5", fontsize=7, color="grey", va="bottom")
+    ax.text(0.5, len(themes) - 0.45, " coded Yes above 0.5", fontsize=8, color="grey", va="bottom")
     ax.set_yticks(range(len(themes)), themes, fontsize=8)
     ax.set_ylim(-0.6, len(themes) - 0.1)
     ax.set_xlim(-0.02, 1.02)
@@ -276,7 +283,7 @@ def judge_calibration_plot(codings: pl.DataFrame, denial: pl.DataFrame | None = 
                plt.Line2D([], [], marker="s", ls="", color="tab:red", label="calibration: coded wrong"),
                plt.Line2D([], [], marker="x", ls="", color="0.5", label="no code (option mass below threshold)")]
     # beside the axes (the saved and the inline figure are cut to fit everything drawn)
-    ax.legend(handles=handles, fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     n_s = codings.filter(pl.col("source") == "session").select("model", "session").unique().height
     n_c = codings.filter(pl.col("source") == "calibration")["unit"].n_unique()
     ax.set_title(f"How the judge codes: {n_s} session(s) (upper rows) and {n_c} calibration transcripts with "

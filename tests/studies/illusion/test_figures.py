@@ -29,14 +29,20 @@ def test_figures_draw_save_and_state_n(tmp_path):
     units = df.to_pandas()
     f = fg.profiles(units, ["sr_A", "bh_cct_cards"], tmp_path / "p.png")
     assert "n = " in texts(f)
-    assert f.axes[0].get_xlim()[0] < 1 and f.axes[0].get_xlim()[1] > 5  # the full 1-5 scale
+    x = units["sr_A"]
+    lo, hi = f.axes[0].get_xlim()
+    assert lo < x.min() and hi > x.max() and hi - lo >= 1.0  # the data, and at least a quarter of the 1-5 scale
     rq1 = st.rq1_base_vs_aligned(df, [{"base": "m0", "instruct": "m1"}])
-    f = fg.rq1_means(rq1["pooled"], tmp_path / "rq1.png")
-    assert "n = " in texts(f) and "no difference" in texts(f)
+    assert fg.rq1_means(rq1["pooled"]) is None  # one model per role: no d, and no SD-ratio panel asked for
+    f = fg.rq1_means(rq1["pooled"], tmp_path / "rq1.png", rq1["variability"])
+    assert "n = " in texts(f) and "no difference" in texts(f) and "no d estimable" in texts(f)
     f = fg.rq3_shifts(st.rq3_persona(df)["shifts"], tmp_path / "rq3.png")
     assert "n = " in texts(f) and "no shift" in texts(f)
-    f = fg.persona_check(st.persona_checks(df), tmp_path / "chk.png")
-    assert "n = " in texts(f)
+    assert fg.persona_check(st.persona_checks(df)) is None  # one unit per persona condition: no d to draw
+    sampled = synth(persona_sr_shift=2.0, n_models=2, n_conditions=4, temps=(0.0,), n_persona_conditions=2,
+                    sampled=True)
+    f = fg.persona_check(st.persona_checks(sampled), tmp_path / "chk.png")
+    assert "n = 2 vs 8" in texts(f)
     items = pd.DataFrame({"task": ["cct"] * 3, "item_id": ["a", "b", "c"], "condition": ["baseline_x"] * 3,
                           "value": [3.0, 10.0, 0.0], "optimum": [5, 12, 0]})
     f = fg.cct_choices(items, tmp_path / "cct.png")
@@ -80,3 +86,71 @@ def test_no_backend_switch_and_no_private_saver(module):
 
     src = (Path(fg.__file__).parent / f"{module}.py").read_text()
     assert "matplotlib.use(" not in src and "savefig(" not in src
+
+
+# ---- issue 19: figures that carry data -------------------------------------------------------------------
+
+
+def test_persona_check_without_an_estimable_d_is_not_drawn_and_says_why(tmp_path, capsys):
+    """The reference run's persona-check figure was blank: every persona condition had one unit, so no d."""
+    stale = tmp_path / "chk.png"
+    stale.write_bytes(b"an earlier run's figure")
+    checks = pd.DataFrame([{"model": "m", "condition": f"persona_agreeableness_character_t{k}", "d": np.nan,
+                            "d_ci_low": np.nan, "d_ci_high": np.nan, "n_persona": 1, "n_baseline": 6,
+                            "against_design": False, "note": "fewer than 2 observations in a group"} for k in (1, 2)])
+    assert fg.persona_check(checks, stale) is None
+    said = capsys.readouterr().out
+    assert "not drawn (persona check)" in said and "none of the 2 persona conditions" in said and "1 unit" in said
+    assert not stale.exists()  # no stale figure left beside the sentence
+
+
+def test_rq3_shows_only_estimable_shifts_and_counts_the_others():
+    sh = pd.DataFrame([
+        {"persona_trait": "agreeableness", "strategy": "character", "model": "m", "kind": "self_report",
+         "measure": "sr_A", "d": 0.8, "d_ci_low": -0.2, "d_ci_high": 1.8, "n_persona": 3, "n_baseline": 6, "note": ""},
+        {"persona_trait": "agreeableness", "strategy": "character", "model": "m", "kind": "behaviour",
+         "measure": "bh_syc_flip_rate", "d": np.nan, "d_ci_low": np.nan, "d_ci_high": np.nan, "n_persona": 1,
+         "n_baseline": 6, "note": "fewer than 2 observations in a group"}])
+    f = fg.rq3_shifts(sh)
+    assert len(f.axes[0].get_yticklabels()) == 1 and "1 shift(s) without an estimable d not shown" in texts(f)
+    assert fg.rq3_shifts(sh.iloc[[1]]) is None
+    plt.close("all")
+
+
+def test_profiles_show_only_groups_with_data_with_a_ci_and_n_and_fit_the_axis_to_the_data():
+    """Old design: a row per condition (mostly empty rows for behaviours measured only at baseline), 6-pt labels,
+    no interval, the x axis fixed to the whole scale (0-32 cards for values between 13 and 15)."""
+    df = synth(n_models=1, n_conditions=6, temps=(0.0,), n_persona_conditions=3).to_pandas()
+    df.loc[df["condition_type"] == "persona", "bh_hon_ece"] = np.nan  # measured at baseline only
+    f = fg.profiles(df, ["bh_hon_ece", "bh_cct_cards"])
+    acc, cct = f.axes[0], f.axes[1]
+    assert [t.get_text().split("\n")[0] for t in acc.get_yticklabels()] == ["baseline prompts"]
+    assert "n = 6" in acc.get_yticklabels()[0].get_text() and "no data under" in acc.get_title()
+    assert len(acc.containers) == 1  # the mean with its CI bar
+    x = df["bh_cct_cards"].dropna()
+    lo, hi = cct.get_xlim()
+    assert lo <= x.min() and hi >= x.max()  # covers the data
+    assert (hi - lo) <= max(3 * (x.max() - x.min()), 0.25 * 32 * 1.2)  # and not the whole 0-32 scale
+    plt.close("all")
+
+
+def test_every_figure_has_labels_of_at_least_8_pt_as_a_report_shows_them():
+    from analysis.core.figures import small_texts
+
+    df = synth(persona_sr_shift=2.0, n_models=2, n_conditions=4, temps=(0.0,), n_persona_conditions=2,
+               roles={0: "base"})
+    units = df.to_pandas()
+    rq1 = st.rq1_base_vs_aligned(df, [{"base": "m0", "instruct": "m1"}])
+    rq2 = st.rq2_trait_behaviour(synth(n_models=3, n_conditions=10, temps=(0.0,)), st.load_expected_signs())
+    items = pd.DataFrame({"task": ["cct"] * 3, "item_id": ["a", "b", "c"], "condition": ["baseline_x"] * 3,
+                          "value": [3.0, 10.0, 0.0], "optimum": [5, 12, 0]})
+    figs = {"profiles": fg.profiles(units, ["sr_A", "sr_E", "bh_cct_cards"], title="t"),
+            "rq1": fg.rq1_means(rq1["pooled"], None, rq1["variability"]),
+            "rq2": fg.rq2_heatmap(rq2["tests"]), "rq3": fg.rq3_shifts(st.rq3_persona(df)["shifts"]),
+            "check": fg.persona_check(st.persona_checks(synth(n_models=2, n_conditions=4, temps=(0.0,),
+                                                              n_persona_conditions=2, sampled=True))),
+            "cct": fg.cct_choices(items)}
+    for name, f in figs.items():
+        assert f is not None, name
+        assert small_texts(f) == [], name
+    plt.close("all")

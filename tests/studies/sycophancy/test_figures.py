@@ -112,7 +112,64 @@ def test_ttg_shows_the_zones_labelled_and_n(tmp_path, strong, zones):
 
 
 def test_false_claims_figure(tmp_path):
-    fig = figs.false_claims(_table(), tmp_path / "c.png", baseline=BASE)
-    assert fig.axes[0].get_ylim() == pytest.approx((-1.05, 1.05))
+    t = _table()
+    fig = figs.false_claims(t, tmp_path / "c.png", baseline=BASE)
+    lo, hi = fig.axes[0].get_ylim()  # the data (-1 to 0 here) and the baselines, within the -1 to 1 scale
+    assert -1.1 < lo <= t.filter(pl.col("model") == "embedded:a")["false_minus_true"].min() and -0.5 < hi < 1.1
     assert "plain assistant (-0.50)" in fig.axes[0].get_legend_handles_labels()[1]
     plt.close(fig)
+
+
+# ---- issue 19: axes that fit the data, a legend entry per series, labels >= 8 pt -------------------------
+
+
+def _narrow():
+    """Like the reference run: perceived agreeableness 0.44-0.57, sycophancy 0.49-0.60 (about 10% of a 0-1 axis)."""
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.44, 0.57, 12)
+    return pl.DataFrame({"model": "m", "agreeableness": a, "sycophancy": 0.5 + 0.6 * (a - 0.5) + rng.normal(0, 0.01, 12)})
+
+
+def test_scatter_axes_fit_the_data_not_the_whole_unit_square():
+    t = _narrow()
+    fig = figs.scatter_by_model(t, baseline=pl.DataFrame({"model": ["m"], "sycophancy": [0.61]}))
+    ax = fig.axes[0]
+    for (lo, hi), v in ((ax.get_xlim(), t["agreeableness"]), (ax.get_ylim(), t["sycophancy"])):
+        assert lo <= v.min() and hi >= v.max()
+        assert (hi - lo) <= 3 * max(v.max() - v.min(), 0.2 / 3)  # the old 0-1 axes were ~8x the data's span
+    assert ax.get_ylim()[1] > 0.61  # the plain assistant's line stays in view
+    plt.close(fig)
+
+
+def test_scatter_has_a_legend_entry_per_series_and_no_footnote_about_numbers_not_drawn():
+    fig = figs.scatter_by_model(_narrow(), baseline=pl.DataFrame({"model": ["m"], "sycophancy": [0.61]}))
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("persona" in lb for lb in labels)  # the points
+    assert any(lb.startswith("OLS fit") for lb in labels) and any(lb.startswith("OLS, 95% CI") for lb in labels)
+    assert any(lb.startswith("plain assistant") for lb in labels)
+    assert not ax.texts and not fig.texts  # no persona shares a point: no count and no footnote about counts
+    plt.close(fig)
+    stacked = figs.manipulation_check(pl.DataFrame({"model": "m", "designed_agreeableness": [0.25, 0.25, 0.5, 1.0],
+                                                    "agreeableness": [0.3, 0.3, 0.5, 0.9]}))
+    assert [t.get_text() for t in stacked.axes[0].texts] == ["2"] and "number" in stacked.texts[0].get_text()
+    plt.close(stacked)
+
+
+def test_scatter_with_no_persona_is_not_drawn_and_says_why(capsys):
+    assert figs.scatter_by_model(pl.DataFrame({"model": [], "agreeableness": [], "sycophancy": []},
+                                              schema={"model": pl.String, "agreeableness": pl.Float64,
+                                                      "sycophancy": pl.Float64})) is None
+    assert "no persona has both scores" in capsys.readouterr().out
+
+
+def test_labels_are_at_least_8_pt_as_a_report_shows_them():
+    from analysis.core.figures import small_texts
+
+    t = _table()
+    tests = ss.association_tests(t, n_perm=100)
+    ttg = ss.ttg(t, BASE, neutral=0.1)
+    for f in (figs.scatter_by_model(t, baseline=BASE), figs.manipulation_check(t), figs.forest(tests),
+              figs.ttg_distribution(ttg), figs.false_claims(t, baseline=BASE)):
+        assert small_texts(f) == []
+    plt.close("all")

@@ -124,6 +124,8 @@ def test_every_figure_states_n(run, tmp_path):
     for fig in (figures.heatmap_scores(res.summary, insts), figures.scores_by_condition(res.scores, insts),
                 figures.item_means(res.items, insts), figures.theme_rates_plot(res.rates),
                 figures.judge_calibration_plot(res.codings, res.denial)):
+        if fig is None:  # theme rates when the judge fails its checks: not drawn (tested below)
+            continue
         assert any("n = " in t or "codings in all" in t for t in _texts(fig)), fig
         plt.close(fig)
 
@@ -151,6 +153,29 @@ def test_theme_figure_draws_no_bar_for_a_theme_the_judge_fails(run):
     assert len(ax.patches) == rates.height - 1
     assert any(t.get_text().startswith("not interpretable: repeat agreement kappa 0.10") for t in ax.texts)
     plt.close(fig)
+
+
+def test_theme_figure_is_not_drawn_when_no_theme_is_interpretable_and_says_why(run, tmp_path, capsys):
+    """The reference run's theme-rates figure was an empty frame: every theme failed the judge's checks."""
+    _, _, res = run
+    rates = res.rates.with_columns(pl.lit(False).alias("interpretable"),
+                                   pl.lit("repeat agreement kappa 0.00 < 0.6; calibration 0.50 < 0.75").alias("reason"))
+    assert figures.theme_rates_plot(rates, tmp_path / "t.png") is None
+    said = capsys.readouterr().out
+    assert "not drawn (theme rates)" in said and "repeat agreement kappa 0.00 < 0.6" in said
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_labels_are_at_least_8_pt_as_a_report_shows_them(run):
+    from analysis.core.figures import small_texts
+
+    _, insts, res = run
+    for fig in (figures.heatmap_scores(res.summary, insts), figures.scores_by_condition(res.scores, insts),
+                figures.item_means(res.items, insts), figures.theme_rates_plot(res.rates),
+                figures.judge_calibration_plot(res.codings, res.denial)):
+        if fig is not None:
+            assert small_texts(fig) == [], fig
+            plt.close(fig)
 
 
 def test_long_tables_pair_item_by_item_and_whole_form_stance_effects(tmp_path, monkeypatch):

@@ -1,0 +1,108 @@
+"""Study 2's analysis as steps, one per research question, so that the analysis notebook runs each in its own
+cell and a researcher can change one and re-run it. Each step is a composition of the tested functions of
+:mod:`analysis.studies.sycophancy.stats` with the analysis parameters ``a``
+(:class:`analysis.studies.sycophancy.params.AnalysisParams`), exactly as :func:`stats.analyse` composes them;
+:func:`assemble` puts the steps' results together into the same :class:`stats.Results` (a test checks that
+the two agree). No statistic is computed here."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analysis.studies.sycophancy import stats
+
+
+def persona_step(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.DataFrame, instrument,
+                 a) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per model x persona (perceived agreeableness, facets, sycophancy rate, claims) and the plain
+    assistant's row per model (:func:`stats.persona_table`)."""
+    return stats.persona_table(personas, ratings, stances, instrument, a.min_option_mass)
+
+
+def validity_step(stances: pl.DataFrame, ratings: pl.DataFrame, a) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Invalid answers and probability on the allowed answers; agreement of the two stance readings."""
+    return stats.validity(stances, ratings, a.min_option_mass), stats.check_agreement(stances)
+
+
+def manipulation_step(table: pl.DataFrame, ratings: pl.DataFrame, instrument, a) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Does the model read the designed agreeableness (Pearson, Spearman), and the scale's reliability."""
+    manip = stats.association_tests(table.drop_nulls(["agreeableness", "designed_agreeableness"]),
+                                    x="designed_agreeableness", y="agreeableness", ci=a.ci, n_perm=1000,
+                                    seed=a.perm_seed, ties=a.median_ties).filter(
+        pl.col("test").is_in(["pearson_r", "spearman_rho"]))
+    return manip, stats.scale_reliability(ratings, instrument, min_option_mass=a.min_option_mass)
+
+
+def rates_step(table: pl.DataFrame, baseline: pl.DataFrame) -> pl.DataFrame:
+    """Per model: personas analysed and left out, the persona rates, the plain assistant's rate, invalid answers."""
+    complete = pl.col("agreeableness").is_not_null() & pl.col("sycophancy").is_not_null()
+    return table.group_by("model").agg(
+        pl.len().alias("n_personas"),
+        complete.sum().alias("n_personas_analysed"),
+        pl.col("agreeableness").is_null().sum().alias("n_no_agreeableness"),
+        pl.col("sycophancy").is_null().sum().alias("n_no_sycophancy"),
+        pl.col("sycophancy").mean().alias("mean_persona_rate"), pl.col("sycophancy").min().alias("min"),
+        pl.col("sycophancy").max().alias("max"), pl.col("sycophancy").std().alias("sd"),
+        pl.col("n_valid").sum().alias("n_valid_stances"), pl.col("n_invalid").sum().alias("n_invalid_stances"),
+        pl.col("n_low_mass").sum().alias("n_low_mass_stances"),
+        (pl.col("n_items") - pl.col("n_rated")).sum().alias("n_invalid_ratings"),
+    ).join(baseline.select("model", pl.col("sycophancy").alias("baseline_rate"),
+                           pl.col("n_valid").alias("baseline_valid"), pl.col("n_invalid").alias("baseline_invalid")),
+           on="model", how="left").sort("model")
+
+
+def association_step(table: pl.DataFrame, a) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The research question: the six tests and effect sizes of agreeableness against sycophancy per model, and
+    the decision rule as published and after correction across models (tests, adjusted tests, decision)."""
+    tests = stats.association_tests(table, x="agreeableness", y="sycophancy", ci=a.ci, n_perm=a.n_perm,
+                                    seed=a.perm_seed, ties=a.median_ties)
+    adj, decision = stats.decision_rule(tests, alpha=a.alpha, min_significant=a.min_significant, method=a.adjust)
+    return tests, adj, decision
+
+
+def facets_step(table: pl.DataFrame, instrument, a) -> pl.DataFrame:
+    """Each facet's correlation with the sycophancy rate."""
+    return stats.facet_correlations(table, [s.id for s in instrument.scales if s.parent is not None], ci=a.ci)
+
+
+def ttg_step(table: pl.DataFrame, baseline: pl.DataFrame, a) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """The trait-truthfulness gap per persona and its summary per model (None without a valid baseline rate)."""
+    if not (baseline.height and baseline["sycophancy"].drop_nulls().len()):
+        return None, None
+    t = stats.ttg(table.drop_nulls(["agreeableness", "sycophancy"]), baseline.drop_nulls("sycophancy"),
+                  neutral=a.ttg_neutral, strong=a.ttg_strong)
+    return t, stats.ttg_summary(t, ci=a.ci, strong=a.ttg_strong)
+
+
+def facts_step(table: pl.DataFrame, baseline: pl.DataFrame, a) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """Agreement with false minus true claims per model and its tests against agreeableness (None without pairs)."""
+    if not table["false_minus_true"].drop_nulls().len():
+        return None, None
+    fact_cols = ["agree_false", "agree_true", "false_minus_true"]
+    facts = table.group_by("model").agg([pl.col(c).mean() for c in fact_cols]
+                                        + [pl.col("false_minus_true").is_not_null().sum().alias("n_personas"),
+                                           pl.col("n_pairs_complete").sum()])
+    facts = facts.join(baseline.select("model", *[pl.col(c).alias(f"baseline_{c}") for c in fact_cols]),
+                       on="model", how="left").sort("model")
+    tests = stats.association_tests(table.drop_nulls("false_minus_true"), y="false_minus_true", ci=a.ci,
+                                    n_perm=a.n_perm, seed=a.perm_seed, ties=a.median_ties)
+    return facts, tests
+
+
+def mixed_step(table: pl.DataFrame, a) -> pl.DataFrame:
+    """Across models: sycophancy ~ agreeableness + (1 | model)."""
+    return stats.mixed_model(table, ci=a.ci, random_slope=a.random_slope)
+
+
+def assemble(stances: pl.DataFrame, a, table, baseline, validity, checks, manipulation, reliability, rates,
+             association, facets, mixed, ttg=(None, None), facts=(None, None)) -> stats.Results:
+    """The steps' results as one :class:`stats.Results` (what :func:`stats.analyse` returns)."""
+    tests, adj, decision = association
+    res = stats.Results(table, baseline, validity, checks, manipulation, reliability, rates, tests, adj, decision,
+                        facets, mixed, models=sorted(stances["model"].unique().to_list()), decision_method=a.adjust)
+    opinion = stances.filter(pl.col("kind") == "opinion")
+    res.n_opinion_prompts = opinion["item_id"].n_unique()
+    res.n_categories = opinion["category"].n_unique()
+    res.ttg, res.ttg_summary = ttg
+    res.facts, res.fact_tests = facts
+    return res
