@@ -175,3 +175,20 @@ def test_a_domain_with_one_invalid_item_is_not_scored_and_is_counted():
     assert row["score"][0] is None and row["n_answered"][0] == row["n_items"][0] - 1  # not the mean of the rest
     summ = bigfive.summarise(s).filter((pl.col("persona") == "A_high") & (pl.col("domain") == "A"))
     assert summ["n_participants"][0] == 1 and summ["n_not_scored"][0] == 1
+
+
+REF_ITEMS = __import__("pathlib").Path(__file__).resolve().parents[3] / "data" / "raw" / "bigfive" / "items.parquet"
+
+
+@pytest.mark.skipif(not REF_ITEMS.exists(), reason="the reference run's data/raw/bigfive/items.parquet is absent")
+def test_reference_run_g_intervals_agree_with_their_paired_tests():
+    """Issue 17: in the reference run C_high had g CI [0.02, 0.29] (excluding 0) beside paired p = 0.14.
+    Every persona effect's g interval and shift interval now exclude 0 exactly when p < 0.05."""
+    eff = bigfive.persona_effects(INST, pl.read_parquet(REF_ITEMS))
+    assert eff.height >= 10
+    for r in eff.iter_rows(named=True):
+        sig = r["p"] < 0.05
+        assert (r["g_ci_low"] > 0 or r["g_ci_high"] < 0) == sig, r["persona"]
+        assert (r["shift_ci_low"] > 0 or r["shift_ci_high"] < 0) == sig, r["persona"]
+    c = eff.filter(pl.col("persona") == "C_high").row(0, named=True)
+    assert c["p"] > 0.05 and c["g_ci_low"] < 0 < c["g_ci_high"]
