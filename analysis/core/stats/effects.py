@@ -26,7 +26,8 @@ from analysis.core.stats.common import check_ci, row
 def nct_ci(t: float, df: float, ci: float = 0.95) -> tuple[float, float]:
     """Two-sided ``ci`` interval of the noncentrality parameter of a t statistic ``t`` with ``df``
     degrees of freedom: the ncp at which ``t`` is the upper, and the lower, (1 - ci) / 2 quantile
-    (root finding on scipy's noncentral t cdf, monotone decreasing in the ncp)."""
+    (root finding on scipy's noncentral t cdf, monotone decreasing in the ncp). NaN where scipy cannot
+    evaluate the noncentral t (extreme t at df = 1)."""
     from scipy.optimize import brentq
 
     check_ci(ci)
@@ -37,14 +38,20 @@ def nct_ci(t: float, df: float, ci: float = 0.95) -> tuple[float, float]:
     def root(target: float) -> float:
         f = lambda ncp: stats.nct.cdf(t, df, ncp) - target  # noqa: E731 - decreasing in ncp
         lo, hi, step = t - 2.0, t + 2.0, 2.0
-        while f(lo) < 0:
+        while f(lo) < 0 and step < 1e7:
             step *= 2
             lo = t - step
         step = 2.0
-        while f(hi) > 0:
+        while f(hi) > 0 and step < 1e7:
             step *= 2
             hi = t + step
-        return float(brentq(f, lo, hi, xtol=1e-12, rtol=1e-12))
+        flo, fhi = f(lo), f(hi)
+        if not (np.isfinite(flo) and np.isfinite(fhi) and flo >= 0 >= fhi):
+            return math.nan  # scipy's noncentral t is not computable there (e.g. |t| > 50 with df = 1)
+        try:
+            return float(brentq(f, lo, hi, xtol=1e-12, rtol=1e-12))
+        except ValueError:  # a NaN inside the bracket
+            return math.nan
 
     return root(1 - a), root(a)
 

@@ -85,7 +85,7 @@ def analyse(tables: dict[str, pl.DataFrame], instruments: list[Instrument], a: A
                 .sort("model"))
     return Results(
         instruments=instruments, a=a, items=items, scores=scores,
-        summary=st.score_summary(scores, instruments, a.ci), shares=st.cutoff_shares(scores, instruments),
+        summary=st.score_summary(scores, instruments, a.ci), shares=st.cutoff_shares(scores, instruments, probs),
         mode_fx=mode_fx, stance_fx=stance_fx,
         mixed=pl.from_pandas(pd.concat(mm)) if mm else pl.DataFrame(), mixed_notes=notes,
         dist=st.item_distributions(items, probs), recognition=st.recognition_summary(forms), codings=codings,
