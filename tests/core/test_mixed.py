@@ -74,3 +74,20 @@ def test_t_with_clusters_minus_one_df_holds_its_size_with_three_clusters():
         rej_z += 2 * stats.norm.sf(abs(r["z"])) < 0.05
     assert rej_t / reps <= 0.08
     assert rej_z > rej_t
+
+
+def test_a_contrast_without_any_variation_gets_no_test_rather_than_a_noise_p_value():
+    """Cell means (0, 0, 0, 4.67) as in the reference therapy run: the condition contrast within the neutral
+    stance is exactly 0 in every session; its SE is rounding noise (1e-15) and must not yield a p-value."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(3):
+        for c in ("a", "b"):
+            for st in ("n", "w"):
+                y = float(rng.integers(2, 8)) if (c, st) == ("a", "w") else 0.0
+                rows.append({"y": y, "c": c, "st": st, "g": s})
+    fit = fit_mixedlm("y ~ C(c) * C(st)", pd.DataFrame(rows), "g")
+    r = fit.term("C(c)[T.b]")
+    assert abs(r["coef"]) < 1e-9 and np.isnan(r["se"]) and np.isnan(r["p"]) and np.isnan(r["ci_low"])
+    assert "C(c)[T.b]" in next(n for n in fit.notes if n.startswith("no variation behind"))
+    assert np.isfinite(fit.term("C(st)[T.w]")["p"])

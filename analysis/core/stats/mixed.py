@@ -69,8 +69,15 @@ class MixedFit:
 _EMPTY = pd.DataFrame(columns=["term", "coef", "se", "ci_low", "ci_high", "z", "df", "p"])
 
 
-def _table(terms, coef, se, df: float, ci: float) -> pd.DataFrame:
+def _table(terms, coef, se, df: float, ci: float, resid_var: float, notes: list[str]) -> pd.DataFrame:
     coef, se = np.asarray(coef, float), np.asarray(se, float)
+    # an SE that is rounding noise (a contrast with no variation at all, e.g. two cells of zeros) gives no test
+    tiny = se <= 1e-6 * max(math.sqrt(resid_var) if resid_var == resid_var and resid_var > 0 else 0.0, 1e-300)
+    if tiny.any():
+        notes.append("no variation behind " + ", ".join(t for t, k in zip(terms, tiny) if k)
+                     + ": SE 0 up to rounding, so no CI or p (the coefficient is exact, "
+                     + ", ".join(f"{c:.3g}" for c, k in zip(coef, tiny) if k) + ")")
+        se = np.where(tiny, np.nan, se)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, coef / se, np.nan)
     if df >= 1:
@@ -116,7 +123,7 @@ def fit_mixedlm(formula: str, data: pd.DataFrame, groups: str, *, re_formula: st
         ols = smf.ols(formula, data).fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(data[groups])[0]},
                                          use_t=True)
         terms = list(ols.params.index)
-        table = _table(terms, ols.params.to_numpy(), ols.bse.to_numpy(), df, ci)
+        table = _table(terms, ols.params.to_numpy(), ols.bse.to_numpy(), df, ci, resid_var, notes)
         inference = (f"OLS with cluster-robust (CR1) SEs by {groups}, t with {df} df (clusters - 1): the mixed "
                      "model's random-intercept variance is at the boundary")
         notes.append(f"between-group variance at the boundary ({group_var:.2g}, below {BOUNDARY_RATIO:g} x the "
@@ -128,6 +135,7 @@ def fit_mixedlm(formula: str, data: pd.DataFrame, groups: str, *, re_formula: st
     if any("converge" in m and "boundary" not in m for m in msgs) or not fit.converged:
         notes.append("convergence warning from statsmodels")
     terms = list(fit.fe_params.index)
-    table = _table(terms, [float(fit.fe_params[t]) for t in terms], [float(fit.bse_fe[t]) for t in terms], df, ci)
+    table = _table(terms, [float(fit.fe_params[t]) for t in terms], [float(fit.bse_fe[t]) for t in terms], df, ci,
+                   resid_var, notes)
     inference = f"MixedLM (REML), random intercept per {groups}; Wald statistic against t with {df} df (clusters - 1)"
     return MixedFit(table, group_var, n_obs, n_groups, opt, notes, fit, resid_var, inference, False)

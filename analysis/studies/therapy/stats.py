@@ -26,6 +26,7 @@ from analysis.core.instruments import Instrument, score
 from analysis.core.stats.effects import paired_hedges_g
 from analysis.core.stats.mixed import fit_mixedlm
 from analysis.core.stats.multiplicity import adjust
+from analysis.core.stats.power import mde_paired_d, mde_t_coefficient
 
 KEYS = ["model", "session", "seed", "stance", "mode", "context", "context_id", "method", "history"]
 
@@ -282,7 +283,12 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
     """Paired contrasts a - b of ``factor`` (``condition`` or ``stance``) within model x instrument x
     scale x each level of ``across`` (the other factor), sessions as the unit; two-sided paired t-test,
     p adjusted (``method``, Holm by default) over the whole table (all models, scales, strata and
-    pairs) as ``p_adj``. Pass the reported scales (``primary``)."""
+    pairs) as ``p_adj``. Pass the reported scales (``primary``).
+
+    Beside each estimate, the smallest effect the paired t test detects at its n (80% power, two-sided,
+    alpha = 1 - ci; ``analysis.core.stats.power``): ``mde_dz`` (standardised like ``dz``), ``mde_dz_adj`` at
+    the strictest step of the adjustment (alpha / number of tests in the table) and ``mde_mean_diff`` =
+    mde_dz x the observed SD of the paired differences, in score points."""
     rows = []
     for (model, inst, scale, stratum), g in scores.group_by(["model", "instrument", "scale", across],
                                                             maintain_order=True):
@@ -304,8 +310,16 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
                          "a": a, "b": b, **res, "sided": "two-sided"})
     if not rows:
         return pl.DataFrame()
-    out = pl.DataFrame(rows)
-    return out.with_columns(pl.Series("p_adj", adjust(out["p"].to_numpy(), method)), pl.lit(method).alias("adjust"))
+    out = pl.DataFrame(rows, infer_schema_length=None)
+    alpha = 1 - ci
+    m = max(int(out["p"].is_not_nan().sum()), 1)
+    mde = [mde_paired_d(int(n), alpha) for n in out["n"]]
+    return out.with_columns(
+        pl.Series("p_adj", adjust(out["p"].to_numpy(), method)), pl.lit(method).alias("adjust"),
+        pl.Series("mde_dz", mde, dtype=pl.Float64),
+        pl.Series("mde_dz_adj", [mde_paired_d(int(n), alpha / m) for n in out["n"]], dtype=pl.Float64),
+        pl.Series("mde_mean_diff", [d * sd if sd == sd else math.nan for d, sd in zip(mde, out["sd_diff"])],
+                  dtype=pl.Float64))
 
 
 def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", ref_condition: str = "item_session",
@@ -318,7 +332,8 @@ def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", 
     The condition x stance interaction is fitted whenever the design has it: more than one level of each
     and every condition x stance cell observed (``interaction=False`` forces the additive model); otherwise
     the additive model. The ``formula`` and ``inference`` columns and the note say which model was fitted.
-    Returns the fixed effects (coef, SE, CI, two-sided p, df) and a note. With fewer than ``min_groups``
+    Returns the fixed effects (coef, SE, CI, two-sided p, df, ``mde_coef``: the smallest coefficient the
+    term's t test detects at 80% power, two-sided, alpha = 1 - ci) and a note. With fewer than ``min_groups``
     sessions nothing is fitted; with fewer than 10 the note says the random-intercept variance is poorly
     estimated; a failed or boundary fit is reported, not hidden.
     """
@@ -373,6 +388,8 @@ def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", 
     tab["resid_var"] = fit.resid_var
     tab["formula"] = formula
     tab["inference"] = fit.inference
+    # the smallest coefficient its t test detects (80% power, two-sided, alpha = 1 - ci, its df and SE)
+    tab["mde_coef"] = [mde_t_coefficient(se, df, 1 - ci) for se, df in zip(tab["se"], tab["df"])]
     return tab, "; ".join(notes)
 
 
