@@ -213,7 +213,7 @@ def headline(effects: pl.DataFrame, rel: pl.DataFrame) -> dict:
         m["persona_effects"][r["persona"]] = {
             "shift": r["shift"], "shift_ci_low": r["shift_ci_low"], "shift_ci_high": r["shift_ci_high"],
             "g": r["g"], "g_ci_low": r["g_ci_low"], "g_ci_high": r["g_ci_high"], "n_items": r["n_items"],
-            "p": r["p"], "p_holm": r.get("p_holm")}
+            "p": r["p"], "p_holm": r.get("p_holm"), "mde_dz": r.get("mde_dz")}
     for r in rel.iter_rows(named=True):
         m = out.setdefault(r["model"], {"persona_effects": {}, "reliability": {}})
         m["reliability"][r["domain"]] = {"alpha": r["alpha"], "ci_low": r["alpha_ci_low"], "ci_high": r["alpha_ci_high"],

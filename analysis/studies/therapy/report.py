@@ -123,6 +123,10 @@ def _g(row: dict, a: AnalysisParams) -> str:
             + (f" ({row['note']})" if row["note"] else "") + _mde(row, a))
 
 
+def _num(x) -> bool:
+    return x is not None and x == x
+
+
 def _mde(row: dict, a: AnalysisParams) -> str:
     """What a non-significant paired contrast could have detected at its n."""
     p = row.get("p_adj")
@@ -202,7 +206,7 @@ def summary(res: Results, question: str) -> str:
                     f"{_term(r['term'])} {_f(r['coef'], 2)} ({int(a.ci * 100)}% CI {_f(r['ci_low'], 2)} to "
                     f"{_f(r['ci_high'], 2)}, p = {_f(r['p'], 3)}"
                     + (f"; detectable at 80% power: |coef| >= {_f(r['mde_coef'], 2)}"
-                       if "mde_coef" in r and not (r["p"] == r["p"] and r["p"] < 1 - a.ci) else "") + ")"
+                       if _num(r.get("mde_coef")) and not (_num(r["p"]) and r["p"] < 1 - a.ci) else "") + ")"
                     for r in terms)
                 inference = mm["inference"][0] if "inference" in mm.columns else ""
                 formula = f" ({mm['formula'][0]})" if "formula" in mm.columns else ""

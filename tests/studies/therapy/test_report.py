@@ -200,3 +200,14 @@ def test_summary_reports_cutoff_probabilities_detectable_effects_and_the_model_f
         assert "not significant: at n = " in text
     assert "score ~ C(condition" in text and "t with" in text
     assert "mde_coef" in res.mixed.columns
+
+
+def test_summary_survives_a_mixed_term_without_a_test(run):
+    """A term with no variation has no SE, p or CI (core.stats.mixed); the summary prints n/a, not a crash."""
+    import dataclasses
+
+    _, _, res = run
+    mixed = res.mixed.with_columns(pl.lit(None, dtype=pl.Float64).alias("p"), pl.lit(None, dtype=pl.Float64).alias("se"),
+                                   pl.lit(None, dtype=pl.Float64).alias("mde_coef"))
+    text = report.summary(dataclasses.replace(res, mixed=mixed), STUDY.question)
+    assert "p = n/a" in text
