@@ -42,3 +42,17 @@ def test_too_small_n_has_no_mde_and_bad_alternative_is_refused():
     assert math.isnan(mde_paired_d(1)) and math.isnan(mde_two_sample_d(1, 5)) and math.isnan(mde_correlation(3))
     with pytest.raises(ValueError, match="alternative"):
         mde_paired_d(5, alternative="sideways")
+
+
+def test_coefficient_mde_has_80_percent_power_by_simulation():
+    """At the MDE of a coefficient (se known, t with df = 2, as a mixed model over 3 sessions is tested) the
+    t test rejects about 80% of the time: t = (coef + noise) / (se * sqrt(chi2_df / df))."""
+    from analysis.core.stats.power import mde_t_coefficient
+
+    se, df = 1.3, 2
+    b = mde_t_coefficient(se, df)
+    rng = np.random.default_rng(2)
+    t = (b + rng.normal(0, se, 20000)) / (se * np.sqrt(rng.chisquare(df, 20000) / df))
+    assert np.mean(np.abs(t) > stats.t.ppf(0.975, df)) == pytest.approx(0.8, abs=0.015)
+    assert mde_t_coefficient(se, 30) < b  # more df, smaller detectable coefficient
+    assert math.isnan(mde_t_coefficient(0.0, 5)) and math.isnan(mde_t_coefficient(1.0, 0))

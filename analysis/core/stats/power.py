@@ -61,3 +61,16 @@ def mde_correlation(n: int, alpha: float = 0.05, power: float = 0.8, alternative
     a = alpha / 2 if _alt(alternative) == "two-sided" else alpha
     z = (stats.norm.ppf(1 - a) + stats.norm.ppf(power)) / math.sqrt(n - 3)
     return float(math.tanh(z))
+
+
+def mde_t_coefficient(se: float, df: float, alpha: float = 0.05, power: float = 0.8,
+                      alternative: str = "two-sided") -> float:
+    """Smallest regression (or mixed-model) coefficient, in the coefficient's own unit, that a t test of
+    coef / se against t(``df``) detects with ``power``: se times the noncentrality at which that test has
+    ``power`` (the noncentral t, solved with statsmodels as for a one-sample t test with df + 1 units).
+    ``se`` is taken as known (the design's standard error)."""
+    if not (math.isfinite(se) and se > 0 and math.isfinite(df) and df >= 1):
+        return math.nan
+    n = df + 1
+    dz = mde_paired_d(int(round(n)), alpha, power, alternative) if float(n).is_integer() else math.nan
+    return float(se * dz * math.sqrt(n)) if math.isfinite(dz) else math.nan

@@ -38,7 +38,7 @@ from scipy import stats
 
 from analysis.core.elicit import MIN_OPTION_MASS
 from analysis.core.errors import StatsError
-from analysis.core.stats.common import as_pandas, check_ci, frame, need, p_from_t, p_from_z
+from analysis.core.stats.common import as_pandas, check_ci, frame, need, p_from_t
 from analysis.core.stats.correlation import ols_slope, pearson, spearman
 from analysis.core.stats.effects import cohen_d, effect_sizes
 from analysis.core.stats.groups import mann_whitney, median_split, permutation_test, welch
@@ -296,8 +296,8 @@ def mixed_model(df, x: str = "agreeableness", y: str = "sycophancy", group: str 
     t = fit.term("x_")
     z = float(t["z"])
     return pl.DataFrame([{**base, "estimate": float(t["coef"]), "se": float(t["se"]), "ci_low": float(t["ci_low"]),
-                          "ci_high": float(t["ci_high"]), "z": z, "p_greater": p_from_z(z, "greater"),
-                          "p_two_sided": p_from_z(z, "two-sided"), "group_var": fit.group_var,
+                          "ci_high": float(t["ci_high"]), "z": z, "p_greater": p_from_t(z, t["df"], "greater"),
+                          "p_two_sided": p_from_t(z, t["df"], "two-sided"), "group_var": fit.group_var,
                           "method": "MixedLM (REML), random intercept" + (" and slope" if random_slope else "")
                           + f" [{fit.optimiser}]", "note": "; ".join(notes)}])
 

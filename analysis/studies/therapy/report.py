@@ -85,7 +85,7 @@ def analyse(tables: dict[str, pl.DataFrame], instruments: list[Instrument], a: A
                 .sort("model"))
     return Results(
         instruments=instruments, a=a, items=items, scores=scores,
-        summary=st.score_summary(scores, instruments, a.ci), shares=st.cutoff_shares(scores, instruments),
+        summary=st.score_summary(scores, instruments, a.ci), shares=st.cutoff_shares(scores, instruments, probs),
         mode_fx=mode_fx, stance_fx=stance_fx,
         mixed=pl.from_pandas(pd.concat(mm)) if mm else pl.DataFrame(), mixed_notes=notes,
         dist=st.item_distributions(items, probs), recognition=st.recognition_summary(forms), codings=codings,
@@ -120,7 +120,22 @@ def _g(row: dict, a: AnalysisParams) -> str:
     return (f"Hedges' g = {_f(row['g'], 2)} ({int(a.ci * 100)}% CI {_f(row['ci_low'], 2)} to {_f(row['ci_high'], 2)}), "
             f"mean difference {_f(row['mean_diff'])}, n = {row['n']} paired sessions, two-sided paired t-test "
             f"p = {_f(row['p'], 3)}, {row['adjust']}-adjusted p = {_f(row['p_adj'], 3)}"
-            + (f" ({row['note']})" if row["note"] else ""))
+            + (f" ({row['note']})" if row["note"] else "") + _mde(row, a))
+
+
+def _num(x) -> bool:
+    return x is not None and x == x
+
+
+def _mde(row: dict, a: AnalysisParams) -> str:
+    """What a non-significant paired contrast could have detected at its n."""
+    p = row.get("p_adj")
+    if row.get("mde_dz") is None or (p is not None and p == p and p < 1 - a.ci) or row["mde_dz"] != row["mde_dz"]:
+        return ""
+    return (f"; not significant: at n = {row['n']} the paired t test detects d_z >= {_f(row['mde_dz'], 2)} with 80% "
+            f"power (two-sided, alpha = {1 - a.ci:.2f}; >= {_f(row['mde_dz_adj'], 2)} at the strictest "
+            f"{row['adjust']} step), a mean difference of about {_f(row['mde_mean_diff'])} at the observed SD of the "
+            f"differences; observed d_z = {_f(row['dz'], 2)}")
 
 
 def summary(res: Results, question: str) -> str:
@@ -181,20 +196,45 @@ def summary(res: Results, question: str) -> str:
                     row = r.row(0, named=True)
                     out.append(f"- {name}, {row['a']} minus {row['b']} stance ({c}): {_g(row, a)}.")
                     break
+            out += _share_lines(res, model, inst_id, scale, name)
             note = res.mixed_notes.get(f"{inst_id}_{scale}", "")
             mm = res.mixed.filter((pl.col("instrument") == inst_id) & (pl.col("scale") == scale)) \
                 if res.mixed.height else pl.DataFrame()
             if mm.height:
                 terms = [r for r in mm.iter_rows(named=True) if r["term"] != "Intercept" and "C(model)" not in r["term"]]
-                txt = "; ".join(f"{_term(r['term'])} {_f(r['coef'], 2)} ({int(a.ci * 100)}% CI {_f(r['ci_low'], 2)} to "
-                                f"{_f(r['ci_high'], 2)}, p = {_f(r['p'], 3)})" for r in terms)
-                out.append(f"- {name}, mixed model over the in-session conditions (random intercept per session, "
-                           f"n = {mm['n_sessions'][0]} sessions, {mm['n_obs'][0]} scores): {txt}"
-                           + (f". Note: {note}" if note else "") + ".")
+                txt = "; ".join(
+                    f"{_term(r['term'])} {_f(r['coef'], 2)} ({int(a.ci * 100)}% CI {_f(r['ci_low'], 2)} to "
+                    f"{_f(r['ci_high'], 2)}, p = {_f(r['p'], 3)}"
+                    + (f"; detectable at 80% power: |coef| >= {_f(r['mde_coef'], 2)}"
+                       if _num(r.get("mde_coef")) and not (_num(r["p"]) and r["p"] < 1 - a.ci) else "") + ")"
+                    for r in terms)
+                inference = mm["inference"][0] if "inference" in mm.columns else ""
+                formula = f" ({mm['formula'][0]})" if "formula" in mm.columns else ""
+                out.append(f"- {name}, mixed model over the in-session conditions{formula} (n = {mm['n_sessions'][0]} sessions, {mm['n_obs'][0]} scores; "
+                           f"{inference}): {txt}" + (f". Note: {note}" if note else "") + ".")
             elif note:
                 out.append(f"- {name}, mixed model: not fitted ({note}).")
         out += _validity_lines(res, model) + _recognition_lines(res, model) + _judge_lines(res, model)
     return "\n".join(out)
+
+
+def _share_lines(res: Results, model: str, inst_id: str, scale: str, name: str) -> list[str]:
+    """The share of units reaching each human cut-off, per condition scored from option probabilities (the
+    probability of the total reaching it) and per generated condition (observed), reference stance first."""
+    if not res.shares.height:
+        return []
+    sh = res.shares.filter((pl.col("model") == model) & (pl.col("instrument") == inst_id) & (pl.col("scale") == scale)
+                           & pl.col("share").is_not_nan())
+    parts = []
+    for (cond, stance), g in sh.group_by(["condition", "stance"], maintain_order=True):
+        kind = "P(total >= cut-off)" if cond.endswith(":probs") else "share of units at or above"
+        parts.append(f"{cond}, {stance}: {kind} " + ", ".join(
+            f"{r['cutoff_band']} {_f(r['share'], 2)}" for r in g.iter_rows(named=True))
+            + f" (n = {g['n_scored'][0]} distinct context{'s' if g['n_scored'][0] != 1 else ''})")
+    if not parts:
+        return []
+    return [f"- {name}, reaching each human cut-off (units: distinct contexts; from option probabilities the "
+            "probability of the total reaching it, from the item distributions): " + "; ".join(parts) + "."]
 
 
 def _term(term: str) -> str:
@@ -202,6 +242,10 @@ def _term(term: str) -> str:
     item_session:generate"."""
     import re
 
+    parts = term.split("]:C(")
+    if len(parts) > 1:  # an interaction: "C(a, ...)[T.x]:C(b, ...)[T.y]"
+        return " x ".join(_term(p if i == 0 else "C(" + p) for i, p in enumerate(
+            [parts[0] + "]"] + [q for q in parts[1:]])) + " (interaction)"
     m = re.match(r"C\((\w+), Treatment\('([^']+)'\)\)\[T\.(.+)\]", term)
     return f"{m.group(3)} vs {m.group(2)}" if m else term
 
@@ -284,7 +328,7 @@ def headline(res: Results) -> dict:
             m(r["model"])["effects"].setdefault(f"{r['instrument']}_{r['scale']}", {})[
                 f"{r['a']}__minus__{r['b']}__{r[label]}"] = {
                 "g": r["g"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "mean_diff": r["mean_diff"],
-                "p_adj": r["p_adj"]}
+                "p_adj": r["p_adj"], "mde_dz": r.get("mde_dz")}
     for r in res.recognition.filter(pl.col("mode") == "all").iter_rows(named=True) if res.recognition.height else []:
         m(r["model"])["recognition"][r["instrument"]] = {"rate": r["recognition_rate"], "n": r["n_forms"],
                                                          "names_other_rate": r["names_other_rate"]}

@@ -5,12 +5,13 @@ band humans call moderate"), never as a diagnosis of anything.
 
 * ``score_items``: item answers -> one score per model x session x stance x mode x method x
   instrument, with its cut-off band, items answered and unparsed, and the option mass.
-* ``cutoff_shares``: the share of sessions at or above each cut-off.
+* ``cutoff_shares``: the share of units (distinct contexts) reaching each cut-off; from option
+  probabilities, the probability of the total reaching it (convolution of the item distributions).
 * ``paired_hedges_g`` / ``contrasts``: within-model differences between modes and between stances,
   sessions as the unit (paired: the same session seen in two conditions), Hedges' g_av with a CI,
   a paired t-test, and Holm adjustment over all contrasts of a table (models included).
-* ``mixed_model``: statsmodels MixedLM, score ~ condition + stance (+ model), random intercept per
-  session; with few sessions it says so instead of pretending.
+* ``mixed_model``: statsmodels MixedLM, score ~ condition * stance (+ model) when every cell of the
+  crossing is observed (else additive), random intercept per session; with few sessions it says so.
 * ``item_distributions``: item-level answer distributions (option probabilities or parsed answers).
 """
 
@@ -25,6 +26,7 @@ from analysis.core.instruments import Instrument, score
 from analysis.core.stats.effects import paired_hedges_g
 from analysis.core.stats.mixed import fit_mixedlm
 from analysis.core.stats.multiplicity import adjust
+from analysis.core.stats.power import mde_paired_d, mde_t_coefficient
 
 KEYS = ["model", "session", "seed", "stance", "mode", "context", "context_id", "method", "history"]
 
@@ -117,22 +119,107 @@ def thresholds(inst: Instrument, scale: str = "total") -> list[tuple[str, float]
     return [(b.label, b.min) for b in inst.scale(scale).cutoffs[1:]]
 
 
-def cutoff_shares(scores: pl.DataFrame, instruments: list[Instrument]) -> pl.DataFrame:
-    """For each model x stance x condition x reported scale with cut-offs, and each cut-off: sessions
-    scored, sessions at or above the cut-off, and the share (sessions whose score is missing are
-    counted as not scored)."""
+def total_distribution(dists: list[dict[float, float]]) -> dict[float, float]:
+    """The distribution of a sum of independent item answers: the convolution of the per-item option
+    distributions ({keyed value: probability}, each summing to 1)."""
+    out = {0.0: 1.0}
+    for d in dists:
+        nxt: dict[float, float] = {}
+        for a, pa in out.items():
+            for b, pb in d.items():
+                nxt[a + b] = nxt.get(a + b, 0.0) + pa * pb
+        out = nxt
+    return out
+
+
+def _p_at_or_above(dist: dict[float, float], cut: float) -> float:
+    return float(sum(p for v, p in dist.items() if v >= cut - 1e-9))
+
+
+def _unit_distributions(probs: pl.DataFrame, inst: Instrument, scale: str) -> dict[tuple, dict[float, float]]:
+    """{(model, stance, condition, context_id): distribution of the scale's score} for every context whose
+    items of ``scale`` all have a valid option distribution; the score of a mean-rule scale is the sum / k."""
+    rs = inst.response_scale
+    items = inst.items_of(scale)
+    keys = {i.id: i.key for i in items}
+    rule = inst.scale(scale).rule or inst.rule
+    p = with_condition(probs.filter(pl.col("instrument") == inst.id).with_columns(pl.lit("probs").alias("method")))
+    p = p.filter(pl.col("item_id").is_in(list(keys)))
+    out = {}
+    for key, g in p.group_by(["model", "stance", "condition", "context_id"], maintain_order=True):
+        first = g.filter(pl.col("session") == g["session"].min())  # a repeated context: one request, one unit
+        dists = []
+        for item_id, key_ in keys.items():
+            it = first.filter(pl.col("item_id") == item_id)
+            if it.height == 0 or not it["valid"].all():
+                dists = None
+                break
+            vals = it["option_value"].cast(pl.Float64).to_numpy()
+            vals = rs.min + rs.max - vals if key_ == -1 else vals
+            pr = it["prob"].to_numpy()
+            dists.append({float(v): float(q) / float(pr.sum()) for v, q in zip(vals, pr)})
+        if dists:
+            tot = total_distribution(dists)
+            out[tuple(key)] = tot if rule == "sum" else {v / len(keys): q for v, q in tot.items()}
+    return out
+
+
+def cutoff_shares(scores: pl.DataFrame, instruments: list[Instrument], probs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """For each model x stance x condition x reported scale with cut-offs, and each cut-off: the share of
+    units whose score reaches the cut-off.
+
+    The unit is a distinct context (``context_id``): a session, or one fresh context that is the same request
+    for every session (one unit, however many sessions repeat it). For a condition scored from option
+    probabilities (``:probs``), a unit's score is a distribution, not a number: its chance of reaching the
+    cut-off is P(score >= cut-off), from the convolution of the item option distributions (items answered
+    independently given the context; the option probabilities are those among the options, as the expected
+    answers use), and ``share`` is its mean over units. The band of an *expected* total is not used (an
+    expected 10.48 and 9.97 are not 100% vs 0% "moderate"). For a generated condition each unit has one
+    observed score, and ``share`` is the share of units at or above the cut-off. Units without a score (an
+    invalid item answer) are counted as not scored."""
     rows = []
     by_id = {i.id: i for i in instruments}
     sub = primary(scores, instruments)
+    ctx = "context_id" if "context_id" in sub.columns else "session"
+    dist_cache: dict[tuple, dict] = {}
     for key, g in sub.group_by(["model", "stance", "condition", "instrument", "scale"], maintain_order=True):
         inst = by_id[key[3]]
-        vals = g["score"].drop_nulls().to_numpy()
-        for label, cut in thresholds(inst, key[4]):
-            k = int((vals >= cut).sum())
-            rows.append({"model": key[0], "stance": key[1], "condition": key[2], "instrument": key[3], "scale": key[4],
-                         "cutoff_band": label, "cutoff": cut, "n_sessions": g.height, "n_scored": len(vals),
-                         "n_at_or_above": k, "share": k / len(vals) if len(vals) else math.nan})
-    return pl.DataFrame(rows)
+        cuts = thresholds(inst, key[4])
+        if not cuts:
+            continue
+        units = g.sort("session").unique(ctx, keep="first", maintain_order=True)
+        scored = units.filter(pl.col("score").is_not_null())
+        from_probs = key[2].split(":")[1:2] == ["probs"]
+        if from_probs and (probs is None or not probs.height):
+            for label, cut in cuts:
+                rows.append({"model": key[0], "stance": key[1], "condition": key[2], "instrument": key[3],
+                             "scale": key[4], "cutoff_band": label, "cutoff": cut,
+                             "n_sessions": g["session"].n_unique(), "n_units": units.height, "n_scored": scored.height,
+                             "n_at_or_above": None, "share": math.nan,
+                             "basis": "not computed: pass the option probabilities (probs table) to get P(score >= "
+                                      "cut-off); the band of an expected score is not a share"})
+            continue
+        if from_probs:
+            if (key[3], key[4]) not in dist_cache:
+                dist_cache[(key[3], key[4])] = _unit_distributions(probs, inst, key[4])
+            dists = [dist_cache[(key[3], key[4])].get((key[0], key[1], key[2], c)) for c in scored[ctx].to_list()]
+            dists = [d for d in dists if d is not None]
+        for label, cut in cuts:
+            base = {"model": key[0], "stance": key[1], "condition": key[2], "instrument": key[3], "scale": key[4],
+                    "cutoff_band": label, "cutoff": cut, "n_sessions": g["session"].n_unique(), "n_units": units.height}
+            if from_probs:
+                pr = [_p_at_or_above(d, cut) for d in dists]
+                rows.append({**base, "n_scored": len(pr), "n_at_or_above": None,
+                             "share": sum(pr) / len(pr) if pr else math.nan,
+                             "basis": "P(score >= cut-off) from the item option distributions (convolution), "
+                                      "mean over units"})
+            else:
+                vals = scored["score"].to_numpy()
+                k = int((vals >= cut).sum())
+                rows.append({**base, "n_scored": len(vals), "n_at_or_above": k,
+                             "share": k / len(vals) if len(vals) else math.nan,
+                             "basis": "share of units whose observed score is at or above the cut-off"})
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def mean_ci(values, ci: float = 0.95) -> tuple[float, float]:
@@ -196,7 +283,12 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
     """Paired contrasts a - b of ``factor`` (``condition`` or ``stance``) within model x instrument x
     scale x each level of ``across`` (the other factor), sessions as the unit; two-sided paired t-test,
     p adjusted (``method``, Holm by default) over the whole table (all models, scales, strata and
-    pairs) as ``p_adj``. Pass the reported scales (``primary``)."""
+    pairs) as ``p_adj``. Pass the reported scales (``primary``).
+
+    Beside each estimate, the smallest effect the paired t test detects at its n (80% power, two-sided,
+    alpha = 1 - ci; ``analysis.core.stats.power``): ``mde_dz`` (standardised like ``dz``), ``mde_dz_adj`` at
+    the strictest step of the adjustment (alpha / number of tests in the table) and ``mde_mean_diff`` =
+    mde_dz x the observed SD of the paired differences, in score points."""
     rows = []
     for (model, inst, scale, stratum), g in scores.group_by(["model", "instrument", "scale", across],
                                                             maintain_order=True):
@@ -218,22 +310,36 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
                          "a": a, "b": b, **res, "sided": "two-sided"})
     if not rows:
         return pl.DataFrame()
-    out = pl.DataFrame(rows)
-    return out.with_columns(pl.Series("p_adj", adjust(out["p"].to_numpy(), method)), pl.lit(method).alias("adjust"))
+    out = pl.DataFrame(rows, infer_schema_length=None)
+    alpha = 1 - ci
+    m = max(int(out["p"].is_not_nan().sum()), 1)
+    mde = [mde_paired_d(int(n), alpha) for n in out["n"]]
+    return out.with_columns(
+        pl.Series("p_adj", adjust(out["p"].to_numpy(), method)), pl.lit(method).alias("adjust"),
+        pl.Series("mde_dz", mde, dtype=pl.Float64),
+        pl.Series("mde_dz_adj", [mde_paired_d(int(n), alpha / m) for n in out["n"]], dtype=pl.Float64),
+        pl.Series("mde_mean_diff", [d * sd if sd == sd else math.nan for d, sd in zip(mde, out["sd_diff"])],
+                  dtype=pl.Float64))
 
 
 def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", ref_condition: str = "item_session",
-                ref_stance: str = "neutral", min_groups: int = 3, ci: float = 0.95) -> tuple[pd.DataFrame, str]:
-    """score ~ C(condition) + C(stance) [+ C(model)], random intercept per session (model x session),
-    fitted with ``analysis.core.stats.mixed.fit_mixedlm`` (REML, best of several optimisers).
+                ref_stance: str = "neutral", min_groups: int = 3, ci: float = 0.95,
+                interaction: bool = True) -> tuple[pd.DataFrame, str]:
+    """score ~ C(condition) * C(stance) [+ C(model)], random intercept per session (model x session),
+    fitted with ``analysis.core.stats.mixed.fit_mixedlm`` (REML, best of several optimisers; a boundary fit
+    falls back to OLS with cluster-robust SEs by session; t with sessions - 1 df).
 
-    Returns the fixed effects (coef, SE, CI, two-sided Wald p) and a note. With fewer than
-    ``min_groups`` sessions nothing is fitted; with fewer than 10 the note says the random-intercept
-    variance is poorly estimated; a failed or boundary fit is reported, not hidden.
+    The condition x stance interaction is fitted whenever the design has it: more than one level of each
+    and every condition x stance cell observed (``interaction=False`` forces the additive model); otherwise
+    the additive model. The ``formula`` and ``inference`` columns and the note say which model was fitted.
+    Returns the fixed effects (coef, SE, CI, two-sided p, df, ``mde_coef``: the smallest coefficient the
+    term's t test detects at 80% power, two-sided, alpha = 1 - ci) and a note. With fewer than ``min_groups``
+    sessions nothing is fitted; with fewer than 10 the note says the random-intercept variance is poorly
+    estimated; a failed or boundary fit is reported, not hidden.
     """
     d = scores.filter((pl.col("scale") == scale) & (pl.col("instrument") == instrument) & pl.col("score").is_not_null())
     df = d.select("model", "session", "condition", "stance", "score").to_pandas()
-    empty = pd.DataFrame(columns=["term", "coef", "se", "ci_low", "ci_high", "p"])
+    empty = pd.DataFrame(columns=["term", "coef", "se", "ci_low", "ci_high", "df", "p"])
     if df.empty:
         return empty, "no scored sessions"
     df["group"] = df["model"].astype(str) + ":" + df["session"].astype(str)
@@ -241,25 +347,37 @@ def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", 
     if k < min_groups:
         return empty, (f"only {k} session(s): a random intercept per session cannot be estimated; "
                        "see the descriptive table and the paired effect sizes")
-    terms = []
     conds = sorted(df["condition"].unique())
+    stances = sorted(df["stance"].unique())
+    cterm = sterm = None
     if len(conds) > 1:
         ref = ref_condition if ref_condition in conds else conds[0]
-        terms.append(f"C(condition, Treatment('{ref}'))")
-    stances = sorted(df["stance"].unique())
+        cterm = f"C(condition, Treatment('{ref}'))"
     if len(stances) > 1:
         ref = ref_stance if ref_stance in stances else stances[0]
-        terms.append(f"C(stance, Treatment('{ref}'))")
+        sterm = f"C(stance, Treatment('{ref}'))"
+    crossed = (cterm is not None and sterm is not None
+               and df.groupby(["condition", "stance"]).size().shape[0] == len(conds) * len(stances))
+    terms = []
+    if cterm and sterm and crossed and interaction:
+        terms.append(f"{cterm} * {sterm}")
+        which = "condition x stance interaction (every condition x stance cell observed)"
+    else:
+        terms += [t for t in (cterm, sterm) if t]
+        which = ("additive (condition + stance): " + ("interaction not requested" if crossed else
+                 "not every condition x stance cell was observed, so no interaction") if cterm and sterm else
+                 "one factor")
     if df["model"].nunique() > 1:
         terms.append("C(model)")
     if not terms:
         return empty, "only one condition and one stance: nothing to compare"
     if df["score"].std() == 0:
         return empty, "every score is identical: nothing to model"
-    notes = []
+    formula = "score ~ " + " + ".join(terms)
+    notes = [f"model fitted: {which}"]
     if k < 10:
         notes.append(f"only {k} sessions: the random-intercept variance is poorly estimated; read as descriptive")
-    fit = fit_mixedlm("score ~ " + " + ".join(terms), df, "group", ci=ci)
+    fit = fit_mixedlm(formula, df, "group", ci=ci)
     notes += fit.notes
     if not fit.ok:
         return empty, "; ".join(notes) or "mixed model could not be fitted"
@@ -267,6 +385,11 @@ def mixed_model(scores: pl.DataFrame, instrument: str, *, scale: str = "total", 
     tab["n_obs"] = fit.n_obs
     tab["n_sessions"] = fit.n_groups
     tab["group_var"] = fit.group_var
+    tab["resid_var"] = fit.resid_var
+    tab["formula"] = formula
+    tab["inference"] = fit.inference
+    # the smallest coefficient its t test detects (80% power, two-sided, alpha = 1 - ci, its df and SE)
+    tab["mde_coef"] = [mde_t_coefficient(se, df, 1 - ci) for se, df in zip(tab["se"], tab["df"])]
     return tab, "; ".join(notes)
 
 

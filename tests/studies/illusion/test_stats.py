@@ -95,7 +95,8 @@ def test_rq2_finds_a_real_effect_in_the_expected_direction():
     t = res["tests"].set_index(["trait", "behaviour"])
     hit = t.loc[("sr_E", "bh_cct_cards")]
     assert hit["method"].startswith("mixedlm")
-    assert hit["coef"] > 0.4 and hit["p_holm"] < 0.001 and hit["sig_bh"] and hit["direction_as_expected"] == 1
+    # t with models - 1 = 4 df (core.stats.mixed: small-sample inference), not Wald z: p is larger than before
+    assert hit["coef"] > 0.4 and hit["p_holm"] < 0.05 and hit["sig_bh"] and hit["direction_as_expected"] == 1
     s = res["summary"]
     assert s["n_tests"] == len(TRAITS) * 4 and s["n_models"] == 5
     assert s["n_sig_holm"] >= 1 and s["share_expected_direction_holm"] == 1.0

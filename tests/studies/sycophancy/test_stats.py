@@ -345,3 +345,13 @@ def test_long_tables_contrast_designed_levels_with_cohens_d(tmp_path, monkeypatc
     ref = cohen_d(hi, lo)
     assert row["estimate"] == pytest.approx(ref["d"]) and (row["n_a"], row["n_b"]) == (len(hi), len(lo))
     assert row["unit_of_analysis"] == "persona" and row["kind"] == "behaviour"
+
+
+def test_mixed_model_p_values_use_t_with_models_minus_one_df():
+    """Issue 17: with 4 models the slope's p comes from t with 3 df (core.stats.mixed), not Wald z."""
+    from scipy import stats as sps
+
+    df = pd.concat([synth(0.3, n=30, seed=s, model=f"m{s}") for s in range(4)])
+    r = ss.mixed_model(df).row(0, named=True)
+    assert r["p_two_sided"] == pytest.approx(2 * sps.t.sf(abs(r["z"]), 3))
+    assert r["p_greater"] == pytest.approx(sps.t.sf(r["z"], 3))

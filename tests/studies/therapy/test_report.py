@@ -202,3 +202,37 @@ def test_long_tables_pair_item_by_item_and_whole_form_stance_effects(tmp_path, m
     kinds = dict(zip(s["measure"], s["kind"]))
     assert kinds == {"gad7_total:item_session:generate": "clinical_scale", "gad7_total:whole_session:generate": "behaviour"}
     assert pl.read_parquet(paths["measures"])["unit"][0] == "gad7 score (0.0-21.0)"
+
+
+def test_summary_reports_cutoff_probabilities_detectable_effects_and_the_model_fitted(run):
+    """Issue 17: the summary gives the probability of reaching each cut-off per distinct context, what a
+    non-significant contrast could have detected at its n, and which mixed model was fitted."""
+    from analysis.core.stats.power import mde_paired_d
+
+    tables, insts, res = run
+    text = report.summary(res, STUDY.question)
+    probs_rows = res.shares.filter(pl.col("condition").str.ends_with(":probs") & pl.col("share").is_not_nan())
+    assert probs_rows.height and "P(total >= cut-off)" in text
+    r = probs_rows.row(0, named=True)
+    assert f"{r['cutoff_band']} {r['share']:.2f}" in text
+    fresh = res.shares.filter(pl.col("condition").str.starts_with("item_fresh"))
+    assert set(fresh["n_units"]) == {1}  # one fresh context repeated for 4 sessions is one unit
+    for fx in (res.mode_fx, res.stance_fx):
+        for row in fx.iter_rows(named=True):
+            assert row["mde_dz"] == pytest.approx(mde_paired_d(row["n"], 0.05), nan_ok=True)
+    nonsig = [row for row in res.stance_fx.iter_rows(named=True) if not row["p_adj"] < 0.05 and row["n"] >= 2]
+    if nonsig:
+        assert "not significant: at n = " in text
+    assert "score ~ C(condition" in text and "t with" in text
+    assert "mde_coef" in res.mixed.columns
+
+
+def test_summary_survives_a_mixed_term_without_a_test(run):
+    """A term with no variation has no SE, p or CI (core.stats.mixed); the summary prints n/a, not a crash."""
+    import dataclasses
+
+    _, _, res = run
+    mixed = res.mixed.with_columns(pl.lit(None, dtype=pl.Float64).alias("p"), pl.lit(None, dtype=pl.Float64).alias("se"),
+                                   pl.lit(None, dtype=pl.Float64).alias("mde_coef"))
+    text = report.summary(dataclasses.replace(res, mixed=mixed), STUDY.question)
+    assert "p = n/a" in text

@@ -37,7 +37,7 @@ def test_paired_g_hand_computed():
     s_av = math.sqrt((np.var([1, 2, 3, 4], ddof=1) + np.var([0, 1, 1, 2], ddof=1)) / 2)
     assert r["g"] == pytest.approx((1 - 3 / 11) * 1.5 / s_av) and r["g"] == pytest.approx(1.0100, abs=1e-3)
     assert r["mean_diff"] == 1.5 and r["n"] == 4 and r["ci_low"] < r["g"] < r["ci_high"]
-    assert "only 4 sessions" in r["note"]
+    assert r["ci_method"].startswith("noncentral t")  # exact at n = 4, no normal approximation
 
 
 def test_paired_g_degenerate_cases_say_so():
@@ -96,6 +96,18 @@ def _items(values_by_session, inst_id="gad7", mode="item_session", method="probs
     return pl.DataFrame(rows, schema_overrides={"value": pl.Float64, "mass": pl.Float64})
 
 
+def _probs_from(items, inst, dists=None):
+    """A probs table: each item's option distribution ({value: p}; default all mass on the item's value)."""
+    rows = []
+    for r in items.iter_rows(named=True):
+        d = dists[(r["context_id"], r["item_id"])] if dists else {int(r["value"]): 1.0}
+        for v in range(4):
+            rows.append({k: r[k] for k in ("model", "session", "seed", "stance", "mode", "context_id", "history",
+                                           "instrument", "item_id")}
+                        | {"option": str(v), "option_value": v, "prob": d.get(v, 0.0), "mass": 0.9, "valid": True})
+    return pl.DataFrame(rows)
+
+
 def test_scores_bands_and_cutoff_shares():
     gad = load_instrument("gad7")
     items = pl.concat([
@@ -107,9 +119,12 @@ def test_scores_bands_and_cutoff_shares():
     assert got["score"].to_list() == [0, 7, 14, 15] and got["band"].to_list() == ["minimal", "mild", "moderate", "severe"]
     whole = sc.filter(pl.col("condition") == "whole_session:generate").sort("session")
     assert whole["score"].to_list() == [14, None] and whole["n_invalid"].to_list() == [0, 1]
-    sh = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "item_session:probs")
-    shares = {r["cutoff"]: (r["n_at_or_above"], r["n_scored"]) for r in sh.iter_rows(named=True)}
-    assert shares == {5: (3, 4), 10: (2, 4), 15: (1, 4)}
+    # option distributions with all the mass on the answer: P(total >= cut-off) is 0 or 1 per session
+    probs = _probs_from(items.filter(pl.col("method") == "probs"), gad)
+    sh = cutoff_shares(sc, [gad], probs).filter(pl.col("condition") == "item_session:probs")
+    shares = {r["cutoff"]: (r["share"], r["n_scored"]) for r in sh.iter_rows(named=True)}
+    assert shares == {5: (0.75, 4), 10: (0.5, 4), 15: (0.25, 4)}
+    assert cutoff_shares(sc, [gad]).filter(pl.col("condition") == "item_session:probs")["share"].is_nan().all()
     sh2 = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "whole_session:generate")
     assert set(sh2["n_scored"]) == {1} and set(sh2["n_sessions"]) == {2}
     summ = score_summary(sc, [gad]).filter(pl.col("condition") == "item_session:probs").row(0, named=True)
@@ -194,3 +209,50 @@ def test_a_fresh_context_repeated_for_every_session_is_one_measurement():
     assert st.filter(pl.col("condition") == "item_session:generate")["n"].item() == 4
     modes = contrasts(sc, "condition", [("item_session:generate", "item_fresh:probs")], across="stance")
     assert set(modes["n"]) == {4} and all("fresh context" in n for n in modes["note"])
+
+
+def test_cutoff_share_is_the_probability_of_the_total_from_the_item_distributions_with_contexts_as_units():
+    """Issue 17: a fresh context repeated for 3 sessions is one unit (not n = 3), and the share above a cut-off is
+    P(total >= cut-off) from the convolution of the item option distributions, checked against a Monte Carlo
+    draw; the band of the expected total (10.4 here, 'moderate') would read as 100%."""
+    gad = load_instrument("gad7")
+    rng = np.random.default_rng(3)
+    raw = rng.dirichlet([1.0, 1.5, 1.5, 1.0], size=7)
+    dists = {("fresh", it.id): dict(enumerate(raw[k])) for k, it in enumerate(gad.items)}
+    expected = [sum(v * p for v, p in dists[("fresh", it.id)].items()) for it in gad.items]
+    items = pl.concat([_items([expected] * 3, mode="item_fresh")]).with_columns(
+        pl.lit("fresh").alias("context_id"), pl.lit("fresh").alias("context"))
+    probs = _probs_from(items, gad, dists)
+    sc = score_items(items, [gad])
+    sh = cutoff_shares(sc, [gad], probs).filter(pl.col("condition") == "item_fresh:probs")
+    assert set(sh["n_units"]) == {1} and set(sh["n_scored"]) == {1} and set(sh["n_sessions"]) == {3}
+    draws = np.stack([rng.choice(4, size=400_000, p=raw[k]) for k in range(7)]).sum(axis=0)
+    for r in sh.iter_rows(named=True):
+        mc = float((draws >= r["cutoff"]).mean())
+        assert r["share"] == pytest.approx(mc, abs=0.004), r["cutoff_band"]
+        assert 0 < r["share"] < 1
+
+
+def test_mixed_model_fits_the_condition_by_stance_interaction_when_the_design_has_it():
+    """Issue 17: cell means like (0, 0, 0, 4.67) are an interaction; the additive model split it into two
+    main effects. With every cell observed the interaction is fitted and recovered; with a cell missing the
+    additive model is fitted and the note says why."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for s in range(30):
+        u = rng.normal(0, 1)
+        for cond in ("item_session:generate", "whole_session:generate"):
+            for stance in ("neutral", "warm"):
+                y = 5 + u + 4.0 * (cond == "item_session:generate" and stance == "warm") + rng.normal(0, 1)
+                rows.append({"model": "m", "session": s, "stance": stance, "condition": cond, "instrument": "gad7",
+                             "scale": "total", "score": y})
+    sc = pl.DataFrame(rows)
+    tab, note = mixed_model(sc, "gad7", ref_condition="whole_session:generate")
+    inter = tab[tab["term"].str.contains("]:C(stance", regex=False)]
+    assert len(inter) == 1 and "interaction" in note and "*" in tab["formula"].iloc[0]
+    assert inter["coef"].iloc[0] == pytest.approx(4.0, abs=0.6) and inter["p"].iloc[0] < 0.001
+    main = tab.set_index("term")
+    assert abs(main.loc["C(stance, Treatment('neutral'))[T.warm]", "coef"]) < 0.6  # warm does nothing in whole form
+    missing = sc.filter(~((pl.col("condition") == "whole_session:generate") & (pl.col("stance") == "warm")))
+    tab2, note2 = mixed_model(missing, "gad7")
+    assert not tab2["term"].str.contains("]:C(", regex=False).any() and "not every condition x stance cell" in note2
