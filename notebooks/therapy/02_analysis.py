@@ -79,7 +79,7 @@ shares if shares.height else print("no reported scale has human cut-offs")
 # ## Mode effects (framing: history and questionnaire format)
 #
 # Within each model, instrument and stance: paired differences between conditions over sessions (a - b),
-# Hedges' g_av with a CI (normal approximation), a two-sided paired t-test, and p adjusted over all contrasts in
+# Hedges' g_av with a noncentral-t CI (it agrees with the test), a two-sided paired t-test, and p adjusted over all contrasts in
 # the table (all models included; method `adjust`). Each pair differs in one thing: the history, the
 # questionnaire format, or the method. A fresh context is one request repeated for every session (the note says
 # so), so such a contrast measures how far each session's score lies from that one value.
@@ -99,10 +99,12 @@ stance_fx if stance_fx.height else print("only one stance in this run: no stance
 # %% [markdown]
 # ## Mixed model
 #
-# Per instrument, over the conditions measured inside each session: score ~ condition + stance (+ model), random
-# intercept per session (statsmodels MixedLM, REML, best of several optimisers), two-sided Wald CIs. With fewer
-# than 3 sessions nothing is fitted; with fewer than 10 the random-intercept variance is poorly estimated (the
-# note says so).
+# Per instrument, over the conditions measured inside each session: score ~ condition x stance (+ model) when every
+# cell of the crossing is observed, condition + stance otherwise (the `formula` column says which), random
+# intercept per session (statsmodels MixedLM, REML, best of several optimisers). Two-sided t-based CIs and p with
+# sessions - 1 degrees of freedom; a fit whose session variance is at the boundary (below 1e-6 of the residual
+# variance) falls back to OLS with cluster-robust errors by session (the note says so). With fewer than 3 sessions
+# nothing is fitted.
 
 # %%
 mixed = rs.mixed_step(scores, instruments, a)
