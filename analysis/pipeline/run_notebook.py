@@ -214,7 +214,7 @@ def table_html(df, max_rows: int = MAX_TABLE_ROWS, name: str = "table") -> str:
     shown = df.head(max_rows) if cut else df
     keep_index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
     body = shown.to_html(max_rows=None, max_cols=None, index=keep_index, border=0, na_rep="", float_format=_num,
-                         formatters=None, escape=True, classes="dataframe psy-table")
+                         formatters=None, escape=True, classes="psy-table")
     if not cut:
         return body
     csv = df.to_csv(index=keep_index).encode("utf-8")
