@@ -176,6 +176,10 @@ def test_plan_finds_answered_calls_and_estimates_time_without_calling_a_model(tm
     df2 = planmod.plan(_params(tmp_path, ["none", "A_low"]), studies=["bigfive"], store=tmp_path / "store.sqlite")
     t2 = df2.filter(df2["part"] == "total").row(0, named=True)
     assert (t2["in_store"], t2["to_call"], t2["expected_s"]) == (60, 0, 0.0)
+    # a collection report rendered from the store does not say "expected time about 0 s"
+    text = planmod.render(df2)
+    assert "60 in the store, 0 to call" in text and "about 0 s" not in text
+    assert "nothing to call: the response store answers every one" in text
 
 
 def test_plan_without_a_store_or_recorded_calls(tmp_path):
