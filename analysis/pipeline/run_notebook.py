@@ -164,8 +164,10 @@ details.psy-code>summary{cursor:pointer;color:#666;font-size:12px;margin:2px 0 2
 details.psy-code:not([open]) + .jp-Cell-outputWrapper{margin-top:0}
 .jp-InputPrompt,.jp-OutputPrompt{display:none}
 .jp-RenderedHTMLCommon table{font-size:12px;table-layout:auto;max-width:100%}
-.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{white-space:normal;overflow-wrap:anywhere;max-width:22em;
-  padding:2px 6px}
+.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{white-space:normal;max-width:24em;padding:2px 6px}
+.jp-RenderedHTMLCommon table.psy-small{font-size:10.5px}
+.jp-RenderedHTMLCommon table.psy-small td,.jp-RenderedHTMLCommon table.psy-small th{padding:1px 3px}
+.jp-RenderedHTMLCommon table.psy-tight td,.jp-RenderedHTMLCommon table.psy-tight th{overflow-wrap:anywhere}
 .jp-OutputArea-output pre,.jp-RenderedText pre{white-space:pre-wrap;overflow-wrap:anywhere}
 .jp-OutputArea-output{overflow-x:visible}
 .jp-RenderedImage img{max-width:100%;height:auto}
@@ -175,6 +177,15 @@ table.psy-params td{padding:1px 8px;border-bottom:1px solid #eee;vertical-align:
 """
 FOLDED_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_css -%}<style>""" + REPORT_CSS + """</style>{%- endblock html_head_css -%}
+{% block footer_js %}<script>
+// a table wider than its output area first gets a smaller font, then may break inside words: none scrolls sideways
+for (const cls of ["psy-small", "psy-tight"]) {
+  document.querySelectorAll(".jp-OutputArea-output table").forEach(t => {
+    const box = t.closest(".jp-OutputArea-output");
+    if (box && t.getBoundingClientRect().width > box.clientWidth + 1) t.classList.add(cls);
+  });
+}
+</script>{% endblock footer_js %}
 {% block input_group -%}
 <details class="psy-code"><summary>code</summary>
 {{ super() }}
@@ -200,6 +211,13 @@ def _num(x) -> str:
     return str(x)
 
 
+def _breakable(table: str) -> str:
+    """Let long identifiers (column names, model specs) wrap after ``_``, ``:`` and ``/`` (never inside a number)."""
+    import re
+
+    return re.sub(r">([^<]+)<", lambda m: ">" + re.sub(r"([_:/])(?=\w)", r"\1<wbr>", m.group(1)) + "<", table)
+
+
 def table_html(df, max_rows: int = MAX_TABLE_ROWS, name: str = "table") -> str:
     """A pandas or polars DataFrame as a plain HTML table (no dtype row, no "..." rows or columns): a table longer
     than ``max_rows`` + 5 rows shows its first ``max_rows`` and links to all of them as a CSV (inside the page)."""
@@ -215,6 +233,7 @@ def table_html(df, max_rows: int = MAX_TABLE_ROWS, name: str = "table") -> str:
     keep_index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
     body = shown.to_html(max_rows=None, max_cols=None, index=keep_index, border=0, na_rep="", float_format=_num,
                          formatters=None, escape=True, classes="psy-table")
+    body = _breakable(body)
     if not cut:
         return body
     csv = df.to_csv(index=keep_index).encode("utf-8")
