@@ -36,6 +36,8 @@ CHECK_JS = r"""
   const vw = document.documentElement.clientWidth;
   const wide = [];
   for (const el of document.body.querySelectorAll('*')) {
+    // not rendered (inside a folded code cell: content-visibility hidden, or display none): nothing a reader sees
+    if (el.checkVisibility && !el.checkVisibility({visibilityProperty: true})) continue;
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     if (r.right > vw + 1 || r.left < -1) {
@@ -43,6 +45,14 @@ CHECK_JS = r"""
         .toString().split(' ').slice(0, 2).join('.')} right=${Math.round(r.right)}: ` +
         (el.innerText || '').slice(0, 60).replace(/\s+/g, ' '));
     }
+  }
+  // a polars dtype row under a table's header ("str", "f64"), or rows / columns cut with an ellipsis
+  const dtype = /^(str|f64|f32|i64|i32|i16|i8|u64|u32|u8|bool|date|datetime\[.*\]|duration\[.*\]|list\[.*\]|cat|null|object)?$/;
+  let dtypeRows = 0, cutCells = 0;
+  for (const tr of document.querySelectorAll('table tr')) {
+    const cells = [...tr.children].map(c => c.innerText.trim());
+    if (cells.some(c => c) && cells.every(c => dtype.test(c))) dtypeRows++;
+    if (cells.some(c => c === '…' || c === '...')) cutCells++;
   }
   const text = document.body.innerText;
   const bad = (text.match(/Traceback \(most recent call last\)|\b\w*(Warning|Error):[^\n]{0,80}|PosixPath\(/g) || []);
@@ -54,7 +64,7 @@ CHECK_JS = r"""
                    .map(i => (i.getAttribute('src') || '').slice(0, 80)),
     wide: wide.slice(0, 8), nWide: wide.length,
     stderr: document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]').length,
-    badText: bad.slice(0, 5),
+    badText: bad.slice(0, 5), dtypeRows, cutCells,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   };
 })()
@@ -75,6 +85,10 @@ class Browser:
     def __init__(self, exe: str):
         to_chrome_r, self._w = os.pipe()
         self._r, from_chrome_w = os.pipe()
+
+        # inheritable, because when a pipe end already is fd 3, dup2 onto itself would keep close-on-exec
+        os.set_inheritable(to_chrome_r, True)
+        os.set_inheritable(from_chrome_w, True)
 
         def fds():  # in the child: the pipe ends on fds 3 and 4, as --remote-debugging-pipe expects
             os.dup2(to_chrome_r, 3)
@@ -193,6 +207,10 @@ def page_problems(info: dict) -> list[str]:
                    f"{info['scrollWidth']} px), e.g. {info['wide'][:3]}")
     if info["stderr"]:
         out.append(f"{info['stderr']} output(s) written to stderr (warnings or tracebacks)")
+    if info["dtypeRows"]:
+        out.append(f"{info['dtypeRows']} table row(s) of dtypes (str, f64, ...) under a header")
+    if info["cutCells"]:
+        out.append(f"{info['cutCells']} table row(s) cut with an ellipsis")
     if info["badText"]:
         out.append(f"traceback, warning or machine-path text: {info['badText']}")
     return out
@@ -223,12 +241,14 @@ def test_the_checks_can_fail(browser, tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text("<html><head><title>Notebook</title></head><body><img src='missing.png'>"
                    "<table><tr><td style='white-space:nowrap'>" + "wide " * 400 + "</td></tr></table>"
-                   "<pre>Traceback (most recent call last):\nUserWarning: something</pre>"
+                   "<table><tr><th>a</th><th>b</th></tr><tr><td>str</td><td>f64</td></tr><tr><td>…</td><td>…</td>"
+                   "</tr></table><pre>Traceback (most recent call last):\nUserWarning: something</pre>"
                    "<div data-mime-type='application/vnd.jupyter.stderr'>x</div></body></html>")
     info, png = browser.open(bad.as_uri())
     problems = " | ".join(page_problems(info))
     for needle in ("its title is 'Notebook'", "image(s) did not load", "wider than the 1280 px viewport",
-                   "output(s) written to stderr", "Traceback (most recent call last)"):
+                   "output(s) written to stderr", "Traceback (most recent call last)", "row(s) of dtypes",
+                   "cut with an ellipsis"):
         assert needle in problems, needle
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     good = tmp_path / "good.html"
