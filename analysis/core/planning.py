@@ -284,10 +284,11 @@ def render(df: pl.DataFrame) -> str:
     summary = f"all stages: {eq}{int(grand['calls']):,} model calls"
     if "in_store" in df.columns:
         summary += f", {eq}{int(grand['to_call']):,} not yet in the store"
-        if grand["to_call"] == 0 and all_exact and grand["calls"]:
+        if grand["to_call"] == 0 and grand["calls"]:
             # a report rendered from the store: not "about 0 s"; what collecting the answers cost is stated by the
             # collection itself (distinct calls and their recorded model time)
-            summary += "; nothing to call: the response store answers every one"
+            summary += ("; nothing to call: the response store answers every one" if all_exact else
+                        "; nothing known to call: the response store holds at least the counted calls")
         elif not unknown_time:
             summary += f"; expected time about {_dur(grand['seconds'])}"
         elif grand["seconds"] > 0:

@@ -164,7 +164,7 @@ details.psy-code>summary{cursor:pointer;color:#666;font-size:12px;margin:2px 0 2
 details.psy-code:not([open]) + .jp-Cell-outputWrapper{margin-top:0}
 .jp-InputPrompt,.jp-OutputPrompt{display:none}
 .jp-RenderedHTMLCommon table{font-size:12px;table-layout:auto;max-width:100%}
-.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{white-space:normal;max-width:24em;padding:2px 6px}
+.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{white-space:normal;padding:2px 6px}
 .jp-RenderedHTMLCommon table.psy-small{font-size:10.5px}
 .jp-RenderedHTMLCommon table.psy-small td,.jp-RenderedHTMLCommon table.psy-small th{padding:1px 3px}
 .jp-RenderedHTMLCommon table.psy-tight td,.jp-RenderedHTMLCommon table.psy-tight th{overflow-wrap:anywhere}
