@@ -266,7 +266,7 @@ def render(df: pl.DataFrame) -> str:
                    f"{', ' + str(t['concurrency']) + ' at a time' if (t.get('concurrency') or 1) > 1 else ''})"
                    if t.get("s_per_call") is not None else "")
             msg += (f"; {t['in_store']:,} in the store, {_n(t['to_call'], t['exact'])} to call"
-                    + ("" if t["to_call"] == 0 and t["exact"] else
+                    + ("" if t["to_call"] == 0 else
                        f"; {per} -> about {_dur(t['expected_s'])}" if per else
                        ("" if t["to_call"] == 0 else "; time unknown (no recorded calls of this target)")))
             grand["to_call"] += t["to_call"]
