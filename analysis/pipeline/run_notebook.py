@@ -243,7 +243,7 @@ def table_html(df, max_rows: int = MAX_TABLE_ROWS, name: str = "table") -> str:
 
 
 def install_report_display(max_rows: int = MAX_TABLE_ROWS) -> None:
-    """In the notebook's kernel: show pandas and polars DataFrames with :func:`table_html`."""
+    """In the notebook's kernel: show pandas and polars DataFrames (and pandas Series) with :func:`table_html`."""
     from IPython import get_ipython
 
     ip = get_ipython()
@@ -255,8 +255,15 @@ def install_report_display(max_rows: int = MAX_TABLE_ROWS) -> None:
     def show(df):
         return table_html(df, max_rows, name=f"table_{next(counter)}")
 
-    fmt.for_type_by_name("pandas.core.frame", "DataFrame", show)
-    fmt.for_type_by_name("polars.dataframe.frame", "DataFrame", show)
+    def show_series(sr):  # a Series as a two-column table, values whole (pandas' text cuts them with "...")
+        return show(sr.to_frame(name=sr.name if sr.name is not None else "value"))
+
+    import pandas as pd
+    import polars as pl
+
+    fmt.for_type(pd.DataFrame, show)  # by class: pandas reports its classes' module as "pandas"
+    fmt.for_type(pd.Series, show_series)
+    fmt.for_type(pl.DataFrame, show)
 
 
 def machine_paths():

@@ -58,3 +58,22 @@ def test_the_setup_cell_runs_after_the_lifeline_and_leaves_the_report():
     rn.drop_placeholder(nb)
     rn.prepare_report(nb)
     assert not any(rn.REPORT_SETUP_TAG in c.metadata.get("tags", []) for c in nb.cells)
+
+
+def test_the_kernel_shows_frames_and_series_as_report_tables():
+    """Registered in IPython: a Series of long values shows them whole (pandas' text form cuts them with "...")."""
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        rn.install_report_display()
+        sr = pd.Series({"behaviours": ["bh_cct_cards", "bh_cct_dist_opt", "bh_syc_flip_rate", "bh_hon_accuracy"]})
+        assert "..." in repr(sr)
+        data, _ = shell.display_formatter.format(sr)
+        html = data["text/html"].replace("<wbr>", "")
+        assert "bh_hon_accuracy" in html and "..." not in html
+        data, _ = shell.display_formatter.format(pl.DataFrame({"a": list(range(30))}))
+        assert "The first 15 of 30 rows" in data["text/html"] and "i64" not in data["text/html"]
+    finally:
+        InteractiveShell.clear_instance()
