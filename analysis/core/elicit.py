@@ -274,7 +274,6 @@ class Elicitor:
         latency = time.perf_counter() - t0
         with self._count_lock:
             self.n_model_calls += 1
-            self.recorded_latency[key] = latency
         # an empty generated reply is never stored; a log-probability call whose distribution came back
         # is a result even when the most likely next token ends the reply (empty text)
         if not raw.text.strip() and not (top_logprobs > 0 and raw.logprobs):
@@ -285,6 +284,8 @@ class Elicitor:
             logprobs=[t.to_json() for t in raw.logprobs] if raw.logprobs is not None else None,
             latency_s=latency, meta=raw.meta, tag=tag,
         )
+        with self._count_lock:  # only what was stored: a replay from the store finds the same calls
+            self.recorded_latency[key] = latency
         return Reply(raw.text, key, latency, False, raw.logprobs)
 
     # ---- closed questions by generation -------------------------------------------------------
