@@ -4,7 +4,8 @@ Every study's ``01_collect`` notebook calls :func:`run`. The tables of all model
 and written to ``data/raw/<study>/<table>.parquet`` together with ``run_info.json``. All
 files are written only after every model has finished, each atomically, so a failed stage leaves the
 previous outputs as they were. Everything written is what a replay from the response store reproduces
-byte for byte: ``run_info.json`` holds digests and row counts, and a study's run-only tables (a name
+byte for byte: ``run_info.json`` holds digests, row counts and the recorded cost of the answers (distinct calls
+and the model time recorded when each was made, the same on a replay), and a study's run-only tables (a name
 starting with ``_``: timings per job) are returned for the collection report but not written.
 """
 
@@ -56,10 +57,13 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
                 df = df.with_columns(pl.lit(el.target.spec).alias("model"))
             frames.setdefault(name, []).append(df)
         n = el.n_model_calls
+        n_rec, s_rec = el.recorded_cost() if hasattr(el, "recorded_cost") else (None, None)
         info["models"][spec] = {"digest": el.target.digest, "model_calls": n, "store_hits": el.n_store_hits,
-                                "seconds": round(wall, 1), "s_per_model_call": round(wall / n, 3) if n else None}
+                                "seconds": round(wall, 1), "s_per_model_call": round(wall / n, 3) if n else None,
+                                "calls_recorded": n_rec,
+                                "model_seconds_recorded": None if s_rec is None else round(s_rec, 1)}
         log(f"{spec} (digest {el.target.digest[:12]}): {n} calls reached the model, {el.n_store_hits} came from "
-            f"the response store, {wall:.1f} s")
+            f"the response store, {wall:.1f} s" + cost_sentence(n_rec, s_rec))
     tables = {k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()}
     paths: dict[str, Path] = {}
     if out_dir is not False:
@@ -71,10 +75,21 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
         # only what a re-run from the response store reproduces exactly (timings and call counts go to the
         # collection report), so a replay leaves data/raw/ byte for byte as it was
         stable = {"study": study.id, "seed": p.seed,
-                  "models": {m: {"digest": i["digest"]} for m, i in info["models"].items()},
+                  "models": {m: {"digest": i["digest"], "calls_recorded": i["calls_recorded"],
+                                 "model_seconds_recorded": i["model_seconds_recorded"]}
+                             for m, i in info["models"].items()},
                   "tables": {k: v.height for k, v in tables.items() if not k.startswith("_")}}
         paths["run_info"] = write_text(json.dumps(stable, indent=2, default=str), out / "run_info.json")
     return Collected(tables, info, paths)
+
+
+def cost_sentence(calls: int | None, seconds: float | None) -> str:
+    """What collecting the answers cost when they were made: distinct calls and their recorded model time (the
+    same whether this run called the model or took every answer from the response store)."""
+    if calls is None:
+        return ""
+    return (f"; the answers rest on {calls:,} distinct model calls that took {seconds:,.1f} s of model time "
+            "when they were made (recorded latencies)")
 
 
 def load(study: str, name: str) -> pl.DataFrame:

@@ -229,7 +229,17 @@ class Elicitor:
         self.identity = {"kind": target.kind, "spec": target.spec, "model": target.model, "digest": target.digest}
         self.n_model_calls = 0  # calls that reached the model in this process (not answered by the store)
         self.n_store_hits = 0  # calls answered from the response store
+        # every distinct call this elicitor's answers rest on (from the store or from the model) -> its recorded
+        # latency: what collecting these answers cost, also when a re-run took them all from the store
+        self.recorded_latency: dict[str, float] = {}
         self._count_lock = threading.Lock()  # el.map runs calls in threads: the counts must not lose updates
+
+    def recorded_cost(self) -> tuple[int, float]:
+        """(distinct calls, seconds of model time recorded when each was made) behind this elicitor's answers.
+        Summed in key order, so a replay from the store gives the same number to the last digit."""
+        with self._count_lock:
+            items = sorted(self.recorded_latency.items())
+        return len(items), sum(v for _, v in items)
 
     @classmethod
     def from_spec(cls, spec: str, store: ResponseStore | None = None, **target_kwargs) -> Elicitor:
@@ -255,6 +265,7 @@ class Elicitor:
         if hit is not None:
             with self._count_lock:
                 self.n_store_hits += 1
+                self.recorded_latency[key] = float(hit.latency_s)
             lps = [TokenLogprob.from_json(t) for t in hit.logprobs] if hit.logprobs is not None else None
             return Reply(hit.text, key, hit.latency_s, True, lps)
         t0 = time.perf_counter()
@@ -273,6 +284,8 @@ class Elicitor:
             logprobs=[t.to_json() for t in raw.logprobs] if raw.logprobs is not None else None,
             latency_s=latency, meta=raw.meta, tag=tag,
         )
+        with self._count_lock:  # only what was stored: a replay from the store finds the same calls
+            self.recorded_latency[key] = latency
         return Reply(raw.text, key, latency, False, raw.logprobs)
 
     # ---- closed questions by generation -------------------------------------------------------

@@ -266,7 +266,8 @@ def render(df: pl.DataFrame) -> str:
                    f"{', ' + str(t['concurrency']) + ' at a time' if (t.get('concurrency') or 1) > 1 else ''})"
                    if t.get("s_per_call") is not None else "")
             msg += (f"; {t['in_store']:,} in the store, {_n(t['to_call'], t['exact'])} to call"
-                    + (f"; {per} -> about {_dur(t['expected_s'])}" if per else
+                    + ("" if t["to_call"] == 0 else
+                       f"; {per} -> about {_dur(t['expected_s'])}" if per else
                        ("" if t["to_call"] == 0 else "; time unknown (no recorded calls of this target)")))
             grand["to_call"] += t["to_call"]
             if t["expected_s"] is not None:
@@ -283,7 +284,12 @@ def render(df: pl.DataFrame) -> str:
     summary = f"all stages: {eq}{int(grand['calls']):,} model calls"
     if "in_store" in df.columns:
         summary += f", {eq}{int(grand['to_call']):,} not yet in the store"
-        if not unknown_time:
+        if grand["to_call"] == 0 and grand["calls"]:
+            # a report rendered from the store: not "about 0 s"; what collecting the answers cost is stated by the
+            # collection itself (distinct calls and their recorded model time)
+            summary += ("; nothing to call: the response store answers every one" if all_exact else
+                        "; nothing known to call: the response store holds at least the counted calls")
+        elif not unknown_time:
             summary += f"; expected time about {_dur(grand['seconds'])}"
         elif grand["seconds"] > 0:
             summary += f"; expected time at least {_dur(grand['seconds'])} (some targets have no recorded calls)"

@@ -156,10 +156,224 @@ def drop_placeholder(nb) -> None:
         nb.cells = [c for c in nb.cells if "parameters" not in c.metadata.get("tags", [])]
 
 
+# ---- the report a reader opens: its title, folded code, compact parameters, tables, no machine paths ----------
+REPORT_SETUP_TAG = "report-setup"
+MAX_TABLE_ROWS = 15  # a longer table shows its first rows and carries all of them as a CSV link
+REPORT_CSS = """
+body{font-size:15px}
+.jp-Notebook{max-width:1240px;margin:0 auto}
+details.psy-code>summary{cursor:pointer;color:#666;font-size:12px;margin:2px 0 2px 4px;font-family:monospace}
+details.psy-code:not([open]) + .jp-Cell-outputWrapper{margin-top:0}
+.jp-InputPrompt,.jp-OutputPrompt{display:none}
+.jp-RenderedHTMLCommon table{font-size:12px;table-layout:auto;max-width:100%}
+.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{white-space:normal;padding:2px 6px}
+.jp-RenderedHTMLCommon table.psy-small{font-size:10.5px}
+.jp-RenderedHTMLCommon table.psy-small td,.jp-RenderedHTMLCommon table.psy-small th{padding:1px 3px}
+.jp-RenderedHTMLCommon table.psy-tight td,.jp-RenderedHTMLCommon table.psy-tight th{overflow-wrap:anywhere}
+.jp-OutputArea-output pre,.jp-RenderedText pre{white-space:pre-wrap;overflow-wrap:anywhere}
+.jp-OutputArea-output{overflow-x:visible}
+.jp-RenderedImage img{max-width:100%;height:auto}
+.psy-note{color:#555;font-size:12px;margin:2px 0 10px}
+table.psy-params{font-size:12px;border-collapse:collapse}
+table.psy-params td{padding:1px 8px;border-bottom:1px solid #eee;vertical-align:top;overflow-wrap:anywhere}
+"""
+FOLDED_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_css -%}<style>""" + REPORT_CSS + """</style>{%- endblock html_head_css -%}
+{% block footer_js %}<script>
+// a table wider than its output area first gets a smaller font, then may break inside words: none scrolls sideways
+for (const cls of ["psy-small", "psy-tight"]) {
+  document.querySelectorAll(".jp-OutputArea-output table").forEach(t => {
+    const box = t.closest(".jp-OutputArea-output");
+    if (box && t.getBoundingClientRect().width > box.clientWidth + 1) t.classList.add(cls);
+  });
+}
+</script>{% endblock footer_js %}
+{% block input_group -%}
+<details class="psy-code"><summary>code</summary>
+{{ super() }}
+</details>
+{%- endblock input_group %}
+"""
+
+
+def add_report_setup(nb) -> None:
+    """A first cell (dropped from the report) that makes the kernel show DataFrames as the report shows them."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("from analysis.pipeline.run_notebook import install_report_display\n"
+                                     "install_report_display()")
+    cell.metadata["tags"] = [REPORT_SETUP_TAG]
+    first = nb.cells and LIFELINE_TAG in nb.cells[0].metadata.get("tags", [])
+    nb.cells.insert(1 if first else 0, cell)
+
+
+def _num(x) -> str:
+    if isinstance(x, float):
+        return "" if x != x else f"{x:.4g}"
+    return str(x)
+
+
+def _breakable(table: str) -> str:
+    """Let long identifiers (column names, model specs) wrap after ``_``, ``:`` and ``/`` (never inside a number)."""
+    import re
+
+    return re.sub(r">([^<]+)<", lambda m: ">" + re.sub(r"([_:/])(?=\w)", r"\1<wbr>", m.group(1)) + "<", table)
+
+
+def table_html(df, max_rows: int = MAX_TABLE_ROWS, name: str = "table") -> str:
+    """A pandas or polars DataFrame as a plain HTML table (no dtype row, no "..." rows or columns): a table longer
+    than ``max_rows`` + 5 rows shows its first ``max_rows`` and links to all of them as a CSV (inside the page)."""
+    import base64
+
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):  # polars
+        df = pd.DataFrame({c: df[c].to_list() for c in df.columns})
+    n = len(df)
+    cut = n > max_rows + 5
+    shown = df.head(max_rows) if cut else df
+    keep_index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
+    body = shown.to_html(max_rows=None, max_cols=None, index=keep_index, border=0, na_rep="", float_format=_num,
+                         formatters=None, escape=True, classes="psy-table")
+    body = _breakable(body)
+    if not cut:
+        return body
+    csv = df.to_csv(index=keep_index).encode("utf-8")
+    href = "data:text/csv;base64," + base64.b64encode(csv).decode("ascii")
+    return (body + f"<p class='psy-note'>The first {max_rows} of {n:,} rows. <a download='{name}.csv' "
+            f"href='{href}'>All {n:,} rows as CSV</a>.</p>")
+
+
+def install_report_display(max_rows: int = MAX_TABLE_ROWS) -> None:
+    """In the notebook's kernel: show pandas and polars DataFrames (and pandas Series) with :func:`table_html`."""
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    if ip is None:
+        return
+    fmt = ip.display_formatter.formatters["text/html"]
+    counter = iter(range(1, 10_000))
+
+    def show(df):
+        return table_html(df, max_rows, name=f"table_{next(counter)}")
+
+    def show_series(sr):  # a Series as a two-column table, values whole (pandas' text cuts them with "...")
+        return show(sr.to_frame(name=sr.name if sr.name is not None else "value"))
+
+    import pandas as pd
+    import polars as pl
+
+    fmt.for_type(pd.DataFrame, show)  # by class: pandas reports its classes' module as "pandas"
+    fmt.for_type(pd.Series, show_series)
+    fmt.for_type(pl.DataFrame, show)
+
+
+def machine_paths():
+    """(pattern, replacement) pairs that turn this machine's absolute paths into paths relative to the
+    repository (or ``~``, or a named temporary folder)."""
+    import re
+
+    root = re.escape(str(ROOT))
+    home = re.escape(str(Path.home()))
+    tmp = re.escape(tempfile.gettempdir())
+    return [(re.compile(r"(?:Posix|Windows)?Path\((['\"])(.*?)\1\)"), lambda m: m.group(1) + m.group(2) + m.group(1)),
+            (re.compile(root + r"/"), lambda m: ""), (re.compile(root + r"\b"), lambda m: "."),
+            (re.compile(tmp + r"/[^\s'\"<>)]*"), lambda m: "(a temporary folder)"),
+            (re.compile(home + r"(?=/)"), lambda m: "~")]
+
+
+def strip_machine_paths(text: str, pairs=None) -> str:
+    for pat, rep in pairs or machine_paths():
+        text = pat.sub(rep, text)
+    return text
+
+
+def _strip_outputs(nb) -> None:
+    pairs = machine_paths()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = strip_machine_paths(out["text"], pairs)
+            for mime, val in (out.get("data") or {}).items():
+                if isinstance(val, str) and mime.startswith("text/"):
+                    out["data"][mime] = strip_machine_paths(val, pairs)
+            if "traceback" in out:
+                out["traceback"] = [strip_machine_paths(t, pairs) for t in out["traceback"]]
+
+
+def notebook_title(nb) -> str | None:
+    """The first level-1 heading of the notebook's markdown."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return None
+
+
+def _flatten(value, prefix: str = "") -> list[tuple[str, object]]:
+    if isinstance(value, dict) and value:
+        return [kv for k, v in value.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    return [(prefix, value)]
+
+
+def parameters_html(source: str) -> str | None:
+    """The injected parameters (``params = {...}``) as a compact two-column table inside a folded box."""
+    import ast
+    import html
+
+    rows: list[tuple[str, object]] = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            flat = _flatten(value)
+            rows += [(k, v) for k, v in flat if k] if isinstance(value, dict) else [(node.targets[0].id, value)]
+    if not rows:
+        return None
+
+    def show(v):
+        if isinstance(v, (list, tuple)):
+            return ", ".join(show(x) for x in v) if v else "(none)"
+        return "null" if v is None else ("(none)" if v == {} else str(v))
+
+    body = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(strip_machine_paths(show(v)))}</td></tr>"
+                   for k, v in rows)
+    return (f"<details class='psy-params'><summary>Parameters of this run ({len(rows)} values, from "
+            f"<code>params.yaml</code> with every default filled in)</summary><table class='psy-params'>{body}</table>"
+            "</details>")
+
+
+def prepare_report(nb) -> None:
+    """The report a reader opens: the runner's setup cell dropped, the notebook's own title, the injected
+    parameters shown as a compact table, and no output showing a path of this machine."""
+    import nbformat
+
+    nb.cells = [c for c in nb.cells if REPORT_SETUP_TAG not in c.metadata.get("tags", [])]
+    title = notebook_title(nb)
+    if title:
+        nb.metadata["title"] = title
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "injected-parameters" in cell.metadata.get("tags", []):
+            table = parameters_html(cell.source)
+            if table:
+                cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": table})]
+    _strip_outputs(nb)
+
+
 def to_html(nb, html: Path) -> None:
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"psy_report.html.j2": FOLDED_TEMPLATE})])
+    exporter.template_file = "psy_report.html.j2"
+    body, _ = exporter.from_notebook_node(nb)
     html.write_text(body, encoding="utf-8")
 
 
@@ -215,7 +429,9 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
         progress_file = Path(tmp) / "progress.log"
         try:
             with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file)):
-                pm.execute_notebook(read_source(notebook), str(tmp_nb), parameters=injected, cwd=str(ROOT),
+                source = read_source(notebook)
+                add_report_setup(source)
+                pm.execute_notebook(source, str(tmp_nb), parameters=injected, cwd=str(ROOT),
                                     kernel_name="python3", progress_bar=False, log_output=True, report_mode=False,
                                     extra_arguments=KERNEL_ARGS)
         except DeadKernelError:
@@ -231,6 +447,7 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
             raise SystemExit(f"{notebook} failed: {msg} (executed notebook kept at {keep.relative_to(ROOT)})") from None
         nb = nbformat.read(tmp_nb, as_version=4)
         drop_placeholder(nb)
+        prepare_report(nb)
         nbformat.write(nb, tmp_nb)
         to_html(nb, tmp_html)
         out_nb.parent.mkdir(parents=True, exist_ok=True)

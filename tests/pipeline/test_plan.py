@@ -176,6 +176,10 @@ def test_plan_finds_answered_calls_and_estimates_time_without_calling_a_model(tm
     df2 = planmod.plan(_params(tmp_path, ["none", "A_low"]), studies=["bigfive"], store=tmp_path / "store.sqlite")
     t2 = df2.filter(df2["part"] == "total").row(0, named=True)
     assert (t2["in_store"], t2["to_call"], t2["expected_s"]) == (60, 0, 0.0)
+    # a collection report rendered from the store does not say "expected time about 0 s"
+    text = planmod.render(df2)
+    assert "60 in the store, 0 to call" in text and "about 0 s" not in text
+    assert "nothing to call: the response store answers every one" in text
 
 
 def test_plan_without_a_store_or_recorded_calls(tmp_path):
@@ -253,3 +257,14 @@ def test_a_notebook_cell_needs_only_core():
     outside = sorted(str(f.relative_to(ROOT)) for f in files
                      if f.relative_to(ROOT).parts[:2] in (("analysis", "pipeline"), ("analysis", "studies")))
     assert outside == [], outside
+
+
+def test_a_plan_whose_calls_are_all_in_the_store_says_so_also_for_a_lower_bound():
+    import polars as pl
+
+    row = {"stage": "collect@x", "model": "m", "note": "", "in_store": 213, "to_call": 0, "s_per_call": 1.7,
+           "recorded_calls": 213, "concurrency": 1, "expected_s": 0.0}
+    df = pl.DataFrame([{**row, "part": "sessions", "calls": 27, "exact": True},
+                       {**row, "part": "total", "calls": 207, "exact": False}])
+    text = planmod.render(df)
+    assert "about 0 s" not in text and "nothing known to call: the response store holds at least the counted calls" in text

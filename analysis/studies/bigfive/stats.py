@@ -228,11 +228,14 @@ def summary(effects: pl.DataFrame, rel: pl.DataFrame, items: pl.DataFrame, alpha
     invalid = int((items["status"] != "ok").sum())
     lines = [f"**This run:** {n_models} model(s), {items['persona'].n_unique()} persona conditions, {n_items} items; "
              f"{invalid} of {items.height} answers without a valid response (left missing, not imputed)."]
+    if not effects.height:  # the headline (first paragraph) is always a finding
+        lines.insert(0, "**Persona effects:** none estimable in this run (no pole persona with answered items of its "
+                        "target domain under both conditions).")
     if effects.height:
         ok = int(effects["direction_ok"].fill_null(False).sum())
         sig = effects.filter(pl.col("p_holm") < alpha)
         best = effects.sort("g", descending=True, nulls_last=True).row(0, named=True)
-        lines.append(
+        lines.insert(0,
             f"**Persona effects:** {ok} of {effects.height} pole personas moved their target domain in the intended "
             f"direction; {sig.height} of {effects.height} shifts are significant after Holm correction (two-sided, "
             f"alpha = {alpha}). Largest: {best['persona']} on {best['target_domain']}, shift {best['shift']:+.2f} "

@@ -120,6 +120,15 @@ def write_tables(res: Results, out: Path) -> list[Path]:
     return [_csv(df, out / f"{name}.csv") for name, df in tables.items() if df is not None and len(df)]
 
 
+def _d_ci(r, ci: float) -> str:
+    """Cohen's d with its CI and n (persona vs baseline units), as the index and the report's first line show it."""
+    def f(x):
+        return "n/a" if x is None or x != x else f"{x:+.2f}"
+
+    return (f"d = {f(r['d_pooled'])} ({round(ci * 100)}% CI {f(r['d_pooled_ci_low'])} to {f(r['d_pooled_ci_high'])}, "
+            f"n = {int(r['n_persona'])} persona vs {int(r['n_baseline'])} baseline units)")
+
+
 def headline_line(res: Results) -> str:
     """One sentence for the report index: what RQ2 and RQ3 found in this run (RQ1 only when tested)."""
     parts = []
@@ -134,8 +143,8 @@ def headline_line(res: Results) -> str:
             sr = g[g["kind"] == "self_report"]
             bh = g[g["kind"] == "behaviour"]
             if len(sr) and len(bh):
-                parts.append(f"{trait} persona: self-report d = {sr['d_pooled'].iloc[0]:+.2f}, behaviour d = "
-                             f"{bh['d_pooled'].iloc[0]:+.2f}")
+                parts.append(f"{trait} persona: self-report {_d_ci(sr.iloc[0], res.params.ci)}, behaviour "
+                             f"{_d_ci(bh.iloc[0], res.params.ci)}")
     else:
         parts.append("RQ3 not tested (no persona rows)")
     if res.rq1["tested"] and len(res.rq1["pooled"]):

@@ -144,7 +144,7 @@ def summary(res: Results, question: str) -> str:
     out = [f"**Question.** {question}", ""]
     models = res.sessions.rows(named=True)
     if not models:
-        return "\n".join(out + ["**Not interpretable:** no session was collected."])
+        return "\n".join(["**Finding.** Not interpretable: no session was collected.", ""] + out)
     conds = sorted(set(res.scores["condition"]))
     out.append("**This run.** " + "; ".join(
         f"{short_model(m['model'])}: {m['n_sessions']} session(s) of {m['turns_per_session']:.0f} turns" for m in models)
@@ -157,6 +157,7 @@ def summary(res: Results, question: str) -> str:
     elif small < 10:
         out.append(f"\n**Caveat:** {small} sessions per model: effect sizes have wide intervals and the mixed "
                    "model's session variance is poorly estimated; read them as a first look, not as evidence.")
+    head: list[str] = []  # the finding that opens the report and the index: each model's headline contrasts
     for m in models:
         model = m["model"]
         out.append(f"\n**{short_model(model)}**")
@@ -187,6 +188,8 @@ def summary(res: Results, question: str) -> str:
                 r = fx.filter((pl.col("a") == x) & (pl.col("b") == y)) if fx.height else fx
                 if r.height:
                     out.append(f"- {name}, {x} minus {y}: {_g(r.row(0, named=True), a)}.")
+                    head.append(f"{short_model(model)}, {name}, {x} minus {y} ({a.ref_stance} stance): "
+                                f"{_g(r.row(0, named=True), a)}.")
                     break
             sfx = res.stance_fx.filter((pl.col("model") == model) & (pl.col("instrument") == inst_id)
                                        & (pl.col("scale") == scale)) if res.stance_fx.height else pl.DataFrame()
@@ -195,6 +198,7 @@ def summary(res: Results, question: str) -> str:
                 if r.height:
                     row = r.row(0, named=True)
                     out.append(f"- {name}, {row['a']} minus {row['b']} stance ({c}): {_g(row, a)}.")
+                    head.append(f"{short_model(model)}, {name}, {row['a']} minus {row['b']} stance ({c}): {_g(row, a)}.")
                     break
             out += _share_lines(res, model, inst_id, scale, name)
             note = res.mixed_notes.get(f"{inst_id}_{scale}", "")
@@ -215,7 +219,11 @@ def summary(res: Results, question: str) -> str:
             elif note:
                 out.append(f"- {name}, mixed model: not fitted ({note}).")
         out += _validity_lines(res, model) + _recognition_lines(res, model) + _judge_lines(res, model)
-    return "\n".join(out)
+    finding = " ".join(head) if head else ("no contrast between conditions or stances could be estimated "
+                                           "(see the scores below).")
+    if any("Theme rates are not interpretable" in line for line in out):
+        finding += " Theme rates are not interpretable in this run (see the judge line below)."
+    return "\n".join([f"**Finding.** {finding}", ""] + out)
 
 
 def _share_lines(res: Results, model: str, inst_id: str, scale: str, name: str) -> list[str]:

@@ -127,3 +127,26 @@ def test_the_planner_never_calls_a_separate_judge(tmp_path, monkeypatch):
     monkeypatch.setattr(emb.OllamaAPITransport, "_chat", no_engine)  # a model listing is fine, a chat call is not
     df = plan_stage(STUDY, p, store=tmp_path / "s.sqlite")
     assert df.filter(pl.col("part") == "total")["in_store"].item() == 0  # the dry run ran, and called nothing
+
+
+def test_a_run_replayed_from_the_store_states_the_cost_of_the_run_that_collected_the_answers(client, store, tmp_path):
+    """A collection report re-rendered from the store says what collecting the answers cost (distinct calls and
+    the model time recorded when each was made), not "0 calls ... 0.1 s"; the same number on the replay."""
+    import json
+    import sqlite3
+
+    p = CollectStage("therapy", ["scripted:scripted"], 0, TargetsParams(),
+                     validate_section(CollectParams, SMALL, "therapy.collect"))
+    lines: list[str] = []
+    first = collection.run(STUDY, p, out_dir=tmp_path / "a", elicitor_factory=lambda spec: client(), log=lines.append)
+    again = collection.run(STUDY, p, out_dir=tmp_path / "b", elicitor_factory=lambda spec: client(), log=lines.append)
+    a, b = first.info["models"]["scripted:scripted"], again.info["models"]["scripted:scripted"]
+    assert a["model_calls"] > 0 and b["model_calls"] == 0 and b["store_hits"] > 0
+    # independent reference: the latencies the store itself holds, summed over every recorded call
+    with sqlite3.connect(store.path) as con:
+        n_stored, s_stored = con.execute("SELECT count(*), sum(latency_s) FROM calls").fetchone()
+    assert a["calls_recorded"] == b["calls_recorded"] == n_stored == a["model_calls"]
+    assert a["model_seconds_recorded"] == b["model_seconds_recorded"] == round(s_stored, 1)
+    assert f"the answers rest on {n_stored:,} distinct model calls that took {s_stored:,.1f} s" in lines[1]
+    info = [json.loads((tmp_path / d / "run_info.json").read_text()) for d in ("a", "b")]
+    assert info[0] == info[1] and info[0]["models"]["scripted:scripted"]["calls_recorded"] == n_stored

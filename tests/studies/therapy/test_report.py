@@ -53,7 +53,9 @@ def run(tmp_path_factory):
 def test_the_summary_is_computed_from_the_numbers(run):
     tables, insts, res = run
     text = report.summary(res, STUDY.question)
-    assert text.startswith(f"**Question.** {STUDY.question}")
+    finding, rest = text.split("\n\n", 1)  # the first paragraph is the headline the report index shows, whole
+    assert finding.startswith("**Finding.** ") and rest.startswith(f"**Question.** {STUDY.question}")
+    assert "Hedges' g = " in finding and "95% CI " in finding and "n = 4 paired sessions" in finding
     assert "4 session(s) of 3 turns" in text
     r = res.summary.filter((pl.col("condition") == "item_session:generate") & (pl.col("stance") == "neutral")).row(
         0, named=True)
