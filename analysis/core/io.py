@@ -54,3 +54,105 @@ def write_csv(df: pl.DataFrame, path: str | Path) -> Path:
 
 def write_text(text: str, path: str | Path) -> Path:
     return atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+# ---- reading user files with limits -------------------------------------------------------------------
+SHOWN_CHARS = 200  # no message prints more of an input than this
+YAML_MAX_BYTES = 2_000_000  # the largest shipped YAML file is 21 kB; 2 MB still parses in seconds
+YAML_MAX_NODES = 200_000  # values after expanding every alias (the largest shipped file has a few thousand)
+
+
+def short(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length stated (for error messages)."""
+    r = repr(value)
+    if len(r) <= limit:
+        return r
+    return f"{r[: limit - 20]}... ({len(r):,} characters)"
+
+
+class YamlLimit(ValueError):
+    pass
+
+
+def _expanded_size(root, source: str) -> int:
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack = [(root, False)]
+    while stack:  # post-order without recursion: a deeply nested file cannot overflow the stack here
+        node, done = stack.pop()
+        nid = id(node)
+        if done:
+            if isinstance(node, yaml.MappingNode):
+                kids = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                kids = node.value
+            else:
+                kids = []
+            sizes[nid] = 1 + sum(sizes[id(k)] for k in kids)
+            active.discard(nid)
+            if sizes[nid] > YAML_MAX_NODES:
+                raise YamlLimit(f"its aliases (&anchors and *references) expand to more than {YAML_MAX_NODES:,} "
+                                "values")
+            continue
+        if nid in sizes:
+            continue
+        if nid in active:
+            raise YamlLimit("an alias refers to the value that contains it")
+        active.add(nid)
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, False) for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, False) for n in node.value)
+    return sizes[id(root)]
+
+
+def parse_yaml(text: str, source: str, error: type[Exception]) -> object:
+    """Parse YAML text with PyYAML's safe loader and the limits above; every problem is raised as ``error``
+    with one sentence naming ``source`` (a file path) and the line, never the whole input."""
+    import yaml
+
+    # libyaml's safe loader when PyYAML has it (a 4 MB line parses in a second, not minutes); the document's
+    # node graph is composed first (aliases share one node, so a 'billion laughs' is still small there), its
+    # expanded size is checked, and only then is anything built from it
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, source)
+        return loader.construct_document(node)
+    except YamlLimit as e:
+        raise error(f"{source} is refused: {e}; write the values out, or use fewer levels of aliases.") from None
+    except RecursionError:
+        raise error(f"{source} is nested too deeply to read; flatten it.") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise error(f"{source} is not valid YAML{where}: {str(problem)[:SHOWN_CHARS]}; fix the indentation or "
+                    "quoting there.") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | Path, error: type[Exception], what: str = "") -> object:
+    """Read a user's YAML file with the limits of :func:`parse_yaml` (and at most YAML_MAX_BYTES); a folder, a
+    binary or an unreadable file is one sentence naming the path."""
+    path = Path(path)
+    name = f"{what} {path}".strip()
+    if path.is_dir():
+        raise error(f"{name} is a folder, not a YAML file; give the path of the file.")
+    try:
+        size = path.stat().st_size
+        if size > YAML_MAX_BYTES:
+            raise error(f"{name} is {size / 1e6:.1f} MB, more than the {YAML_MAX_BYTES / 1e6:.0f} MB a YAML input "
+                        "may have; give the intended file (params, profiles, specs and stimuli are a few kB).")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{name} is not UTF-8 text (a binary file?); give a YAML file.") from None
+    except OSError as e:
+        raise error(f"{name} cannot be read ({e.strerror}); check the path and its permissions.") from None
+    return parse_yaml(text, name, error)

@@ -158,16 +158,13 @@ def load_spec(path: str | Path | None) -> TableSpec:
     """A table spec from YAML (None: an empty spec)."""
     if path is None:
         return TableSpec()
-    import yaml
+    from analysis.core.io import load_yaml
 
     p = Path(path)
     if not p.exists():
         raise IllusionSchemaError(f"Table spec {p} does not exist; give the path of a YAML file as described in "
                                   "analysis/studies/illusion/schema.py, or none.")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise IllusionSchemaError(f"Table spec {p} is not valid YAML ({getattr(e, 'problem', e)}); fix it there.") from None
+    raw = load_yaml(p, IllusionSchemaError, "Table spec") or {}  # aliases bounded (a 'billion laughs' is refused)
     return validate_section(TableSpec, raw, "", str(p))
 
 
