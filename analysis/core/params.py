@@ -10,7 +10,7 @@ model is called, in one sentence that names the key and what is valid. The proje
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -25,7 +25,12 @@ S = TypeVar("S", bound="Section")
 class Section(BaseModel):
     """A section of params.yaml: unknown keys are refused, defaults live here and nowhere else."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True)
+    # allow_inf_nan=False: NaN, inf and -inf are refused in every float of every section (a YAML `.nan`)
+    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True, allow_inf_nan=False)
+
+
+# a sampling temperature: finite and >= 0 (0 = greedy decoding)
+Temperature = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class TargetsParams(Section):
