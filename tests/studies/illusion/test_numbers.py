@@ -71,7 +71,7 @@ def test_an_infinite_behaviour_is_refused(table):
 
 
 @pytest.mark.parametrize("study", ["bigfive", "illusion"])
-@pytest.mark.parametrize("value, words", [(-1.0, "greater than or equal to 0"), (math.nan, "finite"),
+@pytest.mark.parametrize("value, words", [(-1.0, "greater than or equal to 0|must be >= 0"), (math.nan, "finite"),
                                           (math.inf, "finite")])
 def test_temperatures_in_the_parameters_are_finite_and_not_negative(study, value, words):
     from analysis.studies import get
