@@ -156,3 +156,41 @@ def load_yaml(path: str | Path, error: type[Exception], what: str = "") -> objec
     except OSError as e:
         raise error(f"{name} cannot be read ({e.strerror}); check the path and its permissions.") from None
     return parse_yaml(text, name, error)
+
+
+CSV_MAX_BYTES = 200_000_000
+
+
+def read_user_csv(path: str | Path, error: type[Exception], what: str = "CSV file"):
+    """A user's small CSV file as a pandas DataFrame; a folder, a binary, an empty or a ragged file (a row with
+    more fields than the header) is one sentence naming the path, never pandas' own error."""
+    import pandas as pd
+
+    path = Path(path)
+    name = f"{what} {path}"
+    if path.is_dir():
+        raise error(f"{name} is a folder, not a CSV file; give the path of the file.")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError as e:
+        raise error(f"{name} cannot be read ({e.strerror}); check the path and its permissions.") from None
+    if size > CSV_MAX_BYTES:
+        raise error(f"{name} is {size / 1e6:.0f} MB, more than the {CSV_MAX_BYTES / 1e6:.0f} MB this input may "
+                    "have; give the intended file.")
+    if b"\x00" in head:
+        raise error(f"{name} is a binary file, not CSV text; give a comma-separated text file.")
+    try:
+        return pd.read_csv(path, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{name} is not UTF-8 text; save it as UTF-8 CSV.") from None
+    except pd.errors.EmptyDataError:
+        raise error(f"{name} is empty; it needs a header row and one row per entry.") from None
+    except pd.errors.ParserError as e:
+        import re
+
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        why = (f"line {m.group(2)} has {m.group(3)} fields where the header has {m.group(1)}" if m
+               else str(e).strip().splitlines()[0][:SHOWN_CHARS])
+        raise error(f"{name} is not a well-formed CSV table ({why}); quote fields that contain commas.") from None
