@@ -1,7 +1,8 @@
 """Writing outputs so that a failed run leaves nothing half-written behind.
 
 Every writer goes through :func:`atomic`: the content is written to a temporary file beside the
-target and renamed into place. The file gets the permissions an ordinary ``open(path, "w")`` would
+target (``.<name>.tmp<pid>.*``) and renamed into place; one left by a process killed with ``kill -9``
+is removed the next time the target is written (:func:`clean_stale`). The file gets the permissions an ordinary ``open(path, "w")`` would
 give (0666 minus the umask), not the private 0600 of a temporary file, so collaborators can read it.
 """
 
@@ -29,11 +30,55 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # another user's process: leave its files alone
+    return True
+
+
+def temp_prefix(stem: str) -> str:
+    """The prefix of this process's temporary files for ``stem``: ``.<stem>.tmp<pid>.``; the pid lets a later
+    run tell a file left by a killed process (``kill -9`` runs no clean-up) from one still being written."""
+    return f".{stem}.tmp{os.getpid()}."
+
+
+def clean_stale(folder: str | Path, stem: str) -> list[Path]:
+    """Remove the temporary files and folders (``.<stem>.tmp<pid>.*``) that processes which no longer run left
+    in ``folder``; returns what was removed. Those of living processes are kept."""
+    import re
+    import shutil
+
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    pattern = re.compile(rf"^\.{re.escape(stem)}\.tmp(\d+)\.")
+    for f in folder.glob(f".{stem}.tmp*"):
+        m = pattern.match(f.name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        try:
+            if f.is_dir() and not f.is_symlink():
+                shutil.rmtree(f)
+            else:
+                f.unlink()
+            removed.append(f)
+        except OSError:
+            pass
+    return removed
+
+
 def atomic(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path`` (same suffix), then rename it into place."""
+    """Call ``write(tmp)`` on a temporary file beside ``path`` (same suffix), then rename it into place. A
+    temporary file of the same target left by a killed process is removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    clean_stale(path.parent, path.stem)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.stem), suffix=path.suffix)
     os.close(fd)
     try:
         write(tmp)
