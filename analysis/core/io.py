@@ -226,8 +226,20 @@ def read_user_csv(path: str | Path, error: type[Exception], what: str = "CSV fil
                     "have; give the intended file.")
     if b"\x00" in head:
         raise error(f"{name} is a binary file, not CSV text; give a comma-separated text file.")
+    import csv
+
     try:
+        with open(path, newline="", encoding="utf-8") as f:  # every row as wide as the header (pandas would
+            rows = csv.reader(f)                                # take extra fields of a first row as an index)
+            header = next(rows, None)
+            for row in rows:
+                if row and header and len(row) != len(header):
+                    raise error(f"{name} is not a well-formed CSV table (line {rows.line_num} has {len(row)} fields "
+                                f"where the header has {len(header)}); quote fields that contain commas.")
         return pd.read_csv(path, encoding="utf-8")
+    except csv.Error as e:
+        raise error(f"{name} is not a well-formed CSV table ({str(e)[:SHOWN_CHARS]}); check its line lengths and "
+                    "quoting.") from None
     except UnicodeDecodeError:
         raise error(f"{name} is not UTF-8 text; save it as UTF-8 CSV.") from None
     except pd.errors.EmptyDataError:
