@@ -1,11 +1,17 @@
 """Probe: bad inputs a new user may give, each of which must end in one sentence (no traceback).
 
-    uv run --frozen python tests/probe_bad_inputs.py            # all probes (about 30 s)
+    uv run --frozen python tests/probe_bad_inputs.py            # all probes (about 40 s)
     uv run --frozen python tests/probe_bad_inputs.py --model    # also the embedded 0.5B's context overflow
+    uv run --frozen python tests/probe_bad_inputs.py --stages   # also through the real stage runner and DVC
+                                                                # in a copy of the repository (a few minutes)
 
 Every probe gives one bad input (a response store, a parameter, a model spec, a server that misbehaves on
-127.0.0.1, a model cache, a command line) and passes when the error is a ``UserError`` (or, for a command,
-a non-zero exit) whose message is a single line without a traceback. The script prints one line per probe
+127.0.0.1, a model cache, a command line, a published response file, a YAML bomb, a number that is not a
+number) and passes when the error is a ``UserError`` (or, for a command, a non-zero exit) whose message is
+a single line without a traceback (and, where the probe says so, contains the words that make it right).
+``--stages`` also goes through the stage runner (papermill, via ``analysis.pipeline.run_notebook``) and
+``dvc repro`` in a temporary copy of the repository, and kills an analysis stage with ``kill -9`` to check
+that a re-run leaves no temporary file behind. The script prints one line per probe
 and the count, and exits non-zero when any probe fails. ``tests/core/test_bad_inputs.py`` runs it.
 """
 
@@ -65,25 +71,35 @@ def _one_line(msg: str) -> bool:
     return bool(msg.strip()) and "\n" not in msg.strip() and "Traceback" not in msg
 
 
-def check_raises(name: str, fn: Callable[[], object]) -> Outcome:
+def _has(msg: str, must: tuple[str, ...]) -> bool:
+    return all(m in msg for m in must)
+
+
+def check_raises(name: str, fn: Callable[[], object], must: tuple[str, ...] = (), max_len: int = 1000) -> Outcome:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fn()
     except UserError as e:
-        return Outcome(name, _one_line(str(e)), str(e))
+        msg = str(e)
+        return Outcome(name, _one_line(msg) and _has(msg, must) and len(msg) <= max_len,
+                       msg if len(msg) <= max_len else f"{len(msg)} characters: {msg[:300]}")
     except Exception as e:  # noqa: BLE001 - the point is to see what leaks
         return Outcome(name, False, f"{type(e).__name__}: {e}")
     return Outcome(name, False, "accepted silently (no error)")
 
 
 def check_command(name: str, args: list[str], *, cwd: Path = ROOT, env: dict | None = None,
-                  preexec: Callable | None = None) -> Outcome:
-    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, timeout=600,
-                       env={**os.environ, **(env or {})}, preexec_fn=preexec)
+                  preexec: Callable | None = None, must: tuple[str, ...] = (), timeout: float = 600) -> Outcome:
+    try:
+        r = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
+                           env={**os.environ, **(env or {})}, preexec_fn=preexec)
+    except subprocess.TimeoutExpired:
+        return Outcome(name, False, f"still running after {timeout:.0f} s")
     out = (r.stderr.strip() or r.stdout.strip())
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-    ok = r.returncode != 0 and len(lines) == 1 and "Traceback" not in r.stderr
+    ok = (r.returncode != 0 and len(lines) == 1 and "Traceback" not in r.stderr and _has(r.stderr, must)
+          and len(r.stderr) < 2000)
     return Outcome(name, ok, out.splitlines()[-1] if ok else f"exit {r.returncode}: {out[-500:]}")
 
 
@@ -312,15 +328,316 @@ def model_probes() -> list[Outcome]:
                              lambda: el.generate([{"role": "user", "content": "word " * 600}]))]
 
 
-def run(with_model: bool = False, log=print) -> list[Outcome]:
+# ---- issue 22: published responses, parsing limits, numbers, messages -------------------------------------
+BOMB = "".join(['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'] +
+               [f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)])
+
+
+def _published(tmp: Path) -> Path:
+    """A small export (scripted answers) with its manifest, as `responses export` writes it."""
+    from analysis.core.elicit import Elicitor
+    from analysis.core.models.scripted import ScriptedTarget
+    from analysis.core.store import ResponseStore
+    from analysis.pipeline import responses
+
+    el = Elicitor(ScriptedTarget(lambda m, o: "3"), ResponseStore(tmp / "made.sqlite"), progress=False)
+    for i in range(5):
+        el.generate([{"role": "user", "content": f"Rate statement {i} from 1 to 5."}], tag="ipip_neo_120")
+    path, _ = responses.export(tmp / "made.sqlite", tmp / "pub" / "responses.parquet")
+    return path
+
+
+def published_probes(tmp: Path) -> list[Outcome]:
+    import shutil
+
+    import polars as pl
+
+    from analysis.pipeline import responses
+
+    good = _published(tmp)
+    df = pl.read_parquet(good)
+    man = responses.manifest_path(good)
+
+    def variant(name: str, frame: pl.DataFrame | None = None, raw: bytes | None = None, manifest: str | None = "copy"):
+        d = tmp / name
+        d.mkdir()
+        p = d / "responses.parquet"
+        if raw is not None:
+            p.write_bytes(raw)
+        else:
+            frame.write_parquet(p)
+        if manifest == "copy":
+            shutil.copy(man, responses.manifest_path(p))
+        elif manifest is not None:
+            responses.manifest_path(p).write_text(manifest)
+        return p
+
+    data = good.read_bytes()
+    cases = [
+        ("answers set to 5, keys kept", variant("answers", df.with_columns(pl.lit("5").alias("text"))),
+         ("5 row(s) changed",)),
+        ("digest changed, keys kept", variant("digest", df.with_columns(pl.lit("sha256:" + "0" * 64).alias("digest"))),
+         ("5 of 5 rows do not match their key",)),
+        ("model changed, keys kept", variant("model", df.with_columns(pl.lit("qwen2.5-coder-1.5b").alias("model"))),
+         ("do not match their key",)),
+        ("a row removed", variant("removed", df.slice(1)), ("1 row(s) of the manifest missing",)),
+        ("damaged pages", variant("damaged", raw=data[:100] + bytes(b ^ 0x5A for b in data[100:600]) + data[600:]),
+         ("damaged or truncated",)),
+        ("truncated", variant("truncated", raw=data[: len(data) // 2]), ("damaged or truncated",)),
+        ("no manifest", variant("nomanifest", df, manifest=None), ("has no manifest",)),
+        ("a manifest that is not JSON", variant("badmanifest", df, manifest="{not json"), ("not a readable manifest",)),
+    ]
+    out = []
+    for what, path, must in cases:
+        out.append(check_command(f"published responses: {what}", ["-m", "analysis.pipeline.responses", "load", "--file",
+                                                                   str(path), "--store", str(tmp / "s.sqlite")],
+                                 must=must))
+    from analysis.core.store import ResponseStore
+
+    if (tmp / "s.sqlite").exists() and ResponseStore(tmp / "s.sqlite").count():
+        out.append(Outcome("published responses: nothing inserted by a refused load", False,
+                           f"{ResponseStore(tmp / 's.sqlite').count()} rows were inserted"))
+    return out
+
+
+def limit_probes(tmp: Path) -> list[Outcome]:
+    from pydantic import BaseModel
+
+    from analysis.core.instruments import load_instrument
+    from analysis.core.params import Section, read_yaml, validate_section
+    from analysis.core.parsers import parse_likert
+    from analysis.studies.illusion.stats import load_expected_signs
+
+    bomb = tmp / "bomb.yaml"
+    bomb.write_text(BOMB)
+    table = ROOT / "data" / "examples" / "illusion" / "published_table.csv"
+    out = [check_command("reanalyse --spec: a 9-level YAML alias bomb",
+                         ["-m", "analysis.studies.illusion.reanalyse", str(table), "--spec", str(bomb), "--out",
+                          str(tmp / "re")], must=("aliases",), timeout=60),
+           check_command("run_notebook: params.yaml is a YAML alias bomb",
+                         ["-m", "analysis.pipeline.run_notebook", "notebooks/bigfive/02_analysis.py", "--params-file",
+                          str(bomb)], must=("aliases",), timeout=60),
+           check_raises("instrument: a YAML alias bomb", lambda: load_instrument(bomb), must=("aliases",))]
+    eight = tmp / "eight.yaml"
+    eight.write_text("".join(BOMB.splitlines(keepends=True)[:8]) + "models: *h\n")  # 9^8 values under `models`
+    out.append(check_raises("params: an 8-level alias bomb (a 312 MB message before)", lambda: read_yaml(eight),
+                            must=("aliases",), max_len=400))
+    long_line = tmp / "long.yaml"
+    long_line.write_text("models: [" + "x," * 1_500_000 + "\n")
+    out.append(check_raises("params: one 3 MB line", lambda: read_yaml(long_line), max_len=400))
+    huge = tmp / "huge_value.yaml"
+    huge.write_text("seed: " + "9" * 1_000_000 + "x\n")
+    from analysis.pipeline.params import validate_all
+
+    out.append(check_raises("params: a 1 MB value", lambda: validate_all(read_yaml(huge)), max_len=600))
+    csv = tmp / "long.csv"
+    csv.write_text("trait,behaviour,expected_sign,rationale,reference\n" + "sr_E,bh_cct_cards,1,r," + "x" * 5_000_000 +
+                   ",extra\n")
+    out.append(check_raises("expected_signs: one 5 MB ragged line", lambda: load_expected_signs(csv),
+                            must=("not a well-formed CSV",), max_len=400))
+    import time
+
+    reply = "I would say " + "very " * 2_000_000 + "much, 4"  # a 10 MB model reply
+    t0 = time.perf_counter()
+    value = parse_likert(reply, 1, 5, {1: "very inaccurate", 5: "very accurate"})
+    took = time.perf_counter() - t0
+    out.append(Outcome("parser: a 10 MB model reply", took < 10 and value == 4, f"parsed {value!r} in {took:.2f} s"))
+
+    class Item(BaseModel):
+        model_config = Section.model_config
+        name: str
+
+    class S(Section):
+        items: list[Item] = []
+
+    out.append(check_raises("params: an unknown key inside a list item",
+                            lambda: validate_section(S, {"items": [{"name": "a", "nmae": "b"}]}, "x"),
+                            must=("valid keys are name",)))
+    bad_instr = tmp / "instr.yaml"
+    bad_instr.write_text("id: x\nitems: [1, 2\n")
+    out.append(check_raises("instrument: bad YAML names the file", lambda: load_instrument(bad_instr),
+                            must=(str(bad_instr),)))
+    return out
+
+
+def number_probes(tmp: Path) -> list[Outcome]:
+    import polars as pl
+
+    base = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    table = pl.read_csv(ROOT / "data" / "examples" / "illusion" / "published_table.csv", infer_schema_length=None)
+    first = pl.int_range(pl.len()) == 0
+    tables = {
+        "temperature -1": table.with_columns(pl.when(first).then(-1.0).otherwise(pl.col("temperature")).alias("temperature")),
+        "temperature NaN": table.with_columns(pl.when(first).then(float("nan")).otherwise(pl.col("temperature"))
+                                              .alias("temperature")),
+        "temperature inf": table.with_columns(pl.when(first).then(float("inf")).otherwise(pl.col("temperature"))
+                                              .alias("temperature")),
+        "run 0.5": table.with_columns(pl.when(first).then(0.5).otherwise(pl.col("run").cast(pl.Float64)).alias("run")),
+        "NaN in sr_A": table.with_columns(pl.when(first).then(float("nan")).otherwise(pl.col("sr_A")).alias("sr_A")),
+    }
+    musts = {"temperature -1": "negative", "temperature NaN": "not finite", "temperature inf": "not finite",
+             "run 0.5": "not whole numbers", "NaN in sr_A": "'sr_A' has 1 NaN"}
+    out = []
+    for what, t in tables.items():
+        p = tmp / f"{what.replace(' ', '_')}.csv"
+        t.write_csv(p)
+        out.append(check_command(f"reanalyse: a table with {what}", ["-m", "analysis.studies.illusion.reanalyse", str(p),
+                                                                     "--out", str(tmp / "re")],
+                                 must=(musts[what],), timeout=120))
+    for value in (-1.0, float("nan"), float("inf")):
+        params = copy.deepcopy(base)
+        params.setdefault("bigfive", {}).setdefault("analysis", {})["temperatures"] = [0.0, value]
+        p = tmp / f"params_{value}.yaml"
+        p.write_text(yaml.safe_dump(params))
+        out.append(check_command(f"run_notebook: bigfive.analysis.temperatures [0, {value}]",
+                                 ["-m", "analysis.pipeline.run_notebook", "notebooks/bigfive/02_analysis.py",
+                                  "--params-file", str(p)], must=("bigfive.analysis.temperatures",), timeout=120))
+    return out
+
+
+def message_probes(tmp: Path) -> list[Outcome]:
+    from analysis.core.elicit import Elicitor
+    from analysis.core.models.scripted import ScriptedTarget
+    from analysis.core.store import ResponseStore
+
+    out = []
+    damaged = tmp / "damaged.sqlite"
+    el = Elicitor(ScriptedTarget(lambda m, o: "3 " + "x" * 500), ResponseStore(damaged), progress=False)
+    for i in range(300):
+        el.generate([{"role": "user", "content": f"q{i}"}])
+    con = sqlite3.connect(damaged)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    data = bytearray(damaged.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    for p in range(2, len(data) // page):
+        data[p * page: p * page + 16] = b"\xff" * 16
+    damaged.write_bytes(bytes(data))
+    code = ENTRY.format("from analysis.core.store import ResponseStore; s = ResponseStore(sys.argv[1]); s.count(); "
+                        "s.get('k')")
+    out.append(check_command("store: damaged SQLite pages", ["-c", code, str(damaged)], must=("damaged",)))
+    newer = tmp / "newer.sqlite"
+    Elicitor(ScriptedTarget(lambda m, o: "3"), ResponseStore(newer), progress=False).generate(
+        [{"role": "user", "content": "q"}])
+    con = sqlite3.connect(newer)
+    con.execute("ALTER TABLE calls ADD COLUMN future TEXT")
+    con.close()
+    code = ENTRY.format("from analysis.core.elicit import Elicitor; from analysis.core.models.scripted import "
+                        "ScriptedTarget; from analysis.core.store import ResponseStore; Elicitor(ScriptedTarget("
+                        "lambda m, o: '4'), ResponseStore(sys.argv[1]), progress=False).generate([{'role': 'user', "
+                        "'content': 'new'}])")
+    out.append(check_command("store: written by a newer schema (one more column)", ["-c", code, str(newer)],
+                             must=("newer version",)))
+    from analysis.studies.illusion.stats import load_expected_signs
+
+    binary = tmp / "signs.bin"
+    binary.write_bytes(bytes(range(256)) * 40)
+    ragged = tmp / "ragged.csv"
+    ragged.write_text("trait,behaviour,expected_sign,rationale,reference\nsr_E,bh_cct_cards,1,a,b,c,d\n")
+    folder = tmp / "signs_dir"
+    folder.mkdir()
+    for what, p in (("a binary", binary), ("a ragged CSV", ragged), ("a folder", folder)):
+        out.append(check_raises(f"expected_signs: {what}", lambda p=p: load_expected_signs(p),
+                                must=(str(p), {"a binary": "binary", "a ragged CSV": "line 2 has 7 fields",
+                                               "a folder": "folder"}[what])))
+    return out
+
+
+# ---- through the real stage runner (papermill) and DVC, in a copy of the repository ------------------------
+def _repo_copy(dst: Path) -> dict:
+    import shutil
+
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split("\n")
+    for f in filter(None, files):
+        if (ROOT / f).is_file() and not f.startswith(("reports/", "figures/", "data/processed/", "metrics/",
+                                                       "data/published/", "data/results/")):
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dst / f)
+    venv_bin = str(Path(sys.executable).parent)
+    return {"PSY_STORE": str(dst / "store.sqlite"), "PYTHONPATH": str(dst), "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+
+
+def _leftovers(repo: Path, since: float) -> list[str]:
+    found = [str(p.relative_to(repo)) for p in repo.rglob(".*.tmp*") if ".git" not in p.parts]
+    found += [str(p) for p in Path(tempfile.gettempdir()).glob("psy-nb-*") if p.stat().st_mtime >= since]
+    return found
+
+
+def stage_probes(tmp: Path) -> list[Outcome]:
+    import signal
+    import time
+
+    repo = tmp / "repo"
+    env = _repo_copy(repo)
+    base = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    out = []
+    runner = ["-m", "analysis.pipeline.run_notebook", "notebooks/illusion/02_analysis.py", "--params-file"]
+    binary = tmp / "signs.bin"
+    binary.write_bytes(bytes(range(256)) * 40)
+    ragged = tmp / "ragged.csv"
+    ragged.write_text("trait,behaviour,expected_sign,rationale,reference\nsr_E,bh_cct_cards,1,a,b,c,d\n")
+    for what, target in (("a binary", binary), ("a ragged CSV", ragged), ("a folder", tmp)):
+        params = copy.deepcopy(base)
+        params["illusion"].setdefault("analysis", {})["expected_signs"] = str(target)
+        p = tmp / "params_signs.yaml"
+        p.write_text(yaml.safe_dump(params))
+        out.append(check_command(f"stage runner (papermill): expected_signs is {what}", [*runner, str(p)], cwd=repo,
+                                 env=env, must=("Expected-signs file", str(target)), timeout=900))
+    # kill -9 during an analysis stage, then the same stage again: no temporary file or folder is left
+    t0 = time.time()
+    proc = subprocess.Popen([sys.executable, "-m", "analysis.pipeline.run_notebook", "notebooks/bigfive/02_analysis.py"],
+                            cwd=repo, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stage_tmp = repo / "data" / "cache" / "tmp"
+    while proc.poll() is None and time.time() - t0 < 600:
+        started = list(stage_tmp.glob(".psy-nb-*")) if stage_tmp.exists() else []
+        if started and any((d / "progress.log").exists() for d in started):
+            time.sleep(8)  # into the analysis
+            break
+        time.sleep(0.2)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        left_after_kill = _leftovers(repo, t0)
+        r = subprocess.run([sys.executable, "-m", "analysis.pipeline.run_notebook", "notebooks/bigfive/02_analysis.py"],
+                           cwd=repo, env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
+        left = _leftovers(repo, t0)
+        ok = r.returncode == 0 and not left
+        out.append(Outcome("stage runner: kill -9 during an analysis stage, then a re-run", ok,
+                           f"left after the kill: {left_after_kill or 'nothing'}; after the re-run: {left or 'nothing'}"
+                           if r.returncode == 0 else f"re-run failed: {r.stderr[-300:]}"))
+    else:
+        out.append(Outcome("stage runner: kill -9 during an analysis stage", False, "the stage ended before the kill"))
+    # DVC: a bad analysis parameter is refused by the stage DVC runs, before any notebook starts
+    subprocess.run("git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm init", shell=True,
+                   cwd=repo, env={**os.environ, **env}, capture_output=True)
+    params = copy.deepcopy(base)
+    params["bigfive"].setdefault("analysis", {})["temperatures"] = [0.0, -1.0]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    r = subprocess.run([sys.executable, "-m", "dvc", "repro", "--single-item", "analyze@bigfive"], cwd=repo,
+                       env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    said = [ln for ln in (r.stdout + r.stderr).splitlines() if "bigfive.analysis.temperatures" in ln]
+    out.append(Outcome("dvc repro: bigfive.analysis.temperatures [0, -1]",
+                       r.returncode != 0 and len(said) >= 1 and "Traceback" not in r.stderr,
+                       said[0] if said else (r.stdout + r.stderr)[-400:]))
+    return out
+
+
+def run(with_model: bool = False, log=print, with_stages: bool = False) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="psy-probe-") as d:
         tmp = Path(d)
-        for _name, fn in [("store", lambda: store_probes(tmp / "store")), ("specs", spec_probes),
-                         ("params", lambda: params_probes(tmp / "params")), ("servers", lambda: server_probes(tmp / "srv")),
-                         ("model cache", lambda: model_cache_probes(tmp / "cache")),
-                         ("commands", lambda: command_probes(tmp / "cmd"))] + ([("model", model_probes)] if with_model else []):
-            for sub in ("store", "params", "srv", "cache", "cmd"):
+        groups = [("store", lambda: store_probes(tmp / "store")), ("specs", spec_probes),
+                  ("params", lambda: params_probes(tmp / "params")), ("servers", lambda: server_probes(tmp / "srv")),
+                  ("model cache", lambda: model_cache_probes(tmp / "cache")),
+                  ("commands", lambda: command_probes(tmp / "cmd")),
+                  ("published", lambda: published_probes(tmp / "pub")),
+                  ("limits", lambda: limit_probes(tmp / "lim")), ("numbers", lambda: number_probes(tmp / "num")),
+                  ("messages", lambda: message_probes(tmp / "msg"))]
+        groups += [("model", model_probes)] if with_model else []
+        groups += [("stages", lambda: stage_probes(tmp / "stages"))] if with_stages else []
+        for _name, fn in groups:
+            for sub in ("store", "params", "srv", "cache", "cmd", "pub", "lim", "num", "msg", "stages"):
                 (tmp / sub).mkdir(exist_ok=True)
             with contextlib.redirect_stderr(sys.stderr):
                 res = fn()
@@ -333,8 +650,10 @@ def run(with_model: bool = False, log=print) -> list[Outcome]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="store_true", help="also probe the embedded 0.5B model (loads it)")
+    ap.add_argument("--stages", action="store_true", help="also probe through the stage runner (papermill) and DVC "
+                    "in a copy of the repository, with a kill -9 (a few minutes)")
     a = ap.parse_args()
-    outcomes = run(a.model)
+    outcomes = run(a.model, with_stages=a.stages)
     bad = [o for o in outcomes if not o.ok]
     print(f"\n{len(outcomes)} bad inputs probed: {len(outcomes) - len(bad)} answered with one sentence, {len(bad)} not.")
     sys.exit(1 if bad else 0)

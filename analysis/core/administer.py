@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from analysis.core.elicit import Elicitor
 from analysis.core.errors import ParamsError
 from analysis.core.instruments import Instrument, Item
+from analysis.core.io import load_yaml
 from analysis.core.models import GenOptions
 from analysis.core.parsers import parse_likert
 
@@ -36,7 +36,10 @@ GENERIC_TEMPLATE = (
 def load_variants(path: str | Path) -> dict[str, str]:
     """Prompt templates (name -> template with {instructions}, {stem}, {min}, {max}, {anchors}) from a YAML file
     with a ``variants`` mapping, such as a study's ``prompt_variants.yaml``."""
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))["variants"]
+    raw = load_yaml(path, ParamsError, "Prompt variants file")
+    if not isinstance(raw, dict) or not isinstance(raw.get("variants"), dict):
+        raise ParamsError(f"Prompt variants file {path} must hold a mapping 'variants' of name -> template.")
+    return raw["variants"]
 
 
 def item_prompt(instrument: Instrument, item: Item, template: str, *, for_model: bool = True) -> str:

@@ -47,6 +47,7 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
     factory = elicitor_factory or (lambda spec: make_elicitor(spec, p.targets))
     frames: dict[str, list[pl.DataFrame]] = {}
     info: dict = {"study": study.id, "seed": p.seed, "models": {}}
+    el = None
     for spec in p.models:
         el = factory(spec)
         t0 = time.perf_counter()
@@ -64,6 +65,9 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
                                 "model_seconds_recorded": None if s_rec is None else round(s_rec, 1)}
         log(f"{spec} (digest {el.target.digest[:12]}): {n} calls reached the model, {el.n_store_hits} came from "
             f"the response store, {wall:.1f} s" + cost_sentence(n_rec, s_rec))
+    if any(i["store_hits"] for i in info["models"].values()) and el is not None:
+        info["published"] = published_note(el.store)
+        log(info["published"])
     tables = {k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()}
     paths: dict[str, Path] = {}
     if out_dir is not False:
@@ -90,6 +94,24 @@ def cost_sentence(calls: int | None, seconds: float | None) -> str:
         return ""
     return (f"; the answers rest on {calls:,} distinct model calls that took {seconds:,.1f} s of model time "
             "when they were made (recorded latencies)")
+
+
+def published_note(store) -> str:
+    """One sentence for a collection report: which published response file (and manifest) the response store
+    was seeded from, as the store recorded it at ``python -m analysis.pipeline.responses load``."""
+    loads = store.published_loads() if hasattr(store, "published_loads") else []
+    if not loads:
+        return (f"The response store {store.path} was not seeded from a published response file: the answers it "
+                "served are calls it recorded itself.")
+    last = loads[-1]
+    name = Path(last["file"]).name
+    if last.get("manifest_sha256"):
+        checked = (f"every row checked against its key and against the manifest {Path(last['manifest']).name} "
+                   f"(sha256 {last['manifest_sha256'][:16]}, {last['rows']} rows)")
+    else:
+        checked = "every row checked against its key only (loaded --unverified: no manifest)"
+    more = f"; {len(loads) - 1} earlier load(s) recorded" if len(loads) > 1 else ""
+    return (f"The response store {store.path} was seeded from {name} on {last['loaded_at']}, {checked}{more}.")
 
 
 def load(study: str, name: str) -> pl.DataFrame:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analysis.core.errors import InstrumentError
+from analysis.core.io import SHOWN_CHARS, load_yaml
 from analysis.core.paths import INSTRUMENTS_DIR
 
 
@@ -196,7 +196,12 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
     n = len(err.errors())
     more = f" (and {n - 1} more problem{'s' if n > 2 else ''})" if n > 1 else ""
-    return f"Instrument file {path}: field '{loc}': {first['msg']}{more}. Fix the file against data/instruments/README.md."
+    if first["type"] == "extra_forbidden":  # name the keys that are valid there (through lists of items)
+        from analysis.core.params import explain
+
+        return f"{explain(err, Instrument, '', f'Instrument file {path}')[:-1]}; see data/instruments/README.md."
+    msg = first["msg"] if len(first["msg"]) <= SHOWN_CHARS else first["msg"][:SHOWN_CHARS] + "..."
+    return f"Instrument file {path}: field '{loc}': {msg}{more}. Fix the file against data/instruments/README.md."
 
 
 def load_instrument(name_or_path: str | Path) -> Instrument:
@@ -210,10 +215,7 @@ def load_instrument(name_or_path: str | Path) -> Instrument:
             f"Instrument {str(name_or_path)!r} not found at {path}; shipped instruments are {shipped}, "
             "or give the path of your own file in the same schema."
         )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise InstrumentError(f"Instrument file {path} is not valid YAML ({e.__class__.__name__}: {e}).") from None
+    raw = load_yaml(path, InstrumentError, "Instrument file")  # names the file and line, aliases bounded
     if not isinstance(raw, dict):
         raise InstrumentError(f"Instrument file {path} must hold a mapping at the top level, not {type(raw).__name__}.")
     try:

@@ -10,12 +10,12 @@ model is called, in one sentence that names the key and what is valid. The proje
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analysis.core.errors import ParamsError
+from analysis.core.io import SHOWN_CHARS, load_yaml, short
 from analysis.core.models import label, parse_spec
 from analysis.core.paths import PARAMS_FILE
 
@@ -25,7 +25,12 @@ S = TypeVar("S", bound="Section")
 class Section(BaseModel):
     """A section of params.yaml: unknown keys are refused, defaults live here and nowhere else."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True)
+    # allow_inf_nan=False: NaN, inf and -inf are refused in every float of every section (a YAML `.nan`)
+    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True, allow_inf_nan=False)
+
+
+# a sampling temperature: finite and >= 0 (0 = greedy decoding)
+Temperature = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class TargetsParams(Section):
@@ -69,14 +74,25 @@ class Project(Section):
         return v
 
 
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds: itself, or the item of a list, dict value or optional."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in reversed(get_args(ann)):  # list[M], dict[str, M], M | None, Annotated[M, ...]
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _fields(model: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, list[str]]:
-    """The model reached by following ``loc`` from ``model`` and its field names."""
+    """The model reached by following ``loc`` from ``model`` (through list items and dict values) and its
+    field names."""
     cur: Any = model
     for part in loc:
         if not (isinstance(cur, type) and issubclass(cur, BaseModel)) or part not in cur.model_fields:
             break
-        ann = cur.model_fields[part].annotation
-        cur = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        cur = _model_in(cur.model_fields[part].annotation)
     if isinstance(cur, type) and issubclass(cur, BaseModel):
         return cur, list(cur.model_fields)
     return None, []
@@ -90,17 +106,29 @@ def explain(err: ValidationError, model: type[BaseModel], where: str, source: st
     dotted = ".".join([where, *map(str, loc)]) if where else ".".join(map(str, loc))
     more = f" ({len(errs) - 1} more problem{'s' if len(errs) > 2 else ''} after this one)" if len(errs) > 1 else ""
     if first["type"] == "extra_forbidden":
-        parent = ".".join([where, *map(str, loc[:-1])]) if where else ".".join(map(str, loc[:-1]))
-        _, valid = _fields(model, loc[:-1])
-        return (f"{source}: {parent or 'the top level'} has no key {loc[-1]!r}; valid keys are "
-                f"{', '.join(valid)} (check the spelling){more}.")
+        # walk the models along the location: a field descends into its model (through lists, dict values and
+        # optionals); a list index or a dict's own key stays on the item's model
+        cur: Any = model
+        shown: list[str] = [where] if where else []
+        for part in first["loc"][:-1]:
+            if isinstance(part, int):
+                shown = [*shown[:-1], f"{shown[-1]}[{part}]"] if shown else [f"[{part}]"]
+                continue
+            shown.append(str(part))
+            if isinstance(cur, type) and issubclass(cur, BaseModel) and part in cur.model_fields:
+                cur = _model_in(cur.model_fields[part].annotation)
+        valid = list(cur.model_fields) if isinstance(cur, type) and issubclass(cur, BaseModel) else []
+        listed = f"valid keys are {', '.join(valid)}" if valid else "no further keys are allowed there"
+        return (f"{source}: {'.'.join(shown) or 'the top level'} has no key {short(first['loc'][-1])}; {listed} "
+                f"(check the spelling){more}.")
     if first["type"] == "missing":
         return f"{source}: {dotted} is required but missing; add it{more}."
     got = first.get("input")
     msg = first["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    return f"{source}: {dotted} {msg[0].lower() + msg[1:]} (got {got!r}){more}; fix it in {source}."
+    msg = msg if len(msg) <= SHOWN_CHARS else msg[: SHOWN_CHARS - 20] + f"... ({len(msg):,} characters)"
+    return f"{source}: {dotted} {msg[0].lower() + msg[1:]} (got {short(got)}){more}; fix it in {source}."
 
 
 def validate_section(model: type[S], raw: Any, where: str, source: str = "params.yaml") -> S:
@@ -120,12 +148,7 @@ def read_yaml(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} does not exist; copy params.yaml from the repository root.")
-    try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ParamsError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', e)}; fix the indentation or quoting there.") from None
+    params = load_yaml(path, ParamsError)  # aliases bounded, one sentence naming the file and the line
     if not isinstance(params, dict):
         raise ParamsError(f"{path} must be a mapping of sections (models, seed, targets, one section per study).")
     return params

@@ -91,6 +91,7 @@ class ResponseStore:
         self.path = Path(path)
         self._local = threading.local()
         self.read_only = False
+        self.newer_columns: list[str] = []
         self._uri: str | None = None
         self._open()
 
@@ -187,6 +188,9 @@ class ResponseStore:
         if missing:
             raise StoreError(f"The file {name} holds a `calls` table that is not this project's response store "
                              f"(it lacks the columns {', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}); {FIX}.")
+        # a store written by a newer version of the project (a column this version does not know): it serves
+        # the answers it holds, but this version must not write into it
+        self.newer_columns = [c for c in cols if c not in COLUMNS]
 
     class _guard:
         """Turn SQLite's errors while opening into one sentence."""
@@ -232,11 +236,12 @@ class ResponseStore:
 
     # ---- reading and writing ------------------------------------------------------------------
     def get(self, key: str) -> Record | None:
-        if self.read_only and not self._has_table():
-            return None
-        row = self._conn().execute(
-            "SELECT text, logprobs, latency_s, created_at, meta FROM calls WHERE key = ?", (key,)
-        ).fetchone()
+        with self._guard(_named(self.path)):
+            if self.read_only and not self._has_table():
+                return None
+            row = self._conn().execute(
+                "SELECT text, logprobs, latency_s, created_at, meta FROM calls WHERE key = ?", (key,)
+            ).fetchone()
         if row is None:
             return None
         return Record(key, row[0], json.loads(row[1]) if row[1] else None, row[2], row[3], True,
@@ -247,6 +252,12 @@ class ResponseStore:
 
     def check_writable(self) -> None:
         """Raise one sentence when a new answer could not be recorded (call it before a model call)."""
+        if self.newer_columns:
+            cols = ", ".join(self.newer_columns[:4])
+            raise StoreError(f"The response store {_named(self.path)} was written by a newer version of this project "
+                             f"(its calls table has the column(s) {cols}, which this version does not know): it "
+                             "serves the answers it holds, but this version cannot add to it; update this checkout "
+                             "(`git pull` and `uv sync`), or point PSY_STORE at a store of its own.")
         if self.read_only:
             raise StoreError(f"The response store {_named(self.path)} is read-only: it serves the answers it holds, "
                              "but this run needs a call it does not hold; make the file and its folder writable, or "
@@ -269,7 +280,11 @@ class ResponseStore:
                      json.dumps(meta or {}, default=str), tag),
                 )
                 break
-            except sqlite3.OperationalError as e:
+            except sqlite3.DatabaseError as e:
+                damaged = "malformed" in str(e) or "disk image" in str(e) or "not a database" in str(e)
+                if damaged or not isinstance(e, sqlite3.OperationalError):  # one sentence, never SQLite's raw text
+                    with self._guard(_named(self.path)):
+                        raise
                 if "locked" not in str(e) and "busy" not in str(e):
                     raise StoreError(f"The response store {_named(self.path)} could not record an answer "
                                      f"(SQLite: {e}); check free disk space and that the file is writable.") from None
@@ -280,9 +295,28 @@ class ResponseStore:
         return Record(key, text, logprobs, latency_s, created, False, meta or {})
 
     def count(self) -> int:
-        if self.read_only and not self._has_table():
-            return 0
-        return self._conn().execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+        with self._guard(_named(self.path)):
+            if self.read_only and not self._has_table():
+                return 0
+            return self._conn().execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    # ---- which published files were loaded into this store ---------------------------------------
+    def record_published_load(self, info: dict[str, Any]) -> None:
+        """Remember a load of published responses (file, rows, the manifest it was checked against); called
+        inside the load's transaction. Kept in a table of its own (``published_loads``), never in ``calls``."""
+        con = self._conn()
+        con.execute("CREATE TABLE IF NOT EXISTS published_loads (loaded_at TEXT NOT NULL, info TEXT NOT NULL)")
+        con.execute("INSERT INTO published_loads VALUES (?, ?)",
+                    (datetime.now(UTC).isoformat(timespec="seconds"), json.dumps(info, sort_keys=True)))
+
+    def published_loads(self) -> list[dict[str, Any]]:
+        """Every recorded load of published responses, oldest first (``loaded_at`` and what was recorded)."""
+        with self._guard(_named(self.path)):
+            con = self._conn()
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='published_loads'").fetchone():
+                return []
+            rows = con.execute("SELECT loaded_at, info FROM published_loads ORDER BY rowid").fetchall()
+        return [{"loaded_at": t, **json.loads(i)} for t, i in rows]
 
     def export(self, keys: list[str] | None = None):
         """The recorded calls as a polars DataFrame (all, or those with the given keys)."""
@@ -290,8 +324,9 @@ class ResponseStore:
 
         if self.read_only and not self._has_table():
             return pl.DataFrame(schema=list(COLUMNS))
-        rows = self._conn().execute("SELECT * FROM calls").fetchall()
-        cols = [d[1] for d in self._conn().execute("PRAGMA table_info(calls)").fetchall()]
+        with self._guard(_named(self.path)):
+            rows = self._conn().execute("SELECT * FROM calls").fetchall()
+            cols = [d[1] for d in self._conn().execute("PRAGMA table_info(calls)").fetchall()]
         df = pl.DataFrame(rows, schema=cols, orient="row")
         if keys is not None:
             df = df.filter(pl.col("key").is_in(keys))

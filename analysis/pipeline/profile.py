@@ -37,15 +37,12 @@ def tiny() -> dict:
 def load_profile(profile: str | Path) -> dict:
     if str(profile) == "tiny":
         return tiny()
-    import yaml
+    from analysis.core.io import load_yaml
 
     path = Path(profile)
     if not path.exists():
         raise ParamsError(f"Profile {profile} does not exist; give 'tiny' or the path of a partial params.yaml.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ParamsError(f"Profile {path} is not valid YAML ({getattr(e, 'problem', e)}); fix it there.") from None
+    data = load_yaml(path, ParamsError, "Profile") or {}
     if not isinstance(data, dict):
         raise ParamsError(f"Profile {path} must be a mapping of params.yaml sections.")
     return data

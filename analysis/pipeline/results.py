@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 
+from analysis.core.io import clean_stale, temp_prefix
 from analysis.core.paths import DATA_DIR
 
 RESULTS_DB = DATA_DIR / "results" / "results.duckdb"
@@ -81,7 +82,8 @@ def _tables(root: Path) -> list[tuple[str, Path]]:
 def build(out: Path = RESULTS_DB, data_dir: Path = DATA_DIR, published: Path = PUBLISHED) -> Path:
     """Write the database atomically (a temporary file renamed into place)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".results.", suffix=".duckdb")
+    clean_stale(out.parent, out.stem)  # a temporary database (and its .wal) of a killed earlier run
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=temp_prefix(out.stem), suffix=".duckdb")
     os.close(fd)
     os.unlink(tmp)  # duckdb creates the file itself
     try:

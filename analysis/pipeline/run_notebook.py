@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from analysis.core.errors import UserError
-from analysis.core.paths import NOTEBOOKS_DIR, PARAMS_FILE, REPORTS_DIR, ROOT
+from analysis.core.io import clean_stale, temp_prefix
+from analysis.core.paths import DATA_DIR, NOTEBOOKS_DIR, PARAMS_FILE, REPORTS_DIR, ROOT
 
 KIND = {"01_collect": "collect", "02_analysis": "analysis"}
 # notebooks that read every study's results (no study, no parameters)
@@ -413,6 +414,28 @@ class _Tail:
         self.thread.join(timeout=5)
 
 
+STAGE_TMP = DATA_DIR / "cache" / "tmp"  # git-ignored, beside the response store
+
+
+class stage_tmp:
+    """The stage's working folder, ``data/cache/tmp/.psy-nb-<study>-<name>.tmp<pid>.*``, not the system temp
+    folder: removed when the stage ends, and a folder left by a stage killed with ``kill -9`` (which runs no
+    clean-up) is removed when any stage starts again."""
+
+    def __init__(self, study: str, name: str, base: Path | None = None):
+        self.base, self.stem = Path(base or STAGE_TMP), f"psy-nb-{study}-{name}"
+
+    def __enter__(self) -> str:
+        self.base.mkdir(parents=True, exist_ok=True)
+        for f in self.base.glob(".psy-nb-*.tmp*"):  # every stage's leftovers, not only this one's
+            clean_stale(self.base, f.name[1:].split(".tmp")[0])
+        self.path = tempfile.mkdtemp(dir=self.base, prefix=temp_prefix(self.stem))
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Path, Path]:
     import nbformat
     import papermill as pm
@@ -423,7 +446,7 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
     study, name = locate(notebook)
     injected = stage_parameters(study, name, params_file)
     out_nb, out_html = report_paths(study, name)
-    with tempfile.TemporaryDirectory(prefix="psy-nb-") as tmp:
+    with stage_tmp(study, name) as tmp:
         tmp_nb, tmp_html = Path(tmp) / out_nb.name, Path(tmp) / out_html.name
         t0 = time.perf_counter()
         progress_file = Path(tmp) / "progress.log"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from analysis.core.administer import administer, load_variants, select_items
 from analysis.core.elicit import Elicitor
 from analysis.core.errors import ParamsError
 from analysis.core.instruments import load_instrument
+from analysis.core.io import load_yaml
 from analysis.core.models import GenOptions
 from analysis.core.paths import stimuli_dir
 from analysis.core.study import PlanItem
@@ -21,7 +21,7 @@ VARIANTS_FILE = stimuli_dir("bigfive") / "prompt_variants.yaml"
 
 
 def load_personas(path: str | Path = PERSONAS_FILE) -> dict:
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return load_yaml(path, ParamsError, "Persona file")
 
 
 def participants(persona_ids: list[str], variant_ids: list[str], personas: dict | None = None,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from analysis.core.params import Section
+from analysis.core.params import Section, Temperature
 
 
 class CollectParams(Section):
@@ -27,4 +27,4 @@ class CollectParams(Section):
 
 class AnalysisParams(Section):
     ci: float = Field(0.95, gt=0, lt=1)
-    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.7, 1.0], min_length=1)
+    temperatures: list[Temperature] = Field(default_factory=lambda: [0.0, 0.7, 1.0], min_length=1)

@@ -16,9 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from analysis.core.errors import ParamsError
+from analysis.core.io import load_yaml
 from analysis.core.paths import stimuli_dir
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ class Condition:
 
 @lru_cache(maxsize=8)
 def _read(path: str) -> dict:
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return load_yaml(path, ParamsError, "Persona file")
 
 
 def load_personas(path: str | Path = PERSONA_FILE) -> dict:

@@ -125,7 +125,7 @@ class CollectParams(Section):
     mode: Literal["option_probs", "generate"] = Field(
         "option_probs", description="option_probs: exact option probabilities, every temperature from one pass; "
                                     "generate: parse generated text, re-ask <= max_reasks (the faithful replication)")
-    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0], min_length=1)
+    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0], min_length=1)  # finite: Section
     runs: int = Field(1, ge=1, description="repetitions; they differ only where answers are sampled (T > 0)")
     max_reasks: int = Field(2, ge=0)
     closed_max_tokens: int = Field(16, ge=1, description="generation budget for a closed answer (generate mode)")

@@ -158,16 +158,13 @@ def load_spec(path: str | Path | None) -> TableSpec:
     """A table spec from YAML (None: an empty spec)."""
     if path is None:
         return TableSpec()
-    import yaml
+    from analysis.core.io import load_yaml
 
     p = Path(path)
     if not p.exists():
         raise IllusionSchemaError(f"Table spec {p} does not exist; give the path of a YAML file as described in "
                                   "analysis/studies/illusion/schema.py, or none.")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise IllusionSchemaError(f"Table spec {p} is not valid YAML ({getattr(e, 'problem', e)}); fix it there.") from None
+    raw = load_yaml(p, IllusionSchemaError, "Table spec") or {}  # aliases bounded (a 'billion laughs' is refused)
     return validate_section(TableSpec, raw, "", str(p))
 
 
@@ -274,6 +271,20 @@ def validate(df: pl.DataFrame, source: str = "the results table", spec: TableSpe
     for c in ("temperature", "run"):
         if not _numeric(df[c].dtype) or df[c].null_count():
             raise IllusionSchemaError(f"{source}: column '{c}' must be numeric without missing values.")
+        if df[c].dtype.is_float():
+            bad = int((~df[c].is_finite()).sum())
+            if bad:
+                raise IllusionSchemaError(f"{source}: column '{c}' has {bad} value(s) that are not finite numbers "
+                                          f"(NaN or inf), e.g. {df.filter(~pl.col(c).is_finite())[c][0]}; give each "
+                                          "row its number.")
+    if df["temperature"].cast(pl.Float64).lt(0).any():
+        neg = df.filter(pl.col("temperature") < 0)["temperature"]
+        raise IllusionSchemaError(f"{source}: column 'temperature' has {neg.len()} negative value(s), e.g. "
+                                  f"{neg[0]:g}; a sampling temperature is >= 0 (0 = greedy).")
+    if df["run"].dtype.is_float() and (df["run"] != df["run"].round()).any():
+        frac = df.filter(pl.col("run") != pl.col("run").round())["run"]
+        raise IllusionSchemaError(f"{source}: column 'run' has {frac.len()} value(s) that are not whole numbers, e.g. "
+                                  f"{frac[0]:g}; run is the repetition index 0, 1, 2, ...")
     df = df.with_columns(
         pl.col("model").cast(pl.Utf8), pl.col("condition").cast(pl.Utf8), pl.col("condition_type").cast(pl.Utf8),
         pl.col("temperature").cast(pl.Float64), pl.col("run").cast(pl.Int64),
@@ -307,7 +318,20 @@ def validate(df: pl.DataFrame, source: str = "the results table", spec: TableSpe
     for c in numeric:
         if not _numeric(df[c].dtype):
             raise IllusionSchemaError(f"{source}: column '{c}' must be numeric, not {df[c].dtype}.")
-    df = df.with_columns([pl.col(c).cast(pl.Float64).fill_nan(None) for c in traits + behaviours])
+    df = df.with_columns([pl.col(c).cast(pl.Float64) for c in traits + behaviours])
+    for c in traits:  # NaN is not "not scored": a self-report that is missing is an empty cell (null)
+        n_nan = int(df[c].is_nan().sum())
+        if n_nan:
+            raise IllusionSchemaError(f"{source}: column '{c}' has {n_nan} NaN value(s) (of {df.height} rows); a "
+                                      "self-report that was not scored is an empty cell (null): write it so, or "
+                                      "give the score.")
+    for c in traits + behaviours:
+        n_inf = int(df[c].is_infinite().sum())
+        if n_inf:
+            raise IllusionSchemaError(f"{source}: column '{c}' has {n_inf} infinite value(s); give finite scores "
+                                      "(an empty cell where there is none).")
+    # behaviours: NaN is how a task's scorer says "no valid answer" (the project's own collection writes it so)
+    df = df.with_columns([pl.col(c).fill_nan(None) for c in behaviours])
     for c in traits + behaviours:
         rng = spec.range_of(c)
         if rng is not None:

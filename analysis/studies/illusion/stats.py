@@ -35,6 +35,7 @@ import polars as pl
 from scipy import stats
 
 from analysis.core.errors import UserError
+from analysis.core.io import read_user_csv
 from analysis.core.paths import stimuli_dir
 from analysis.core.stats.correlation import fisher_z_diff, pearson
 from analysis.core.stats.effects import cohen_d
@@ -205,7 +206,7 @@ def load_expected_signs(path: str | Path = EXPECTED_SIGNS_FILE, spec: TableSpec 
     if not p.exists():
         raise UserError(f"Expected-signs file {p} does not exist; set illusion.analysis.expected_signs to the shipped "
                         "data/stimuli/illusion/expected_signs.csv or your own file with the same columns.")
-    d = pd.read_csv(p)
+    d = read_user_csv(p, UserError, "Expected-signs file")  # a folder, binary or ragged file: one sentence
     need = {"trait", "behaviour", "expected_sign", "reference"}
     if missing := need - set(d.columns):
         raise UserError(f"Expected-signs file {p} lacks the columns {sorted(missing)}.")

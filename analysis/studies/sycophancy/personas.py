@@ -26,9 +26,9 @@ from functools import cache
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from analysis.core.errors import UserError
+from analysis.core.io import load_yaml, short
 from analysis.core.paths import stimuli_dir
 
 DEFAULT_N = 275
@@ -105,8 +105,10 @@ def load_phrases(path: str | Path = PHRASES_FILE) -> PhraseBank:
     """The phrase banks, checked: every facet and the style have sentences for each level 1-5, every
     template renders for every person, every pronoun has first names."""
     path = Path(path)
+    if not path.exists():
+        raise PersonaError(f"The persona phrase file {path} does not exist.")
+    d = load_yaml(path, PersonaError, "The persona phrase file")
     try:
-        d = yaml.safe_load(path.read_text(encoding="utf-8"))
         levels = {int(k): str(v) for k, v in d["level_labels"].items()}
         bank = PhraseBank(
             level_labels=levels, facet_scale={str(k): str(v) for k, v in d["facets"].items()},
@@ -120,10 +122,8 @@ def load_phrases(path: str | Path = PHRASES_FILE) -> PhraseBank:
             detail_sentences=list(d["detail_sentences"]), occupations=list(d["occupations"]),
             origins=list(d["origins"]), first_names={k: list(v) for k, v in d["first_names"].items()},
             last_names=list(d["last_names"]))
-    except FileNotFoundError:
-        raise PersonaError(f"The persona phrase file {path} does not exist.") from None
-    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as e:
-        raise PersonaError(f"The persona phrase file {path} is malformed ({e.__class__.__name__}: {e}); "
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise PersonaError(f"The persona phrase file {path} is malformed ({e.__class__.__name__}: {short(str(e))}); "
                            "compare it with data/stimuli/sycophancy/persona_phrases.yaml.") from None
     want = set(range(1, 6))
     for f in bank.facets:

@@ -15,11 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analysis.core.elicit import REFUSAL, ClosedAnswer, Elicitor
 from analysis.core.errors import EmptyReply, UserError
+from analysis.core.io import load_yaml
 from analysis.core.models import GenOptions, Message
 from analysis.core.paths import stimuli_dir
 
@@ -85,10 +85,7 @@ class Stances(_Strict):
 def _load_yaml(path: Path, what: str) -> dict:
     if not path.exists():
         raise StimulusError(f"The {what} file {path} does not exist; give the path of a file in the documented schema.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise StimulusError(f"The {what} file {path} is not valid YAML ({e.__class__.__name__}).") from None
+    raw = load_yaml(path, StimulusError, f"The {what} file")
     if not isinstance(raw, dict):
         raise StimulusError(f"The {what} file {path} must hold a mapping at the top level.")
     return raw

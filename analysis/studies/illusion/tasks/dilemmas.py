@@ -19,9 +19,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from analysis.core.errors import UserError
+from analysis.core.io import load_yaml
 from analysis.core.parsers import parse_yes_no
 from analysis.core.paths import STIMULI_DIR
 
@@ -41,7 +40,7 @@ class Dilemma:
 
 
 def load_dilemmas(path: str | Path = DILEMMA_FILE) -> list[Dilemma]:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    raw = load_yaml(path, UserError, "Dilemma file")
     items = raw.get("items") if isinstance(raw, dict) else None
     if not items:
         raise UserError(f"Dilemma file {path} must hold a mapping with a non-empty 'items' list.")
