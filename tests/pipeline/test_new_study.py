@@ -64,7 +64,7 @@ def test_a_throwaway_study_from_the_template_runs_through_dvc(tmp_path):
     m = json.loads((dst / "metrics/throwaway.json").read_text())
     assert list(m) == ["model_1"] and m["model_1"]["model"] == "embedded:qwen2.5-coder-0.5b"  # position keys
     assert all(v["n"] >= 1 for cond in m["model_1"]["scores"].values() for v in cond.values())
-    assert m["model_1"]["shifts"]["helpful"]["gad7__gad7_total"]["n_items"] == 3
+    assert m["model_1"]["shifts"]["helpful"]["gad7__total"]["n_items"] == 3
 
     # every shared view sees the new study (issue 20, point 6): its computed summary where the report index
     # reads it, and rows in the long measures and shifts tables, hence in the results database
