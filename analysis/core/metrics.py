@@ -14,10 +14,10 @@ without the ``kind:`` prefix, at any depth) by the model's *position* in params.
 members of ``models`` and keep their position there). Each position holds a ``model`` field with the
 model's label beside its values, e.g. ``rq3.model_1.model = "embedded:qwen2.5-coder-0.5b"`` and
 ``rq3.model_1.agreeableness__character...d``; a key naming a pair of models joined by ``__`` (Study 1's
-``rq1.pairs.<base>__<instruct>``) becomes ``model_2__model_1`` with ``model = "<base> / <instruct>"``. The headline of the first-listed model is therefore always
-under ``model_1`` whatever the model is, runs on different models line up column by column, and which
-model a column describes is in the ``model`` field (a string column in ``dvc exp show``) and in the
-``models`` param. A metrics file written elsewhere (``path=``, e.g. the re-analysis of a published table)
+``rq1.pairs.<base>__<instruct>``) becomes ``model_2__model_1`` with ``model = "<base> / <instruct>"``. The
+headline of the first-listed model is therefore always under ``model_1`` whatever the model is, runs on
+different models line up column by column, and which model a column describes is in the ``model`` field
+(a string column in ``dvc exp show``) and in the ``models`` param. A metrics file written elsewhere (``path=``, e.g. the re-analysis of a published table)
 keeps its model names unless ``models`` is given.
 """
 
