@@ -82,8 +82,8 @@ def test_a_throwaway_study_from_the_template_runs_through_dvc(tmp_path):
     assert shifts["n_a"][0] == 3 and shifts["unit_of_analysis"][0] == "item (paired across conditions)"
     sh("python -m analysis.pipeline.results", dst, env)  # the `results` stage's command
     con = duckdb.connect(str(dst / "data/results/results.duckdb"), read_only=True)
-    assert con.sql("SELECT count(*) FROM measures WHERE study = 'throwaway'").fetchone()[0] == 2
-    assert con.sql("SELECT count(*) FROM shifts WHERE study = 'throwaway'").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM measures WHERE study = 'throwaway'").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM shifts WHERE study = 'throwaway'").fetchone()[0] == 1
 
 
 def test_the_template_covers_a_second_instrument_and_persona_conditions_from_params_alone():
