@@ -217,7 +217,8 @@ def test_readme_commands_run_word_for_word_in_a_fresh_clone(clone):
     run("dvc exp show", dst, activated)
     q = [c for c in COMMANDS if c.startswith('uv run --frozen python -c "from analysis.pipeline.results')][0]
     out = run(q, dst, env)
-    assert "self_report_shift" in out, out
+    rows = re.search(r"(\d+) rows", out)
+    assert rows and int(rows.group(1)) > 0 and "illusion" in out, out
     run("uv run --frozen python -m analysis.pipeline.responses export", dst, env)
     assert (dst / "data/published/responses.parquet").exists()
     run("uv run --frozen python -m analysis.studies.illusion.reanalyse data/examples/illusion/published_table.csv",
