@@ -2,7 +2,7 @@
 
     python -m analysis.pipeline.profile tiny             # the registry's tiny settings of every study
     python -m analysis.pipeline.profile profiles/x.yaml  # any partial params file
-    python -m analysis.pipeline.profile tiny --set-args  # print them as `dvc exp run -S` arguments instead
+    python -m analysis.pipeline.profile tiny --set-args | xargs dvc exp run   # the profile as an experiment
 
 Mappings are merged key by key; any other value in the profile replaces the one in params.yaml. The
 file is edited in place with a round-trip YAML writer, so its comments (the paper-scale settings among
@@ -65,14 +65,17 @@ def _merge_into(node, over: dict) -> None:
 
 
 def set_args(prof: dict, prefix: str = "") -> list[str]:
-    """The profile as `dvc exp run -S key=value` arguments (values as JSON/YAML flow literals)."""
+    """The profile as `dvc exp run -S ++key=value` arguments (values as compact JSON literals, which DVC's
+    Hydra override grammar reads as YAML flow values). ``++`` adds a key params.yaml does not have yet and
+    overrides one it has (a bare ``key=value`` is refused for a new key such as
+    ``illusion.collect.baselines.helpful``, and ``+key=value`` for an existing one)."""
     out = []
     for k, v in prof.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out += set_args(v, key + ".")
         else:
-            out += ["-S", f"{key}={json.dumps(v)}"]
+            out += ["-S", f"++{key}={json.dumps(v, separators=(',', ':'))}"]
     return out
 
 
@@ -100,7 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Apply a parameter profile on top of params.yaml.")
     ap.add_argument("profile", help="'tiny' or the path of a partial params.yaml")
     ap.add_argument("--params", default=str(PARAMS_FILE))
-    ap.add_argument("--set-args", action="store_true", help="print the profile as `dvc exp run -S` arguments")
+    ap.add_argument("--set-args", action="store_true", help="print the profile as `dvc exp run -S` arguments, "
+                    "shell-quoted for xargs: `... --set-args | xargs dvc exp run` (values may hold spaces, "
+                    "so `$(...)` would split them)")
     a = ap.parse_args(argv)
     try:
         if a.set_args:

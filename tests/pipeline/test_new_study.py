@@ -1,6 +1,7 @@
 """Adding a study is adding a folder: the commands of docs/ADD_A_STUDY.md, run word for word in a scratch
 copy of the repository, make a questionnaire study that `dvc repro` collects and analyses on the tiny
-profile (real 0.5B model), touching six files."""
+profile (real 0.5B model), touching six files, and that reaches every shared view: its summary, the long
+measures and shifts tables and the results database."""
 
 import os
 import re
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from analysis.core.paths import ROOT
@@ -60,6 +62,48 @@ def test_a_throwaway_study_from_the_template_runs_through_dvc(tmp_path):
     import json
 
     m = json.loads((dst / "metrics/throwaway.json").read_text())
-    (model,) = m
-    assert model.startswith("embedded:qwen2_5-coder-0_5b") or "0_5b" in model
-    assert all(v["n"] >= 1 for v in m[model].values())
+    assert list(m) == ["model_1"] and m["model_1"]["model"] == "embedded:qwen2.5-coder-0.5b"  # position keys
+    assert all(v["n"] >= 1 for cond in m["model_1"]["scores"].values() for v in cond.values())
+    assert m["model_1"]["shifts"]["helpful"]["gad7__total"]["n_items"] == 3
+
+    # every shared view sees the new study (issue 20, point 6): its computed summary where the report index
+    # reads it, and rows in the long measures and shifts tables, hence in the results database
+    import polars as pl
+
+    from analysis.core import metrics
+
+    summary = dst / metrics.summary_path("throwaway").relative_to(ROOT)
+    assert summary.exists() and summary.read_text().startswith("**This run:** 1 model(s) answered gad7")
+    measures = pl.read_parquet(dst / "data/processed/throwaway/measures.parquet")
+    assert measures.height == 2 and set(measures["condition"]) == {"no_system_prompt", "helpful"}
+    assert set(measures["kind"]) == {"clinical_scale"} and (measures["n"] == 1).all()
+    shifts = pl.read_parquet(dst / "data/processed/throwaway/shifts.parquet")
+    assert shifts.height == 1 and shifts["contrast"][0] == "helpful vs no_system_prompt"
+    assert shifts["n_a"][0] == 3 and shifts["unit_of_analysis"][0] == "item (paired across conditions)"
+    sh("python -m analysis.pipeline.results", dst, env)  # the `results` stage's command
+    con = duckdb.connect(str(dst / "data/results/results.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM measures WHERE study = 'throwaway'").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM shifts WHERE study = 'throwaway'").fetchone()[0] == 1
+
+
+def test_the_template_covers_a_second_instrument_and_persona_conditions_from_params_alone():
+    """The guide's two extensions need only params.yaml: `instruments: [gad7, phq9]` and `personas:`; the
+    plan counts them (every item of both forms under every condition) and persona conditions carry the
+    template's system prompt."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "mystudy_template", ROOT / "templates/questionnaire/analysis/studies/mystudy/__init__.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # pydantic resolves the annotations through the module
+    spec.loader.exec_module(mod)
+    from analysis.core.instruments import load_instrument
+
+    p = mod.CollectParams(instruments=["gad7", "phq9"], personas={"calm": "a calm, relaxed person"})
+    parts = p.participants()
+    assert [x["condition"] for x in parts] == ["no_system_prompt", "helpful", "calm"]
+    assert parts[-1]["condition_kind"] == "persona" and "a calm, relaxed person" in parts[-1]["system"]
+    (item,) = mod.plan(p, 0)
+    assert item.calls == (len(load_instrument("gad7").items) + len(load_instrument("phq9").items)) * 3
+    with pytest.raises(ValueError, match="twice"):
+        mod.CollectParams(instruments=["gad7", "gad7"])

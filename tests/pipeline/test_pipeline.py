@@ -129,3 +129,35 @@ def test_two_experiments_compare_in_dvc_exp_show(repo):
     for e in exps:
         assert e["metrics"]["metrics/bigfive.json"]["data"], e["metrics"].keys()
         assert "metrics/synthesis.json" in e["metrics"]
+
+
+def test_experiments_on_the_two_embedded_models_line_up_in_dvc_exp_show(repo):
+    """Issue 20, point 3: runs on different models share their metric columns. The baseline (tiny profile,
+    0.5B) and two experiments, one on each embedded model, give every metrics file the same flattened keys
+    (no one-sided column in `dvc exp show` / `dvc metrics diff`); the model is the `model` field of
+    `model_1`. The old metrics nested by model name, so the 1.5B run shared almost no column."""
+    from dvc.utils.flatten import flatten
+
+    dst, env = repo
+    sh("git add -A && git -c user.email=t@t -c user.name=t commit -qm 'before model experiments' --allow-empty",
+       dst, env)
+    models = {"on_05b": "embedded:qwen2.5-coder-0.5b", "on_15b": "embedded:qwen2.5-coder-1.5b"}
+    for name, model in models.items():
+        sh(f"dvc exp run -n {name} -S 'models=[\"{model}\"]'", dst, env)
+    out = subprocess.run(["dvc", "exp", "show", "--json"], cwd=dst, env=env, capture_output=True, text=True, check=True)
+    shown = json.loads(out.stdout)
+    runs = {rev.get("name"): rev["data"] for entry in shown for e in (entry.get("experiments") or [])
+            for rev in e["revs"] if rev.get("name") in models}
+    assert set(runs) == set(models), list(runs)
+    base = next(entry["data"] for entry in shown if entry.get("rev") != "workspace")
+    runs["baseline"] = base
+    files = set(base["metrics"])
+    assert files and all(set(r["metrics"]) == files for r in runs.values())
+    for f in sorted(files):
+        cols = {n: flatten(r["metrics"][f]["data"]) for n, r in runs.items()}
+        one_sided = set.union(*map(set, cols.values())) - set.intersection(*map(set, cols.values()))
+        assert not one_sided, f"{f}: columns only some runs have: {sorted(one_sided)[:10]}"
+        assert not [c for c in cols["on_15b"] if "qwen" in c], f
+        if "model_1.model" in cols["on_15b"]:
+            assert cols["on_15b"]["model_1.model"] == models["on_15b"]
+            assert cols["on_05b"]["model_1.model"] == cols["baseline"]["model_1.model"] == models["on_05b"]
