@@ -54,7 +54,7 @@ def analyse(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec | None = Non
     expected = st.load_expected_signs(a.expected_signs, spec)
     design = st.describe_design(table, spec)
     measures = trait_columns(table) + analysed_behaviours(table, spec)
-    repeats = st.repeat_report(table, measures)
+    repeats = st.repeat_report(table, measures, a.collapse_runs)
     rq1 = st.rq1_base_vs_aligned(table, a.pairs, collapse=a.collapse_runs, ci=a.ci)
     rq2 = st.rq2_trait_behaviour(table, expected, conditions=a.rq2_conditions, alpha=a.alpha, min_n=a.rq2_min_n,
                                  collapse=a.collapse_runs, ci=a.ci, spec=spec)
@@ -89,8 +89,8 @@ def headline_line(res: Results) -> str:
     """One sentence for the report index: what RQ2 and RQ3 found in this run (RQ1 only when tested)."""
     parts = []
     s = res.rq2["summary"]
-    parts.append(f"RQ2: {s['n_sig_raw']} of {s['n_tests']} trait-behaviour slopes significant (p < {s['alpha']}; "
-                 f"{s['n_sig_bh']} after Benjamini-Hochberg), {s['n_models']} model(s)" if s["n_tests"]
+    parts.append(f"RQ2: {s['n_sig_raw']} of {s['n_tests']} of the paper's trait-behaviour slopes significant "
+                 f"(p < {s['alpha']}; {s['n_sig_bh']} after Benjamini-Hochberg), {s['n_models']} model(s)" if s["n_tests"]
                  else "RQ2 not tested (too few units)")
     bm = res.rq3.get("by_model", pd.DataFrame())
     if len(bm):
