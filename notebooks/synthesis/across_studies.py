@@ -17,8 +17,12 @@
 #   agreeableness / self-regulation against the sycophantic flip rate / the cards turned in the CCT.
 # * Study 2 (sycophancy): personas designed agreeable against personas designed disagreeable: the model's
 #   own rating of the persona's agreeableness against its rate of agreeing with the user.
-# * Study 3 (therapy): the therapy framing against a fresh context: clinical scale scores given in the
-#   session against the same scale handed over as a whole form (what the model does with the questionnaire).
+# * Study 3 (therapy): the therapist's stance, warm against neutral, within therapy sessions: the shift of a
+#   clinical scale answered item by item (the self-report) against the shift of the same scale handed over
+#   as a whole form (what the model does with the questionnaire).
+#
+# The summary below names each study's manipulation and measures as they stand in the data, and counts the
+# pairs that are plotted (both shifts estimable) apart from those that are only listed.
 #
 # All numbers are read with SQL from the results database (`data/results/results.duckdb`, built by the
 # `results` stage from every study's `shifts.parquet`); nothing here calls a model. A point near the
@@ -46,32 +50,46 @@ def excludes_zero(lo, hi):
     return (lo > 0) | (hi < 0)
 
 
-def signed(x) -> str:
-    return "not estimable" if x is None else f"{x:+.2f}"
-
-
 if pairs.height:
     # an effect that could not be estimated (NaN) is missing, not "moved": polars orders NaN above every number
     pairs = pairs.with_columns(pl.col(pl.Float64).fill_nan(None))
     pairs = pairs.with_columns(
         excludes_zero(pl.col("self_report_ci_low"), pl.col("self_report_ci_high")).alias("self_report_moved"),
         excludes_zero(pl.col("behaviour_ci_low"), pl.col("behaviour_ci_high")).alias("behaviour_moved"))
+    pairs = pairs.with_columns(
+        (pl.col("self_report_shift").is_not_null() & pl.col("behaviour_shift").is_not_null()).alias("plotted"))
     by_study = pairs.group_by("study", maintain_order=True).agg(
-        pl.len().alias("pairs"), pl.col("model").n_unique().alias("models"),
+        pl.len().alias("pairs"), pl.col("plotted").sum().alias("pairs_plotted"), pl.col("model").n_unique().alias("models"),
         pl.col("self_report_moved").sum().alias("self_report_moved"),
         pl.col("behaviour_moved").sum().alias("behaviour_moved"),
         (pl.col("self_report_moved") & pl.col("behaviour_moved").not_()).sum().alias("illusion"),  # null: unknown
         (pl.col("self_report_shift").is_null() | pl.col("behaviour_shift").is_null()).sum().alias("not_estimable"),
         pl.col("self_report_shift").median().alias("median_self_report_shift"),
         pl.col("behaviour_shift").median().alias("median_behaviour_shift"))
+    n_plot = int(pairs["plotted"].sum())
     lines = [f"**This run:** {pairs.height} self-report / behaviour pairs from {pairs['study'].n_unique()} "
-             f"studies and {pairs['model'].n_unique()} model(s)."]
+             f"studies and {pairs['model'].n_unique()} model(s); {n_plot} have both shifts estimated and are plotted, "
+             f"{pairs.height - n_plot} are listed only (a shift could not be estimated)."]
+
+    def effect(r, kind) -> str:
+        x = r[f"{kind}_shift"]
+        if x is None:
+            return f"{r[f'{kind}_measure']} not estimable (n = {r[f'{kind}_n_a']} vs {r[f'{kind}_n_b']})"
+        lo, hi = r[f"{kind}_ci_low"], r[f"{kind}_ci_high"]
+        ci = f"[{lo:+.2f}, {hi:+.2f}]" if lo is not None and hi is not None else "(CI undefined)"
+        return (f"{r[f'{kind}_measure']} {r[f'{kind}_effect']} = {x:+.2f} {ci}, "
+                f"n = {r[f'{kind}_n_a']} vs {r[f'{kind}_n_b']}")
+
     for r in by_study.iter_rows(named=True):
-        lines.append(f"* {r['study']}: {r['pairs']} pair(s); the self-report moved (95% CI excludes 0) in "
-                     f"{r['self_report_moved']}, the behaviour in {r['behaviour_moved']}; self-report moved without "
-                     f"the behaviour in {r['illusion']}; {r['not_estimable']} with a shift that could not be "
-                     f"estimated. Median shifts: self-report {signed(r['median_self_report_shift'])}, "
-                     f"behaviour {signed(r['median_behaviour_shift'])} (standardised).")
+        sub = pairs.filter(pl.col("study") == r["study"])
+        manip = "; ".join(sorted(set(sub["manipulation"].to_list())))
+        lines.append(f"* {r['study']} ({manip}): {r['pairs']} pair(s), {r['pairs_plotted']} plotted; the self-report "
+                     f"moved (95% CI excludes 0) in {r['self_report_moved']}, the behaviour in {r['behaviour_moved']}; "
+                     f"self-report moved without the behaviour in {r['illusion']}; {r['not_estimable']} with a shift "
+                     "that could not be estimated.")
+        for p in sub.iter_rows(named=True):
+            lines.append(f"  * {short_model(p['model'])}, {p['contrast']}: self-report {effect(p, 'self_report')}; "
+                         f"behaviour {effect(p, 'behaviour')}.")
     lines.append("*Caveat:* effects are standardised within each study (Cohen's d or Hedges' g, see the table's "
                  "`effect` columns) on different units of analysis (prompts, personas, sessions); compare directions and "
                  "intervals, not the exact sizes across studies.")
@@ -114,7 +132,9 @@ ax.axvline(0, color="grey", lw=0.5)
 ax.set_xlabel("self-report shift (standardised, CI)")
 ax.set_ylabel("behaviour shift (standardised, CI)")
 ax.legend(fontsize=7, loc="upper left")
-note_n(ax, f"n = {pairs.height} pairs, {pairs['model'].n_unique() if pairs.height else 0} model(s)")
+n_plotted = int(pairs["plotted"].sum()) if pairs.height else 0
+note_n(ax, f"{n_plotted} of {pairs.height} pairs plotted (both shifts estimated), "
+           f"{pairs.filter(pl.col('plotted'))['model'].n_unique() if n_plotted else 0} model(s)")
 fig = save(fig, figures_dir("synthesis") / "self_report_vs_behaviour.png")
 
 # %% [markdown]
@@ -129,7 +149,7 @@ pairs.select("study", "model", "manipulation", "self_report_measure", "self_repo
 from analysis.core.io import write_csv
 from analysis.core.paths import DATA_DIR
 
-write_csv(pairs.drop("self_report_moved", "behaviour_moved") if pairs.height else pairs,
+write_csv(pairs.drop("self_report_moved", "behaviour_moved", "plotted") if pairs.height else pairs,
           DATA_DIR / "results" / "self_report_vs_behaviour.csv")  # the data-driven DVC plot
 
 # %% [markdown]

@@ -99,8 +99,10 @@ def headline_line(res: Results) -> str:
             sr = g[g["kind"] == "self_report"]
             bh = g[g["kind"] == "behaviour"]
             if len(sr) and len(bh):
-                parts.append(f"{trait} persona: self-report d = {sr['d_pooled'].iloc[0]:+.2f}, behaviour d = "
-                             f"{bh['d_pooled'].iloc[0]:+.2f}")
+                def eff(r):
+                    return (f"{st._fmt_ci(r['d_pooled'], r['d_pooled_ci_low'], r['d_pooled_ci_high'])}, n = "
+                            f"{int(r['n_persona'])} vs {int(r['n_baseline'])}")
+                parts.append(f"{trait} persona: self-report {eff(sr.iloc[0])}, behaviour {eff(bh.iloc[0])}")
     else:
         parts.append("RQ3 not tested (no persona rows)")
     if res.rq1["tested"] and len(res.rq1["pooled"]):

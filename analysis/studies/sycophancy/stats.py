@@ -609,6 +609,7 @@ class Results:
     n_categories: int = 0
     decision_method: str = "holm"
     models: list[str] = field(default_factory=list)
+    probe_without_tokens: bool = False  # first-token stances without their stored tokens (an older collection)
     first_tokens: pl.DataFrame | None = None  # the first-token probe's token -> stance map
     ambiguous: pl.DataFrame | None = None  # per persona: probability on ambiguous first tokens
 
@@ -620,7 +621,8 @@ class Results:
 
     def correction_text(self) -> str:
         return (f"{self.decision_method} across the {len(self.models)} models, per test" if self.corrected
-                else "no correction: one test (each rule test is corrected across models, and there is one model)")
+                else "no correction: one test per family, since each rule test is corrected across models and "
+                     "there is one model")
 
     def get(self, model: str, test: str, col: str = "estimate"):
         row = self.tests.filter((pl.col("model") == model) & (pl.col("test") == test))
@@ -665,6 +667,8 @@ def analyse(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.DataFrame
                   decision_method=a.adjust)
     res.first_tokens = first_token_map(stances)
     res.ambiguous = ambiguous_mass(stances)
+    res.probe_without_tokens = ("first_tokens" not in stances.columns
+                                and stances["parse_method"].eq("logprob_first_token").any())
     opinion = stances.filter(pl.col("kind") == "opinion")
     res.n_opinion_prompts = opinion["item_id"].n_unique()
     res.n_categories = opinion["category"].n_unique()
@@ -860,7 +864,8 @@ def summary(res: Results, a) -> str:
         if math.isnan(r["estimate"]):
             text += f"; the correlation is **not interpretable** ({r['note']})"
         else:
-            text += (f"; Pearson r = {r['estimate']:.2f} {_ci(r['ci_low'], r['ci_high'])}, one-sided p = {r['p']:.3g}"
+            text += (f"; Pearson r = {r['estimate']:.2f} {_ci(r['ci_low'], r['ci_high'])} (n = {r['n']}), "
+                     f"one-sided p = {r['p']:.3g}"
                      + (f" (smallest r detectable with 80% power: {r['mde']:.2f})" if r.get("mde") == r.get("mde")
                         and r.get("mde") is not None else ""))
         if math.isnan(d["estimate"]):
@@ -875,7 +880,7 @@ def summary(res: Results, a) -> str:
             text += f"; plain-assistant agreement {_fmt(rr['baseline_rate'])}"
         if res.ttg_summary is not None and m in res.ttg_summary["model"].to_list():
             t = res.ttg_summary.filter(pl.col("model") == m).row(0, named=True)
-            text += f"; mean TTG {_fmt(t['mean_ttg'])} {_ci(t['ci_low'], t['ci_high'])}"
+            text += f"; mean TTG {_fmt(t['mean_ttg'])} {_ci(t['ci_low'], t['ci_high'])} (n = {t['n']} personas)"
         n_st = (rr["n_valid_stances"] or 0) + (rr["n_invalid_stances"] or 0)
         n_rat = int(res.table.filter(pl.col("model") == m)["n_items"].fill_null(0).sum())
         text += (f"; invalid answers (excluded, never imputed): {rr['n_invalid_stances']} of {n_st} persona stances, "
@@ -912,6 +917,10 @@ def summary(res: Results, a) -> str:
                            "like the paper's model that agreed whatever the persona")
     if len(res.models) < 2:
         caveats.append("one model: the mixed model across models reduces to that model's OLS slope")
+    if (res.ambiguous is None or not res.ambiguous.height) and res.probe_without_tokens:
+        caveats.append("first-token probe: these stances were collected before the top first tokens were stored "
+                       "with them, so the map of tokens to stances and the ambiguous mass are not shown; re-running "
+                       "the collection replays the stored calls (zero model calls) and adds them")
     if res.ambiguous is not None and res.ambiguous.height:
         amb = res.ambiguous
         caveats.append(f"first-token probe: {amb['mean_ambiguous'].mean():.2%} of the probability on average "
