@@ -129,3 +129,17 @@ def test_two_experiments_compare_in_dvc_exp_show(repo):
     for e in exps:
         assert e["metrics"]["metrics/bigfive.json"]["data"], e["metrics"].keys()
         assert "metrics/synthesis.json" in e["metrics"]
+
+
+def test_summaries_agree_with_their_tables_on_a_fresh_run(repo):
+    """The consistency check of tests/pipeline/test_consistency.py on this tiny fresh run: every number the
+    illusion, sycophancy and synthesis summaries print equals its table's value, each effect with CI and n."""
+    import importlib.util
+
+    dst, env = repo
+    sh("dvc repro", dst, env)  # nothing to do when the test above ran first
+    spec = importlib.util.spec_from_file_location("consistency", Path(__file__).parent / "test_consistency.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    checked = mod.check_all(dst)
+    assert set(checked) == {"illusion", "sycophancy", "synthesis"}
