@@ -797,7 +797,9 @@ def _est(res: Results, model: str, test: str) -> dict:
         out.update(n_high=r["n1"], n_low=r["n2"])
     adj = res.tests_adjusted.filter((pl.col("model") == model) & (pl.col("test") == test))
     if adj.height:
-        out.update(p=r["p"], p_adj=adj["p_adj"][0], sided=r["sided"])
+        out.update(p=r["p"], sided=r["sided"])
+        if res.corrected:  # with one model the "adjusted" p is the p itself: not reported as a correction
+            out["p_adj"] = adj["p_adj"][0]
     return out
 
 
@@ -817,7 +819,7 @@ def headline(res: Results, a) -> dict:
             "cohens_d": _est(res, m, "cohens_d"), "hedges_g": _est(res, m, "hedges_g"),
             "p_adj": {t: _est(res, m, t).get("p_adj") for t in RULE_TESTS} if res.corrected else None,
             "decision": {"paper_rule": d.get("effect_paper_rule"), "n_significant": d.get("n_significant"),
-                         "correction": res.correction_text()}
+                         "correction": res.decision_method if res.corrected else "none"}
             | ({f"{a.adjust}_rule": d.get(f"effect_{a.adjust}_rule"), "n_significant_adj": d.get("n_significant_adj")}
                if res.corrected else {}),
             "mde": {t: _est(res, m, t).get("mde") for t in ("pearson_r", "cohens_d")},

@@ -354,7 +354,8 @@ def test_one_model_reports_no_correction_and_many_models_do():
     text = ss.summary(res, a)
     assert "after holm" not in text.lower() and "no correction: one test" in text
     h = ss.headline(res, a)["models"]["embedded:qwen2.5-coder-0.5b"]
-    assert "holm_rule" not in h["decision"] and h["p_adj"] is None and "no correction" in h["decision"]["correction"]
+    assert "holm_rule" not in h["decision"] and h["p_adj"] is None and h["decision"]["correction"] == "none"
+    assert "p_adj" not in h["pearson_r"] and "p" in h["pearson_r"]
     comp = ss.comparison_with_published(res, "holm")
     assert not comp["quantity"].str.contains("after").any()
     two, _ = _results(0.5, models=("embedded:qwen2.5-coder-0.5b", "ollama:llama3.1:8b"))
