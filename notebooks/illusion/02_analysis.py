@@ -139,7 +139,9 @@ else:
 # One regression per trait x behaviour: the standardised behaviour on the standardised trait, with a random
 # intercept per model when several models entered, else OLS. Baseline conditions only (`rq2_conditions`), so
 # the persona manipulation does not manufacture associations. Significance uncorrected, after
-# Benjamini-Hochberg (FDR) and after Holm (FWER) across all tests; the direction share uses only pairs with a
+# Benjamini-Hochberg (FDR) and after Holm (FWER) within each family: primary, the paper's 30 trait-behaviour
+# pairs; secondary, the further measures of the same tasks. `mde_r` is the smallest |r| each test detects with
+# 80% power at its n. The direction share uses only pairs with a
 # documented human expectation (`data/stimuli/illusion/expected_signs.csv`, with references). A unit is a model x
 # baseline prompt: with answers scored from option probabilities, the temperatures of one prompt are
 # re-weightings of the same forward passes, so they are one unit (the row at T = 1), not several. With one model
@@ -156,8 +158,8 @@ else:
     display(pd.Series(rq2["summary"], dtype=object))
     fig = fg.rq2_heatmap(rq2["tests"], figs / "rq2_slopes.png")
     tested = rq2["tests"][rq2["tests"]["p"].notna()]
-    display(tested[["trait", "behaviour", "n", "n_models", "coef", "ci_low", "ci_high", "p", "p_bh", "p_holm",
-                    "expected_sign", "direction_as_expected", "method", "note"]])
+    display(tested[["family", "trait", "behaviour", "n", "n_models", "coef", "ci_low", "ci_high", "p", "p_bh",
+                    "p_holm", "mde_r", "expected_sign", "direction_as_expected", "method", "note"]])
 
 # %% [markdown]
 # ## RQ3: persona injection

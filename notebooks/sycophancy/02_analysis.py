@@ -173,10 +173,11 @@ mixed
 # ## 9. Our results beside the published ones
 #
 # Shah et al. report 275 personas, 4,950 opinion prompts in 33 categories and 13 open models of 0.6B-20B
-# parameters: 9 of 13 with a significant positive link (Pearson r up to 0.87, Cohen's d up to 2.33 in the
-# abstract), none in the other four (one of them agreed 100% of the time whatever the persona, one showed a
-# negative link). The table is computed from this run; the summary at the top says how far its numbers
-# can be read.
+# parameters: 9 of 13 with a significant positive link (Pearson r up to 0.87 in the abstract), none in the
+# other four (one of them agreed 100% of the time whatever the persona, one showed a negative link). Each
+# published figure names its source; the largest Cohen's d is left out (the abstract's 2.33 contradicts the
+# paper's Table 4, largest 1.28). The table is computed from this run; the summary at the top says how far its
+# numbers can be read.
 
 # %%
 res = rs.assemble(stances, a, table, baseline, validity, checks, manipulation, reliability, rates, association,

@@ -17,8 +17,12 @@
 #   agreeableness / self-regulation against the sycophantic flip rate / the cards turned in the CCT.
 # * Study 2 (sycophancy): personas designed agreeable against personas designed disagreeable: the model's
 #   own rating of the persona's agreeableness against its rate of agreeing with the user.
-# * Study 3 (therapy): the therapy framing against a fresh context: clinical scale scores given in the
-#   session against the same scale handed over as a whole form (what the model does with the questionnaire).
+# * Study 3 (therapy): the therapist's stance, warm against neutral, within therapy sessions: the shift of a
+#   clinical scale answered item by item (the self-report) against the shift of the same scale handed over
+#   as a whole form (what the model does with the questionnaire).
+#
+# The summary below names each study's manipulation and measures as they stand in the data, and counts the
+# pairs that are plotted (both shifts estimable) apart from those that are only listed.
 #
 # All numbers are read with SQL from the results database (`data/results/results.duckdb`, built by the
 # `results` stage from every study's `shifts.parquet`); nothing here calls a model. A point near the
@@ -78,7 +82,7 @@ pairs.select("study", "model", "manipulation", "self_report_measure", "self_repo
 from analysis.core.io import write_csv
 from analysis.core.paths import DATA_DIR
 
-write_csv(pairs.drop("self_report_moved", "behaviour_moved") if pairs.height else pairs,
+write_csv(pairs.drop("self_report_moved", "behaviour_moved", "plotted") if pairs.height else pairs,
           DATA_DIR / "results" / "self_report_vs_behaviour.csv")  # the data-driven DVC plot
 
 # %% [markdown]

@@ -161,3 +161,15 @@ def test_experiments_on_the_two_embedded_models_line_up_in_dvc_exp_show(repo):
         if "model_1.model" in cols["on_15b"]:
             assert cols["on_15b"]["model_1.model"] == models["on_15b"]
             assert cols["on_05b"]["model_1.model"] == cols["baseline"]["model_1.model"] == models["on_05b"]
+def test_summaries_agree_with_their_tables_on_a_fresh_run(repo):
+    """The consistency check of tests/pipeline/test_consistency.py on this tiny fresh run: every number the
+    illusion, sycophancy and synthesis summaries print equals its table's value, each effect with CI and n."""
+    import importlib.util
+
+    dst, env = repo
+    sh("dvc repro", dst, env)  # nothing to do when the test above ran first
+    spec = importlib.util.spec_from_file_location("consistency", Path(__file__).parent / "test_consistency.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    checked = mod.check_all(dst)
+    assert set(checked) == {"illusion", "sycophancy", "synthesis"}

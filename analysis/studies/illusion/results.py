@@ -57,7 +57,7 @@ def prepare(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec | None = Non
 def design_step(table: pl.DataFrame, a: AnalysisParams, spec: TableSpec) -> tuple[dict, pd.DataFrame, str]:
     """Step 1: the design's counts, which runs are exact repeats, and the unit of the tests in words."""
     design = st.describe_design(table, spec)
-    repeats = st.repeat_report(table, trait_columns(table) + analysed_behaviours(table, spec))
+    repeats = st.repeat_report(table, trait_columns(table) + analysed_behaviours(table, spec), a.collapse_runs)
     text = f"{st.describe_repeats(repeats, a.collapse_runs)} Unit of the tests: {st.unit_label(table)}."
     return design, repeats, text
 
@@ -120,21 +120,19 @@ def write_tables(res: Results, out: Path) -> list[Path]:
     return [_csv(df, out / f"{name}.csv") for name, df in tables.items() if df is not None and len(df)]
 
 
-def _d_ci(r, ci: float) -> str:
-    """Cohen's d with its CI and n (persona vs baseline units), as the index and the report's first line show it."""
-    def f(x):
-        return "n/a" if x is None or x != x else f"{x:+.2f}"
-
-    return (f"d = {f(r['d_pooled'])} ({round(ci * 100)}% CI {f(r['d_pooled_ci_low'])} to {f(r['d_pooled_ci_high'])}, "
-            f"n = {int(r['n_persona'])} persona vs {int(r['n_baseline'])} baseline units)")
+def _d_ci(r) -> str:
+    """Cohen's d with its CI and n (persona vs baseline units), as the index and the report's first line show it
+    (the format every summary uses: tests/pipeline/test_consistency.py reads it back)."""
+    return (f"{st._fmt_ci(r['d_pooled'], r['d_pooled_ci_low'], r['d_pooled_ci_high'])}, n = {int(r['n_persona'])} vs "
+            f"{int(r['n_baseline'])}")
 
 
 def headline_line(res: Results) -> str:
     """One sentence for the report index: what RQ2 and RQ3 found in this run (RQ1 only when tested)."""
     parts = []
     s = res.rq2["summary"]
-    parts.append(f"RQ2: {s['n_sig_raw']} of {s['n_tests']} trait-behaviour slopes significant (p < {s['alpha']}; "
-                 f"{s['n_sig_bh']} after Benjamini-Hochberg), {s['n_models']} model(s)" if s["n_tests"]
+    parts.append(f"RQ2: {s['n_sig_raw']} of {s['n_tests']} of the paper's trait-behaviour slopes significant "
+                 f"(p < {s['alpha']}; {s['n_sig_bh']} after Benjamini-Hochberg), {s['n_models']} model(s)" if s["n_tests"]
                  else "RQ2 not tested (too few units)")
     bm = res.rq3.get("by_model", pd.DataFrame())
     if len(bm):
@@ -143,8 +141,7 @@ def headline_line(res: Results) -> str:
             sr = g[g["kind"] == "self_report"]
             bh = g[g["kind"] == "behaviour"]
             if len(sr) and len(bh):
-                parts.append(f"{trait} persona: self-report {_d_ci(sr.iloc[0], res.params.ci)}, behaviour "
-                             f"{_d_ci(bh.iloc[0], res.params.ci)}")
+                parts.append(f"{trait} persona: self-report {_d_ci(sr.iloc[0])}, behaviour {_d_ci(bh.iloc[0])}")
     else:
         parts.append("RQ3 not tested (no persona rows)")
     if res.rq1["tested"] and len(res.rq1["pooled"]):

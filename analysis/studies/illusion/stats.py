@@ -1,8 +1,8 @@
 """Analyses of Study 1 (the personality illusion) on the tidy table of :mod:`analysis.studies.illusion.schema`.
 
 * RQ1 :func:`rq1_base_vs_aligned`: do instruction-tuned models report their traits more stably than
-  their base models? Pooled with the models as units (Welch tests of the model means and of the log
-  within-model SDs), across pairs
+  their base models? Pooled with the models as units (Welch tests of the model means, an exact rank test
+  of the within-model SDs with zero SDs kept), across pairs
   (how many pairs have a smaller SD in the instruct model; sign test), and per configured pair
   (Brown-Forsythe test, trait-SRQ correlations).
 * RQ2 :func:`rq2_trait_behaviour`: every standardised behaviour on every standardised trait, with a
@@ -41,6 +41,7 @@ from analysis.core.stats.correlation import fisher_z_diff, pearson
 from analysis.core.stats.effects import cohen_d
 from analysis.core.stats.mixed import fit_mixedlm
 from analysis.core.stats.multiplicity import adjust
+from analysis.core.stats.power import mde_correlation, mde_two_sample_d
 from analysis.studies.illusion.schema import TableSpec, analysed_behaviours, trait_columns
 
 EXPECTED_SIGNS_FILE = stimuli_dir("illusion") / "expected_signs.csv"
@@ -157,8 +158,11 @@ def one_pass_units(d: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([o.drop(columns="_dist"), d[~op]]).sort_index()
 
 
-def repeat_report(df, measures: list[str]) -> pd.DataFrame:
-    """Per measure: cells, cells whose runs are exact repeats (collapsed) and cells whose runs differ (kept)."""
+def repeat_report(df, measures: list[str], collapse: bool = True) -> pd.DataFrame:
+    """Per measure: cells, cells whose runs are exact repeats (collapsed) and cells whose runs differ (kept),
+    the rows with a value and ``units``: the units the tests use (:func:`units`: after collapsing exact
+    repeats and, for rows scored from option probabilities, the temperatures of one forward pass into the
+    T = 1 row; ``temperatures_collapsed`` counts the rows that collapse removed)."""
     d = _pd(df)
     rows = []
     for m in measures:
@@ -168,9 +172,12 @@ def repeat_report(df, measures: list[str]) -> pd.DataFrame:
         k = sub.groupby(CELL, sort=False, dropna=False).size()
         exact = _exact_cells(d, [m]).reindex(k.index).fillna(False).astype(bool)
         multi = k > 1
+        after_runs = int((~multi | exact).sum() + k[multi & ~exact].sum()) if collapse else int(k.sum())
+        n_units = len(units(d, [m], collapse))
         rows.append({"measure": m, "cells": int(len(k)), "cells_with_repeats": int(multi.sum()),
                      "exact_repeat_cells": int((multi & exact).sum()), "sampled_cells": int((multi & ~exact).sum()),
-                     "rows": int(k.sum()), "units": int((~multi | exact).sum() + k[multi & ~exact].sum())})
+                     "rows": int(k.sum()), "units_after_runs": after_runs,
+                     "temperatures_collapsed": after_runs - n_units, "units": n_units})
     return pd.DataFrame(rows)
 
 
@@ -180,7 +187,7 @@ def describe_repeats(rep: pd.DataFrame, collapse: bool = True) -> str:
         return "No measure has values."
     multi = rep[rep["cells_with_repeats"] > 0]
     if multi.empty:
-        return "Every model x condition x temperature cell has one run: nothing to collapse."
+        return "Every model x condition x temperature cell has one run: no runs to collapse." + _describe_temperatures(rep)
     exact = multi[multi["sampled_cells"] == 0]["measure"].tolist()
     sampled = multi[multi["exact_repeat_cells"] == 0]["measure"].tolist()
     mixed = [m for m in multi["measure"] if m not in exact and m not in sampled]
@@ -198,7 +205,17 @@ def describe_repeats(rep: pd.DataFrame, collapse: bool = True) -> str:
         if mixed:
             parts.append(f"{len(mixed)} measure(s) repeat exactly in some cells (collapsed there) and differ in "
                          f"others (kept): {', '.join(mixed)}")
-    return "Runs: " + "; ".join(parts) + "."
+    return "Runs: " + "; ".join(parts) + "." + _describe_temperatures(rep)
+
+
+def _describe_temperatures(rep: pd.DataFrame) -> str:
+    """The sentence on temperatures scored from one forward pass (collapsed into the T = 1 row), if any."""
+    if "temperatures_collapsed" not in rep or not (rep["temperatures_collapsed"] > 0).any():
+        return ""
+    t = rep[rep["temperatures_collapsed"] > 0]
+    return (f" Temperatures scored from one forward pass are one unit (the T = 1 row): {int(t['rows'].sum())} values "
+            f"of {len(t)} measure(s) enter the tests as {int(t['units'].sum())} units "
+            f"(per measure: {', '.join(f'{r.measure} {r.units}' for r in t.itertuples())}).")
 
 
 def load_expected_signs(path: str | Path = EXPECTED_SIGNS_FILE, spec: TableSpec | None = None) -> pd.DataFrame:
@@ -229,6 +246,25 @@ def _role_frame(df) -> pd.DataFrame:
     return d
 
 
+SD_TEST = ("Mann-Whitney U on the within-model SDs, two-sided, exact permutation distribution (ties and zero SDs "
+           "included)")
+
+
+def sd_rank_test(x, y) -> float:
+    """Two-sided p of a difference between the within-model SDs ``x`` (instruct) and ``y`` (base).
+
+    A rank test on the SDs themselves: a model whose answers never vary (SD 0, the most stable) keeps its
+    place as the smallest SD instead of being dropped (the log of 0 is undefined) or moved by an arbitrary
+    offset (log(SD + c)). The p-value is scipy's Mann-Whitney U with the exact permutation distribution,
+    which is right under ties; with 3 + 3 models its smallest possible value is 0.1, stated by the test
+    itself. ``nan`` when either group has fewer than 2 models or every SD is equal."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2 or len(y) < 2 or np.ptp(np.concatenate([x, y])) == 0:
+        return math.nan
+    return float(stats.mannwhitneyu(x, y, alternative="two-sided",
+                                    method=stats.PermutationMethod(n_resamples=np.inf)).pvalue)
+
+
 def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "baseline", collapse: bool = True,
                         ci: float = 0.95) -> dict:
     """Base versus instruction-tuned models (``model_role``; ``pairs`` or the table's ``model_pair`` for the
@@ -237,8 +273,9 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
 
     * pooled: the models are the units. Per trait, each model's mean and within-model SD over its rows
       (model x condition units); Welch t-test of the model means, instruct minus base, with Cohen's d over
-      models, and Welch t-test of the log within-model SDs (``p_sd``; is the instruct models' variability
-      different?); ``sd_ratio`` = sqrt(mean within-model variance of the instruct models / that of the base
+      models, and a rank test of the within-model SDs (``p_sd``, :func:`sd_rank_test`; is the instruct
+      models' variability different? every model with two or more units enters, zero SDs included);
+      ``sd_ratio`` = sqrt(mean within-model variance of the instruct models / that of the base
       models). With few models these tests have little power, by design: rows of one model are not
       independent evidence about base versus instruct models.
     * across pairs: per trait, in how many pairs the instruct model's SD is smaller (binomial sign test).
@@ -272,18 +309,21 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
         xb, xi = base["mean"].to_numpy(float), inst["mean"].to_numpy(float)
         cd = cohen_d(xi, xb, ci)
         p_t = stats.ttest_ind(xi, xb, equal_var=False).pvalue if len(xb) > 1 and len(xi) > 1 else math.nan
-        sdm = mm[(mm["n"] > 1) & (mm["var"] > 0)]
-        lb = np.log(np.sqrt(sdm.loc[sdm["role"] == "base", "var"].to_numpy(float)))
-        li = np.log(np.sqrt(sdm.loc[sdm["role"] == "instruct", "var"].to_numpy(float)))
-        p_sd = stats.ttest_ind(li, lb, equal_var=False).pvalue if len(lb) > 1 and len(li) > 1 else math.nan
+        sdm = mm[mm["n"] > 1]  # every model with a within-model SD, zeros (the most stable models) included
+        lb = np.sqrt(sdm.loc[sdm["role"] == "base", "var"].to_numpy(float))
+        li = np.sqrt(sdm.loc[sdm["role"] == "instruct", "var"].to_numpy(float))
+        p_sd = sd_rank_test(li, lb)
         vb, vi = base["var"].mean(), inst["var"].mean()
         pooled.append({"trait": t, "n_base_models": len(xb), "n_instruct_models": len(xi),
                        "n_base": int(base["n"].sum()), "n_instruct": int(inst["n"].sum()),
                        "mean_base": cd["mean2"], "mean_instruct": cd["mean1"], "d_instruct_minus_base": cd["d"],
                        "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "p_welch": float(p_t),
+                       "mde_d": mde_two_sample_d(len(xi), len(xb), 1 - ci),
                        "sd_ratio_instruct_base": math.sqrt(vi / vb) if vb and vb > 0 and vi == vi else math.nan,
-                       "log_sd_diff": float(li.mean() - lb.mean()) if len(lb) and len(li) else math.nan,
-                       "p_sd": float(p_sd), "n_base_models_sd": len(lb), "n_instruct_models_sd": len(li),
+                       "median_sd_base": float(np.median(lb)) if len(lb) else math.nan,
+                       "median_sd_instruct": float(np.median(li)) if len(li) else math.nan,
+                       "p_sd": float(p_sd), "sd_test": SD_TEST, "n_base_models_sd": len(lb),
+                       "n_instruct_models_sd": len(li), "n_zero_sd_models": int((lb == 0).sum() + (li == 0).sum()),
                        "unit": "model", "note": cd["note"]})
         for pr in pairs:
             b, i = pr["base"], pr["instruct"]
@@ -295,7 +335,7 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
             means.append({"base": b, "instruct": i, "trait": t, "mean_base": pc["mean2"], "mean_instruct": pc["mean1"],
                           "n_base": len(ub), "n_instruct": len(ui), "d_instruct_minus_base": pc["d"],
                           "d_ci_low": pc["d_ci_low"], "d_ci_high": pc["d_ci_high"], "p_welch": float(pt),
-                          "note": pc["note"]})
+                          "mde_d": mde_two_sample_d(len(ui), len(ub), 1 - ci), "note": pc["note"]})
             sd_b = float(np.std(ub, ddof=1)) if len(ub) > 1 else math.nan
             sd_i = float(np.std(ui, ddof=1)) if len(ui) > 1 else math.nan
             if len(ub) > 1 and len(ui) > 1 and (sd_b > 0 or sd_i > 0):
@@ -337,8 +377,8 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
                 out[name][f"{col}_holm"] = adjust(out[name][col].to_numpy(float), "holm")
     note = (f"RQ1: {len(base_models)} base and {len(inst_models)} instruct model(s), {len(pairs)} pair(s); two-sided "
             "Welch t-tests, Brown-Forsythe tests within pairs, Fisher z tests and a sign test across pairs; Holm "
-            "correction within each table. Pooled tests take the models as units (model means; log within-model "
-            "SDs), since rows of one model are not independent evidence about base versus instruct models.")
+            "correction within each table. Pooled tests take the models as units (model means; within-model SDs, "
+            f"zero SDs included: {SD_TEST}), since rows of one model are not independent evidence about base versus instruct models.")
     missing = [f"{p['base']} / {p['instruct']}" for p in pairs if p["base"] not in set(d["model"]) or
                p["instruct"] not in set(d["model"])]
     if missing:
@@ -379,6 +419,24 @@ def _fit_one(sub: pd.DataFrame, n_models: int, ci: float) -> dict:
             "note": "one model only: OLS, no random intercept"}
 
 
+# The trait-behaviour pairs Han et al. (2025) tested: the six self-reports of their released tables
+# (data/baseline_responses/instruct_models_selfreport.csv: openeness, consciencienes, extraversion, agreeableness,
+# neuroticism, self_regulation) times the five behaviours of instruct_models_behavioral_tasks.csv (CCT_cold_avg,
+# IAT_Overall, sycophancy_rate, Calibaration = the expected calibration error of the honesty task, x 100 in their
+# Honesty.ipynb, and Consistency): 6 x 5 = 30. Our columns of the same measures:
+PAPER_TRAITS = ("sr_O", "sr_C", "sr_E", "sr_A", "sr_N", "sr_SRQ")
+PAPER_BEHAVIOURS = {"bh_cct_cards": "CCT_cold_avg", "bh_iat_bias": "IAT_Overall", "bh_syc_flip_rate": "sycophancy_rate",
+                    "bh_hon_ece": "Calibaration", "bh_hon_consistency": "Consistency"}
+FAMILIES = ("primary", "secondary")
+
+
+def rq2_family(trait: str, behaviour: str) -> str:
+    """'primary' for a pair the paper tested (:data:`PAPER_TRAITS` x :data:`PAPER_BEHAVIOURS`), else
+    'secondary' (our further measures of the same tasks: CCT distance from the optimum, honesty accuracy,
+    Brier score and overconfidence, and any behaviour a table's spec declares)."""
+    return "primary" if trait in PAPER_TRAITS and behaviour in PAPER_BEHAVIOURS else "secondary"
+
+
 def rq2_trait_behaviour(df, expected: pd.DataFrame | None = None, *, conditions: str = "baseline",
                         behaviours: list[str] | None = None, traits: list[str] | None = None, alpha: float = 0.05,
                         min_n: int = 5, collapse: bool = True, ci: float = 0.95, spec: TableSpec | None = None) -> dict:
@@ -416,11 +474,19 @@ def rq2_trait_behaviour(df, expected: pd.DataFrame | None = None, *, conditions:
             entered |= set(sub["model"])
     tests = pd.DataFrame(rows, columns=["trait", "behaviour", "n", "n_models", "coef", "se", "p", "ci_low", "ci_high",
                                         "method", "note"])
+    tests["p"] = tests["p"].astype(float)
     for c in ("note", "method"):
         tests[c] = tests[c].astype(object).where(tests[c].notna(), "")
     tested = tests["p"].notna()
-    tests["p_bh"] = adjust(tests["p"].to_numpy(float), "fdr_bh")
-    tests["p_holm"] = adjust(tests["p"].to_numpy(float), "holm")
+    tests["family"] = [rq2_family(t, b) for t, b in zip(tests["trait"], tests["behaviour"])]
+    tests["p_bh"] = np.nan
+    tests["p_holm"] = np.nan
+    for fam in FAMILIES:  # each family corrected on its own: the secondary measures never dilute the primary
+        f = (tests["family"] == fam).to_numpy()
+        if f.any():
+            tests.loc[f, "p_bh"] = adjust(tests.loc[f, "p"].to_numpy(float), "fdr_bh")
+            tests.loc[f, "p_holm"] = adjust(tests.loc[f, "p"].to_numpy(float), "holm")
+    tests["mde_r"] = [mde_correlation(int(n), alpha) if p == p else math.nan for n, p in zip(tests["n"], tests["p"])]
     for lab, col in (("raw", "p"), ("bh", "p_bh"), ("holm", "p_holm")):
         tests[f"sig_{lab}"] = tests[col] < alpha
     if expected is not None and len(expected):
@@ -431,23 +497,39 @@ def rq2_trait_behaviour(df, expected: pd.DataFrame | None = None, *, conditions:
     tests["direction_as_expected"] = np.where(
         tests["expected_sign"].notna() & tests["coef"].notna() & tested, np.sign(tests["coef"]) == tests["expected_sign"],
         np.nan)
-    n_t = int(tested.sum())
-    summary = {"n_tests": n_t, "n_pairs": len(tests), "n_models": len(entered), "models": sorted(entered),
+    def family_summary(mask) -> dict:
+        t_ok = tested & mask
+        n_t = int(t_ok.sum())
+        out = {"n_tests": n_t, "n_pairs": int(mask.sum())}
+        for lab in ("raw", "bh", "holm"):
+            sig = tests[t_ok & tests[f"sig_{lab}"]]
+            with_exp = sig[sig["expected_sign"].notna()]
+            out[f"n_sig_{lab}"] = len(sig)
+            out[f"share_sig_{lab}"] = len(sig) / n_t if n_t else math.nan
+            out[f"n_sig_with_expectation_{lab}"] = len(with_exp)
+            out[f"share_expected_direction_{lab}"] = (
+                float(with_exp["direction_as_expected"].astype(float).mean()) if len(with_exp) else math.nan)
+        n_units = tests.loc[t_ok, "n"]
+        out["median_units"] = float(n_units.median()) if n_t else math.nan
+        out["mde_r_median"] = float(tests.loc[t_ok, "mde_r"].median()) if n_t else math.nan
+        return out
+
+    primary = tests["family"] == "primary"
+    summary = {**family_summary(primary), "family": "primary: the paper's trait-behaviour pairs",
+               "n_models": len(entered), "models": sorted(entered),
                "max_units": int(tests["n"].max()) if len(tests) else 0, "min_n": min_n, "alpha": alpha,
-               "conditions": conditions}
-    for lab in ("raw", "bh", "holm"):
-        sig = tests[tested & tests[f"sig_{lab}"]]
-        with_exp = sig[sig["expected_sign"].notna()]
-        summary[f"n_sig_{lab}"] = len(sig)
-        summary[f"share_sig_{lab}"] = len(sig) / n_t if n_t else math.nan
-        summary[f"n_sig_with_expectation_{lab}"] = len(with_exp)
-        summary[f"share_expected_direction_{lab}"] = (
-            float(with_exp["direction_as_expected"].astype(float).mean()) if len(with_exp) else math.nan)
+               "conditions": conditions, "secondary": family_summary(~primary)}
+    n_t = int(tested.sum())
     methods = sorted(set(tests.loc[tested, "method"]))
     note = (f"RQ2: {n_t} of {len(tests)} trait-behaviour pairs tested ({', '.join(methods) or 'none'}), "
             f"{len(entered)} model(s) entered; standardised coefficients, two-sided; significance at alpha={alpha} "
-            "raw, after Benjamini-Hochberg (FDR) and after Holm (FWER) across all tests. Direction shares use only "
-            "pairs with a documented expectation.")
+            "raw, after Benjamini-Hochberg (FDR) and after Holm (FWER) within each family: the primary family is "
+            f"the paper's pairs (the self-reports {', '.join(PAPER_TRAITS)} x the behaviours "
+            f"{', '.join(PAPER_BEHAVIOURS)}: {int(primary.sum())} in this table, 30 in the paper), the secondary "
+            "family the further measures of the same tasks (accuracy, Brier score, overconfidence, CCT distance "
+            "from the optimum, declared behaviours). Direction shares use only pairs with a documented "
+            "expectation. mde_r: the smallest |r| each test detects with 80% power at its n (two-sided, alpha "
+            f"{alpha}; Fisher z), to read a null against.")
     return {"tests": tests, "summary": summary, "note": note}
 
 
@@ -497,17 +579,22 @@ def logistic_persona(X: pd.DataFrame, y: np.ndarray, lam: float = 1.0) -> dict:
     Tries an unpenalised Logit first; under perfect or quasi-perfect separation (or non-convergence)
     it reports that and gives the L2-penalised fit instead (penalty ``lam``, intercept free). Always
     reports the in-sample and leave-one-out accuracy of the L2 fit, so both predictor sets are compared
-    on the same footing.
+    on the same footing, beside the no-information rate (the accuracy of always predicting the larger
+    class). A predictor without variance is dropped and named in ``dropped``.
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
     X = X.astype(float)
     sd = X.std(ddof=1)
+    dropped = [f"{c}: no variance" for c in X.columns if not sd[c] > 0]
     X = X.loc[:, sd > 0]
-    out = {"predictors": ",".join(X.columns), "n": len(y), "n_persona": int(y.sum()), "separation": False,
-           "method": "", "coefs": {}, "p_values": {}, "pseudo_r2": math.nan, "accuracy_in_sample": math.nan,
-           "accuracy_loo": math.nan, "note": ""}
+    y = np.asarray(y)
+    share = float(np.mean(y)) if len(y) else math.nan
+    out = {"predictors": ",".join(X.columns), "dropped": "; ".join(dropped), "n": len(y), "n_persona": int(y.sum()),
+           "separation": False, "method": "", "coefs": {}, "p_values": {}, "pseudo_r2": math.nan,
+           "no_information_rate": max(share, 1 - share) if len(y) else math.nan,
+           "accuracy_in_sample": math.nan, "accuracy_loo": math.nan, "note": ""}
     if X.shape[1] == 0 or len(np.unique(y)) < 2 or len(y) < 4:
         out["note"] = "not estimable: no predictor with variance, one class only, or fewer than 4 units"
         return out
@@ -609,7 +696,9 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
                     shifts.append({"persona_trait": trait, "strategy": strat, "model": model, "kind": kind,
                                    "measure": col, "mean_baseline": cd["mean2"], "mean_persona": cd["mean1"],
                                    "shift": shift, "d": cd["d"], "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"],
-                                   "n_baseline": cd["n2"], "n_persona": cd["n1"], "designed_direction": sign,
+                                   "n_baseline": cd["n2"], "n_persona": cd["n1"],
+                                   "mde_d": mde_two_sample_d(int(cd["n1"]), int(cd["n2"]), 1 - ci),
+                                   "designed_direction": sign,
                                    "as_designed": (np.sign(shift) == sign) if sign == sign and shift == shift and shift != 0
                                    else None, "note": cd["note"]})
             # logistic regressions: persona vs baseline (same models), from self-reports / from behaviour
@@ -618,11 +707,16 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
                 c for c in analysed_behaviours(d, spec) if c not in [m[1] for m in measures]]
             for kind, cols in (("self_reports", sr_cols), ("behaviour", bh_cols)):
                 both = pd.concat([base.assign(_y=0), ps.assign(_y=1)])
-                cols = [c for c in cols if c in both and both[c].notna().all()]
-                u = units(both, cols + ["_y"], collapse) if cols else both
+                cols = [c for c in cols if c in both]
+                ub = units(both, ["_y"], collapse)  # the units before any predictor is required
+                missing = {c: int(ub[c].isna().sum()) for c in cols if ub[c].isna().any()}
+                cols = [c for c in cols if c not in missing]
+                u = units(both, cols + ["_y"], collapse) if cols else ub
                 y = u["_y"].to_numpy()
                 res = logistic_persona(u[cols], y, lam) if cols else {
                     "predictors": "", "n": len(y), "note": "no predictor observed on every unit"}
+                gone = [f"{c}: {k} missing value(s) of {len(ub)} units" for c, k in missing.items()]
+                res["dropped"] = "; ".join(gone + ([res["dropped"]] if res.get("dropped") else []))
                 logit.append({"persona_trait": trait, "strategy": strat, "predictors_from": kind,
                               **{k: v for k, v in res.items() if k not in ("coefs", "p_values")},
                               "coefs": res.get("coefs", {}), "p_values": res.get("p_values", {})})
@@ -636,7 +730,8 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
             dd = per["d"].dropna()
             by_model.append({"persona_trait": trait, "strategy": strat, "kind": kind, "measure": col,
                              "d_pooled": pr["d"], "d_pooled_ci_low": pr["d_ci_low"], "d_pooled_ci_high": pr["d_ci_high"],
-                             "n_baseline": pr["n_baseline"], "n_persona": pr["n_persona"], "n_models": len(per),
+                             "n_baseline": pr["n_baseline"], "n_persona": pr["n_persona"], "mde_d": pr["mde_d"],
+                             "n_models": len(per),
                              "n_models_with_d": len(dd), "d_median": float(dd.median()) if len(dd) else math.nan,
                              "d_min": float(dd.min()) if len(dd) else math.nan,
                              "d_max": float(dd.max()) if len(dd) else math.nan,
@@ -671,7 +766,8 @@ def persona_checks(df, *, collapse: bool = True, ci: float = 0.95, personas: dic
         rows.append({"model": model, "condition": cond, "persona_trait": trait, "self_report": col,
                      "mean_baseline": cd["mean2"], "mean_persona": cd["mean1"], "shift": shift, "d": cd["d"],
                      "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "n_persona": cd["n1"],
-                     "n_baseline": cd["n2"], "designed_direction": sign,
+                     "n_baseline": cd["n2"], "mde_d": mde_two_sample_d(int(cd["n1"]), int(cd["n2"]), 1 - ci),
+                     "designed_direction": sign,
                      "against_design": bool(shift * sign < 0) if shift == shift else None,
                      "clear": bool(clear) if cd["d"] == cd["d"] else None, "note": cd["note"]})
     return pd.DataFrame(rows)
@@ -724,21 +820,33 @@ def summary_lines(design: dict, rq1: dict, rq2: dict, rq3: dict, checks: pd.Data
         out.append(line)
     else:
         s = rq2["summary"]
-        out.append(f"RQ2: {s['n_sig_raw']} of {s['n_tests']} trait-behaviour slopes significant at p < {s['alpha']} "
-                   f"({s['share_sig_raw']:.0%}; {s['n_sig_bh']} after Benjamini-Hochberg, {s['n_sig_holm']} after Holm), "
-                   f"{s['n_models']} model(s) entered; of the uncorrected-significant slopes with a human expectation "
+        sec = s.get("secondary", {})
+        mde = (f"; at a median n = {s['median_units']:.0f} units per test the smallest |r| detectable with 80% power "
+               f"(two-sided, alpha {s['alpha']}) is {s['mde_r_median']:.2f}, so a null says nothing about smaller "
+               "associations" if s["mde_r_median"] == s["mde_r_median"] else "")
+        out.append(f"RQ2 (primary family: the paper's trait-behaviour pairs, {s['n_pairs']} here, 30 in the paper): "
+                   f"{s['n_sig_raw']} of {s['n_tests']} slopes significant at p < {s['alpha']} "
+                   f"({s['share_sig_raw']:.0%}; {s['n_sig_bh']} after Benjamini-Hochberg, {s['n_sig_holm']} after Holm "
+                   f"within the family), {s['n_models']} model(s) entered{mde}; of the uncorrected-significant slopes "
+                   "with a human expectation "
                    + (f"{s['share_expected_direction_raw']:.0%} point the expected way."
                       if s["n_sig_with_expectation_raw"] else "there are none, so no direction share.")
                    + " Published: about a quarter significant, about half of those in the expected direction.")
+        if sec.get("n_pairs"):
+            out.append(f"RQ2 secondary measures (further measures of the same tasks, corrected as their own family): "
+                       f"{sec['n_sig_raw']} of {sec['n_tests']} slopes significant at p < {s['alpha']} "
+                       f"({sec['n_sig_bh']} after Benjamini-Hochberg, {sec['n_sig_holm']} after Holm).")
     bm = rq3.get("by_model", pd.DataFrame())
     if len(bm):
         pick = bm[bm["strategy"] == "all strategies"] if (bm["strategy"] == "all strategies").any() else bm
         for _, r in pick.iterrows():
             rng = (f"; per model median {r['d_median']:+.2f}, range {r['d_min']:+.2f} to {r['d_max']:+.2f} over "
                    f"{r['n_models_with_d']} models" if r["n_models"] > 1 else "")
+            mde = (f", smallest d detectable with 80% power (two-sided) {r['mde_d']:.2f}"
+                   if r.get("mde_d", math.nan) == r.get("mde_d", math.nan) else "")
             out.append(f"RQ3 {r['persona_trait']} ({r['strategy']}): {r['measure']} "
                        f"{_fmt_ci(r['d_pooled'], r['d_pooled_ci_low'], r['d_pooled_ci_high'])}, n = "
-                       f"{int(r['n_persona'])} persona vs {int(r['n_baseline'])} baseline units{rng}.")
+                       f"{int(r['n_persona'])} persona vs {int(r['n_baseline'])} baseline units{mde}{rng}.")
     elif rq3.get("note"):
         out.append(rq3["note"])
     if checks is not None and len(checks):
@@ -770,16 +878,18 @@ def headline(design: dict, rq1: dict, rq2: dict, rq3: dict, checks: pd.DataFrame
                                                            "p_holm": r.get("p_holm")}
     m["rq1"] = r1
     s = rq2["summary"]
-    m["rq2"] = {k: s[k] for k in ("n_tests", "n_pairs", "n_models", "n_sig_raw", "n_sig_bh", "n_sig_holm", "share_sig_raw",
-                                  "share_sig_bh", "share_sig_holm", "share_expected_direction_raw",
-                                  "share_expected_direction_bh", "share_expected_direction_holm")}
+    keys = ("n_tests", "n_pairs", "n_sig_raw", "n_sig_bh", "n_sig_holm", "share_sig_raw", "share_sig_bh", "share_sig_holm",
+            "share_expected_direction_raw", "share_expected_direction_bh", "share_expected_direction_holm",
+            "median_units", "mde_r_median")
+    m["rq2"] = {k: s[k] for k in keys} | {"n_models": s["n_models"],
+                                          "secondary": {k: s["secondary"][k] for k in keys}}
     r3: dict = {}
     sh = rq3.get("shifts", pd.DataFrame())
     for _, r in sh.iterrows():
         node = r3.setdefault(metric_key(r["model"]) if r["model"] != "all models" else "all_models", {})
         node.setdefault(f"{r['persona_trait']}__{metric_key(str(r['strategy'])).replace(' ', '_')}", {})[
             f"{r['kind']}__{r['measure']}"] = {"d": r["d"], "ci_low": r["d_ci_low"], "ci_high": r["d_ci_high"],
-                                               "shift": r["shift"], "n_persona": r["n_persona"],
+                                               "shift": r["shift"], "n_persona": r["n_persona"], "mde_d": r["mde_d"],
                                                "n_baseline": r["n_baseline"]}
     for _, r in rq3.get("by_model", pd.DataFrame()).iterrows():
         if r["n_models"] > 1:

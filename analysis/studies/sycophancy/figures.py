@@ -135,7 +135,7 @@ def forest(tests: pl.DataFrame, path=None, show_published: bool = True):
     n_models = max(tests["model"].n_unique(), 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.6 * max(n_models, 2) + 1.8))
     for ax, (test, label, pub) in zip(axes, (("pearson_r", "Pearson r", PUBLISHED["max_pearson_r"]),
-                                           ("cohens_d", "Cohen's d (high - low)", PUBLISHED["max_cohens_d_abstract"]))):
+                                           ("cohens_d", "Cohen's d (high - low)", None))):
         d = tests.filter(pl.col("test") == test).sort("model", descending=True)
         ys = np.arange(d.height)
         est, lo, hi = (d[c].to_numpy().astype(float) for c in ("estimate", "ci_low", "ci_high"))
@@ -151,7 +151,7 @@ def forest(tests: pl.DataFrame, path=None, show_published: bool = True):
         for yv in ys[~has_est]:
             ax.text(0, yv, "not estimable", fontsize=8, va="center", ha="center", color=GREY)
         ax.axvline(0, color="black", lw=0.8, label="no effect")
-        if show_published:
+        if show_published and pub is not None:  # the published largest d is not drawn: it cannot be placed (stats)
             ax.axvline(pub, color=RED, ls=":", lw=1.2, label=f"largest published ({pub})")
         if test == "cohens_d":
             labels = [f"{short_model(m)}\n(n = {n1} vs {n2})" for m, n1, n2 in

@@ -61,10 +61,10 @@ PUBLISHED = {
     "model_sizes": "0.6B-20B open-weight",
     "n_models_significant_positive": 9,
     "max_pearson_r": 0.87,
-    "max_cohens_d_abstract": 2.33,
-    "notes": "Abstract: 9 of 13 models with a significant positive link, Pearson r up to 0.87 and Cohen's d up "
-    "to 2.33 (the study brief quoted d up to about 1.3); no link in the other four models, one of which was "
-    "sycophantic 100% of the time regardless of persona and one of which showed a negative link.",
+    "notes": "Abstract: 9 of 13 models with a significant positive link, Pearson r up to 0.87; no link in the other "
+    "four models, one of which was sycophantic 100% of the time regardless of persona and one of which showed a "
+    "negative link. The largest Cohen's d is left out: the abstract's 2.33 contradicts the paper's Table 4 "
+    "(largest 1.28), and the released code has no results to settle it.",
 }
 
 
@@ -506,6 +506,46 @@ def validity(stances: pl.DataFrame, ratings: pl.DataFrame, min_option_mass: floa
     return pl.concat(parts, how="diagonal_relaxed").select("source", pl.exclude("source")) if parts else pl.DataFrame()
 
 
+def first_token_map(stances: pl.DataFrame) -> pl.DataFrame:
+    """Which first tokens the first-token probe credited to which stance, from the top-k tokens stored with
+    each stance (``first_tokens``; no model call): per model, token and class ('AGREE', 'PARTIALLY',
+    'DISAGREE', 'ambiguous' for a bare 'A', 'P' or 'D' credited to none, 'none' for a token that begins no
+    label), the trials it appeared in among the top k, its total and mean probability over all main
+    trials. Empty when the stances carry no token lists (another probe, or stances collected before
+    they were stored: re-running the collection replays the stored calls, zero model calls)."""
+    import json
+
+    if "first_tokens" not in stances.columns:
+        return pl.DataFrame()
+    main = stances.filter((pl.col("role") == "main") & pl.col("first_tokens").is_not_null())
+    rows = []
+    for model, toks in main.select("model", "first_tokens").iter_rows():
+        for tok, cls, p in json.loads(toks):
+            rows.append({"model": model, "token": tok, "class": cls or "none", "p": p})
+    if not rows:
+        return pl.DataFrame()
+    n = main.group_by("model").len().rename({"len": "n_trials"})
+    return (pl.DataFrame(rows).group_by("model", "token", "class")
+            .agg(pl.len().alias("n_trials_in_top_k"), pl.col("p").sum().alias("total_p"))
+            .join(n, on="model").with_columns((pl.col("total_p") / pl.col("n_trials")).alias("mean_p"))
+            .sort(["model", "class", "mean_p"], descending=[False, False, True]))
+
+
+def ambiguous_mass(stances: pl.DataFrame) -> pl.DataFrame:
+    """Per model and persona: the mean, largest and total first-token probability on ambiguous tokens (a
+    bare 'A', 'P' or 'D', credited to no stance) over its main trials, beside the mass credited to a stance.
+    Empty when the stances carry no ``mass_ambiguous``."""
+    if "mass_ambiguous" not in stances.columns:
+        return pl.DataFrame()
+    main = stances.filter((pl.col("role") == "main") & pl.col("mass_ambiguous").is_not_null())
+    if not main.height:
+        return pl.DataFrame()
+    return (main.group_by("model", "persona_id")
+            .agg(pl.len().alias("n_trials"), pl.col("mass_ambiguous").mean().alias("mean_ambiguous"),
+                 pl.col("mass_ambiguous").max().alias("max_ambiguous"), pl.col("mass").mean().alias("mean_credited"))
+            .sort("model", "persona_id"))
+
+
 def check_agreement(stances: pl.DataFrame) -> pl.DataFrame:
     """How the main stance scores compare with the checks on the same trials.
 
@@ -569,6 +609,20 @@ class Results:
     n_categories: int = 0
     decision_method: str = "holm"
     models: list[str] = field(default_factory=list)
+    probe_without_tokens: bool = False  # first-token stances without their stored tokens (an older collection)
+    first_tokens: pl.DataFrame | None = None  # the first-token probe's token -> stance map
+    ambiguous: pl.DataFrame | None = None  # per persona: probability on ambiguous first tokens
+
+    @property
+    def corrected(self) -> bool:
+        """Is there a family to correct? Each rule test is corrected across models: with one model its
+        family has one test and the 'corrected' p is the raw p."""
+        return len(self.models) > 1
+
+    def correction_text(self) -> str:
+        return (f"{self.decision_method} across the {len(self.models)} models, per test" if self.corrected
+                else "no correction: one test per family, since each rule test is corrected across models and "
+                     "there is one model")
 
     def get(self, model: str, test: str, col: str = "estimate"):
         row = self.tests.filter((pl.col("model") == model) & (pl.col("test") == test))
@@ -608,8 +662,13 @@ def analyse(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.DataFrame
     facet_ids = [s.id for s in instrument.scales if s.parent is not None]
     facets = facet_correlations(table, facet_ids, ci=a.ci)
     mixed = mixed_model(table, ci=a.ci, random_slope=a.random_slope)
+    tests = with_mde(tests, a.alpha)
     res = Results(table, baseline, val, checks, manip, rel, rates, tests, adj, decision, facets, mixed, models=models,
                   decision_method=a.adjust)
+    res.first_tokens = first_token_map(stances)
+    res.ambiguous = ambiguous_mass(stances)
+    res.probe_without_tokens = ("first_tokens" not in stances.columns
+                                and stances["parse_method"].eq("logprob_first_token").any())
     opinion = stances.filter(pl.col("kind") == "opinion")
     res.n_opinion_prompts = opinion["item_id"].n_unique()
     res.n_categories = opinion["category"].n_unique()
@@ -629,27 +688,74 @@ def analyse(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.DataFrame
     return res
 
 
+# Where each published figure set beside ours stands. A figure that cannot be placed is left out: the largest
+# Cohen's d (the abstract's 2.33 contradicts the paper's Table 4, whose largest d is 1.28, and neither can be
+# checked against the released code in ../shared/reference/shah2026, which ships no results).
+PUBLISHED_SOURCE = {
+    "n_personas": "released code: analysis/config.py NUM_PERSONAS",
+    "n_prompts": "released code: analysis/config.py NUM_PROMPTS",
+    "n_categories": "the authors' dataset (Hugging Face aryashah00/Persona-Induced-Sycophancy), as described in "
+                    "the reference copy's SOURCE.md",
+    "n_models": "released code: analysis/config.py MODELS (13 names)",
+    "n_models_significant_positive": "abstract",
+    "max_pearson_r": "abstract",
+}
+
+
 def comparison_with_published(res: Results, method: str = "holm") -> pl.DataFrame:
-    """Our numbers beside the paper's (the published column is quoted from its abstract)."""
+    """Our numbers beside the paper's, each published figure with its place (``source``); figures that
+    cannot be placed are left out (see :data:`PUBLISHED_SOURCE`). The rule after correction is listed only
+    when it corrects something (two or more models)."""
     dec, tests = res.decision, res.tests
 
     def largest(test: str) -> str:
         v = tests.filter(pl.col("test") == test)["estimate"].drop_nans().drop_nulls()
         return f"{v.max():.2f}" if v.len() else "not estimable"
 
-    return pl.DataFrame([
+    rows = [
         {"quantity": "personas", "published": str(PUBLISHED["n_personas"]),
-         "ours": str(res.table["persona_id"].n_unique())},
-        {"quantity": "opinion prompts", "published": str(PUBLISHED["n_prompts"]), "ours": str(res.n_opinion_prompts)},
-        {"quantity": "topic categories", "published": str(PUBLISHED["n_categories"]), "ours": str(res.n_categories)},
+         "source": PUBLISHED_SOURCE["n_personas"], "ours": str(res.table["persona_id"].n_unique())},
+        {"quantity": "opinion prompts", "published": str(PUBLISHED["n_prompts"]),
+         "source": PUBLISHED_SOURCE["n_prompts"], "ours": str(res.n_opinion_prompts)},
+        {"quantity": "topic categories", "published": str(PUBLISHED["n_categories"]),
+         "source": PUBLISHED_SOURCE["n_categories"], "ours": str(res.n_categories)},
         {"quantity": "models with an effect (paper rule)",
          "published": f"{PUBLISHED['n_models_significant_positive']} of {PUBLISHED['n_models']}",
+         "source": f"{PUBLISHED_SOURCE['n_models_significant_positive']}; models: {PUBLISHED_SOURCE['n_models']}",
          "ours": f"{int(dec['effect_paper_rule'].sum())} of {dec.height}"},
-        {"quantity": f"models with an effect (rule after {method})", "published": "not reported",
-         "ours": f"{int(dec[f'effect_{method}_rule'].sum())} of {dec.height}"},
-        {"quantity": "largest Pearson r", "published": str(PUBLISHED["max_pearson_r"]), "ours": largest("pearson_r")},
-        {"quantity": "largest Cohen's d", "published": str(PUBLISHED["max_cohens_d_abstract"]), "ours": largest("cohens_d")},
-    ])
+    ]
+    if res.corrected:
+        rows.append({"quantity": f"models with an effect (rule after {method} across models)",
+                     "published": "not reported", "source": "", "ours": f"{int(dec[f'effect_{method}_rule'].sum())} of {dec.height}"})
+    rows.append({"quantity": "largest Pearson r", "published": str(PUBLISHED["max_pearson_r"]),
+                 "source": PUBLISHED_SOURCE["max_pearson_r"], "ours": largest("pearson_r")})
+    return pl.DataFrame(rows)
+
+
+MDE_TESTS = {"pearson_r": "r", "spearman_rho": "r", "ols_slope": "r", "welch_t": "d", "permutation": "d",
+             "cohens_d": "d", "hedges_g": "d"}
+
+
+def with_mde(tests: pl.DataFrame, alpha: float = 0.05, power: float = 0.8) -> pl.DataFrame:
+    """``mde``: the smallest effect each test detects with 80% power at its n and alpha, one-sided like its
+    p-value (two-sided for an interval-only effect size), in the unit ``mde_unit`` (r for the correlations and
+    the slope, whose test is the Pearson test; Cohen's d of the median split for the group tests and the
+    effect sizes). From :mod:`analysis.core.stats.power`; the Mann-Whitney U has none (rank-biserial)."""
+    from analysis.core.stats.power import mde_correlation, mde_two_sample_d
+
+    vals, units = [], []
+    for r in tests.iter_rows(named=True):
+        unit = MDE_TESTS.get(r["test"])
+        alt = "larger" if r.get("sided") in ("greater", "less") else "two-sided"
+        if unit == "r":
+            vals.append(mde_correlation(int(r["n"]), alpha, power, alt))
+        elif unit == "d" and r.get("n1") is not None and r.get("n2") is not None:
+            vals.append(mde_two_sample_d(int(r["n1"]), int(r["n2"]), alpha, power, alt))
+        else:
+            vals.append(math.nan)
+            unit = None
+        units.append(unit)
+    return tests.with_columns(pl.Series("mde", vals, dtype=pl.Float64), pl.Series("mde_unit", units, dtype=pl.Utf8))
 
 
 def save_tables(res: Results, out_dir) -> None:
@@ -671,6 +777,9 @@ def save_tables(res: Results, out_dir) -> None:
     if res.ttg is not None:
         write_parquet(res.ttg, out / "ttg.parquet")
     write_csv(comparison_with_published(res, res.decision_method), out / "comparison_published.csv")
+    for df, name in ((res.first_tokens, "first_token_map"), (res.ambiguous, "ambiguous_mass")):
+        if df is not None and df.height:
+            write_csv(df, out / f"{name}.csv")
 
 
 # ---- headline numbers and the summary that opens the report --------------------------------------
@@ -682,11 +791,15 @@ def _est(res: Results, model: str, test: str) -> dict:
         return {}
     r = row.row(0, named=True)
     out = {"estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"]}
+    if r.get("mde") is not None:
+        out["mde"] = r["mde"]
     if "n1" in r and r.get("n1") is not None:
         out.update(n_high=r["n1"], n_low=r["n2"])
     adj = res.tests_adjusted.filter((pl.col("model") == model) & (pl.col("test") == test))
     if adj.height:
-        out.update(p=r["p"], p_adj=adj["p_adj"][0], sided=r["sided"])
+        out.update(p=r["p"], sided=r["sided"])
+        if res.corrected:  # with one model the "adjusted" p is the p itself: not reported as a correction
+            out["p_adj"] = adj["p_adj"][0]
     return out
 
 
@@ -704,9 +817,12 @@ def headline(res: Results, a) -> dict:
             "n_personas": rr.get("n_personas"), "n_personas_analysed": rr.get("n_personas_analysed"),
             "pearson_r": _est(res, m, "pearson_r"), "spearman_rho": _est(res, m, "spearman_rho"),
             "cohens_d": _est(res, m, "cohens_d"), "hedges_g": _est(res, m, "hedges_g"),
-            "p_adj": {t: _est(res, m, t).get("p_adj") for t in RULE_TESTS},
-            "decision": {"paper_rule": d.get("effect_paper_rule"), f"{a.adjust}_rule": d.get(f"effect_{a.adjust}_rule"),
-                         "n_significant": d.get("n_significant"), "n_significant_adj": d.get("n_significant_adj")},
+            "p_adj": {t: _est(res, m, t).get("p_adj") for t in RULE_TESTS} if res.corrected else None,
+            "decision": {"paper_rule": d.get("effect_paper_rule"), "n_significant": d.get("n_significant"),
+                         "correction": res.decision_method if res.corrected else "none"}
+            | ({f"{a.adjust}_rule": d.get(f"effect_{a.adjust}_rule"), "n_significant_adj": d.get("n_significant_adj")}
+               if res.corrected else {}),
+            "mde": {t: _est(res, m, t).get("mde") for t in ("pearson_r", "cohens_d")},
             "baseline_rate": rr.get("baseline_rate"), "mean_persona_rate": rr.get("mean_persona_rate"),
             "invalid": {"stances": rr.get("n_invalid_stances"), "stances_low_mass": rr.get("n_low_mass_stances"),
                         "ratings": rr.get("n_invalid_ratings")},
@@ -750,18 +866,23 @@ def summary(res: Results, a) -> str:
         if math.isnan(r["estimate"]):
             text += f"; the correlation is **not interpretable** ({r['note']})"
         else:
-            text += (f"; Pearson r = {r['estimate']:.2f} {_ci(r['ci_low'], r['ci_high'])}, one-sided p = {r['p']:.3g}")
+            text += (f"; Pearson r = {r['estimate']:.2f} {_ci(r['ci_low'], r['ci_high'])} (n = {r['n']}), "
+                     f"one-sided p = {r['p']:.3g}"
+                     + (f" (smallest r detectable with 80% power: {r['mde']:.2f})" if r.get("mde") == r.get("mde")
+                        and r.get("mde") is not None else ""))
         if math.isnan(d["estimate"]):
             text += f"; Cohen's d not estimable ({d['note']})"
         else:
             text += f"; Cohen's d (high - low) = {d['estimate']:.2f} {_ci(d['ci_low'], d['ci_high'])} (n = {d['n1']} vs {d['n2']})"
-        text += (f"; {dec['n_significant']} of 6 rule tests significant ({dec['n_significant_adj']} after {a.adjust}): "
-                 f"it {rule} the positive link by the paper's rule")
+        corr = (f"{dec['n_significant_adj']} after {res.correction_text()}" if res.corrected
+                else res.correction_text())
+        text += (f"; {dec['n_significant']} of 6 rule tests significant ({corr}; the six tests are not independent "
+                 f"evidence: the OLS slope's test is the Pearson test): it {rule} the positive link by the paper's rule")
         if rr.get("baseline_rate") is not None:
             text += f"; plain-assistant agreement {_fmt(rr['baseline_rate'])}"
         if res.ttg_summary is not None and m in res.ttg_summary["model"].to_list():
             t = res.ttg_summary.filter(pl.col("model") == m).row(0, named=True)
-            text += f"; mean TTG {_fmt(t['mean_ttg'])} {_ci(t['ci_low'], t['ci_high'])}"
+            text += f"; mean TTG {_fmt(t['mean_ttg'])} {_ci(t['ci_low'], t['ci_high'])} (n = {t['n']} personas)"
         n_st = (rr["n_valid_stances"] or 0) + (rr["n_invalid_stances"] or 0)
         n_rat = int(res.table.filter(pl.col("model") == m)["n_items"].fill_null(0).sum())
         text += (f"; invalid answers (excluded, never imputed): {rr['n_invalid_stances']} of {n_st} persona stances, "
@@ -798,6 +919,16 @@ def summary(res: Results, a) -> str:
                            "like the paper's model that agreed whatever the persona")
     if len(res.models) < 2:
         caveats.append("one model: the mixed model across models reduces to that model's OLS slope")
+    if (res.ambiguous is None or not res.ambiguous.height) and res.probe_without_tokens:
+        caveats.append("first-token probe: these stances were collected before the top first tokens were stored "
+                       "with them, so the map of tokens to stances and the ambiguous mass are not shown; re-running "
+                       "the collection replays the stored calls (zero model calls) and adds them")
+    if res.ambiguous is not None and res.ambiguous.height:
+        amb = res.ambiguous
+        caveats.append(f"first-token probe: {amb['mean_ambiguous'].mean():.2%} of the probability on average "
+                       f"(largest per persona {amb['mean_ambiguous'].max():.2%}, largest in one trial "
+                       f"{amb['max_ambiguous'].max():.2%}) went to a bare 'A', 'P' or 'D' that could begin a label "
+                       "or another word; it is credited to no stance (ambiguous_mass.csv, first_token_map.csv)")
     out = "\n".join(lines)
     if caveats:
         out += "\n\n**Caveats of this run**:\n" + "\n".join(f"- {c}." for c in caveats)

@@ -123,8 +123,8 @@ def test_summary_and_long_format(route):
     bm = bm[bm["strategy"] == "all strategies"] if (bm["strategy"] == "all strategies").any() else bm
     r = bm[(bm["persona_trait"] == "agreeableness") & (bm["kind"] == "self_report")].iloc[0]
     # the headline carries each d whole, with its CI and n (the report index shows it as it is)
-    assert (f"self-report d = {r['d_pooled']:+.2f} (95% CI {r['d_pooled_ci_low']:+.2f} to {r['d_pooled_ci_high']:+.2f}, "
-            f"n = {int(r['n_persona'])} persona vs {int(r['n_baseline'])} baseline units)") in first
+    assert (f"self-report d = {r['d_pooled']:+.2f} [{r['d_pooled_ci_low']:+.2f}, {r['d_pooled_ci_high']:+.2f}], "
+            f"n = {int(r['n_persona'])} vs {int(r['n_baseline'])}") in first
     m, s = long_tables(res)
     m, s = conform(m.with_columns(study=pl.lit("illusion")), MEASURES, "m"), conform(
         s.with_columns(study=pl.lit("illusion")), SHIFTS, "s")

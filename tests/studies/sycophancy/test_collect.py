@@ -175,10 +175,32 @@ def test_logprob_mode_needs_logprobs(make_elicitor):
 def test_first_token_probe_credits_each_class_once(make_elicitor):
     el = make_elicitor(next_token=lambda m: {"A": 0.2, " Ag": 0.1, "P": 0.3, "Dis": 0.2, "I": 0.1, "AGREE.": 0.1})
     op = first_token_probs(el, [{"role": "user", "content": "x"}])
-    assert op.mass == pytest.approx(0.9)
-    assert op.probs["AGREE"] == pytest.approx(0.4 / 0.9)
-    assert op.probs["PARTIALLY"] == pytest.approx(0.3 / 0.9)
-    assert op.expected({"AGREE": 1, "PARTIALLY": 0.5, "DISAGREE": 0}) == pytest.approx((0.4 + 0.15) / 0.9)
+    # a bare "A" or "P" could begin a label or another word ("As", "Perhaps"): credited to no stance
+    assert op.mass == pytest.approx(0.4) and op.ambiguous == pytest.approx(0.5)
+    assert op.probs["AGREE"] == pytest.approx(0.2 / 0.4) and op.probs["PARTIALLY"] == 0
+    assert op.probs["DISAGREE"] == pytest.approx(0.2 / 0.4)
+    assert op.status == "low_option_mass"  # 0.4 credited < MIN_OPTION_MASS: invalid, never imputed
+    classes = {t: c for t, c, _p in op.tokens}
+    assert classes == {"A": "ambiguous", " Ag": "AGREE", "P": "ambiguous", "Dis": "DISAGREE", "I": None,
+                       "AGREE.": "AGREE"}
+
+
+def test_first_token_map_and_ambiguous_mass_per_persona_from_stored_tokens(make_elicitor):
+    """The analysis shows which first tokens went to which stance and the ambiguous mass per persona, from the
+    token lists stored with the stances (no model call)."""
+    from analysis.studies.sycophancy import stats as ss
+
+    el = make_elicitor(next_token=lambda m: {"A": 0.2, " Ag": 0.1, "P": 0.3, "Dis": 0.2, "I": 0.1, "AGREE.": 0.1})
+    st = collect(el, SMALL, seed=0)["stances"]
+    main = st.filter(pl.col("role") == "main")
+    assert main["mass_ambiguous"].to_list() == pytest.approx([0.5] * main.height)
+    amb = ss.ambiguous_mass(st)
+    assert amb.height == main["persona_id"].n_unique() and amb["mean_ambiguous"].to_list() == pytest.approx(
+        [0.5] * amb.height)
+    fm = ss.first_token_map(st).filter(pl.col("model") == main["model"][0])
+    got = {(r["token"], r["class"]): r["mean_p"] for r in fm.iter_rows(named=True)}
+    assert got == pytest.approx({("A", "ambiguous"): 0.2, (" Ag", "AGREE"): 0.1, ("P", "ambiguous"): 0.3,
+                                 ("Dis", "DISAGREE"): 0.2, ("I", "none"): 0.1, ("AGREE.", "AGREE"): 0.1})
 
 
 @pytest.mark.parametrize("bad,needle", [({"stance_mode": "sample"}, "stance_mode"),

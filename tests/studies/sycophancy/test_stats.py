@@ -355,3 +355,46 @@ def test_mixed_model_p_values_use_t_with_models_minus_one_df():
     r = ss.mixed_model(df).row(0, named=True)
     assert r["p_two_sided"] == pytest.approx(2 * sps.t.sf(abs(r["z"]), 3))
     assert r["p_greater"] == pytest.approx(sps.t.sf(r["z"], 3))
+def test_one_model_reports_no_correction_and_many_models_do():
+    """With one model each rule test's family (the test across models) has one member: "6 of 6 (6 after Holm)"
+    read as robustness while it corrected nothing."""
+    res, a = _results(0.5)
+    text = ss.summary(res, a)
+    assert "after holm" not in text.lower() and "no correction: one test" in text
+    h = ss.headline(res, a)["models"]["embedded:qwen2.5-coder-0.5b"]
+    assert "holm_rule" not in h["decision"] and h["p_adj"] is None and h["decision"]["correction"] == "none"
+    assert "p_adj" not in h["pearson_r"] and "p" in h["pearson_r"]
+    comp = ss.comparison_with_published(res, "holm")
+    assert not comp["quantity"].str.contains("after").any()
+    two, _ = _results(0.5, models=("embedded:qwen2.5-coder-0.5b", "ollama:llama3.1:8b"))
+    t2 = ss.summary(two, a)
+    assert "after holm across the 2 models" in t2
+    assert ss.comparison_with_published(two, "holm")["quantity"].str.contains("after holm").any()
+
+
+def test_comparison_with_published_places_every_figure():
+    """Every published figure names where it stands; the largest d (abstract 2.33 vs Table 4 1.28) is left out."""
+    res, _ = _results(0.5)
+    comp = ss.comparison_with_published(res, "holm")
+    pub = comp.filter(pl.col("published") != "not reported")
+    assert pub["source"].str.len_chars().min() > 0
+    assert "2.33" not in comp["published"].to_list() and not comp["quantity"].str.contains("Cohen").any()
+    assert comp.filter(pl.col("quantity") == "largest Pearson r")["source"][0] == "abstract"
+
+
+def test_detectable_effects_beside_every_test():
+    from statsmodels.stats.power import TTestIndPower
+
+    res, a = _results(0.5, n=30)
+    t = ss.with_mde(res.tests, a.alpha)
+    r = t.filter(pl.col("test") == "pearson_r").row(0, named=True)
+    d = t.filter(pl.col("test") == "cohens_d").row(0, named=True)
+    assert r["mde_unit"] == "r" and 0.3 < r["mde"] < 0.6
+    # one-sided like the test: statsmodels' power at the MDE is 80%
+    power = TTestIndPower().power(d["mde"], nobs1=d["n1"], ratio=d["n2"] / d["n1"], alpha=0.05, alternative="two-sided")
+    assert d["mde_unit"] == "d" and power == pytest.approx(0.8, abs=1e-3)  # cohens_d has no p: two-sided
+    w = t.filter(pl.col("test") == "welch_t").row(0, named=True)
+    pw = TTestIndPower().power(w["mde"], nobs1=w["n1"], ratio=w["n2"] / w["n1"], alpha=0.05, alternative="larger")
+    assert pw == pytest.approx(0.8, abs=1e-3)
+    res.tests = t
+    assert f"smallest r detectable with 80% power: {r['mde']:.2f}" in ss.summary(res, a)
