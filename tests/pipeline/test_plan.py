@@ -253,3 +253,64 @@ def test_a_notebook_cell_needs_only_core():
     outside = sorted(str(f.relative_to(ROOT)) for f in files
                      if f.relative_to(ROOT).parts[:2] in (("analysis", "pipeline"), ("analysis", "studies")))
     assert outside == [], outside
+
+
+# ---- issue 20, point 5: base models, unreachable servers, profiles that reach other studies ---------------
+
+
+def test_a_base_model_is_planned_with_the_baseline_self_reports_only(tmp_path):
+    """Checked against what a collection of that base model really makes (the scripted target as the base
+    model), not against the plan's own arithmetic."""
+    il = STUDIES["illusion"]
+    over = json.loads(json.dumps(il.tiny["collect"]))
+    over["base_models"] = ["scripted:base"]
+    params = _collect_params(il, over)
+    base = il.plan(params, 0, model="scripted:base")
+    instruct = il.plan(params, 0, model="scripted:other")
+    el = Elicitor(ScriptedTarget(_reply, _next_token, model="base"), ResponseStore(tmp_path / "s.sqlite"),
+                  progress=False)
+    il.collect(el, params, 0)
+    planned = sum(i.calls for i in base)
+    assert [i.part for i in base] == ["self-reports (baseline conditions)"]
+    assert planned == el.n_model_calls if all(i.exact for i in base) else planned <= el.n_model_calls
+    assert planned < sum(i.calls for i in instruct)
+
+
+def test_the_illusion_paper_profile_plans_the_base_model_apart():
+    df = planmod.plan(PARAMS_FILE, "profiles/illusion_paper.yaml", ["illusion"], cached=False)
+    totals = {r["model"]: r["calls"] for r in df.filter(df["part"] == "total").iter_rows(named=True)}
+    base = "ollama:llama3.1:8b-text-q4_0"
+    baseline_part = df.filter((df["model"] != base) & (df["part"] == "self-reports (baseline conditions)"))
+    assert totals[base] == baseline_part["calls"][0]  # what an instruct model gets at baseline, nothing more
+    assert all(totals[base] < n for m, n in totals.items() if m != base)
+
+
+def test_unreachable_servers_are_one_note_and_the_calls_still_counted(tmp_path):
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["models"] = ["ollama:a@http://127.0.0.1:9", "ollama:b@http://127.0.0.1:9"]
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, store=tmp_path / "s.sqlite")
+    text = planmod.render(df)
+    totals = df.filter(df["part"] == "total")
+    assert totals.height == 2 * len(STUDIES) and totals["in_store"].null_count() == totals.height
+    assert text.count("Cannot reach") == 1, text  # once, however many stages and models met it
+    n = int(totals["calls"].sum())
+    assert f"up to {n:,} not yet in the store" in text and ">= 0 not yet" not in text
+
+
+def test_a_profile_says_what_it_changes_for_the_other_studies(tmp_path, capsys):
+    import shutil
+
+    from analysis.pipeline import profile
+
+    p = tmp_path / "params.yaml"
+    shutil.copy(PARAMS_FILE, p)
+    profile.apply("profiles/illusion_paper.yaml", p)
+    err = capsys.readouterr().err
+    others = [s for s in STUDIES if s != "illusion"]
+    assert f"changes `models` for every study (so for {', '.join(others)} too)" in err
+    assert "ollama:llama3.1:8b-text-q4_0" in err
+    planmod.main(["--params", str(PARAMS_FILE), "--profile", "profiles/illusion_paper.yaml", "--study", "illusion",
+                  "--no-store"])
+    assert "changes `models` for every study" in capsys.readouterr().err
