@@ -114,6 +114,25 @@ def _latencies(store_path: Path, spec: str, digest: str | None = None) -> dict[s
     return out
 
 
+def _published_latencies(spec: str, published: Path | None = None) -> dict[str, tuple[float, int]]:
+    """Median latency of this model's calls in the published reference run
+    (``data/published/responses.parquet``, recorded on the machine the README's measurements name): the
+    estimate of a target the store has never called."""
+    from analysis.core.paths import DATA_DIR
+
+    path = published or DATA_DIR / "published" / "responses.parquet"
+    if not path.exists():
+        return {}
+    try:
+        d = pl.read_parquet(path, columns=["target_spec", "top_logprobs", "latency_s"])
+    except Exception:  # a damaged file is the responses loader's business, not the plan's
+        return {}
+    lat = d.filter((pl.col("target_spec") == spec) & pl.col("latency_s").is_not_null())["latency_s"].to_list()
+    # one median over every kind of call: the mix of kinds of a plan is known only from a dry run, which a
+    # store without this model's calls does not get (it would cost as long as the plan is big)
+    return {"all": (statistics.median(lat), len(lat))} if lat else {}
+
+
 def _target(spec: str, targets) -> object:
     """The target a collection stage would build for ``spec`` (same ``targets`` settings, so the same
     identity and cache keys), asked only for its model listing: a short timeout and no retries."""
@@ -211,12 +230,18 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
         row = {"stage": stage, "model": spec, "part": "total", "calls": total, "exact": exact, "note": ""}
         if cached:
             view = _dry_run(study, p, spec, store_path, offline)
+            source = "store"
+            if not view.latency:  # never called from this store: the reference run's latencies, as an estimate
+                from analysis.core.models import label
+
+                view.latency = _published_latencies(label(spec))
+                source = "published" if view.latency else None
             # a store that could not be checked (server unreachable, or offline): every call may still be
             # needed, so the count is an upper bound, and the time is estimated from what is recorded
             to_call = total if view.hits is None else max(total - view.hits, 0)
             secs, per_call, recorded = _seconds(view, to_call)
             row.update(in_store=view.hits, to_call=to_call, s_per_call=per_call, recorded_calls=recorded,
-                       concurrency=view.concurrency, expected_s=secs)
+                       concurrency=view.concurrency, expected_s=secs, latency_source=source)
             notes = []
             if view.why_unknown:
                 notes.append(f"store not checked: {view.why_unknown}")
@@ -286,7 +311,9 @@ def render(df: pl.DataFrame) -> str:
             lines.append(msg)
             continue
         if "in_store" in t and t.get("in_store") is not None:
-            per = (f"{t['s_per_call']:.2f} s/call (median of {t['recorded_calls']:,} recorded calls"
+            where = ("calls of this model in the reference run, data/published: an estimate for this machine"
+                     if t.get("latency_source") == "published" else "recorded calls")
+            per = (f"{t['s_per_call']:.2f} s/call (median of {t['recorded_calls']:,} {where}"
                    f"{', ' + str(t['concurrency']) + ' at a time' if (t.get('concurrency') or 1) > 1 else ''})"
                    if t.get("s_per_call") is not None else "")
             msg += (f"; {t['in_store']:,} in the store, {_n(t['to_call'], t['exact'])} to call"
@@ -295,6 +322,8 @@ def render(df: pl.DataFrame) -> str:
             grand["to_call"] += t["to_call"]
             if t["expected_s"] is not None:
                 grand["seconds"] += t["expected_s"]
+                if t.get("latency_source") == "published" and t["to_call"]:
+                    grand["estimated"] = 1
             elif t["to_call"]:
                 unknown_time = True
         elif "in_store" in t:
@@ -312,6 +341,8 @@ def render(df: pl.DataFrame) -> str:
         summary += f", {eq}{int(grand['to_call']):,} not yet in the store"
         if not unknown_time:
             summary += f"; expected time about {_dur(grand['seconds'])}"
+            if grand.get("estimated"):
+                summary += " (an estimate: some models have no recorded calls in this store and are timed by the reference run's)"
         elif grand["seconds"] > 0:
             summary += f"; expected time at least {_dur(grand['seconds'])} (some targets have no recorded calls)"
         else:

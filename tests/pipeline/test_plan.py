@@ -314,3 +314,27 @@ def test_a_profile_says_what_it_changes_for_the_other_studies(tmp_path, capsys):
     planmod.main(["--params", str(PARAMS_FILE), "--profile", "profiles/illusion_paper.yaml", "--study", "illusion",
                   "--no-store"])
     assert "changes `models` for every study" in capsys.readouterr().err
+
+
+def test_with_no_call_history_the_time_is_estimated_from_the_reference_run_and_labelled(tmp_path):
+    """The 1.5B never called from this store: its time comes from the published reference run's latencies
+    (checked against the parquet file read here directly), and the text says it is an estimate."""
+    import polars as pl
+
+    from analysis.core.paths import DATA_DIR
+
+    pub = DATA_DIR / "published" / "responses.parquet"
+    if not pub.exists():
+        pytest.skip("data/published/responses.parquet is not in this checkout")
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["models"] = ["embedded:qwen2.5-coder-1.5b"]
+    raw["bigfive"]["collect"]["mode"] = "logprob"
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "empty.sqlite")
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    d = pl.read_parquet(pub).filter(pl.col("target_spec") == "embedded:qwen2.5-coder-1.5b")
+    assert t["in_store"] == 0 and t["to_call"] == 30
+    assert t["expected_s"] == pytest.approx(30 * d["latency_s"].median())
+    text = planmod.render(df)
+    assert "reference run" in text and "estimate" in text
