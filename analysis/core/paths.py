@@ -16,18 +16,35 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 PARAMS_FILE = ROOT / "params.yaml"
 
 
+STAGE_OUTPUTS_ENV = "PSY_STAGE_OUTPUTS"
+
+
+def staged(path: Path) -> Path:
+    """Where a stage writes ``path`` while it runs. The stage runner (analysis.pipeline.run_notebook) maps
+    each of its stage's outputs to a staging folder (``PSY_STAGE_OUTPUTS``, a JSON object of absolute paths)
+    and moves them into place only when the notebook ran to the end, so a failed or killed stage leaves the
+    previous results as they were. Outside a stage, or for a path that is not the stage's output, the path
+    itself."""
+    mapping = os.environ.get(STAGE_OUTPUTS_ENV)
+    if not mapping:
+        return path
+    import json
+
+    return Path(json.loads(mapping).get(str(path), path))
+
+
 def raw_dir(study: str) -> Path:
     """What a study's collection stage writes (one parquet per table, run_info.json)."""
-    return DATA_DIR / "raw" / study
+    return staged(DATA_DIR / "raw" / study)
 
 
 def processed_dir(study: str) -> Path:
     """What a study's analysis stage writes (tables)."""
-    return DATA_DIR / "processed" / study
+    return staged(DATA_DIR / "processed" / study)
 
 
 def figures_dir(study: str) -> Path:
-    return FIGURES_DIR / study
+    return staged(FIGURES_DIR / study)
 
 
 def stimuli_dir(study: str) -> Path:
@@ -36,7 +53,7 @@ def stimuli_dir(study: str) -> Path:
 
 def metrics_file(study: str) -> Path:
     """A study's headline numbers (DVC metrics)."""
-    return METRICS_DIR / f"{study}.json"
+    return staged(METRICS_DIR / f"{study}.json")
 
 
 def response_store_path() -> Path:

@@ -114,6 +114,25 @@ def _latencies(store_path: Path, spec: str, digest: str | None = None) -> dict[s
     return out
 
 
+def _published_latencies(spec: str, published: Path | None = None) -> dict[str, tuple[float, int]]:
+    """Median latency of this model's calls in the published reference run
+    (``data/published/responses.parquet``, recorded on the machine the README's measurements name): the
+    estimate of a target the store has never called."""
+    from analysis.core.paths import DATA_DIR
+
+    path = published or DATA_DIR / "published" / "responses.parquet"
+    if not path.exists():
+        return {}
+    try:
+        d = pl.read_parquet(path, columns=["target_spec", "top_logprobs", "latency_s"])
+    except Exception:  # a damaged file is the responses loader's business, not the plan's
+        return {}
+    lat = d.filter((pl.col("target_spec") == spec) & pl.col("latency_s").is_not_null())["latency_s"].to_list()
+    # one median over every kind of call: the mix of kinds of a plan is known only from a dry run, which a
+    # store without this model's calls does not get (it would cost as long as the plan is big)
+    return {"all": (statistics.median(lat), len(lat))} if lat else {}
+
+
 def _target(spec: str, targets) -> object:
     """The target a collection stage would build for ``spec`` (same ``targets`` settings, so the same
     identity and cache keys), asked only for its model listing: a short timeout and no retries."""
@@ -158,10 +177,16 @@ def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline
 # ---- the plan -----------------------------------------------------------------------------------------
 
 
-def _items(study: Study, p: CollectStage) -> list[PlanItem] | None:
+def _items(study: Study, p: CollectStage, model: str | None = None) -> list[PlanItem] | None:
+    """The study's own plan for one model. A study whose ``plan`` takes a ``model`` keyword plans each model
+    on its own (Study 1: a model in ``base_models`` gets the baseline self-reports only)."""
     if study.plan is None:
         return None
-    items = study.plan(p.collect, p.seed)
+    try:
+        per_model = "model" in inspect.signature(study.plan).parameters
+    except (TypeError, ValueError):
+        per_model = False
+    items = study.plan(p.collect, p.seed, model=model) if per_model else study.plan(p.collect, p.seed)
     for it in items:
         if not isinstance(it, PlanItem) or it.calls < 0:
             raise UserError(f"{study.id}: STUDY.plan must return PlanItem rows with calls >= 0, got {it!r}.")
@@ -189,10 +214,10 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
     """One collection stage: a row per model and part (``calls``, ``exact``) and a row ``total`` per model
     with ``in_store``, ``to_call``, ``s_per_call`` (median recorded latency), ``expected_s``."""
     store_path = Path(store) if store is not None else response_store_path()
-    items = _items(study, p)
     rows: list[dict] = []
     stage = f"collect@{study.id}"
     for spec in p.models:
+        items = _items(study, p, spec)
         if items is None:
             rows.append({"stage": stage, "model": spec, "part": "total", "calls": None, "exact": False,
                          "note": f"{study.id} defines no STUDY.plan: its calls cannot be counted in advance"})
@@ -205,10 +230,18 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
         row = {"stage": stage, "model": spec, "part": "total", "calls": total, "exact": exact, "note": ""}
         if cached:
             view = _dry_run(study, p, spec, store_path, offline)
-            to_call = None if view.hits is None else max(total - view.hits, 0)
-            secs, per_call, recorded = _seconds(view, to_call) if to_call is not None else (None, None, 0)
+            source = "store"
+            if not view.latency:  # never called from this store: the reference run's latencies, as an estimate
+                from analysis.core.models import label
+
+                view.latency = _published_latencies(label(spec))
+                source = "published" if view.latency else None
+            # a store that could not be checked (server unreachable, or offline): every call may still be
+            # needed, so the count is an upper bound, and the time is estimated from what is recorded
+            to_call = total if view.hits is None else max(total - view.hits, 0)
+            secs, per_call, recorded = _seconds(view, to_call)
             row.update(in_store=view.hits, to_call=to_call, s_per_call=per_call, recorded_calls=recorded,
-                       concurrency=view.concurrency, expected_s=secs)
+                       concurrency=view.concurrency, expected_s=secs, latency_source=source)
             notes = []
             if view.why_unknown:
                 notes.append(f"store not checked: {view.why_unknown}")
@@ -246,6 +279,7 @@ def render(df: pl.DataFrame) -> str:
     grand: dict[str, float] = {"calls": 0, "to_call": 0, "seconds": 0.0}
     all_exact = True
     unknown_time = False
+    unchecked: list[str] = []  # why the store could not be checked, each reason printed once at the end
     for (stage, model), g in df.group_by(["stage", "model"], maintain_order=True):
         lines.append(f"{stage}  {model}")
         parts = g.filter(pl.col("part") != "total")
@@ -261,8 +295,25 @@ def render(df: pl.DataFrame) -> str:
         grand["calls"] += t["calls"]
         all_exact &= bool(t["exact"])
         msg = f"  {'total':<{width}}  {_n(t['calls'], t['exact']):>12}"
+        if "in_store" in t and t.get("in_store") is None and t.get("to_call") is not None:
+            why = (t["note"] or "").split("store not checked: ", 1)[-1].split("; to call is")[0]
+            if why not in unchecked:
+                unchecked.append(why)
+            per = (f"; {t['s_per_call']:.2f} s/call recorded for this model -> at most about {_dur(t['expected_s'])}"
+                   if t.get("s_per_call") is not None else "; time unknown (no recorded calls of this target)")
+            msg += f"; store not checked [{unchecked.index(why) + 1}], up to {t['to_call']:,} to call{per}"
+            grand["to_call"] += t["to_call"]
+            grand["unchecked"] = 1
+            if t["expected_s"] is not None:
+                grand["seconds"] += t["expected_s"]
+            else:
+                unknown_time = True
+            lines.append(msg)
+            continue
         if "in_store" in t and t.get("in_store") is not None:
-            per = (f"{t['s_per_call']:.2f} s/call (median of {t['recorded_calls']:,} recorded calls"
+            where = ("calls of this model in the reference run, data/published: an estimate for this machine"
+                     if t.get("latency_source") == "published" else "recorded calls")
+            per = (f"{t['s_per_call']:.2f} s/call (median of {t['recorded_calls']:,} {where}"
                    f"{', ' + str(t['concurrency']) + ' at a time' if (t.get('concurrency') or 1) > 1 else ''})"
                    if t.get("s_per_call") is not None else "")
             msg += (f"; {t['in_store']:,} in the store, {_n(t['to_call'], t['exact'])} to call"
@@ -272,6 +323,8 @@ def render(df: pl.DataFrame) -> str:
             grand["to_call"] += t["to_call"]
             if t["expected_s"] is not None:
                 grand["seconds"] += t["expected_s"]
+                if t.get("latency_source") == "published" and t["to_call"]:
+                    grand["estimated"] = 1
             elif t["to_call"]:
                 unknown_time = True
         elif "in_store" in t:
@@ -282,7 +335,10 @@ def render(df: pl.DataFrame) -> str:
     lines.append("")
     eq = "" if all_exact else ">= "
     summary = f"all stages: {eq}{int(grand['calls']):,} model calls"
-    if "in_store" in df.columns:
+    if "in_store" in df.columns and grand.get("unchecked"):
+        summary += (f", up to {int(grand['to_call']):,} not yet in the store (for some models the store could not "
+                    "be checked)")
+    elif "in_store" in df.columns:
         summary += f", {eq}{int(grand['to_call']):,} not yet in the store"
         if grand["to_call"] == 0 and grand["calls"]:
             # a report rendered from the store: not "about 0 s"; what collecting the answers cost is stated by the
@@ -291,9 +347,13 @@ def render(df: pl.DataFrame) -> str:
                         "; nothing known to call: the response store holds at least the counted calls")
         elif not unknown_time:
             summary += f"; expected time about {_dur(grand['seconds'])}"
+            if grand.get("estimated"):
+                summary += " (an estimate: some models have no recorded calls in this store and are timed by the reference run's)"
         elif grand["seconds"] > 0:
             summary += f"; expected time at least {_dur(grand['seconds'])} (some targets have no recorded calls)"
         else:
             summary += "; expected time unknown (no recorded calls of these targets)"
     lines.append(summary)
+    for i, why in enumerate(unchecked, 1):
+        lines.append(f"[{i}] store not checked: {why}")
     return "\n".join(lines)

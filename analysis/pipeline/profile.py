@@ -64,6 +64,27 @@ def _merge_into(node, over: dict) -> None:
             node[k] = v
 
 
+def shared_changes(base: dict, prof: dict) -> list[str]:
+    """One line per project-wide key (``models``, ``seed``, ``targets``) the profile changes: those apply to
+    every study, so a profile written for one study also switches the others. A profile is applied whole
+    (what it sets is what the study's paper-scale run needs), and this says what it changes beyond its own
+    study sections."""
+    from analysis.pipeline.params import TOP_LEVEL
+    from analysis.studies import all_studies
+
+    own = [k for k in prof if k not in TOP_LEVEL]
+    others = [sid for sid in all_studies() if sid not in own]
+    out = []
+    for key in TOP_LEVEL:
+        if key in prof:
+            new = deep_merge(base.get(key) or {}, prof[key]) if isinstance(prof[key], dict) else prof[key]
+            if new != base.get(key):
+                out.append(f"the profile also changes `{key}` for every study"
+                           + (f" (so for {', '.join(others)} too)" if others else "")
+                           + f": {json.dumps(base.get(key))} -> {json.dumps(new)}")
+    return out
+
+
 def set_args(prof: dict, prefix: str = "") -> list[str]:
     """The profile as `dvc exp run -S ++key=value` arguments (values as compact JSON literals, which DVC's
     Hydra override grammar reads as YAML flow values). ``++`` adds a key params.yaml does not have yet and
@@ -86,8 +107,11 @@ def apply(profile: str | Path | dict, params_file: str | Path = PARAMS_FILE) -> 
     from analysis.pipeline.params import validate_all
 
     prof = profile if isinstance(profile, dict) else load_profile(profile)
-    merged = deep_merge(read_yaml(params_file), prof)
+    base = read_yaml(params_file)
+    merged = deep_merge(base, prof)
     validate_all(merged, f"{params_file} with the profile applied")
+    for line in shared_changes(base, prof):
+        print(line, file=sys.stderr)
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 110

@@ -15,6 +15,8 @@ leaves no half-written report; a user-facing error inside the notebook is printe
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import tempfile
@@ -30,6 +32,9 @@ KIND = {"01_collect": "collect", "02_analysis": "analysis"}
 CROSS_STUDY = "synthesis"
 # a study's notebooks outside its two stages (no parameters): (study, notebook) -> the report's name
 STANDALONE = {("illusion", "03_han2025_released"): "han2025_released"}
+# the data outputs of those notebooks as dvc.yaml lists them (staged like every stage's: see stage_outputs)
+STANDALONE_OUTPUTS = {("illusion", "03_han2025_released"): ("data/reanalysis/illusion/han2025", "figures/illusion_han2025",
+                                                            "metrics/illusion_han2025.json")}
 
 
 def user_error_names(study: str | None = None) -> set[str]:
@@ -378,6 +383,70 @@ def to_html(nb, html: Path) -> None:
     html.write_text(body, encoding="utf-8")
 
 
+# ---- outputs staged, then moved into place: a failed or killed stage loses no committed result ----------
+# dvc.yaml marks these outputs `persist: true`, so DVC no longer deletes them before the stage runs; the
+# stage writes into a staging folder instead (analysis.core.paths.staged reads the mapping from
+# PSY_STAGE_OUTPUTS) and only a notebook that ran to the end replaces them, whole: files a previous run
+# wrote and this one did not are gone afterwards, as if DVC had deleted the outputs first.
+STAGING_DIR = ".stage"  # under the repository root (same file system, so the moves are renames); git-ignored
+
+
+def stage_outputs(study: str, name: str) -> list[Path]:
+    """The data outputs of a stage as dvc.yaml lists them (the reports are handled by ``run`` itself)."""
+    if (study, name) in STANDALONE_OUTPUTS:
+        return [ROOT / p for p in STANDALONE_OUTPUTS[study, name]]
+    if study == CROSS_STUDY:
+        return [ROOT / "figures" / study, ROOT / "metrics" / f"{study}.json"]
+    if KIND.get(name) == "collect":
+        return [ROOT / "data" / "raw" / study]
+    return [ROOT / "data" / "processed" / study, ROOT / "figures" / study, ROOT / "metrics" / f"{study}.json"]
+
+
+def staging_area(study: str, name: str) -> Path:
+    return ROOT / STAGING_DIR / study / name
+
+
+def _staged_path(area: Path, real: Path, which: str) -> Path:
+    return area / which / real.relative_to(ROOT)
+
+
+def recover_outputs(area: Path, outputs: list[Path]) -> None:
+    """Undo what a stage killed in the middle of ``publish_outputs`` left: an output moved aside and not yet
+    replaced goes back. Then the staging area of the killed run is removed."""
+    for real in outputs:
+        old = _staged_path(area, real, "old")
+        if old.exists() and not real.exists():
+            real.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, real)
+    shutil.rmtree(area, ignore_errors=True)
+
+
+def prepare_outputs(area: Path, outputs: list[Path]) -> dict[str, str]:
+    """An empty staging place for each output (a folder for a folder output), and the mapping the kernel
+    reads (``PSY_STAGE_OUTPUTS``)."""
+    recover_outputs(area, outputs)
+    mapping = {}
+    for real in outputs:
+        new = _staged_path(area, real, "new")
+        (new if not real.suffix else new.parent).mkdir(parents=True, exist_ok=True)
+        mapping[str(real)] = str(new)
+    return mapping
+
+
+def publish_outputs(area: Path, outputs: list[Path]) -> None:
+    """Replace each output with what the stage wrote (renames; an output the stage did not write is removed,
+    as DVC would have removed it before the run), then remove the staging area."""
+    for real in outputs:
+        new, old = _staged_path(area, real, "new"), _staged_path(area, real, "old")
+        if real.exists():
+            old.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(real, old)
+        if new.exists():
+            real.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(new, real)
+    shutil.rmtree(area, ignore_errors=True)
+
+
 class _Tail:
     """Copy what the kernel writes to the progress file onto this process's terminal, as it grows."""
 
@@ -446,22 +515,27 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
     study, name = locate(notebook)
     injected = stage_parameters(study, name, params_file)
     out_nb, out_html = report_paths(study, name)
+    outputs, area = stage_outputs(study, name), staging_area(study, name)
+    staged = prepare_outputs(area, outputs)
     with stage_tmp(study, name) as tmp:
         tmp_nb, tmp_html = Path(tmp) / out_nb.name, Path(tmp) / out_html.name
         t0 = time.perf_counter()
         progress_file = Path(tmp) / "progress.log"
         try:
-            with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file)):
+            with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file),
+                                            PSY_STAGE_OUTPUTS=json.dumps(staged)):
                 source = read_source(notebook)
                 add_report_setup(source)
                 pm.execute_notebook(source, str(tmp_nb), parameters=injected, cwd=str(ROOT),
                                     kernel_name="python3", progress_bar=False, log_output=True, report_mode=False,
                                     extra_arguments=KERNEL_ARGS)
         except DeadKernelError:
+            shutil.rmtree(area, ignore_errors=True)
             raise SystemExit(f"{notebook} failed: the notebook's kernel died (killed, or out of memory: see "
                              "`dmesg`); the answers it got are in the response store, so `dvc repro` resumes "
                              "from there.") from None
         except PapermillExecutionError as e:
+            shutil.rmtree(area, ignore_errors=True)
             user = e.ename in user_error_names(study)
             keep = REPORTS_DIR / "failed" / study / out_nb.name
             keep.parent.mkdir(parents=True, exist_ok=True)
@@ -473,6 +547,7 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
         prepare_report(nb)
         nbformat.write(nb, tmp_nb)
         to_html(nb, tmp_html)
+        publish_outputs(area, outputs)
         out_nb.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(tmp_nb, out_nb)
         shutil.move(tmp_html, out_html)

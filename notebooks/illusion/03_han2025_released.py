@@ -26,7 +26,6 @@ params = None  # this notebook has no parameters: it reads the shipped tables an
 import pandas as pd
 from IPython.display import Image, Markdown
 
-from analysis.core.paths import ROOT
 from analysis.studies.illusion import han2025
 
 pd.set_option("display.width", 200)
@@ -116,4 +115,4 @@ Image(filename=str(han2025.FIGURES / "rq1_means.png"))
 
 # %%
 print(sorted(p.name for p in han2025.OUT.iterdir()))
-print(sorted(str(p.relative_to(ROOT)) for p in han2025.FIGURES.iterdir()))
+print(sorted(p.name for p in han2025.FIGURES.iterdir()))

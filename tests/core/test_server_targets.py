@@ -408,3 +408,17 @@ def test_an_ollama_model_is_the_same_at_another_host_and_old_answers_are_still_f
     third = Elicitor(make_target(f"ollama:llama3.1:8b@{b.url}", **FAST), store, progress=False)
     r3 = third.generate(msgs)
     assert r3.cached and r3.text == "old answer" and b.chats() == 0
+
+
+def test_the_base_url_slots_and_build_that_served_an_answer_are_in_its_meta(serve, store):
+    """Issue 20: each answer's provenance names the base URL, the server's slots and its build (llama.cpp
+    reports no thread count in /props or /slots, so threads are recorded only where a server reports them)."""
+    model = llamacpp_model(slots=1)
+    model["props"]["build_info"] = "b11434-abcdef"
+    model["props"]["n_threads"] = 3
+    srv = serve(openai_routes(model))
+    el = Elicitor(make_target(f"openai:qwen@{srv.url}/v1", **FAST), store, progress=False)
+    el.generate(MSG, GenOptions(seed=1))
+    meta = json.loads(store.export()["meta"][0])
+    assert meta["host"] == f"{srv.url}/v1"
+    assert (meta["server"]["total_slots"], meta["server"]["build"], meta["server"]["n_threads"]) == (1, "b11434-abcdef", 3)

@@ -268,3 +268,86 @@ def test_a_plan_whose_calls_are_all_in_the_store_says_so_also_for_a_lower_bound(
                        {**row, "part": "total", "calls": 207, "exact": False}])
     text = planmod.render(df)
     assert "about 0 s" not in text and "nothing known to call: the response store holds at least the counted calls" in text
+# ---- issue 20, point 5: base models, unreachable servers, profiles that reach other studies ---------------
+
+
+def test_a_base_model_is_planned_with_the_baseline_self_reports_only(tmp_path):
+    """Checked against what a collection of that base model really makes (the scripted target as the base
+    model), not against the plan's own arithmetic."""
+    il = STUDIES["illusion"]
+    over = json.loads(json.dumps(il.tiny["collect"]))
+    over["base_models"] = ["scripted:base"]
+    params = _collect_params(il, over)
+    base = il.plan(params, 0, model="scripted:base")
+    instruct = il.plan(params, 0, model="scripted:other")
+    el = Elicitor(ScriptedTarget(_reply, _next_token, model="base"), ResponseStore(tmp_path / "s.sqlite"),
+                  progress=False)
+    il.collect(el, params, 0)
+    planned = sum(i.calls for i in base)
+    assert [i.part for i in base] == ["self-reports (baseline conditions)"]
+    assert planned == el.n_model_calls if all(i.exact for i in base) else planned <= el.n_model_calls
+    assert planned < sum(i.calls for i in instruct)
+
+
+def test_the_illusion_paper_profile_plans_the_base_model_apart():
+    df = planmod.plan(PARAMS_FILE, "profiles/illusion_paper.yaml", ["illusion"], cached=False)
+    totals = {r["model"]: r["calls"] for r in df.filter(df["part"] == "total").iter_rows(named=True)}
+    base = "ollama:llama3.1:8b-text-q4_0"
+    baseline_part = df.filter((df["model"] != base) & (df["part"] == "self-reports (baseline conditions)"))
+    assert totals[base] == baseline_part["calls"][0]  # what an instruct model gets at baseline, nothing more
+    assert all(totals[base] < n for m, n in totals.items() if m != base)
+
+
+def test_unreachable_servers_are_one_note_and_the_calls_still_counted(tmp_path):
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["models"] = ["ollama:a@http://127.0.0.1:9", "ollama:b@http://127.0.0.1:9"]
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, store=tmp_path / "s.sqlite")
+    text = planmod.render(df)
+    totals = df.filter(df["part"] == "total")
+    assert totals.height == 2 * len(STUDIES) and totals["in_store"].null_count() == totals.height
+    assert text.count("Cannot reach") == 1, text  # once, however many stages and models met it
+    n = int(totals["calls"].sum())
+    assert f"up to {n:,} not yet in the store" in text and ">= 0 not yet" not in text
+
+
+def test_a_profile_says_what_it_changes_for_the_other_studies(tmp_path, capsys):
+    import shutil
+
+    from analysis.pipeline import profile
+
+    p = tmp_path / "params.yaml"
+    shutil.copy(PARAMS_FILE, p)
+    profile.apply("profiles/illusion_paper.yaml", p)
+    err = capsys.readouterr().err
+    others = [s for s in STUDIES if s != "illusion"]
+    assert f"changes `models` for every study (so for {', '.join(others)} too)" in err
+    assert "ollama:llama3.1:8b-text-q4_0" in err
+    planmod.main(["--params", str(PARAMS_FILE), "--profile", "profiles/illusion_paper.yaml", "--study", "illusion",
+                  "--no-store"])
+    assert "changes `models` for every study" in capsys.readouterr().err
+
+
+def test_with_no_call_history_the_time_is_estimated_from_the_reference_run_and_labelled(tmp_path):
+    """The 1.5B never called from this store: its time comes from the published reference run's latencies
+    (checked against the parquet file read here directly), and the text says it is an estimate."""
+    import polars as pl
+
+    from analysis.core.paths import DATA_DIR
+
+    pub = DATA_DIR / "published" / "responses.parquet"
+    if not pub.exists():
+        pytest.skip("data/published/responses.parquet is not in this checkout")
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["models"] = ["embedded:qwen2.5-coder-1.5b"]
+    raw["bigfive"]["collect"]["mode"] = "logprob"
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "empty.sqlite")
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    d = pl.read_parquet(pub).filter(pl.col("target_spec") == "embedded:qwen2.5-coder-1.5b")
+    assert t["in_store"] == 0 and t["to_call"] == 30
+    assert t["expected_s"] == pytest.approx(30 * d["latency_s"].median())
+    text = planmod.render(df)
+    assert "reference run" in text and "estimate" in text

@@ -177,6 +177,8 @@ class OpenAITarget:
                                                 if props.get("chat_template") else None)
                 info["total_slots"] = props.get("total_slots")
                 info["n_ctx_per_slot"] = gen.get("n_ctx")
+                info["build"] = props.get("build_info")  # the server's llama.cpp build, where it says
+                info["n_threads"] = props.get("n_threads") or gen.get("n_threads")  # where it says
         elif entry.get("root") or entry.get("owned_by") == "vllm":
             info["server"] = "vllm"
             info["root"] = entry.get("root")
@@ -257,7 +259,8 @@ class OpenAITarget:
         meta: dict[str, Any] = {"host": self.base_urls[i], "done_reason": choice.get("finish_reason"),
                                 "usage": out.get("usage"), "attempts": attempts,
                                 "server": {k: server.get(k) for k in ("server", "fingerprint", "model_file",
-                                                                      "total_slots", "n_ctx_per_slot", "root")
+                                                                      "total_slots", "n_threads", "build",
+                                                                      "n_ctx_per_slot", "root")
                                            if server.get(k) is not None}}
         if failures:
             meta["failed_attempts"] = failures

@@ -511,8 +511,9 @@ def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame
             "_jobs": job_table}
 
 
-def plan(p: CollectParams, seed: int) -> list[PlanItem]:
-    """Model calls of one instruction-tuned model, part by part, with an empty store and no model call.
+def plan(p: CollectParams, seed: int, model: str | None = None) -> list[PlanItem]:
+    """Model calls of one model (an instruction-tuned one when ``model`` is None), part by part, with an
+    empty store and no model call.
 
     Exact where the parameters determine the count: a self-report item is one forward pass (its options
     are single digits) in option_probs mode. Lower bounds (``exact=False``) where answers decide: CCT card
@@ -522,7 +523,8 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
     the baseline self-report part. A target without log-probabilities is planned as generate mode."""
     st = stimuli(p, seed)
     personas = load_personas()
-    conditions = build_conditions(p, personas)
+    role = "base" if model is not None and model in p.base_models else "instruct"
+    conditions = conditions_for(p, role)  # as collect() builds them: a base model gets the baselines only
     temps = list(p.temperatures)
     n_samples = sum(p.runs if t > 0 else 1 for t in temps)  # distinct (temperature, sample) requests
     gen = p.mode == "generate"
@@ -530,7 +532,7 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
     counts: dict[str, int] = defaultdict(int)
     n_units: dict[str, int] = defaultdict(int)
     for cond in conditions:
-        todo = tasks_for(cond, p, personas)
+        todo = tasks_for(cond, p, personas, role)
         for key, scales in todo["self_report"].items():
             if key in st.instruments:
                 keep = None if scales is None else {i.id for sc in scales for i in st.instruments[key].items_of(sc)}

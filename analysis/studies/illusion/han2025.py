@@ -83,15 +83,16 @@ import pandas as pd
 import polars as pl
 
 from analysis.core.errors import UserError
-from analysis.core.paths import DATA_DIR, FIGURES_DIR, METRICS_DIR, ROOT
+from analysis.core.paths import DATA_DIR, FIGURES_DIR, METRICS_DIR, ROOT, staged
 
 RELEASE_REPOSITORY = "https://github.com/psychology-of-AI/Personality-Illusion"
 RELEASE_COMMIT = "a934083dcccd4428396497020578e89ffc9c51f8"
 SHIPPED = DATA_DIR / "external" / "han2025"
 REFERENCE = ROOT.parent / "shared" / "reference" / "personality-illusion"
-OUT = DATA_DIR / "reanalysis" / "illusion" / "han2025"
-FIGURES = FIGURES_DIR / "illusion_han2025"
-METRICS = METRICS_DIR / "illusion_han2025.json"
+# staged while the stage runs (analysis.core.paths.staged): a failed run leaves the previous outputs as they were
+OUT = staged(DATA_DIR / "reanalysis" / "illusion" / "han2025")
+FIGURES = staged(FIGURES_DIR / "illusion_han2025")
+METRICS = staged(METRICS_DIR / "illusion_han2025.json")
 
 BASELINE_DIR = "baseline_responses"
 BASE_SELFREPORT = f"{BASELINE_DIR}/base_models_selfreport.csv"
