@@ -1,5 +1,6 @@
 """core.stats.mixed (issue 17): a boundary fit is judged relative to the residual variance and falls back to
-OLS with cluster-robust SEs; inference uses t with clusters - 1 df, checked on simulated 3-cluster designs."""
+OLS with cluster-robust SEs; inference uses t with the between-within df (clusters - 1 for the fallback), checked
+on simulated 3-cluster designs."""
 
 import numpy as np
 import pandas as pd
@@ -44,16 +45,36 @@ def test_a_small_but_real_group_variance_is_not_a_boundary_fit():
     assert "MixedLM" in fit.inference
 
 
-def test_three_clusters_use_t_with_two_df_not_wald_z():
-    d = _design(3, 6, 1.0, 1.0, 0.8, seed=5)
+def test_three_clusters_use_t_with_between_within_df_not_wald_z():
+    """x varies within clusters: N - G - 1 = 18 - 3 - 1 = 14 df; the intercept (a between-cluster quantity) gets
+    G - 1 = 2; a cluster-level predictor gets G - 1 - 1."""
+    d = _design(3, 6, 2.0, 1.0, 0.8, seed=5)
     fit = fit_mixedlm("y ~ x", d, "g")
-    assert fit.n_groups == 3
+    assert fit.n_groups == 3 and not fit.boundary
     r = fit.term("x")
-    assert r["df"] == 2
-    q = stats.t.ppf(0.975, 2)
+    assert r["df"] == 18 - 3 - 1 and fit.term("Intercept")["df"] == 2
+    q = stats.t.ppf(0.975, 14)
     assert r["ci_high"] - r["coef"] == pytest.approx(q * r["se"])
-    assert r["p"] == pytest.approx(2 * stats.t.sf(abs(r["coef"] / r["se"]), 2))
+    assert r["p"] == pytest.approx(2 * stats.t.sf(abs(r["coef"] / r["se"]), 14))
     assert r["p"] > 2 * stats.norm.sf(abs(r["coef"] / r["se"]))  # more conservative than Wald z
+    d["w"] = np.random.default_rng(3).normal(size=3)[d["g"]]  # constant within each cluster
+    fit2 = fit_mixedlm("y ~ x + w", d, "g")
+    assert fit2.term("w")["df"] == 3 - 1 - 1 and fit2.term("x")["df"] == 18 - 3 - 1
+
+
+def test_a_within_cluster_predictor_holds_its_size_with_between_within_df():
+    """Under the null, a within-cluster x with 3 clusters: t with N - G - 1 df rejects at about alpha."""
+    rng = np.random.default_rng(12)
+    rej = n = 0
+    for _ in range(150):
+        g = np.repeat(np.arange(3), 8)
+        x = rng.normal(0, 1, 24)
+        y = rng.normal(0, 1, 3)[g] + rng.normal(0, 1, 24)
+        r = fit_mixedlm("y ~ x", pd.DataFrame({"y": y, "x": x, "g": g}), "g").term("x")
+        if np.isfinite(r["p"]):
+            n += 1
+            rej += r["p"] < 0.05
+    assert n > 140 and rej / n <= 0.08
 
 
 def test_t_with_clusters_minus_one_df_holds_its_size_with_three_clusters():

@@ -14,10 +14,13 @@ Decisions (stated in every fit's ``inference`` and ``notes``):
   the reported fit falls back to **OLS with cluster-robust (CR1) standard errors by group**, and the
   note says so.
 * **Small-sample inference.** Wald z with few clusters is too liberal (3 sessions, 2-13 models). Every
-  p-value and CI here uses a **t reference with df = number of clusters - 1**, for the mixed model and
-  for the cluster-robust fallback alike (the conservative between-cluster df; it never exceeds what the
-  clusters can carry). With fewer than 2 clusters there is no df: coefficients are reported as
-  descriptive, without SE-based CI or p.
+  p-value and CI here uses a **t reference**. For the mixed model with a random intercept only, the df
+  of each fixed effect follow the *between-within* rule (Schluchter & Elashoff, 1990; SAS's DDFM=BW): a
+  term that varies within clusters gets N - clusters - (number of such terms), one that is constant
+  within every cluster (and the intercept) gets clusters - 1 - (number of such terms). With random slopes,
+  and for the cluster-robust fallback, every term gets clusters - 1 (the conservative between-cluster df
+  that cluster-robust errors with few clusters need). With fewer than 2 clusters there is no df:
+  coefficients are reported as descriptive, without SE-based CI or p.
 
 The ``z`` column keeps the Wald statistic coef / se (compare it with t(df), not with the normal).
 """
@@ -69,8 +72,11 @@ class MixedFit:
 _EMPTY = pd.DataFrame(columns=["term", "coef", "se", "ci_low", "ci_high", "z", "df", "p"])
 
 
-def _table(terms, coef, se, df: float, ci: float, resid_var: float, notes: list[str]) -> pd.DataFrame:
+def _table(terms, coef, se, df, ci: float, resid_var: float, notes: list[str]) -> pd.DataFrame:
+    """The fixed-effects table; ``df`` is one number for every term or one per term (below 1: no CI or p)."""
     coef, se = np.asarray(coef, float), np.asarray(se, float)
+    df = np.broadcast_to(np.asarray(df, float), coef.shape).copy()
+    df[~(df >= 1)] = np.nan
     # an SE that is rounding noise (a contrast with no variation at all, e.g. two cells of zeros) gives no test
     tiny = se <= 1e-6 * max(math.sqrt(resid_var) if resid_var == resid_var and resid_var > 0 else 0.0, 1e-300)
     if tiny.any():
@@ -80,13 +86,23 @@ def _table(terms, coef, se, df: float, ci: float, resid_var: float, notes: list[
         se = np.where(tiny, np.nan, se)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, coef / se, np.nan)
-    if df >= 1:
-        q = stats.t.ppf(1 - (1 - ci) / 2, df)
-        lo, hi, p = coef - q * se, coef + q * se, 2 * stats.t.sf(np.abs(z), df)
-    else:
-        lo = hi = p = np.full(len(coef), np.nan)
+    q = stats.t.ppf(1 - (1 - ci) / 2, df)
+    lo, hi, p = coef - q * se, coef + q * se, 2 * stats.t.sf(np.abs(z), df)
     return pd.DataFrame({"term": list(terms), "coef": coef, "se": se, "ci_low": lo, "ci_high": hi, "z": z,
-                         "df": float(df) if df >= 1 else math.nan, "p": p})
+                         "df": df, "p": p})
+
+
+def between_within_df(exog: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per column of the fixed-effects design ``exog``: N - G - (columns varying within a cluster) for a column
+    that varies within some cluster, G - 1 - (other non-constant columns) for one constant within every cluster
+    and for the intercept (the between-within rule; see the module docstring)."""
+    x = np.asarray(exog, float)
+    codes = pd.factorize(np.asarray(groups))[0]
+    n, g = len(x), codes.max() + 1
+    within = np.array([bool(np.any(pd.Series(x[:, j]).groupby(codes).nunique() > 1)) for j in range(x.shape[1])])
+    intercept = np.all(x == x[:1], axis=0)
+    between = ~within & ~intercept
+    return np.where(within, n - g - within.sum(), g - 1 - between.sum()).astype(float)
 
 
 def fit_mixedlm(formula: str, data: pd.DataFrame, groups: str, *, re_formula: str | None = None,
@@ -135,7 +151,12 @@ def fit_mixedlm(formula: str, data: pd.DataFrame, groups: str, *, re_formula: st
     if any("converge" in m and "boundary" not in m for m in msgs) or not fit.converged:
         notes.append("convergence warning from statsmodels")
     terms = list(fit.fe_params.index)
-    table = _table(terms, [float(fit.fe_params[t]) for t in terms], [float(fit.bse_fe[t]) for t in terms], df, ci,
-                   resid_var, notes)
-    inference = f"MixedLM (REML), random intercept per {groups}; Wald statistic against t with {df} df (clusters - 1)"
+    if re_formula is None and df >= 1:
+        term_df = between_within_df(model.exog, data[groups].to_numpy())
+        rule = "between-within df per term"
+    else:
+        term_df, rule = df, f"{df} df (clusters - 1)"
+    table = _table(terms, [float(fit.fe_params[t]) for t in terms], [float(fit.bse_fe[t]) for t in terms], term_df,
+                   ci, resid_var, notes)
+    inference = f"MixedLM (REML), random intercept per {groups}; Wald statistic against t with {rule}"
     return MixedFit(table, group_var, n_obs, n_groups, opt, notes, fit, resid_var, inference, False)
