@@ -41,8 +41,10 @@ GUIDE_BLOCK = "run in full, on the tiny profile, by tests/pipeline/test_new_stud
 # command -> (how, why). Order matters for RUN: they run top to bottom in one clone.
 COMMANDS: dict[str, tuple[str, str]] = {
     "git clone": ("run", "the clone every other command runs in is made with `git clone`"),
-    "uv run --frozen dvc status": ("run", "a fresh clone is up to date: asserted"),
-    "uv run --frozen dvc repro": ("run", "nothing to do on a fresh clone: asserted that no stage runs"),
+    "uv run --frozen dvc status": ("run", "a fresh clone is up to date but for the always-changed `resolve` "
+                                   "stage: asserted that it lists only `resolve`"),
+    "dvc status": ("run", "as above, with the environment activated"),
+    "uv run --frozen dvc repro": ("run", "nothing to do on a fresh clone: asserted that only `resolve` runs"),
     "dvc repro": ("run", "as above, with the environment activated"),
     "uv run --frozen dvc metrics show": ("run", ""),
     "dvc metrics show": ("run", ""),
@@ -69,6 +71,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "uv run --frozen python -m analysis.studies.illusion.reanalyse data/examples/illusion/published_table.csv": (
         "run", ""),
     # checked
+    "uv run --frozen dvc repro reanalyse_han2025": (
+        "check", "up to date in a fresh clone, so it runs nothing: run as written and asserted that no stage but "
+                 "`resolve` runs (a forced re-run is about 6 minutes of the replay's `dvc repro -f`, run in full)"),
+    "uv run --frozen python tests/probe_bad_inputs.py [--stages]": (
+        "check", "118 bad inputs, minutes (with --stages, more): run with `--help` instead; the probe is run by "
+                 "its own guard test"),
+    "uv run --frozen python -m analysis.core.servers xllamacpp-serve": (
+        "run", "started with `--port` set to a free port and stopped once it prints the address it serves on"),
     "python3 -m pip install uv==0.13.9 && uv run --frozen dvc repro -f": (
         "check", "pip would install into the user's own Python: checked that the uv on PATH is 0.13.9; the rest "
                  "is the replay's `uv run --frozen dvc repro -f`, run in full"),
@@ -152,6 +162,43 @@ def run(cmd: str, cwd: Path, env: dict, timeout: float = 3000) -> str:
     return r.stdout + r.stderr
 
 
+def status_stages(out: str) -> list[str]:
+    """The stages `dvc status` lists as changed (unindented lines ending in a colon)."""
+    return sorted(m.rstrip(":") for m in re.findall(r"^(\S[^\n]*):\s*$", out, re.M))
+
+
+def ran_stages(out: str) -> list[str]:
+    """The stages `dvc repro` ran (its "Running stage 'x':" lines)."""
+    return sorted(set(re.findall(r"Running stage '([^']+)'", out)))
+
+
+def serve(dst: Path, env: dict, timeout: float = 600) -> None:
+    """Start the README's xllamacpp-serve command on a free port; stop it once it prints its address."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = f"uv run --frozen python -m analysis.core.servers xllamacpp-serve --port {port}"
+    p = subprocess.Popen(["bash", "-c", f"exec {cmd}"], cwd=dst, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        lines, end = [], time.monotonic() + timeout
+        for line in p.stdout:
+            lines.append(line)
+            if line.startswith("serving:") or time.monotonic() > end:
+                break
+        assert any(f"@http://127.0.0.1:{port}/v1" in x for x in lines), f"`{cmd}` did not serve:\n{''.join(lines)[-2000:]}"
+    finally:
+        p.terminate()
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def n_calls(store: Path) -> int:
     with sqlite3.connect(store) as con:
         return con.execute("SELECT count(*) FROM calls").fetchone()[0]
@@ -189,13 +236,15 @@ def clone(tmp_path_factory):
 def test_readme_commands_run_word_for_word_in_a_fresh_clone(clone):
     dst, env, activated, tmp = clone
     store = Path(env["PSY_STORE"])
-    out = run("uv run --frozen dvc status", dst, env)
     # (checked first: with a stale dvc.lock the `dvc repro` below would re-collect every answer cold)
-    assert "up to date" in out, ("a fresh clone is not up to date, as the README says it is: dvc.lock does not "
-                                 f"match the code; re-run the pipeline and commit its outputs and dvc.lock.\n{out[-2000:]}")
-    out = run("uv run --frozen dvc repro", dst, env)
-    assert "Running stage" not in out, out
-    assert "Running stage" not in run("dvc repro", dst, activated)
+    for out in (run("uv run --frozen dvc status", dst, env), run("dvc status", dst, activated)):
+        assert status_stages(out) == ["resolve"], (
+            "a fresh clone is not up to date but for the always-changed `resolve` stage, as the README says: "
+            f"dvc.lock does not match the code; re-run the pipeline and commit its outputs and dvc.lock.\n{out[-2000:]}")
+    for cmd, e in (("uv run --frozen dvc repro", env), ("dvc repro", activated),
+                   ("uv run --frozen dvc repro reanalyse_han2025", env)):
+        out = run(cmd, dst, e)
+        assert ran_stages(out) == ["resolve"], f"`{cmd}` ran more than `resolve` in a fresh clone:\n{out[-2000:]}"
     for cmd in ("uv run --frozen dvc metrics show", "dvc metrics show", "uv run --frozen python -m analysis.pipeline.plan",
                 "python -m analysis.pipeline.plan", "uv run python -m analysis.pipeline.plan"):
         run(cmd, dst, activated if not cmd.startswith("uv ") else env)
@@ -241,6 +290,8 @@ def test_readme_commands_run_word_for_word_in_a_fresh_clone(clone):
     assert "collect@bigfive" in out, out
     assert run("git status --porcelain -- params.yaml", dst, env).strip() == "", "an experiment dry run left params"
     run("bash -n benchmarks/bench_repro.sh", dst, env)
+    run("uv run --frozen python tests/probe_bad_inputs.py --help", dst, env)
+    serve(dst, env)
     run("uv run --frozen python -m py_compile benchmarks/bench_elicitation.py benchmarks/bench_servers.py", dst, env)
     run("cp -r templates/questionnaire/notebooks/mystudy notebooks/mystudy && NEW=mystudy && "
         "uv run jupytext --sync notebooks/$NEW/*.py", dst, env)
