@@ -78,3 +78,19 @@ def test_collection_depends_on_models_and_its_collect_params_analysis_only_on_it
             elif s.addressing.startswith("analyze@"):
                 sid = s.addressing.split("@")[1]
                 assert keys == [f"{sid}.analysis"]
+
+
+def test_every_output_kept_in_git_is_persisted():
+    """`cache: false` outputs are the committed results: without `persist: true` DVC deletes them before the
+    stage runs, and a failed run loses them (the stage runner replaces them only when the notebook succeeds)."""
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    loose = []
+    for name, stage in spec["stages"].items():
+        body = stage.get("do", stage)
+        for kind in ("outs", "metrics", "plots"):
+            for out in body.get(kind, []):
+                if isinstance(out, dict):
+                    for path, opts in out.items():
+                        if (opts or {}).get("cache") is False and not (opts or {}).get("persist"):
+                            loose.append(f"{name}: {path}")
+    assert not loose, f"outputs kept in git (cache: false) without persist: true in dvc.yaml: {loose}"
