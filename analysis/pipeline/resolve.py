@@ -11,7 +11,8 @@ DVC sees ``params.yaml``, not what its values point at. Two things would otherwi
 
 This stage writes, for every registered study, ``data/resolved/<study>.collect.json`` (the identity of
 every model its collection uses, and the sha256 of every file its ``collect`` parameters name) and
-``data/resolved/<study>.analysis.json`` (the files its ``analysis`` parameters name). ``collect@<study>``
+``data/resolved/<study>.analysis.json`` (the files its ``analysis`` parameters name, and those its ``collect``
+parameters name, as the analysis notebooks reload the instrument and the other collection files). ``collect@<study>``
 and ``analyze@<study>`` depend on them. A lock file is rewritten only when its content changes, so an
 unchanged project re-runs nothing downstream.
 
@@ -199,8 +200,10 @@ def resolve(params_file: str | Path = PARAMS_FILE, lock_dir: Path = LOCK_DIR, ro
         changed[str(path)] = write_if_changed(path, content)
         analysis = study.analysis_stage({"analysis": (raw.get(sid) or {}).get("analysis")}).analysis
         apath = lock_path(sid, "analysis", lock_dir)
-        acontent = {"study": sid, "stage": "analysis",
-                    "files": {v: fingerprint(v, root) for v in named_paths(analysis.model_dump(mode="json"), root)}}
+        # the analysis notebooks reload what the collection named (the instrument, the personas), so the collect
+        # section's files are in the analysis lock too: rewriting one re-runs the analysis even with no re-collection
+        afiles = sorted(set(named_paths(collect, root)) | set(named_paths(analysis.model_dump(mode="json"), root)))
+        acontent = {"study": sid, "stage": "analysis", "files": {v: fingerprint(v, root) for v in afiles}}
         changed[str(apath)] = write_if_changed(apath, acontent)
     return changed
 

@@ -119,9 +119,10 @@ def test_dvc_reruns_a_stage_when_an_external_file_named_in_params_is_rewritten(r
     signs.write_bytes((root / "data" / "stimuli" / "illusion" / "expected_signs.csv").read_bytes())
     set_params(root, models=["embedded:qwen2.5-coder-0.5b"], **{"bigfive.collect.instrument": str(mine),
                                                                  "illusion.analysis.expected_signs": str(signs)})
-    sh("dvc repro -s resolve && dvc commit -f collect@bigfive analyze@illusion", root, env)
+    sh("dvc repro -s resolve && dvc commit -f collect@bigfive analyze@bigfive analyze@illusion", root, env)
     sh("dvc repro -s resolve", root, env)
     assert "Data and pipelines are up to date" in status(root, env, "collect@bigfive")
+    assert "Data and pipelines are up to date" in status(root, env, "analyze@bigfive")
     assert "Data and pipelines are up to date" in status(root, env, "analyze@illusion")
     before = mine.read_text()
     mine.write_text(before.replace("always busy", "busy"))
@@ -129,4 +130,6 @@ def test_dvc_reruns_a_stage_when_an_external_file_named_in_params_is_rewritten(r
     signs.write_text(signs.read_text() + "\n")
     sh("dvc repro -s resolve", root, env)
     assert "data/resolved/bigfive.collect.json" in status(root, env, "collect@bigfive")
+    # the analysis reloads the instrument the collection named: it is out of date on its own account
+    assert "data/resolved/bigfive.analysis.json" in status(root, env, "analyze@bigfive")
     assert "data/resolved/illusion.analysis.json" in status(root, env, "analyze@illusion")
