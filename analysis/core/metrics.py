@@ -128,9 +128,9 @@ def write(study: str, metrics: dict, path: str | Path | None = None, models: lis
 def summary_path(study: str) -> Path:
     """Where a study's computed summary is kept (the cross-study synthesis keeps its own beside the results
     database it reads, so that no stage writes into another stage's inputs)."""
-    from analysis.core.paths import DATA_DIR, processed_dir
+    from analysis.core.paths import DATA_DIR, processed_dir, staged
 
-    return DATA_DIR / "results" / "synthesis_summary.md" if study == "synthesis" else processed_dir(study) / "summary.md"
+    return staged(DATA_DIR / "results" / "synthesis_summary.md") if study == "synthesis" else processed_dir(study) / "summary.md"
 
 
 def write_summary(study: str, markdown: str) -> Path:

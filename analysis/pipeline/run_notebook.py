@@ -396,7 +396,8 @@ def stage_outputs(study: str, name: str) -> list[Path]:
     if (study, name) in STANDALONE_OUTPUTS:
         return [ROOT / p for p in STANDALONE_OUTPUTS[study, name]]
     if study == CROSS_STUDY:
-        return [ROOT / "figures" / study, ROOT / "metrics" / f"{study}.json"]
+        return [ROOT / "figures" / study, ROOT / "metrics" / f"{study}.json",
+                ROOT / "data" / "results" / "synthesis_summary.md", ROOT / "data" / "results" / "self_report_vs_behaviour.csv"]
     if KIND.get(name) == "collect":
         return [ROOT / "data" / "raw" / study]
     return [ROOT / "data" / "processed" / study, ROOT / "figures" / study, ROOT / "metrics" / f"{study}.json"]

@@ -80,10 +80,10 @@ pairs.select("study", "model", "manipulation", "self_report_measure", "self_repo
 
 # %%
 from analysis.core.io import write_csv
-from analysis.core.paths import DATA_DIR
+from analysis.core.paths import DATA_DIR, staged
 
 write_csv(pairs.drop("self_report_moved", "behaviour_moved", "plotted") if pairs.height else pairs,
-          DATA_DIR / "results" / "self_report_vs_behaviour.csv")  # the data-driven DVC plot
+          staged(DATA_DIR / "results" / "self_report_vs_behaviour.csv"))  # the data-driven DVC plot
 
 # %% [markdown]
 # ## Headline numbers (`metrics/synthesis.json`)

@@ -122,3 +122,26 @@ def test_dvc_keeps_the_collection_when_the_stage_is_killed(repo):
         sh("dvc repro -s resolve", root, env)
         kill_when("dvc repro -f -s collect@bigfive", root, env, lambda: srv.chat_calls >= 3)
     assert snapshot(root, COLLECT_OUTS) == before
+
+
+SYNTHESIS_OUTS = ["data/results/synthesis_summary.md", "data/results/self_report_vs_behaviour.csv",
+                  "figures/synthesis", "metrics/synthesis.json"]
+
+
+def test_a_failing_synthesis_leaves_its_summary_and_csv_as_they_were(repo):
+    """The cross-study notebook, run to its end and then failing, replaces none of its outputs: the summary
+    and the plot's CSV in data/results/ are staged like its figures and metrics."""
+    root, env = repo
+    for f in SYNTHESIS_OUTS[:2]:
+        (root / f).write_text("the previous run's\n")  # differs from what the notebook writes
+    before = snapshot(root, SYNTHESIS_OUTS)
+    nb = root / "notebooks" / "synthesis" / "across_studies.py"
+    original = nb.read_text()
+    nb.write_text(original + "\n# %%\nraise RuntimeError('failed after writing')\n")
+    try:
+        r = subprocess.run([sys.executable, "-m", "analysis.pipeline.run_notebook", "notebooks/synthesis/across_studies.py"],
+                           cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        nb.write_text(original)
+    assert r.returncode != 0 and "failed after writing" in r.stdout + r.stderr, r.stderr[-2000:]
+    assert snapshot(root, SYNTHESIS_OUTS) == before
