@@ -299,9 +299,14 @@ def render(df: pl.DataFrame) -> str:
             why = (t["note"] or "").split("store not checked: ", 1)[-1].split("; to call is")[0]
             if why not in unchecked:
                 unchecked.append(why)
-            per = (f"; {t['s_per_call']:.2f} s/call recorded for this model -> at most about {_dur(t['expected_s'])}"
+            # an exact count is an upper bound on what is left to call (the store may hold some); a count that is
+            # itself a lower bound bounds nothing from above: at least that many calls are not known to be stored
+            bound = "at most about" if t["exact"] else "about"
+            per = (f"; {t['s_per_call']:.2f} s/call recorded for this model -> {bound} {_dur(t['expected_s'])}"
                    if t.get("s_per_call") is not None else "; time unknown (no recorded calls of this target)")
-            msg += f"; store not checked [{unchecked.index(why) + 1}], up to {t['to_call']:,} to call{per}"
+            left = (f"up to {t['to_call']:,} to call" if t["exact"] else
+                    f"at least {t['to_call']:,} (store not checked) not known to be in the store")
+            msg += f"; store not checked [{unchecked.index(why) + 1}], {left}{per}"
             grand["to_call"] += t["to_call"]
             grand["unchecked"] = 1
             if t["expected_s"] is not None:
@@ -336,8 +341,14 @@ def render(df: pl.DataFrame) -> str:
     eq = "" if all_exact else ">= "
     summary = f"all stages: {eq}{int(grand['calls']):,} model calls"
     if "in_store" in df.columns and grand.get("unchecked"):
-        summary += (f", up to {int(grand['to_call']):,} not yet in the store (for some models the store could not "
-                    "be checked)")
+        summary += (f", {'up to' if all_exact else 'at least'} {int(grand['to_call']):,} not "
+                    f"{'yet' if all_exact else 'known to be'} in the store (for some models the store could not be "
+                    "checked)")
+        if unknown_time:
+            summary += "; expected time unknown (some targets have no recorded calls)"
+        elif grand["to_call"]:
+            summary += (f"; expected time {'at most about' if all_exact else 'about'} {_dur(grand['seconds'])}"
+                        + ("" if all_exact else " for the counted calls"))
     elif "in_store" in df.columns:
         summary += f", {eq}{int(grand['to_call']):,} not yet in the store"
         if grand["to_call"] == 0 and grand["calls"]:

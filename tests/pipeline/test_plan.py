@@ -309,7 +309,10 @@ def test_unreachable_servers_are_one_note_and_the_calls_still_counted(tmp_path):
     assert totals.height == 2 * len(STUDIES) and totals["in_store"].null_count() == totals.height
     assert text.count("Cannot reach") == 1, text  # once, however many stages and models met it
     n = int(totals["calls"].sum())
-    assert f"up to {n:,} not yet in the store" in text and ">= 0 not yet" not in text
+    # some studies count a lower bound, so the unchecked total is one too ("at least", never "up to")
+    exact = bool(totals["exact"].all())
+    assert (f"up to {n:,} not yet in the store" if exact else f"at least {n:,} not known to be in the store") in text
+    assert ">= 0 not yet" not in text and "expected time" in text.splitlines()[-2], text
 
 
 def test_a_profile_says_what_it_changes_for_the_other_studies(tmp_path, capsys):
@@ -351,3 +354,30 @@ def test_with_no_call_history_the_time_is_estimated_from_the_reference_run_and_l
     assert t["expected_s"] == pytest.approx(30 * d["latency_s"].median())
     text = planmod.render(df)
     assert "reference run" in text and "estimate" in text
+
+
+def _unchecked_plan(exact: bool, s_per_call: float | None):
+    import polars as pl
+
+    note = "store not checked: Cannot reach http://127.0.0.1:9"
+    return pl.DataFrame([
+        {"stage": "collect@x", "model": "ollama:a", "part": "items", "calls": 100, "exact": exact, "note": "",
+         "in_store": None, "to_call": None, "s_per_call": None, "recorded_calls": None, "concurrency": None,
+         "expected_s": None, "latency_source": None},
+        {"stage": "collect@x", "model": "ollama:a", "part": "total", "calls": 100, "exact": exact, "note": note,
+         "in_store": None, "to_call": 100, "s_per_call": s_per_call, "recorded_calls": 5 if s_per_call else None,
+         "concurrency": 1, "expected_s": 100 * s_per_call if s_per_call else None, "latency_source": "store"},
+    ], infer_schema_length=None)
+
+
+def test_an_unchecked_lower_bound_is_not_presented_as_an_upper_bound():
+    text = planmod.render(_unchecked_plan(exact=False, s_per_call=None))
+    assert ">= 100" in text and "up to" not in text and "at most" not in text, text
+    assert "at least 100 (store not checked)" in text, text
+    assert text.splitlines()[-2].endswith("; expected time unknown (some targets have no recorded calls)"), text
+
+
+def test_an_unchecked_exact_count_is_an_upper_bound_with_its_time():
+    text = planmod.render(_unchecked_plan(exact=True, s_per_call=2.0))
+    assert "up to 100 to call" in text and "at most about" in text
+    assert "; expected time at most about" in text.splitlines()[-2], text
