@@ -9,7 +9,8 @@ can use them too, to try an ``openai:`` or ``ollama:`` spec on this machine with
     python -m analysis.core.servers xllamacpp-serve --model qwen2.5-coder-0.5b   # llama.cpp's server, no build
 
 ``xllamacpp-serve`` runs llama.cpp's server code as the xllamacpp wheel ships it (the embedded engine's own
-build): no compiler, ready in seconds. It uses 1 thread unless ``--threads`` says otherwise: on this 2-core
+build): no compiler, ready in seconds. Both ``llama`` and ``xllamacpp-serve`` use 1 thread unless ``--threads``
+says otherwise: on this 2-core
 machine, shared with other jobs, 1 thread answered 3.8 times as many calls per second as 2 threads (5.9 times
 with two busy processes added; ``benchmarks/bench_threads.py``, README "Servers").
 
@@ -400,6 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     lp = sub.add_parser("llama", help="serve an embedded model with llama-server until interrupted")
     lp.add_argument("--model", default="qwen2.5-coder-0.5b", help="an embedded model name or a GGUF path")
     lp.add_argument("--slots", type=int, default=1)
+    lp.add_argument("--threads", type=int, default=DEFAULT_SERVER_THREADS,
+                    help=f"CPU threads (default {DEFAULT_SERVER_THREADS}: measured fastest on a shared 2-core machine)")
     lp.add_argument("--port", type=int)
     xp = sub.add_parser("xllamacpp-serve", help="serve an embedded model or a GGUF file with xllamacpp's llama.cpp "
                                                 "server (no build) until interrupted")
@@ -439,8 +442,9 @@ def main(argv: list[str] | None = None) -> None:
 
             model = gguf_path(a.model) if a.model in EMBEDDED_MODELS else Path(a.model)
             with LlamaServer(model, alias=Path(a.model).stem if a.model not in EMBEDDED_MODELS else a.model,
-                             slots=a.slots, port=a.port) as s:
-                print(f"serving: openai:{s.alias}@{s.base_url}  (Ctrl-C stops it)", flush=True)
+                             slots=a.slots, threads=a.threads, port=a.port) as s:
+                print(f"serving: openai:{s.alias}@{s.base_url}  ({a.slots} slot(s), {s.threads} thread(s); "
+                      "Ctrl-C stops it)", flush=True)
                 with contextlib.suppress(KeyboardInterrupt):
                     s.proc.wait()
         else:
