@@ -72,8 +72,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run", ""),
     # checked
     "uv run --frozen dvc repro reanalyse_han2025": (
-        "check", "up to date in a fresh clone, so it runs nothing: run as written and asserted that no stage but "
-                 "`resolve` runs (a forced re-run is about 6 minutes of the replay's `dvc repro -f`, run in full)"),
+        "run", "up to date in a fresh clone: asserted that no stage but `resolve` runs (its forced re-run, about "
+               "6 minutes, is part of the replay's `dvc repro -f`, run in full)"),
     "uv run --frozen python tests/probe_bad_inputs.py [--stages]": (
         "check", "118 bad inputs, minutes (with --stages, more): run with `--help` instead; the probe is run by "
                  "its own guard test"),
