@@ -290,12 +290,13 @@ def test_a_base_model_is_planned_with_the_baseline_self_reports_only(tmp_path):
 
 
 def test_the_illusion_paper_profile_plans_the_base_model_apart():
-    df = planmod.plan(PARAMS_FILE, "profiles/illusion_paper.yaml", ["illusion"], cached=False)
+    df = planmod.plan(PARAMS_FILE, "profiles/illusion_paper_scale.yaml", ["illusion"], cached=False)
     totals = {r["model"]: r["calls"] for r in df.filter(df["part"] == "total").iter_rows(named=True)}
-    base = "ollama:llama3.1:8b-text-q4_0"
-    baseline_part = df.filter((df["model"] != base) & (df["part"] == "self-reports (baseline conditions)"))
-    assert totals[base] == baseline_part["calls"][0]  # what an instruct model gets at baseline, nothing more
-    assert all(totals[base] < n for m, n in totals.items() if m != base)
+    bases = {"ollama:llama3.1:8b-text-q4_0", "ollama:mistral:7b-text-q4_0"}  # the profile's base_models
+    baseline_part = df.filter(~df["model"].is_in(list(bases)) & (df["part"] == "self-reports (baseline conditions)"))
+    for base in bases:
+        assert totals[base] == baseline_part["calls"][0]  # what an instruct model gets at baseline, nothing more
+        assert all(totals[base] < n for m, n in totals.items() if m not in bases)
 
 
 def test_unreachable_servers_are_one_note_and_the_calls_still_counted(tmp_path):
@@ -322,12 +323,12 @@ def test_a_profile_says_what_it_changes_for_the_other_studies(tmp_path, capsys):
 
     p = tmp_path / "params.yaml"
     shutil.copy(PARAMS_FILE, p)
-    profile.apply("profiles/illusion_paper.yaml", p)
+    profile.apply("profiles/illusion_paper_scale.yaml", p)
     err = capsys.readouterr().err
     others = [s for s in STUDIES if s != "illusion"]
     assert f"changes `models` for every study (so for {', '.join(others)} too)" in err
     assert "ollama:llama3.1:8b-text-q4_0" in err
-    planmod.main(["--params", str(PARAMS_FILE), "--profile", "profiles/illusion_paper.yaml", "--study", "illusion",
+    planmod.main(["--params", str(PARAMS_FILE), "--profile", "profiles/illusion_paper_scale.yaml", "--study", "illusion",
                   "--no-store"])
     assert "changes `models` for every study" in capsys.readouterr().err
 
