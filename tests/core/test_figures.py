@@ -45,7 +45,10 @@ def _pairs():
     cols = ["study", "model", "self_report_measure", "self_report_shift", "self_report_ci_low",
             "self_report_ci_high", "behaviour_measure", "behaviour_shift", "behaviour_ci_low", "behaviour_ci_high"]
     d = pd.DataFrame(rows, columns=cols).assign(self_report_n_a=3, self_report_n_b=6, behaviour_n_a=3,
-                                                 behaviour_n_b=6)
+                                                 behaviour_n_b=6, self_report_effect="d", behaviour_effect="d")
+    d["manipulation"] = d["study"].map({"illusion": "persona vs baseline", "sycophancy": "designed high vs low",
+                                        "therapy": "warm vs neutral therapist stance"})
+    d["contrast"] = d["self_report_measure"] + " / " + d["behaviour_measure"]
     return pl.from_pandas(d)
 
 
@@ -88,6 +91,10 @@ def test_synthesis_steps_match_a_pandas_count():
         assert got.loc[study, "median_self_report_shift"] == g["self_report_shift"].median()
     assert got.loc["sycophancy", "illusion"] == 0 and got.loc["illusion", "illusion"] == 0
     text = syn.summary_markdown(p, syn.by_study(p))
-    assert text.startswith("**This run:** 4 self-report / behaviour pairs from 3 studies and 1 model(s).")
+    assert text.startswith("**This run:** 4 self-report / behaviour pairs from 3 studies and 1 model(s); 3 have both "
+                           "shifts estimated and are plotted, 1 are listed only")
+    assert "therapy (warm vs neutral therapist stance): 1 pair(s), 0 plotted" in text
+    assert "behaviour gad7_total:whole not estimable (n = 3 vs 6)" in text
+    assert "\n\n*Caveat:*" in text  # its own paragraph, not inside the last list item
     assert syn.headline(syn.by_study(p))["sycophancy"]["behaviour_moved"] == 1
     assert syn.headline(pl.DataFrame()) == {"pairs": 0}
