@@ -98,6 +98,7 @@ def test_results_refuses_a_forged_published_file_before_writing(tmp_path, monkey
     monkeypatch.setattr(results, "build", lambda: real(out, data, pub))
     with pytest.raises(SystemExit, match=r"3 row\(s\) changed"):
         results.main()
+    monkeypatch.undo()
     shutil.copy(pub, tmp_path / "other.parquet")  # no manifest beside it
     with pytest.raises(UserError, match="has no manifest"):
         results.build(out, data, tmp_path / "other.parquet")
