@@ -11,8 +11,12 @@ number) and passes when the error is a ``UserError`` (or, for a command, a non-z
 a single line without a traceback (and, where the probe says so, contains the words that make it right).
 ``--stages`` also goes through the stage runner (papermill, via ``analysis.pipeline.run_notebook``) and
 ``dvc repro`` in a temporary copy of the repository, and kills an analysis stage with ``kill -9`` to check
-that a re-run leaves no temporary file behind. The script prints one line per probe
-and the count, and exits non-zero when any probe fails. ``tests/core/test_bad_inputs.py`` runs it.
+that a re-run leaves no temporary file behind; there it also rewrites an instrument of the user's own
+(outside the repository, named in params.yaml) and expects ``dvc status`` to name ``collect@bigfive``,
+loads the genuine published responses (positive control) and a forged copy (refused), and kills the
+``results`` stage (no ``.results.*`` file after a re-run). The script prints one line per probe
+and the count, and exits non-zero when any probe fails. ``tests/core/test_bad_inputs.py`` runs it (the
+``--stages`` part as a test marked ``model``: in the full suite, not in ``-m "not model"``).
 """
 
 from __future__ import annotations
@@ -620,6 +624,94 @@ def stage_probes(tmp: Path) -> list[Outcome]:
     out.append(Outcome("dvc repro: bigfive.analysis.temperatures [0, -1]",
                        r.returncode != 0 and len(said) >= 1 and "Traceback" not in r.stderr,
                        said[0] if said else (r.stdout + r.stderr)[-400:]))
+    return out + repo_probes(repo, env, tmp, base)
+
+
+def _dvc_status(repo: Path, env: dict, *targets: str) -> dict:
+    import json
+
+    r = subprocess.run([sys.executable, "-m", "dvc", "status", "--json", *targets], cwd=repo,
+                       env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    try:
+        return json.loads(r.stdout or "{}")
+    except ValueError:
+        return {"<dvc status failed>": (r.stdout + r.stderr)[-300:]}
+
+
+def repo_probes(repo: Path, env: dict, tmp: Path, base: dict) -> list[Outcome]:
+    """In the copy of the repository (a git repository by now): an instrument outside the repository rewritten
+    shows in ``dvc status``; a forged published file is refused by ``responses load`` (and the genuine one
+    loads); a ``results`` stage killed with ``kill -9`` leaves no ``.results.*`` temporary file after a re-run."""
+    import shutil
+    import signal
+    import time
+
+    import polars as pl
+
+    out = []
+    full_env = {**os.environ, **env}
+    py = [sys.executable, "-m"]
+    # (a) an instrument of the user's own, outside the repository, named in params.yaml and then rewritten
+    outside = tmp / "own_instrument.yaml"
+    shutil.copy(ROOT / "data" / "instruments" / "ipip_neo_120.yaml", outside)
+    params = copy.deepcopy(base)
+    params["bigfive"]["collect"]["instrument"] = str(outside)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    for f in ("reports/bigfive/01_collect.html", "reports/bigfive/01_collect.ipynb"):  # outputs dvc commit needs
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, repo / f)
+    steps = [py + ["dvc", "repro", "--single-item", "resolve"], py + ["dvc", "commit", "-f", "collect@bigfive"]]
+    failed = [r for r in (subprocess.run(c, cwd=repo, env=full_env, capture_output=True, text=True, timeout=600)
+                          for c in steps) if r.returncode != 0]
+    before = _dvc_status(repo, env, "collect@bigfive", "analyze@bigfive")
+    outside.write_text(outside.read_text(encoding="utf-8") + "# rewritten by its user\n", encoding="utf-8")
+    r = subprocess.run(py + ["dvc", "repro", "--single-item", "resolve"], cwd=repo, env=full_env, capture_output=True,
+                       text=True, timeout=600)
+    after = _dvc_status(repo, env, "collect@bigfive", "analyze@bigfive")
+    # the analysis lock covering the collection's files is another change: only collect@bigfive is required here
+    ok = not failed and r.returncode == 0 and "collect@bigfive" not in before and "collect@bigfive" in after
+    out.append(Outcome("dvc status: an outside instrument named in params rewritten", ok,
+                       f"dvc status names {sorted(after)} (before the rewrite: {sorted(before) or 'nothing'})"
+                       if not failed else f"setup failed: {(failed[0].stdout + failed[0].stderr)[-300:]}"))
+    # (b) the published responses: the genuine file loads (positive control), a forged one is refused
+    pub = repo / "data" / "published"
+    pub.mkdir(parents=True, exist_ok=True)
+    for f in (ROOT / "data" / "published").iterdir():
+        shutil.copy2(f, pub / f.name)
+    load = py + ["analysis.pipeline.responses", "load", "--store"]
+    r = subprocess.run([*load, str(tmp / "genuine.sqlite")], cwd=repo, env=full_env, capture_output=True, text=True,
+                       timeout=600)
+    out.append(Outcome("published responses: the genuine file loads (positive control)",
+                       r.returncode == 0 and "checked against responses.manifest.json" in r.stderr,
+                       r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"))
+    genuine = (pub / "responses.parquet").read_bytes()
+    df = pl.read_parquet(pub / "responses.parquet")
+    df.with_columns(pl.when(pl.col("tag") == "ipip_neo_120").then(pl.lit("5")).otherwise(pl.col("text"))
+                    .alias("text")).write_parquet(pub / "responses.parquet")
+    out.append(check_command("published responses: a forged file in the repository", [*load[1:], str(tmp / "forged.sqlite")], cwd=repo, env=env, must=("row(s) changed", "nothing was loaded")))
+    (pub / "responses.parquet").write_bytes(genuine)
+    # (c) kill -9 during the results stage, then the stage again: no .results.* temporary file is left
+    results_dir = repo / "data" / "results"
+    t0 = time.time()
+    proc = subprocess.Popen(py + ["analysis.pipeline.results"], cwd=repo, env=full_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while proc.poll() is None and time.time() - t0 < 300:
+        if results_dir.exists() and list(results_dir.glob(".results.*")):
+            break
+        time.sleep(0.01)
+    killed = proc.poll() is None
+    if killed:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    left_after_kill = sorted(p.name for p in results_dir.glob(".results.*")) if results_dir.exists() else []
+    r = subprocess.run(py + ["analysis.pipeline.results"], cwd=repo, env=full_env, capture_output=True, text=True,
+                       timeout=600)
+    left = sorted(p.name for p in results_dir.glob(".results.*")) if results_dir.exists() else []
+    out.append(Outcome("results stage: kill -9, then a re-run", killed and r.returncode == 0 and not left
+                       and (results_dir / "results.duckdb").exists(),
+                       (f"left after the kill: {left_after_kill or 'nothing'}; after the re-run: {left or 'nothing'}"
+                        if killed else "the stage ended before the kill")
+                       if r.returncode == 0 else f"re-run failed: {r.stderr[-300:]}"))
     return out
 
 

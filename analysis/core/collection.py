@@ -111,6 +111,12 @@ def published_note(store) -> str:
     else:
         checked = "every row checked against its key only (loaded --unverified: no manifest)"
     more = f"; {len(loads) - 1} earlier load(s) recorded" if len(loads) > 1 else ""
+    loose = [x for x in loads[:-1] if not x.get("manifest_sha256")]
+    if loose:
+        more += (f", {len(loose)} of them unverified (--unverified, keys only, first on {loose[0]['loaded_at']}): "
+                 "calls they added under keys that are not in the last file were never checked against a manifest")
+    if last.get("replaced"):
+        more += f"; this load replaced {last['replaced']} call(s) the store held with other answers"
     return (f"The response store {store.path} was seeded from {name} on {last['loaded_at']}, {checked}{more}.")
 
 

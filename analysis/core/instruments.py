@@ -21,7 +21,8 @@ from analysis.core.paths import INSTRUMENTS_DIR
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN/inf (YAML .nan, .inf) in a band's min or max would make every comparison false: refused
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ResponseScale(_Strict):

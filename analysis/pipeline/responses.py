@@ -17,7 +17,10 @@ exactly with zero model calls. Before inserting anything ``load`` checks the fil
   refused;
 * every row is checked against the manifest: an answer changed with its key kept, a row added or removed,
   is refused, in one sentence giving how many rows and the first keys;
-* a damaged or truncated parquet file is one sentence, never a traceback.
+* a damaged or truncated parquet file is one sentence, never a traceback;
+* every call the store already holds under one of the file's keys must equal the file's row (all
+  :data:`MANIFEST_COLUMNS`): one that differs (say, a forged answer loaded earlier with ``--unverified``) is
+  refused, since the store would keep serving it; ``--replace`` overwrites those calls with the file's.
 
 The store records which manifest each load was checked against (:meth:`ResponseStore.published_loads`), and
 the collection report of a replay states it (:func:`analysis.core.collection.published_note`).
@@ -73,10 +76,36 @@ def row_hashes(df: pl.DataFrame) -> tuple[str, list[str]]:
     total = hashlib.sha256()
     rows = []
     for row in df.sort("key").select(MANIFEST_COLUMNS).iter_rows():
-        line = (json.dumps(list(row), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        line = _line(row)
         total.update(line)
         rows.append(hashlib.sha256(line).hexdigest())
     return total.hexdigest(), rows
+
+
+def _line(row) -> bytes:
+    """One row's canonical form: the JSON array of MANIFEST_COLUMNS and a newline, UTF-8."""
+    return (json.dumps(list(row), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _stored_rows(con, keys: list[str]) -> pl.DataFrame:
+    """The calls the store already holds under any of ``keys``, typed as a published frame."""
+    rows = []
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        rows += con.execute(f"SELECT {', '.join(COLUMNS)} FROM calls WHERE key IN ({', '.join('?' * len(chunk))})",
+                            chunk).fetchall()
+    df = pl.DataFrame(rows, schema=list(COLUMNS), orient="row", infer_schema_length=None)
+    return df.with_columns([pl.col(c).cast(t) for c, t in DTYPES.items()])
+
+
+def conflicting_keys(con, df: pl.DataFrame) -> list[str]:
+    """Keys the store already holds with a row that differs (in any MANIFEST_COLUMNS field) from the file's."""
+    have = _stored_rows(con, df["key"].to_list())
+    if have.height == 0:
+        return []
+    want = {r[0]: _line(r) for r in df.filter(pl.col("key").is_in(have["key"].to_list()))
+            .select(MANIFEST_COLUMNS).iter_rows()}
+    return sorted(r[0] for r in have.select(MANIFEST_COLUMNS).iter_rows() if want.get(r[0]) != _line(r))
 
 
 def manifest(df: pl.DataFrame, file_name: str) -> dict:
@@ -204,9 +233,13 @@ def verify(df: pl.DataFrame, src: Path, man_path: Path | None = None, require_ma
                          f"{'; '.join(parts)}; nothing was loaded; {FIX}.")
 
 
-def load(src: Path = PUBLISHED, store_path: Path | None = None, *, unverified: bool = False) -> tuple[int, int]:
+def load(src: Path = PUBLISHED, store_path: Path | None = None, *, unverified: bool = False,
+         replace: bool = False) -> tuple[int, int]:
     """Insert the published calls that the store does not hold; returns (added, already there). Every row is
-    checked first (its key, and the manifest unless ``unverified``); nothing is inserted when one fails."""
+    checked first (its key, and the manifest unless ``unverified``), and so is every call the store already
+    holds under one of the file's keys: one that differs from the file's row (an answer loaded earlier from
+    another file, e.g. with ``--unverified``) is refused, or overwritten with ``replace``. Nothing is
+    inserted when a check fails."""
     src = Path(src)
     df = read(src)
     man_path = manifest_path(src)
@@ -215,19 +248,29 @@ def load(src: Path = PUBLISHED, store_path: Path | None = None, *, unverified: b
     store.check_writable()
     before = store.count()
     with store._guard(str(store.path)):
-        return _insert(store, df, src, man_path, man, before)
+        return _insert(store, df, src, man_path, man, before, replace)
 
 
 def _insert(store: ResponseStore, df: pl.DataFrame, src: Path, man_path: Path, man: dict | None,
-            before: int) -> tuple[int, int]:
+            before: int, replace: bool = False) -> tuple[int, int]:
     con = store._conn()
-    con.execute("BEGIN")
+    con.execute("BEGIN IMMEDIATE")
     try:
-        con.executemany(f"INSERT OR IGNORE INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                        df.select(COLUMNS).iter_rows())
+        conflict = conflicting_keys(con, df)
+        if conflict and not replace:
+            raise PublishedError(
+                f"The response store {store.path} already holds {len(conflict)} call(s) under keys of {src.name} "
+                f"with other answers or fields than the file ({_first(conflict)}), e.g. from an earlier load with "
+                "--unverified, so they would be served instead of the published ones; nothing was loaded: move the "
+                "store away or pass --replace to overwrite those calls with the file's.")
+        cols, marks = ", ".join(COLUMNS), ", ".join("?" * len(COLUMNS))
+        if conflict:
+            con.executemany(f"INSERT OR REPLACE INTO calls ({cols}) VALUES ({marks})",
+                            df.filter(pl.col("key").is_in(conflict)).select(COLUMNS).iter_rows())
+        con.executemany(f"INSERT OR IGNORE INTO calls ({cols}) VALUES ({marks})", df.select(COLUMNS).iter_rows())
         added = store.count() - before
         store.record_published_load({
-            "file": str(src), "rows": df.height, "added": added,
+            "file": str(src), "rows": df.height, "added": added, "replaced": len(conflict),
             "manifest": str(man_path) if man else None, "manifest_sha256": man["sha256"] if man else None,
             "checked": "manifest and keys" if man else "keys only (no manifest: --unverified)",
         })
@@ -245,6 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--store", default=None, help="the response store (default: PSY_STORE or data/cache/responses.sqlite)")
     ap.add_argument("--unverified", action="store_true",
                     help="load a file that has no manifest (its rows' keys are still checked)")
+    ap.add_argument("--replace", action="store_true",
+                    help="overwrite calls the store holds under the file's keys with other answers (else refused)")
     a = ap.parse_args(argv)
     try:
         if a.action == "export":
@@ -252,7 +297,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"exported {n} calls to {path} ({path.stat().st_size / 1e6:.1f} MB) and its manifest "
                   f"{manifest_path(path).name}", file=sys.stderr)
         else:
-            added, had = load(Path(a.file), Path(a.store) if a.store else None, unverified=a.unverified)
+            added, had = load(Path(a.file), Path(a.store) if a.store else None, unverified=a.unverified,
+                             replace=a.replace)
             man = manifest_path(Path(a.file))
             checked = f"checked against {man.name}" if man.exists() else "keys checked, no manifest"
             print(f"loaded {added} calls into the response store ({had} were there already; {checked})",

@@ -12,7 +12,9 @@ Tables (copied in, so the file stands alone):
 * ``<study>_<table>``: every parquet table a study's collection wrote (``data/raw/<study>/``) and its
   analysis wrote (``data/processed/<study>/``, prefixed ``<study>_p_``).
 * ``calls``: the response log of the published reference run (``data/published/responses.parquet``, every
-  model call with its provenance), when it is there.
+  model call with its provenance), when it is there; it is verified first (every row against its key and
+  against ``responses.manifest.json``, :func:`analysis.pipeline.responses.verify`), and a damaged or forged
+  file stops the stage in one sentence before anything is written.
 
 Views:
 
@@ -80,7 +82,18 @@ def _tables(root: Path) -> list[tuple[str, Path]]:
 
 
 def build(out: Path = RESULTS_DB, data_dir: Path = DATA_DIR, published: Path = PUBLISHED) -> Path:
-    """Write the database atomically (a temporary file renamed into place)."""
+    """Write the database atomically (a temporary file renamed into place); the published response file, when
+    there, is verified against its keys and manifest first (one sentence, nothing written, when it fails)."""
+    from analysis.pipeline import responses
+
+    calls = None
+    if published.exists():
+        calls = responses.read(published)
+        man = responses.manifest_path(published)
+        if not man.exists():
+            raise responses.PublishedError(f"{published} has no manifest ({man.name} beside it), so the calls "
+                                           f"table cannot be checked; {responses.FIX}.")
+        responses.verify(calls, published, man)
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(out.parent, out.stem)  # a temporary database (and its .wal) of a killed earlier run
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=temp_prefix(out.stem), suffix=".duckdb")
@@ -95,8 +108,10 @@ def build(out: Path = RESULTS_DB, data_dir: Path = DATA_DIR, published: Path = P
                             "ORDER BY ALL")
         for table, f in _tables(data_dir):
             con.execute(f"CREATE TABLE \"{table}\" AS SELECT * FROM read_parquet('{f}')")
-        if published.exists():
-            con.execute(f"CREATE TABLE calls AS SELECT * FROM read_parquet('{published}') ORDER BY key")
+        if calls is not None:
+            con.register("verified_calls", calls.to_arrow())  # the checked frame, not a second read of the file
+            con.execute("CREATE TABLE calls AS SELECT * FROM verified_calls ORDER BY key")
+            con.unregister("verified_calls")
             for name, sql in CALL_VIEWS.items():
                 con.execute(f"CREATE VIEW {name} AS {sql}")
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -120,7 +135,12 @@ def connect(path: Path = RESULTS_DB, read_only: bool = True) -> duckdb.DuckDBPyC
 
 
 def main() -> None:
-    path = build()
+    from analysis.core.errors import UserError
+
+    try:
+        path = build()
+    except UserError as e:
+        raise SystemExit(str(e)) from None
     con = connect(path)
     n = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
     print(f"wrote {path} ({n} tables and views)", file=sys.stderr)

@@ -73,6 +73,22 @@ def test_malformed_files_name_file_field_reason(tmp_path, change, needle):
     assert str(p) in msg and needle in msg
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("field", ["min", "max"])
+def test_a_cutoff_band_with_nan_or_inf_is_refused(tmp_path, bad, field):
+    """Issue 22 review: NaN/inf in a band's min/max were accepted (and then no score ever fell in the band)."""
+    band = {"min": 1, "max": 2.99, "label": "low"}
+    band[field] = bad
+    scales = [{"id": "T", "name": "Total", "cutoffs": [band, {"min": 3, "max": 5, "label": "high"}]},
+              {"id": "F1", "name": "Facet", "parent": "T"}, {"id": "F2", "name": "Facet 2", "parent": "T"}]
+    p = tiny(tmp_path, scales=scales)
+    assert (".nan" if bad != bad else ".inf") in p.read_text()
+    with pytest.raises(InstrumentError) as e:
+        load_instrument(p)
+    msg = str(e.value)
+    assert str(p) in msg and f"cutoffs.0.{field}" in msg and "\n" not in msg, msg
+
+
 def test_not_yaml_and_unknown_id(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("id: [unclosed")

@@ -182,3 +182,59 @@ def test_the_committed_file_matches_its_manifest_and_the_issues_forgery_is_refus
     n = df.filter(pl.col("tag") == "ipip_neo_120").filter(pl.col("text") != "5").height
     with pytest.raises(UserError, match=rf"{n} row\(s\) changed"):
         responses.load(forged, tmp_path / "s.sqlite")
+
+
+def _forge(published, tmp_path):
+    """The issue's forgery as a file without a manifest: every generated answer set to "5"."""
+    df = pl.read_parquet(published)
+    forged = tmp_path / "forged" / "responses.parquet"
+    forged.parent.mkdir()
+    df.with_columns(pl.when(pl.col("top_logprobs") == 0).then(pl.lit("5")).otherwise(pl.col("text"))
+                    .alias("text")).write_parquet(forged)
+    return df, forged
+
+
+def _texts(store_path) -> dict:
+    con = sqlite3.connect(store_path)
+    try:
+        return dict(con.execute("SELECT key, text FROM calls").fetchall())
+    finally:
+        con.close()
+
+
+def test_a_genuine_load_over_forged_answers_loaded_unverified_is_refused(published, tmp_path):
+    """Issue 22 review: INSERT OR IGNORE kept the forged rows and the report still said 'checked'."""
+    df, forged = _forge(published, tmp_path)
+    store = tmp_path / "s.sqlite"
+    assert responses.load(forged, store, unverified=True) == (7, 0)
+    with pytest.raises(UserError) as e:
+        responses.load(published, store)
+    msg = _one_sentence(e)
+    first = sorted(df.filter(pl.col("top_logprobs") == 0)["key"])[0][:16]
+    assert "6 call(s)" in msg and first in msg and "--replace" in msg and "move the store away" in msg, msg
+    assert set(_texts(store).values()) >= {"5"}  # nothing changed, and the refusal is recorded nowhere
+    assert len(ResponseStore(store).published_loads()) == 1
+    note = collection.published_note(ResponseStore(store))
+    assert "key only" in note
+
+
+def test_replace_overwrites_the_forged_answers_and_the_note_names_the_unverified_load(published, tmp_path):
+    df, forged = _forge(published, tmp_path)
+    store = tmp_path / "s.sqlite"
+    responses.load(forged, store, unverified=True)
+    assert responses.load(published, store, replace=True) == (0, 7)
+    assert _texts(store) == dict(df.select("key", "text").iter_rows())
+    note = collection.published_note(ResponseStore(store))
+    assert "1 of them unverified" in note and "replaced 6 call(s)" in note, note
+    # a second genuine load over the genuine rows is not a conflict
+    assert responses.load(published, store) == (0, 7)
+
+
+def test_the_cli_refuses_and_replaces(published, tmp_path):
+    _, forged = _forge(published, tmp_path)
+    store = tmp_path / "s.sqlite"
+    responses.main(["load", "--file", str(forged), "--store", str(store), "--unverified"])
+    with pytest.raises(SystemExit, match="--replace"):
+        responses.main(["load", "--file", str(published), "--store", str(store)])
+    responses.main(["load", "--file", str(published), "--store", str(store), "--replace"])
+    assert _texts(store) == dict(pl.read_parquet(published).select("key", "text").iter_rows())

@@ -68,3 +68,37 @@ def test_results_database_has_the_long_tables_and_the_shared_view(tmp_path, monk
     assert con.execute("SELECT count(*) FROM s1_items").fetchone()[0] == 1
     summary = con.execute("SELECT study, n_models FROM measure_summary ORDER BY study").fetchall()
     assert summary == [("s1", 1), ("s2", 1)]
+
+
+def test_results_refuses_a_forged_published_file_before_writing(tmp_path, monkeypatch):
+    """Issue 22 review: the results stage copied data/published/responses.parquet into `calls` unchecked."""
+    import shutil
+
+    from analysis.core.errors import UserError
+
+    st = ResponseStore(tmp_path / "s.sqlite")
+    el = Elicitor(ScriptedTarget(lambda m, o: "3"), st, progress=False)
+    for i in range(3):
+        el.generate([{"role": "user", "content": f"Rate {i} 1-5."}], tag="s1")
+    pub = tmp_path / "pub" / "responses.parquet"
+    responses.export(tmp_path / "s.sqlite", pub)
+    data = tmp_path / "data"
+    (data / "processed").mkdir(parents=True)
+    out = tmp_path / "db" / "r.duckdb"
+    db = results.build(out, data, pub)  # positive control: the genuine file is copied
+    assert results.connect(db).execute("SELECT count(*) FROM calls").fetchone()[0] == 3
+    db.unlink()
+    pl.read_parquet(pub).with_columns(pl.lit("5").alias("text")).write_parquet(pub)  # the forgery, manifest kept
+    with pytest.raises(UserError) as e:
+        results.build(out, data, pub)
+    msg = str(e.value)
+    assert "3 row(s) changed" in msg and "\n" not in msg, msg
+    assert list(out.parent.iterdir()) == []  # no database, no temporary file
+    real = results.build
+    monkeypatch.setattr(results, "build", lambda: real(out, data, pub))
+    with pytest.raises(SystemExit, match=r"3 row\(s\) changed"):
+        results.main()
+    monkeypatch.undo()
+    shutil.copy(pub, tmp_path / "other.parquet")  # no manifest beside it
+    with pytest.raises(UserError, match="has no manifest"):
+        results.build(out, data, tmp_path / "other.parquet")
