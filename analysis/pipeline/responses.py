@@ -98,14 +98,19 @@ def _stored_rows(con, keys: list[str]) -> pl.DataFrame:
     return df.with_columns([pl.col(c).cast(t) for c, t in DTYPES.items()])
 
 
+# what a replay serves from a stored call: the answer (its provenance -- latency, time, meta, tag -- may differ
+# between a store's own call and the published one without changing any result)
+ANSWER_COLUMNS = ("key", "text", "logprobs")
+
+
 def conflicting_keys(con, df: pl.DataFrame) -> list[str]:
-    """Keys the store already holds with a row that differs (in any MANIFEST_COLUMNS field) from the file's."""
+    """Keys the store already holds with an answer (text or log-probabilities) that differs from the file's."""
     have = _stored_rows(con, df["key"].to_list())
     if have.height == 0:
         return []
     want = {r[0]: _line(r) for r in df.filter(pl.col("key").is_in(have["key"].to_list()))
-            .select(MANIFEST_COLUMNS).iter_rows()}
-    return sorted(r[0] for r in have.select(MANIFEST_COLUMNS).iter_rows() if want.get(r[0]) != _line(r))
+            .select(ANSWER_COLUMNS).iter_rows()}
+    return sorted(r[0] for r in have.select(ANSWER_COLUMNS).iter_rows() if want.get(r[0]) != _line(r))
 
 
 def manifest(df: pl.DataFrame, file_name: str) -> dict:

@@ -238,3 +238,20 @@ def test_the_cli_refuses_and_replaces(published, tmp_path):
         responses.main(["load", "--file", str(published), "--store", str(store)])
     responses.main(["load", "--file", str(published), "--store", str(store), "--replace"])
     assert _texts(store) == dict(pl.read_parquet(published).select("key", "text").iter_rows())
+
+
+def test_a_store_whose_own_calls_have_the_same_answers_is_not_a_conflict(published, tmp_path):
+    """A store that recorded the calls itself differs in provenance (latency, time), not in what a replay serves."""
+    store = tmp_path / "s.sqlite"
+    responses.load(published, store)
+    con = sqlite3.connect(store)
+    con.execute("UPDATE calls SET latency_s = latency_s + 1.0, created_at = '2030-01-01T00:00:00+00:00'")
+    con.commit()
+    con.close()
+    assert responses.load(published, store) == (0, 7)
+    con = sqlite3.connect(store)
+    con.execute("UPDATE calls SET text = text || ' (mine)' WHERE rowid = 1")
+    con.commit()
+    con.close()
+    with pytest.raises(UserError, match="1 call"):
+        responses.load(published, store)
