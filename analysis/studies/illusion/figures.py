@@ -146,6 +146,10 @@ def _estimable(d: pd.DataFrame, est: str = "d") -> pd.DataFrame:
     return d[d[est].notna()] if est in d else d.iloc[0:0]
 
 
+MAX_ROWS = 30  # a figure with more rows is summarised (or not drawn): a forest of hundreds of rows is unreadable
+MAX_HEIGHT = 14.0  # inches
+
+
 def _dropped_note(ax, n_dropped: int, what: str) -> None:
     if n_dropped:
         ax.annotate(f"{n_dropped} {what} without an estimable d not shown", (0, 0), xycoords="axes fraction",
@@ -318,7 +322,9 @@ def persona_check(checks: pd.DataFrame, path=None):
         return not_drawn(what, f"none of the {len(checks)} persona conditions has an estimable d: each has "
                          f"{' or '.join(map(str, ns))} unit(s)" + (f" ({'; '.join(notes)})" if notes else "")
                          , path)
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(d) + 1.4))
+    if len(d) > MAX_ROWS:
+        return _persona_check_summary(d, len(checks), path)
+    fig, ax = plt.subplots(figsize=(7, min(0.4 * len(d) + 1.4, MAX_HEIGHT)))
     y = np.arange(len(d))
     up = (d["against_design"] != True).to_numpy()  # noqa: E712
     if up.any():
@@ -331,4 +337,42 @@ def persona_check(checks: pd.DataFrame, path=None):
     ax.axvline(0, color="grey", lw=0.8, label="no shift")
     ax.set_xlabel("Cohen's d of the target self-report, persona minus baseline (two-sided CI)")
     ax.legend(fontsize=8, loc="best")
+    return save(fig, path)
+
+
+def _strategy(d: pd.DataFrame) -> pd.Series:
+    """The persona strategy of each condition ``persona_<trait>_<strategy>_t<k>`` (the whole rest if it has no
+    triplet suffix)."""
+    rest = [c.removeprefix(f"persona_{t}_") for c, t in zip(d["condition"].astype(str), d["persona_trait"].astype(str))]
+    return pd.Series(rest, index=d.index).str.replace(r"_t\d+$", "", regex=True)
+
+
+def _persona_check_summary(d: pd.DataFrame, n_checks: int, path=None):
+    """More than MAX_ROWS estimable checks: one row per persona trait x strategy, the median d with its range
+    (min to max over the models' conditions), n models and n conditions; drawn only if that fits."""
+    what = "persona check"
+    g = (d.assign(strategy=_strategy(d))
+         .groupby(["persona_trait", "strategy"], as_index=False)
+         .agg(d=("d", "median"), lo=("d", "min"), hi=("d", "max"), n_models=("model", "nunique"),
+              n_cond=("d", "size"), against=("against_design", lambda x: int((x == True).sum()))))  # noqa: E712
+    if len(g) > MAX_ROWS:
+        return not_drawn(what, f"{len(d)} estimable persona conditions in {len(g)} trait x strategy groups are too "
+                         f"many rows for one figure (at most {MAX_ROWS}); the table lists them", path)
+    fig, ax = plt.subplots(figsize=(7, min(0.4 * len(g) + 1.8, MAX_HEIGHT)))
+    y = np.arange(len(g))
+    ax.errorbar(g["d"], y, xerr=[g["d"] - g["lo"], g["hi"] - g["d"]], fmt="o", color="tab:blue", ms=4, capsize=2,
+                label="median d, bar = range over the conditions (not a CI)")
+    bad = g["against"] > 0
+    if bad.any():
+        ax.scatter(g.loc[bad, "d"], y[bad.to_numpy()], color="tab:red", zorder=3, s=20,
+                   label="some condition against the design")
+    ax.set_yticks(y, [f"{r.persona_trait} / {r.strategy} (n = {r.n_models} models, {r.n_cond} conditions"
+                      + (f", {r.against} against" if r.against else "") + ")" for r in g.itertuples()], fontsize=8)
+    ax.invert_yaxis()
+    _dropped_note(ax, n_checks - len(d), "persona condition(s)")
+    ax.axvline(0, color="grey", lw=0.8, label="no shift")
+    ax.set_xlabel("Cohen's d of the target self-report, persona minus baseline: median over models x triplets")
+    ax.set_title(f"Persona check: {len(d)} conditions summarised per trait x strategy (per-condition table: "
+                 "persona_checks.csv)", fontsize=8)
+    ax.legend(fontsize=7, loc="best")
     return save(fig, path)
