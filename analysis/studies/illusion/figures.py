@@ -284,28 +284,43 @@ def rq3_shifts(shifts: pd.DataFrame, path=None, model: str | None = None):
     return save(fig, path)
 
 
-def cct_choices(items: pd.DataFrame, path=None):
-    """Mean cards chosen per CCT scenario and condition type against the EV-optimal number; marker size =
-    number of units; the identity line is labelled."""
+def cct_choices(items: pd.DataFrame, path=None, ci: float = 0.95):
+    """Mean cards chosen per CCT scenario and condition type against the EV-optimal number, with the t-based
+    CI of the mean over the scored rows (none drawn where fewer than 2 rows or no spread) and n per point;
+    the axes fit the data (points, CI ends, optima) with a margin, and the identity line is labelled."""
     if items is None or items.empty or "optimum" not in items:
         return not_drawn("CCT choices", "the item table has no CCT scenarios with an EV optimum", path)
     d = items[(items["task"] == "cct") & items["value"].notna()]
     if d.empty:
         return not_drawn("CCT choices", "no CCT scenario has a scored answer", path)
-    ctype = d["condition"].str.split("_").str[0]
-    g = (d.assign(ctype=ctype).groupby(["item_id", "ctype"], as_index=False)
-         .agg(value=("value", "mean"), optimum=("optimum", "first"), n=("value", "size")))
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    d = d.assign(ctype=d["condition"].str.split("_").str[0])
+    rows = []
+    for (item, ct), sub in d.groupby(["item_id", "ctype"]):
+        m, lo, hi = _mean_ci(sub["value"].to_numpy(float), ci)
+        rows.append({"item_id": item, "ctype": ct, "value": m, "lo": lo, "hi": hi, "n": len(sub),
+                     "optimum": float(sub["optimum"].iloc[0])})
+    g = pd.DataFrame(rows)
+    g["x"] = g["optimum"] + np.where(g["ctype"] == "persona", 0.3, -0.3)
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
     for (ct, sub), colour in zip(g.groupby("ctype"), ("tab:blue", "tab:orange", "tab:green")):
-        ax.scatter(sub["optimum"] + (0.3 if ct == "persona" else -0.3), sub["value"], s=12 + 4 * sub["n"], alpha=0.7,
-                   color=colour, label=f"{ct} conditions")
-    ax.plot([0, 32], [0, 32], color="grey", lw=0.8, ls="--", label="choice = EV optimum")
-    ax.set_xlim(-1, 33)
-    ax.set_ylim(-1, 33)
+        has = sub["lo"].notna().to_numpy()
+        ax.scatter(sub["x"], sub["value"], s=12 + 4 * sub["n"], alpha=0.7, color=colour,
+                   label=f"{ct} conditions (n = {int(sub['n'].min())}-{int(sub['n'].max())} rows per point)")
+        if has.any():
+            s2 = sub[has]
+            ax.errorbar(s2["x"], s2["value"], yerr=[s2["value"] - s2["lo"], s2["hi"] - s2["value"]], fmt="none",
+                        ecolor=colour, elinewidth=1, capsize=2)
+    xlim = _limits("bh_cct_cards", g["x"], g["x"], 0.1)
+    ylim = _limits("bh_cct_cards", pd.concat([g["value"], g["lo"]]), pd.concat([g["value"], g["hi"]]), 0.1)
+    lo_i, hi_i = min(xlim[0], ylim[0]), max(xlim[1], ylim[1])
+    ax.plot([lo_i, hi_i], [lo_i, hi_i], color="grey", lw=0.8, ls="--", label="choice = EV optimum")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_xlabel("EV-optimal cards (offset by condition type)")
-    ax.set_ylabel("cards chosen (expected, mean over units)")
-    ax.legend(fontsize=8, loc="upper left")
-    note_n(ax, f"{d['item_id'].nunique()} scenarios, {len(g)} points from {len(d)} scored rows")
+    ax.set_ylabel(f"cards chosen (expected, mean with {ci:.0%} CI)")
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(f"{d['item_id'].nunique()} scenarios, {len(g)} points from {len(d)} scored rows; "
+                 f"{int(g['lo'].isna().sum())} without a CI (under 2 rows or no spread)", fontsize=8)
     return save(fig, path)
 
 

@@ -134,6 +134,22 @@ def test_profiles_show_only_groups_with_data_with_a_ci_and_n_and_fit_the_axis_to
     plt.close("all")
 
 
+def test_cct_choices_fit_the_axes_to_the_data_and_show_a_ci_and_n():
+    """The reference figure kept fixed 0-32 axes for optima 0-6 and choices 10-13, and its means had no CI."""
+    rng = np.random.default_rng(1)
+    items = pd.DataFrame([{"task": "cct", "item_id": f"s{o}", "condition": f"{c}_{k}", "optimum": o,
+                           "value": 10 + 3 * rng.random()}
+                          for o in (0, 3, 6) for c in ("baseline", "persona") for k in range(4)])
+    f = fg.cct_choices(items)
+    ax = f.axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 < -0.3 and x1 > 6.3 and x1 - x0 < 10  # the optima, not 0-32
+    assert y0 < items["value"].min() and y1 > items["value"].max() and y0 > 5 and y1 < 20
+    assert len(ax.containers) == 2  # CI bars for both condition types
+    assert "n = 4-4 rows per point" in texts(f) and "0 without a CI" in texts(f)
+    plt.close("all")
+
+
 def test_every_figure_has_labels_of_at_least_8_pt_as_a_report_shows_them():
     from analysis.core.figures import small_texts
 
