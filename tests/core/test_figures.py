@@ -45,7 +45,8 @@ def _pairs():
     cols = ["study", "model", "self_report_measure", "self_report_shift", "self_report_ci_low",
             "self_report_ci_high", "behaviour_measure", "behaviour_shift", "behaviour_ci_low", "behaviour_ci_high"]
     d = pd.DataFrame(rows, columns=cols).assign(self_report_n_a=3, self_report_n_b=6, behaviour_n_a=3,
-                                                 behaviour_n_b=6)
+                                                 behaviour_n_b=6, manipulation="persona", contrast="persona vs baseline",
+                                                 self_report_effect="d", behaviour_effect="d")
     return pl.from_pandas(d)
 
 
@@ -88,6 +89,15 @@ def test_synthesis_steps_match_a_pandas_count():
         assert got.loc[study, "median_self_report_shift"] == g["self_report_shift"].median()
     assert got.loc["sycophancy", "illusion"] == 0 and got.loc["illusion", "illusion"] == 0
     text = syn.summary_markdown(p, syn.by_study(p))
-    assert text.startswith("**This run:** 4 self-report / behaviour pairs from 3 studies and 1 model(s).")
+    assert text.startswith("**This run:** 4 self-report / behaviour pairs from 3 studies and 1 model(s); ")
     assert syn.headline(syn.by_study(p))["sycophancy"]["behaviour_moved"] == 1
     assert syn.headline(pl.DataFrame()) == {"pairs": 0}
+
+
+def test_the_synthesis_caveat_is_its_own_paragraph_not_the_last_list_item():
+    import mistune
+
+    p = syn.moved(_pairs())
+    page = mistune.create_markdown(escape=True)(syn.summary_markdown(p, syn.by_study(p)))
+    assert "<p><em>Caveat:</em>" in page
+    assert page.rindex("</ul>") < page.index("Caveat")
