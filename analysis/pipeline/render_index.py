@@ -29,9 +29,9 @@ from pathlib import Path
 
 from analysis.core.metrics import summary_path
 from analysis.core.paths import DATA_DIR, REPORTS_DIR, ROOT
+from analysis.studies import all_studies
 
 PROFILES_DIR = ROOT / "profiles"
-from analysis.studies import all_studies
 
 EXTRA = {"synthesis": ("Across the studies: does behaviour move with self-report?",
                        "When a persona or a framing moves what a model says about itself, does its behaviour move "

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.core.figures import not_drawn, note_n, save, short_model
+from analysis.core.figures import not_drawn, save, short_model
 from analysis.studies.illusion.schema import expected_range
 
 LABELS = {

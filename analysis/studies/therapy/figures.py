@@ -16,7 +16,6 @@ without a bar; score axes span the scale's whole range.
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 
 import matplotlib.pyplot as plt
