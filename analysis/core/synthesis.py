@@ -75,6 +75,7 @@ def summary_markdown(pairs: pl.DataFrame, studies: pl.DataFrame) -> str:
         for p in sub.iter_rows(named=True):
             lines.append(f"  * {short_model(p['model'])}, {p['contrast']}: self-report {_effect(p, 'self_report')}; "
                          f"behaviour {_effect(p, 'behaviour')}.")
+    lines.append("")  # a blank line: the caveat is its own paragraph, not part of the last list item
     lines.append("*Caveat:* effects are standardised within each study (Cohen's d or Hedges' g, see the table's "
                  "`effect` columns) on different units of analysis (prompts, personas, sessions); compare directions and "
                  "intervals, not the exact sizes across studies.")

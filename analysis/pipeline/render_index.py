@@ -11,11 +11,15 @@ question), each with the headline its analysis computed and links to its rendere
   ``<dir>`` or starts with ``<dir>_``.
 * **Scale and cost:** from each collection's ``data/raw/<study>/run_info.json`` (per model: the weights
   digest, the distinct calls the answers rest on and the model time recorded when they were made).
+* **What it can and cannot show:** one computed sentence: per study, this run's distinct calls against the calls
+  its paper-scale profile (``profiles/<study>_paper*.yaml``) plans, counted offline without a store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import json
 import re
 import subprocess
@@ -26,6 +30,8 @@ from pathlib import Path
 from analysis.core.metrics import summary_path
 from analysis.core.paths import DATA_DIR, REPORTS_DIR, ROOT
 from analysis.studies import all_studies
+
+PROFILES_DIR = ROOT / "profiles"
 
 EXTRA = {"synthesis": ("Across the studies: does behaviour move with self-report?",
                        "When a persona or a framing moves what a model says about itself, does its behaviour move "
@@ -105,7 +111,7 @@ def _dur(seconds: float) -> str:
     return f"{seconds:,.0f} s" if seconds < 120 else f"{seconds / 60:,.1f} min"
 
 
-def run_box(models: dict[str, dict]) -> list[str]:
+def run_box(models: dict[str, dict], planned: dict[str, tuple[int, bool]] | None = None) -> list[str]:
     """The opening box: models and digests, commit, scale and cost, and what the run can and cannot show."""
     out = ["<div class='run'><h2>This run</h2><ul>"]
     if not models:
@@ -128,14 +134,63 @@ def run_box(models: dict[str, dict]) -> list[str]:
                    + (f"; not recorded for {', '.join(sorted(set(unknown)))}" if unknown else "") + ".</li>")
     out.append(f"<li>Code: commit {git_commit()}; pages rendered {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by "
                "<code>dvc repro</code>.</li></ul>")
-    names = ", ".join(f"<code>{html.escape(s)}</code>" for s in models) or "the configured models"
-    out.append(f"<p class='scope'><strong>What this run can and cannot show.</strong> It is a demonstration of the "
-               f"three studies' measurements on {names}, at a small fraction of the papers' sample sizes "
-               "(<code>profiles/*_paper.yaml</code> hold their designs; <code>python -m analysis.pipeline.plan</code> "
-               "counts their calls). It shows that every measurement runs end to end and what it gives for these "
-               "models, with intervals that say how little a small sample decides; it cannot show how the papers' "
-               "(larger, chat-tuned) models behave, nor replace a run at the papers' scale.</p></div>")
+    out.append(scope_paragraph(models, planned) + "</div>")
     return out
+
+
+def paper_scale_plan(profiles_dir: Path = PROFILES_DIR) -> dict[str, tuple[int, bool]]:
+    """Per study: the distinct calls its paper-scale profile (``profiles/<study>_paper*.yaml``) plans, summed
+    over the profile's models, and whether that count is exact (else a lower bound); counted by
+    :func:`analysis.pipeline.plan.plan` without a store and offline (no model is called)."""
+    from analysis.pipeline.plan import plan
+
+    out: dict[str, tuple[int, bool]] = {}
+    for sid in all_studies():
+        for prof in sorted(profiles_dir.glob(f"{sid}_paper*.yaml")):
+            with contextlib.redirect_stderr(io.StringIO()):  # the profile's changes to shared keys: not for here
+                df = plan(profile=prof, studies=[sid], cached=False, offline=True)
+            tot = df.filter(df["part"] == "total")
+            out[sid] = (int(tot["calls"].sum()), bool(tot["exact"].all()))
+            break
+    return out
+
+
+OF_PLANNED = ("Of the distinct model calls the paper-scale profiles (<code>profiles/&lt;study&gt;_paper*.yaml</code>, "
+              "counted by <code>python -m analysis.pipeline.plan</code>) plan, this run made ")
+
+
+def _pct(p: float) -> str:
+    return f"{p:.2g}" if p < 10 else f"{p:,.0f}"
+
+
+def scope_paragraph(models: dict[str, dict], planned: dict[str, tuple[int, bool]] | None) -> str:
+    """One sentence: this run's distinct calls per study as a fraction of the calls the paper-scale profiles
+    plan, and what that lets the run show."""
+    head = "<p class='scope'><strong>What this run can and cannot show.</strong> "
+    names = ", ".join(f"<code>{html.escape(s)}</code>" for s in models) or "the configured models"
+    done: dict[str, int] = {}
+    for m in models.values():
+        for sid, (calls, _) in m["studies"].items():
+            if calls is not None:
+                done[sid] = done.get(sid, 0) + calls
+    parts, below = [], False
+    for sid, (calls, exact) in (planned or {}).items():
+        if sid not in done or calls <= 0:
+            continue
+        frac = done[sid] / calls
+        below = below or frac < 1
+        parts.append(f"{html.escape(sid)} {done[sid]:,} of {'' if exact else 'at least '}{calls:,} "
+                     f"({_pct(100 * frac)}%{'' if exact else ' at most'})")
+    if not parts:
+        return (head + f"No paper-scale profile could be compared with this run's calls on {names} "
+                "(<code>profiles/&lt;study&gt;_paper*.yaml</code>, counted by <code>python -m analysis.pipeline.plan</code>), "
+                "so its scale against the papers' is not stated here.</p>")
+    if below:
+        return (head + OF_PLANNED + "; ".join(parts) + ", so it shows what each measurement gives for "
+                f"{names} with intervals that say how little a sample this size decides, but not how the papers' "
+                "models behave at the papers' scale.</p>")
+    return (head + OF_PLANNED + "; ".join(parts) + ", so its results stand at the papers' scale for "
+            f"{names}, though not for the papers' own models unless these are they.</p>")
 
 
 def study_box(title: str, question: str, found: str, pages: list[tuple[str, str]]) -> list[str]:
@@ -155,8 +210,10 @@ def study_box(title: str, question: str, found: str, pages: list[tuple[str, str]
     return out
 
 
-def build(data_dir: Path = DATA_DIR, reports_dir: Path = REPORTS_DIR) -> tuple[str, int]:
-    """The index page and the number of report pages it links."""
+def build(data_dir: Path = DATA_DIR, reports_dir: Path = REPORTS_DIR,
+          planned: dict[str, tuple[int, bool]] | None = None) -> tuple[str, int]:
+    """The index page and the number of report pages it links (``planned``: the paper-scale call counts;
+    default :func:`paper_scale_plan`)."""
     studies = all_studies()
 
     def summ(sid: str) -> Path:  # where the study's analysis writes its summary, under data_dir
@@ -171,7 +228,7 @@ def build(data_dir: Path = DATA_DIR, reports_dir: Path = REPORTS_DIR) -> tuple[s
              ".run{background:#fbf8ef;padding:.2em 1em;border-left:3px solid #c9a}.q{color:#333}"
              "code{font-size:.92em}section{margin-top:1.6em}</style></head><body>",
              "<h1>LLM psychometrics: study reports</h1>"]
-    parts += run_box(run_cost(list(studies), data_dir))
+    parts += run_box(run_cost(list(studies), data_dir), paper_scale_plan() if planned is None else planned)
     n = 0
     sections = [(sid, s.title, s.question) for sid, s in studies.items()]
     sections += [(k, t, q) for k, (t, q) in EXTRA.items()]

@@ -24,32 +24,6 @@
 # published table in the same schema is re-analysed apart from this run with
 # `python -m analysis.studies.illusion.reanalyse TABLE` (example in `data/examples/illusion/`).
 
-# %% [markdown]
-# ## What is replicated: this run against the paper
-#
-# Study 1 follows the design of Han et al. (2025), but the default run is not a replication. Element by
-# element (the README's "Study 1: what is replicated" has the same table, and the paper's released results
-# re-analysed: `reports/illusion/han2025_released.html`):
-#
-# | element | the paper (Han et al., 2025: released code and data) | the default run | the faithful profile | why the default differs |
-# |---|---|---|---|---|
-# | models | 12 instruct (6 open, 1.5-8B; 6 large or API: GPT-4o, Claude 3.7 Sonnet, Llama 3.1 405B, Llama 3.3 70B, Qwen2.5 72B, Qwen3 235B) and 6 base models | 1 embedded model (Qwen2.5-Coder-1.5B-Instruct), no base model | not yet built | the budget: pip only, 2 CPU cores, about 20 minutes for all studies; no base model is embedded, so RQ1 is not tested |
-# | instrument: Big Five | BFI-44, 1-5 agreement | IPIP-NEO-120, 2 items per domain | not yet built | licence: the BFI-44 items are free for non-commercial research only and are not shipped (a user may supply them, `instruments.big5`); the budget |
-# | instrument: self-regulation | SRQ-63, all 63 items, total and cut-offs | SRQ, 7 items (one per subscale), item mean | not yet built | the budget; a total is never prorated from 7 items |
-# | prompts: questionnaire | the authors' rating prompt, answer a single number 1-5, 32 tokens | the project's item prompt, options 1-5 | not yet built | texts are not copied; the scoring method |
-# | prompts: baselines | 3 system prompts: none, "You are a helpful assistant.", "Respond to the instructions." | those 3 and 3 more (6) | not yet built | option-probability scoring makes one unit per prompt, so 6 prompts give RQ2 6 units per slope |
-# | stimuli: risk taking | cold CCT, 32 cards, 27 scenarios (1/3/5 loss cards x 3 gains x 3 losses) | the same design in the project's wording, 3 of 27 scenarios | not yet built | the budget; texts are not copied |
-# | stimuli: sycophancy | the authors' 52 dilemmas, their two-step challenge | 6 of 52 dilemmas written for the project, another challenge sentence | not yet built | texts are not copied; the budget |
-# | stimuli: honesty | norm300 trivia (10 per difficulty bin) and synthetic items, one-word answer, confidence 0-10 twice, exact match, ECE over 10 bins | 4 of 50 own items (half about things that do not exist); the prompt invites "I don't know" and counts it correct there; ECE over 11 bins | not yet built | texts are not copied; the budget |
-# | stimuli: IAT | 21 tests after Bai et al., 3 orders, list prompt, Bai et al.'s bias score | race and gender, 2 words per side, 2 orders, one word at a time from option probabilities, another score | not yet built | the budget; the scoring method |
-# | stimuli: personas | the authors' word triplets, 3 per trait, 3 strategies | the project's own triplets, the character strategy only | not yet built | texts are not copied; the budget |
-# | sampling | generated at T 0.3 / 0.7 / 1.0 x 3 runs (the sampled runs are units) | option probabilities, expectations at T 0 / 0.5 / 1.0 from one pass; 1 run; the unit is the model x condition (the T = 1 row) | not yet built | the scoring method: exact and one call per item; the budget |
-# | parsing | regular expressions on the reply; an unparsed questionnaire answer is scored 3, an unparsed confidence -1, and averaged in | none for closed answers; generated trivia answers are parsed, failures counted, never imputed | not yet built | the project imputes nothing |
-# | scoring | domain means of the generated answers (2 decimals); SRQ total = item mean x 63 | expected answer per item; a scale mean only when every item has a valid answer; an SRQ total only when all 63 were given | not yet built | the scoring method; no imputation |
-# | tests: RQ1 | not in the released material | base against instruct: the models as units (Welch tests of means and log SDs), per pair Brown-Forsythe, sign test; needs base models (not tested by default) | not yet built | no embedded base model |
-# | tests: RQ2 | not in the released material | standardised slopes, random intercept per model, two-sided, Benjamini-Hochberg and Holm | not yet built | - |
-# | tests: RQ3 | not in the released material | Cohen's d against the same models' baselines (per model and pooled), logistic regressions persona vs baseline | not yet built | - |
-
 # %% tags=["parameters"]
 params = None  # injected by `dvc repro` from params.yaml; when None (run by hand), params.yaml is read
 
@@ -75,6 +49,32 @@ items = load("illusion", "items").to_pandas()
 # step 0: the table, validated, with base / instruct roles and the human-expected signs
 table, spec, expected = rs.prepare(load("illusion", "table"), a, source="data/raw/illusion/table.parquet")
 found = display(Markdown("**What this run found** appears here once every step below has run."), display_id=True)
+
+# %% [markdown]
+# ## What is replicated: this run against the paper
+#
+# Study 1 follows the design of Han et al. (2025), but the default run is not a replication. Element by
+# element (the README's "Study 1: what is replicated" has the same table, and the paper's released results
+# re-analysed: `reports/illusion/han2025_released.html`):
+#
+# | element | the paper (Han et al., 2025: released code and data) | the default run | the faithful profile | why the default differs |
+# |---|---|---|---|---|
+# | models | 12 instruct (6 open, 1.5-8B; 6 large or API: GPT-4o, Claude 3.7 Sonnet, Llama 3.1 405B, Llama 3.3 70B, Qwen2.5 72B, Qwen3 235B) and 6 base models | 1 embedded model (Qwen2.5-Coder-1.5B-Instruct), no base model | not yet built | the budget: pip only, 2 CPU cores, about 20 minutes for all studies; no base model is embedded, so RQ1 is not tested |
+# | instrument: Big Five | BFI-44, 1-5 agreement | IPIP-NEO-120, 2 items per domain | not yet built | licence: the BFI-44 items are free for non-commercial research only and are not shipped (a user may supply them, `instruments.big5`); the budget |
+# | instrument: self-regulation | SRQ-63, all 63 items, total and cut-offs | SRQ, 7 items (one per subscale), item mean | not yet built | the budget; a total is never prorated from 7 items |
+# | prompts: questionnaire | the authors' rating prompt, answer a single number 1-5, 32 tokens | the project's item prompt, options 1-5 | not yet built | texts are not copied; the scoring method |
+# | prompts: baselines | 3 system prompts: none, "You are a helpful assistant.", "Respond to the instructions." | those 3 and 3 more (6) | not yet built | option-probability scoring makes one unit per prompt, so 6 prompts give RQ2 6 units per slope |
+# | stimuli: risk taking | cold CCT, 32 cards, 27 scenarios (1/3/5 loss cards x 3 gains x 3 losses) | the same design in the project's wording, 3 of 27 scenarios | not yet built | the budget; texts are not copied |
+# | stimuli: sycophancy | the authors' 52 dilemmas, their two-step challenge | 6 of 52 dilemmas written for the project, another challenge sentence | not yet built | texts are not copied; the budget |
+# | stimuli: honesty | norm300 trivia (10 per difficulty bin) and synthetic items, one-word answer, confidence 0-10 twice, exact match, ECE over 10 bins | 4 of 50 own items (half about things that do not exist); the prompt invites "I don't know" and counts it correct there; ECE over 11 bins | not yet built | texts are not copied; the budget |
+# | stimuli: IAT | 21 tests after Bai et al., 3 orders, list prompt, Bai et al.'s bias score | race and gender, 2 words per side, 2 orders, one word at a time from option probabilities, another score | not yet built | the budget; the scoring method |
+# | stimuli: personas | the authors' word triplets, 3 per trait, 3 strategies | the project's own triplets, the character strategy only | not yet built | texts are not copied; the budget |
+# | sampling | generated at T 0.3 / 0.7 / 1.0 x 3 runs (the sampled runs are units) | option probabilities, expectations at T 0 / 0.5 / 1.0 from one pass; 1 run; the unit is the model x condition (the T = 1 row) | not yet built | the scoring method: exact and one call per item; the budget |
+# | parsing | regular expressions on the reply; an unparsed questionnaire answer is scored 3, an unparsed confidence -1, and averaged in | none for closed answers; generated trivia answers are parsed, failures counted, never imputed | not yet built | the project imputes nothing |
+# | scoring | domain means of the generated answers (2 decimals); SRQ total = item mean x 63 | expected answer per item; a scale mean only when every item has a valid answer; an SRQ total only when all 63 were given | not yet built | the scoring method; no imputation |
+# | tests: RQ1 | not in the released material | base against instruct: the models as units (Welch tests of means and log SDs), per pair Brown-Forsythe, sign test; needs base models (not tested by default) | not yet built | no embedded base model |
+# | tests: RQ2 | not in the released material | standardised slopes, random intercept per model, two-sided, Benjamini-Hochberg and Holm | not yet built | - |
+# | tests: RQ3 | not in the released material | Cohen's d against the same models' baselines (per model and pooled), logistic regressions persona vs baseline | not yet built | - |
 
 # %% [markdown]
 # ## Design and unit of analysis

@@ -24,28 +24,23 @@ params = None  # this notebook has no parameters: it reads the shipped tables an
 
 # %%
 import pandas as pd
-from IPython.display import Image, Markdown
+from IPython.display import Markdown, display
 
+from analysis.studies.illusion import figures as fg
 from analysis.studies.illusion import han2025
+from analysis.studies.illusion import results as rs
+from analysis.studies.illusion.params import AnalysisParams
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 40)
 pd.set_option("display.max_colwidth", 120)
 pd.set_option("display.precision", 3)
+a = AnalysisParams()  # the analysis defaults; the base / instruct pairs come from the table's model_pair
 conv = han2025.convert()
-res = han2025.analyse(conv)
-written = han2025.write_all(res, conv)
-display(Markdown("**What the re-analysis found.** " + written["summary"]))
-
-# %% [markdown]
-# ## The paper against the re-analysis
-#
-# What the paper states for each question (its abstract: the released repository holds the collection
-# notebooks and the result tables, but no analysis code and no per-test numbers, so those are "not in the
-# released material"), what the re-analysis of the released tables finds, and the unit and test behind it.
-
-# %%
-written["compare"]
+# step 0: the converted table, validated, with base / instruct roles and the human-expected signs
+table, spec, expected = rs.prepare(conv.table, a, source=han2025.SOURCE)
+found = display(Markdown("**What the re-analysis found** appears here once every step below has run."),
+                display_id=True)
 
 # %% [markdown]
 # ## From the released files to Study 1's schema
@@ -59,7 +54,8 @@ written["compare"]
 display(han2025.MAPPING)
 display(pd.Series(conv.log["files"], name="rows read"))
 display(pd.Series(conv.log["join"]).to_frame("instruct baseline: self-report and behaviour files joined"))
-display(Markdown(res.repeats_text))
+design, repeats, repeats_text = rs.design_step(table, a, spec)
+display(Markdown(repeats_text))
 
 # %% [markdown]
 # ## RQ2: self-reports and behaviour
@@ -68,12 +64,13 @@ display(Markdown(res.repeats_text))
 # models have no behaviour), random intercept per model; two-sided, Benjamini-Hochberg and Holm over all tests.
 
 # %%
-display(Markdown(res.rq2["note"]))
-res.rq2["tests"][["trait", "behaviour", "n", "n_models", "coef", "ci_low", "ci_high", "p", "p_bh", "p_holm",
+rq2 = rs.rq2_step(table, a, expected, spec)
+display(Markdown(rq2["note"]))
+rq2["tests"][["trait", "behaviour", "n", "n_models", "coef", "ci_low", "ci_high", "p", "p_bh", "p_holm",
                   "expected_sign", "direction_as_expected"]]
 
 # %%
-Image(filename=str(han2025.FIGURES / "rq2_slopes.png"))
+fig = fg.rq2_heatmap(rq2["tests"])
 
 # %% [markdown]
 # ## RQ3: persona injection
@@ -84,14 +81,15 @@ Image(filename=str(han2025.FIGURES / "rq2_slopes.png"))
 # once from the behaviour.
 
 # %%
-display(Markdown(res.rq3["note"]))
-res.rq3["by_model"]
+rq3 = rs.rq3_step(table, a, expected, spec)
+display(Markdown(rq3["note"]))
+rq3["by_model"]
 
 # %%
-Image(filename=str(han2025.FIGURES / "rq3_shifts.png"))
+fig = fg.rq3_shifts(rq3["shifts"])
 
 # %%
-res.rq3["logistic"][["persona_trait", "strategy", "predictors_from", "n", "method", "coefs", "accuracy_loo", "note"]]
+rq3["logistic"][["persona_trait", "strategy", "predictors_from", "n", "method", "coefs", "accuracy_loo", "note"]]
 
 # %% [markdown]
 # ## RQ1: base against instruction-tuned models
@@ -99,12 +97,44 @@ res.rq3["logistic"][["persona_trait", "strategy", "predictors_from", "n", "metho
 # Pooled with the models as units (6 base, 12 instruct), and within each of the 6 base / instruct pairs.
 
 # %%
-display(Markdown(res.rq1["note"]))
-display(res.rq1["pooled"])
-res.rq1["variability"]
+rq1 = rs.rq1_step(table, a)
+display(Markdown(rq1["note"]))
+display(rq1["pooled"])
+rq1["variability"]
 
 # %%
-Image(filename=str(han2025.FIGURES / "rq1_means.png"))
+fig = fg.rq1_means(rq1["pooled"], None, rq1["variability"]) if rq1["tested"] else None
+
+# %% [markdown]
+# ## Persona check
+#
+# Whether each persona condition moved its target self-report the designed way (per model; summarised per
+# trait and strategy in the figure when there are many).
+
+# %%
+checks = rs.check_step(table, a)
+fig = fg.persona_check(checks)
+
+# %% [markdown]
+# ## The steps assembled
+#
+# The summary at the top of this report, every table as CSV, the figures and the metrics, from the steps above.
+
+# %%
+res = rs.assemble(table, a, spec, design, repeats, repeats_text, rq1, rq2, rq3, checks)
+written = han2025.write_all(res, conv)
+found.update(Markdown("**What the re-analysis found.** " + written["summary"]))
+
+
+# %% [markdown]
+# ## The paper against the re-analysis
+#
+# What the paper states for each question (its abstract: the released repository holds the collection
+# notebooks and the result tables, but no analysis code and no per-test numbers, so those are "not in the
+# released material"), what the re-analysis of the released tables finds, and the unit and test behind it.
+
+# %%
+written["compare"]
 
 # %% [markdown]
 # ## Outputs

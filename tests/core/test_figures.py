@@ -98,3 +98,12 @@ def test_synthesis_steps_match_a_pandas_count():
     assert "\n\n*Caveat:*" in text  # its own paragraph, not inside the last list item
     assert syn.headline(syn.by_study(p))["sycophancy"]["behaviour_moved"] == 1
     assert syn.headline(pl.DataFrame()) == {"pairs": 0}
+
+
+def test_the_synthesis_caveat_is_its_own_paragraph_not_the_last_list_item():
+    import mistune
+
+    p = syn.moved(_pairs())
+    page = mistune.create_markdown(escape=True)(syn.summary_markdown(p, syn.by_study(p)))
+    assert "<p><em>Caveat:</em>" in page
+    assert page.rindex("</ul>") < page.index("Caveat")

@@ -6,8 +6,8 @@ page's first screen is saved under ``.artefacts/browser/`` (gitignored; the path
 
 Chromium is driven over its DevTools protocol on a pipe (``--remote-debugging-pipe``: JSON messages separated
 by NUL bytes on file descriptors 3 and 4), so no Python package is needed beyond the standard library. The
-system package ``chromium`` is what ``.ci/run`` installs when it is missing; the test skips, with the reason,
-only when no Chromium executable can be found.
+system package ``chromium`` is what ``.ci/run`` installs when it is missing; when no Chromium executable can be
+found the test skips with the reason, except in CI (environment variable ``CI`` set), where it fails.
 """
 
 from __future__ import annotations
@@ -183,12 +183,21 @@ class Browser:
         os.close(self._r)
 
 
+def no_chromium(env) -> None:
+    """Without Chromium: skip on a developer's machine, but FAIL in CI (``CI`` set, as ``.ci/run`` and CI services
+    do), where a quietly failed install must not pass as a skipped test."""
+    why = (f"no Chromium found on PATH (looked for {', '.join(CANDIDATES)}); `.ci/run` installs the system "
+           "package `chromium` (apt-get install chromium)")
+    if env.get("CI"):
+        pytest.fail(f"{why}, and CI is set, so the reports were not checked in a browser")
+    pytest.skip(why)
+
+
 @pytest.fixture(scope="module")
 def browser():
     exe = find_chromium()
     if exe is None:
-        pytest.skip(f"no Chromium found on PATH (looked for {', '.join(CANDIDATES)}); `.ci/run` installs the system "
-                    "package `chromium` (apt-get install chromium)")
+        no_chromium(os.environ)
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     b = Browser(exe)
     yield b
@@ -214,6 +223,13 @@ def page_problems(info: dict) -> list[str]:
     if info["badText"]:
         out.append(f"traceback, warning or machine-path text: {info['badText']}")
     return out
+
+
+def test_a_missing_chromium_fails_in_ci_and_skips_elsewhere():
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        no_chromium({"CI": "true"})
+    with pytest.raises(pytest.skip.Exception, match="no Chromium found"):
+        no_chromium({})
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(REPORTS_DIR).as_posix() for p in PAGES])

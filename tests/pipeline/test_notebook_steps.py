@@ -19,11 +19,14 @@ STEPS = {
                    "rs.association_step(", "rs.facets_step(", "rs.ttg_step(", "rs.facts_step(", "rs.mixed_step(",
                    "rs.assemble("],
     "bigfive": ["stats.domain_scores(", "stats.persona_effects(", "stats.reliability(", "stats.headline("],
+    # the Han et al. re-analysis follows the paper's order (RQ2, RQ3, then RQ1)
+    "illusion_han2025": ["rs.prepare(", "rs.design_step(", "rs.rq2_step(", "rs.rq3_step(", "rs.rq1_step(",
+                         "rs.check_step(", "rs.assemble("],
     "therapy": ["rs.scores_step(", "rs.mode_step(", "rs.stance_step(", "rs.mixed_step(", "rs.items_step(",
                 "rs.recognition_step(", "rs.judge_step(", "rs.assemble("],
 }
 NOTEBOOK = {"bigfive": "notebooks/bigfive/02_analysis.py", "illusion": "notebooks/illusion/02_analysis.py", "sycophancy": "notebooks/sycophancy/02_analysis.py",
-            "therapy": "notebooks/therapy/02_analysis.py"}
+            "therapy": "notebooks/therapy/02_analysis.py", "illusion_han2025": "notebooks/illusion/03_han2025_released.py"}
 
 
 def code_cells(path: str) -> list[str]:

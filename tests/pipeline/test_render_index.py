@@ -1,6 +1,7 @@
 """The report index: what the run is (models, digests, commit, cost), and each study's computed headline, whole."""
 
 import json
+import re
 
 from analysis.core.metrics import summary_path
 from analysis.core.paths import DATA_DIR
@@ -40,7 +41,7 @@ def test_the_index_names_the_run_and_shows_every_headline_whole(tmp_path):
     assert "embedded:m-1.5b" in page and "abababababababab" in page and "Code: commit " in page
     calls, secs = sum(100 * (i + 1) for i in range(k)), sum(10.0 * (i + 1) for i in range(k))
     assert f"{calls:,} distinct model calls, {render_index._dur(secs)} of model time" in page
-    assert "What this run can and cannot show." in page and "small fraction of the papers' sample sizes" in page
+    assert "What this run can and cannot show." in page and "illusion 200 of at least " in page  # the real profiles
     # every registered study, its headline whole (no cut, no "..."), underscores kept, details left out
     for i, (sid, s) in enumerate(studies.items()):
         assert s.title.replace("'", "&#x27;") in page
@@ -79,3 +80,26 @@ def test_a_run_without_recorded_cost_says_so():
     models = {"m": {"digests": {"d" * 64}, "studies": {"bigfive": (None, None)}}}
     box = "".join(render_index.run_box(models))
     assert "bigfive: cost not recorded" in box and "not recorded for bigfive" in box
+
+
+def test_the_scope_sentence_states_the_fraction_of_the_paper_scale_calls(tmp_path):
+    data, reports = fake_run(tmp_path)  # illusion 200 calls, therapy 400
+    page, _ = render_index.build(data, reports, planned={"illusion": (20_000, True), "therapy": (800, False)})
+    scope = re.search(r"<p class='scope'>(.*?)</p>", page, re.S).group(1)
+    assert "illusion 200 of 20,000 (1%)" in scope and "therapy 400 of at least 800 (50% at most)" in scope
+    assert "demonstration" not in scope and scope.split("</strong>")[1].count(". ") == 0  # one sentence
+    assert "not how the papers' models behave" in scope
+
+
+def test_a_run_at_the_paper_scale_is_not_called_a_demonstration(tmp_path):
+    data, reports = fake_run(tmp_path)
+    page, _ = render_index.build(data, reports, planned={"illusion": (200, True)})
+    scope = re.search(r"<p class='scope'>(.*?)</p>", page, re.S).group(1)
+    assert "illusion 200 of 200 (100%)" in scope and "stand at the papers' scale" in scope
+    assert "demonstration" not in scope
+
+
+def test_the_paper_scale_profiles_are_counted_without_a_store():
+    planned = render_index.paper_scale_plan()
+    assert {"illusion", "sycophancy", "therapy"} <= set(planned)
+    assert all(n > 1000 for n, _ in planned.values())

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.core.figures import not_drawn, note_n, save, short_model
+from analysis.core.figures import not_drawn, save, short_model
 from analysis.studies.illusion.schema import expected_range
 
 LABELS = {
@@ -144,6 +144,10 @@ def profiles(table: pd.DataFrame, columns: list[str], path=None, title: str = ""
 
 def _estimable(d: pd.DataFrame, est: str = "d") -> pd.DataFrame:
     return d[d[est].notna()] if est in d else d.iloc[0:0]
+
+
+MAX_ROWS = 30  # a figure with more rows is summarised (or not drawn): a forest of hundreds of rows is unreadable
+MAX_HEIGHT = 14.0  # inches
 
 
 def _dropped_note(ax, n_dropped: int, what: str) -> None:
@@ -280,28 +284,43 @@ def rq3_shifts(shifts: pd.DataFrame, path=None, model: str | None = None):
     return save(fig, path)
 
 
-def cct_choices(items: pd.DataFrame, path=None):
-    """Mean cards chosen per CCT scenario and condition type against the EV-optimal number; marker size =
-    number of units; the identity line is labelled."""
+def cct_choices(items: pd.DataFrame, path=None, ci: float = 0.95):
+    """Mean cards chosen per CCT scenario and condition type against the EV-optimal number, with the t-based
+    CI of the mean over the scored rows (none drawn where fewer than 2 rows or no spread) and n per point;
+    the axes fit the data (points, CI ends, optima) with a margin, and the identity line is labelled."""
     if items is None or items.empty or "optimum" not in items:
         return not_drawn("CCT choices", "the item table has no CCT scenarios with an EV optimum", path)
     d = items[(items["task"] == "cct") & items["value"].notna()]
     if d.empty:
         return not_drawn("CCT choices", "no CCT scenario has a scored answer", path)
-    ctype = d["condition"].str.split("_").str[0]
-    g = (d.assign(ctype=ctype).groupby(["item_id", "ctype"], as_index=False)
-         .agg(value=("value", "mean"), optimum=("optimum", "first"), n=("value", "size")))
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    d = d.assign(ctype=d["condition"].str.split("_").str[0])
+    rows = []
+    for (item, ct), sub in d.groupby(["item_id", "ctype"]):
+        m, lo, hi = _mean_ci(sub["value"].to_numpy(float), ci)
+        rows.append({"item_id": item, "ctype": ct, "value": m, "lo": lo, "hi": hi, "n": len(sub),
+                     "optimum": float(sub["optimum"].iloc[0])})
+    g = pd.DataFrame(rows)
+    g["x"] = g["optimum"] + np.where(g["ctype"] == "persona", 0.3, -0.3)
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
     for (ct, sub), colour in zip(g.groupby("ctype"), ("tab:blue", "tab:orange", "tab:green")):
-        ax.scatter(sub["optimum"] + (0.3 if ct == "persona" else -0.3), sub["value"], s=12 + 4 * sub["n"], alpha=0.7,
-                   color=colour, label=f"{ct} conditions")
-    ax.plot([0, 32], [0, 32], color="grey", lw=0.8, ls="--", label="choice = EV optimum")
-    ax.set_xlim(-1, 33)
-    ax.set_ylim(-1, 33)
+        has = sub["lo"].notna().to_numpy()
+        ax.scatter(sub["x"], sub["value"], s=12 + 4 * sub["n"], alpha=0.7, color=colour,
+                   label=f"{ct} conditions (n = {int(sub['n'].min())}-{int(sub['n'].max())} rows per point)")
+        if has.any():
+            s2 = sub[has]
+            ax.errorbar(s2["x"], s2["value"], yerr=[s2["value"] - s2["lo"], s2["hi"] - s2["value"]], fmt="none",
+                        ecolor=colour, elinewidth=1, capsize=2)
+    xlim = _limits("bh_cct_cards", g["x"], g["x"], 0.1)
+    ylim = _limits("bh_cct_cards", pd.concat([g["value"], g["lo"]]), pd.concat([g["value"], g["hi"]]), 0.1)
+    lo_i, hi_i = min(xlim[0], ylim[0]), max(xlim[1], ylim[1])
+    ax.plot([lo_i, hi_i], [lo_i, hi_i], color="grey", lw=0.8, ls="--", label="choice = EV optimum")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_xlabel("EV-optimal cards (offset by condition type)")
-    ax.set_ylabel("cards chosen (expected, mean over units)")
-    ax.legend(fontsize=8, loc="upper left")
-    note_n(ax, f"{d['item_id'].nunique()} scenarios, {len(g)} points from {len(d)} scored rows")
+    ax.set_ylabel(f"cards chosen (expected, mean with {ci:.0%} CI)")
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(f"{d['item_id'].nunique()} scenarios, {len(g)} points from {len(d)} scored rows; "
+                 f"{int(g['lo'].isna().sum())} without a CI (under 2 rows or no spread)", fontsize=8)
     return save(fig, path)
 
 
@@ -318,7 +337,9 @@ def persona_check(checks: pd.DataFrame, path=None):
         return not_drawn(what, f"none of the {len(checks)} persona conditions has an estimable d: each has "
                          f"{' or '.join(map(str, ns))} unit(s)" + (f" ({'; '.join(notes)})" if notes else "")
                          , path)
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(d) + 1.4))
+    if len(d) > MAX_ROWS:
+        return _persona_check_summary(d, len(checks), path)
+    fig, ax = plt.subplots(figsize=(7, min(0.4 * len(d) + 1.4, MAX_HEIGHT)))
     y = np.arange(len(d))
     up = (d["against_design"] != True).to_numpy()  # noqa: E712
     if up.any():
@@ -331,4 +352,42 @@ def persona_check(checks: pd.DataFrame, path=None):
     ax.axvline(0, color="grey", lw=0.8, label="no shift")
     ax.set_xlabel("Cohen's d of the target self-report, persona minus baseline (two-sided CI)")
     ax.legend(fontsize=8, loc="best")
+    return save(fig, path)
+
+
+def _strategy(d: pd.DataFrame) -> pd.Series:
+    """The persona strategy of each condition ``persona_<trait>_<strategy>_t<k>`` (the whole rest if it has no
+    triplet suffix)."""
+    rest = [c.removeprefix(f"persona_{t}_") for c, t in zip(d["condition"].astype(str), d["persona_trait"].astype(str))]
+    return pd.Series(rest, index=d.index).str.replace(r"_t\d+$", "", regex=True)
+
+
+def _persona_check_summary(d: pd.DataFrame, n_checks: int, path=None):
+    """More than MAX_ROWS estimable checks: one row per persona trait x strategy, the median d with its range
+    (min to max over the models' conditions), n models and n conditions; drawn only if that fits."""
+    what = "persona check"
+    g = (d.assign(strategy=_strategy(d))
+         .groupby(["persona_trait", "strategy"], as_index=False)
+         .agg(d=("d", "median"), lo=("d", "min"), hi=("d", "max"), n_models=("model", "nunique"),
+              n_cond=("d", "size"), against=("against_design", lambda x: int((x == True).sum()))))  # noqa: E712
+    if len(g) > MAX_ROWS:
+        return not_drawn(what, f"{len(d)} estimable persona conditions in {len(g)} trait x strategy groups are too "
+                         f"many rows for one figure (at most {MAX_ROWS}); the table lists them", path)
+    fig, ax = plt.subplots(figsize=(7, min(0.4 * len(g) + 1.8, MAX_HEIGHT)))
+    y = np.arange(len(g))
+    ax.errorbar(g["d"], y, xerr=[g["d"] - g["lo"], g["hi"] - g["d"]], fmt="o", color="tab:blue", ms=4, capsize=2,
+                label="median d, bar = range over the conditions (not a CI)")
+    bad = g["against"] > 0
+    if bad.any():
+        ax.scatter(g.loc[bad, "d"], y[bad.to_numpy()], color="tab:red", zorder=3, s=20,
+                   label="some condition against the design")
+    ax.set_yticks(y, [f"{r.persona_trait} / {r.strategy} (n = {r.n_models} models, {r.n_cond} conditions"
+                      + (f", {r.against} against" if r.against else "") + ")" for r in g.itertuples()], fontsize=8)
+    ax.invert_yaxis()
+    _dropped_note(ax, n_checks - len(d), "persona condition(s)")
+    ax.axvline(0, color="grey", lw=0.8, label="no shift")
+    ax.set_xlabel("Cohen's d of the target self-report, persona minus baseline: median over models x triplets")
+    ax.set_title(f"Persona check: {len(d)} conditions summarised per trait x strategy (per-condition table: "
+                 "persona_checks.csv)", fontsize=8)
+    ax.legend(fontsize=7, loc="best")
     return save(fig, path)

@@ -317,13 +317,16 @@ def convert(src: str | Path = SHIPPED) -> Conversion:
     return Conversion(pl.from_pandas(t), log)
 
 
+SOURCE = f"Han et al. (2025)'s released tables ({RELEASE_COMMIT[:7]})"  # how validation errors name the table
+
+
 def analyse(conv: Conversion):
     """RQ1-RQ3 on the converted table, exactly as Study 1's analysis and ``reanalyse`` run them, with the
     default analysis settings (``illusion.analysis`` defaults; the pairs from the table's ``model_pair``)."""
     from analysis.studies.illusion.params import AnalysisParams
     from analysis.studies.illusion.results import analyse as run
 
-    return run(conv.table, AnalysisParams(), source=f"Han et al. (2025)'s released tables ({RELEASE_COMMIT[:7]})")
+    return run(conv.table, AnalysisParams(), source=SOURCE)
 
 
 def _fmt(x: float, nd: int = 2) -> str:

@@ -15,6 +15,7 @@ without a bar; score axes span the scale's whole range.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -42,6 +43,20 @@ def band_position(inst: Instrument, score: float | None, scale: str = "total") -
             frac = 0.0 if upper <= b.min else min(max((score - b.min) / (upper - b.min), 0.0), 1.0)
             return (i + frac) / k
     return np.nan
+
+
+def score_text(inst: Instrument, score: float, scale: str = "total") -> str:
+    """The score with one decimal, or more (up to 3) where rounding would carry it across a human cut-off
+    (9.968 is "9.97", not "10.0", when moderate starts at 10); rounded down at 3 decimals if even that crosses."""
+    mins = [b.min for b in inst.scale(scale).cutoffs]
+
+    def band(x: float) -> int:
+        return sum(x >= m for m in mins)
+
+    for nd in (1, 2, 3):
+        if band(round(score, nd)) == band(score):
+            return f"{score:.{nd}f}"
+    return f"{math.floor(score * 1000) / 1000:.3f}"
 
 
 def _col_label(inst: Instrument, scale: str) -> str:
@@ -76,10 +91,11 @@ def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: s
         i = rows.index((r["model"], r["condition"], r["stance"]))
         j = cols.index((r["instrument"], r["scale"]))
         data[i, j] = band_position(by_id[r["instrument"]], r["mean"], r["scale"])
-        if r["mean"] is None:
-            labels[i][j] = f"not scored\n({r['items_invalid']} of {r['items_asked']} item answers invalid)"
+        if r["mean"] is None:  # three short lines: the text stays inside its cell
+            labels[i][j] = f"not scored:\n{r['items_invalid']} of {r['items_asked']} item\nanswers invalid"
         else:
-            labels[i][j] = f"{r['mean']:.1f}/{r['max_score']:.0f} {r['band_of_mean'] or ''}\nn = {r['n_units']}"
+            mean = score_text(by_id[r["instrument"]], r["mean"], r["scale"])
+            labels[i][j] = f"{mean}/{r['max_score']:.0f} {r['band_of_mean'] or ''}\nn = {r['n_units']}"
     fig, ax = plt.subplots(figsize=(2.6 * len(cols) + 3.2, 0.6 * len(rows) + 1.8))
     im = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=1, aspect="auto")
     for i in range(len(rows)):

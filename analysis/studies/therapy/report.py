@@ -115,8 +115,16 @@ def _f(x, nd: int = 1) -> str:
 
 def _g(row: dict, a: AnalysisParams) -> str:
     if row["g"] is None or math.isnan(row["g"]):
-        return (f"mean difference {_f(row['mean_diff'])} (n = {row['n']} paired sessions); Hedges' g not estimable: "
-                f"{row['note'] or 'no variance'}")
+        n, sd = row["n"], row.get("sd_diff")
+        if n < 3:
+            why = f"it needs at least 3 paired sessions and there {'is' if n == 1 else 'are'} {n}"
+        elif sd is not None and sd == 0:
+            why = "the differences have no variance"
+        else:
+            why = "the scores have no variance across sessions in either condition"
+        fresh = [x for x in (row["note"] or "").split("; ") if "fresh context" in x]
+        return (f"mean difference {_f(row['mean_diff'])}, n = {n} paired sessions (Hedges' g is not estimable because "
+                f"{why})" + (f" ({'; '.join(fresh)})" if fresh else ""))
     return (f"Hedges' g = {_f(row['g'], 2)} ({int(a.ci * 100)}% CI {_f(row['ci_low'], 2)} to {_f(row['ci_high'], 2)}), "
             f"mean difference {_f(row['mean_diff'])}, n = {row['n']} paired sessions, two-sided paired t-test "
             f"p = {_f(row['p'], 3)}, {row['adjust']}-adjusted p = {_f(row['p_adj'], 3)}"

@@ -134,6 +134,22 @@ def test_profiles_show_only_groups_with_data_with_a_ci_and_n_and_fit_the_axis_to
     plt.close("all")
 
 
+def test_cct_choices_fit_the_axes_to_the_data_and_show_a_ci_and_n():
+    """The reference figure kept fixed 0-32 axes for optima 0-6 and choices 10-13, and its means had no CI."""
+    rng = np.random.default_rng(1)
+    items = pd.DataFrame([{"task": "cct", "item_id": f"s{o}", "condition": f"{c}_{k}", "optimum": o,
+                           "value": 10 + 3 * rng.random()}
+                          for o in (0, 3, 6) for c in ("baseline", "persona") for k in range(4)])
+    f = fg.cct_choices(items)
+    ax = f.axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 < -0.3 and x1 > 6.3 and x1 - x0 < 10  # the optima, not 0-32
+    assert y0 < items["value"].min() and y1 > items["value"].max() and y0 > 5 and y1 < 20
+    assert len(ax.containers) == 2  # CI bars for both condition types
+    assert "n = 4-4 rows per point" in texts(f) and "0 without a CI" in texts(f)
+    plt.close("all")
+
+
 def test_every_figure_has_labels_of_at_least_8_pt_as_a_report_shows_them():
     from analysis.core.figures import small_texts
 
@@ -154,3 +170,32 @@ def test_every_figure_has_labels_of_at_least_8_pt_as_a_report_shows_them():
         assert f is not None, name
         assert small_texts(f) == [], name
     plt.close("all")
+
+
+def _many_checks(traits, strategies, n_models=12, triplets=3):
+    rng = np.random.default_rng(3)
+    rows = [{"model": f"m{m}", "condition": f"persona_{t}_{s}_t{k}", "persona_trait": t, "d": d,
+             "d_ci_low": d - 1, "d_ci_high": d + 1, "n_persona": 9, "n_baseline": 27, "against_design": d < 0,
+             "note": np.nan}
+            for t in traits for s in strategies for m in range(n_models) for k in range(1, triplets + 1)
+            for d in [float(rng.normal(1, 1))]]
+    return pd.DataFrame(rows)
+
+
+def test_a_persona_check_with_hundreds_of_rows_is_summarised_per_trait_and_strategy(tmp_path):
+    """The Han et al. re-analysis drew 216 rows (1128 x 11,400 px)."""
+    checks = _many_checks(["agreeableness", "self_regulation"], ["character", "description", "identity"])
+    assert len(checks) == 216
+    f = fg.persona_check(checks, tmp_path / "chk.png")
+    ticks = [t.get_text() for t in f.axes[0].get_yticklabels()]
+    assert len(ticks) == 6 and all("n = 12 models, 36 conditions" in t for t in ticks)
+    assert "self_regulation / identity" in "\n".join(ticks) and "median d" in texts(f)
+    assert f.get_size_inches()[1] <= fg.MAX_HEIGHT
+    g = checks[(checks["persona_trait"] == "agreeableness") & checks["condition"].str.contains("_character_")]
+    assert any(np.isclose(x, g["d"].median()) for x in f.axes[0].lines[0].get_xdata())
+
+
+def test_a_persona_check_too_large_even_when_summarised_is_not_drawn(tmp_path, capsys):
+    checks = _many_checks([f"trait{i}" for i in range(11)], ["a", "b", "c"], n_models=2, triplets=1)
+    assert fg.persona_check(checks, tmp_path / "chk.png") is None
+    assert "33 trait x strategy groups are too many rows" in capsys.readouterr().out

@@ -238,3 +238,14 @@ def test_summary_survives_a_mixed_term_without_a_test(run):
                                    pl.lit(None, dtype=pl.Float64).alias("mde_coef"))
     text = report.summary(dataclasses.replace(res, mixed=mixed), STUDY.question)
     assert "p = n/a" in text
+
+
+def test_a_g_that_is_not_estimable_is_said_in_words_not_with_the_table_note():
+    """The index box printed the table note: '...: g undefined (see mean_diff)'."""
+    row = {"g": float("nan"), "mean_diff": 0.0, "n": 3, "sd_diff": 0.0,
+           "note": "no variance across sessions in either condition: g undefined (see mean_diff)"}
+    text = report._g(row, AnalysisParams())
+    assert text == ("mean difference 0.0, n = 3 paired sessions (Hedges' g is not estimable because the differences "
+                    "have no variance)")
+    assert "see mean_diff" not in report._g({**row, "n": 2, "sd_diff": 1.0}, AnalysisParams())
+    assert "at least 3 paired sessions and there are 2" in report._g({**row, "n": 2, "sd_diff": 1.0}, AnalysisParams())
