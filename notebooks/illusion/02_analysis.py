@@ -72,7 +72,7 @@ found = display(Markdown("**What this run found** appears here once every step b
 # | sampling | generated at T 0.3 / 0.7 / 1.0 x 3 runs (the sampled runs are units) | option probabilities, expectations at T 0 / 0.5 / 1.0 from one pass; 1 run; the unit is the model x condition (the T = 1 row) | not yet built | the scoring method: exact and one call per item; the budget |
 # | parsing | regular expressions on the reply; an unparsed questionnaire answer is scored 3, an unparsed confidence -1, and averaged in | none for closed answers; generated trivia answers are parsed, failures counted, never imputed | not yet built | the project imputes nothing |
 # | scoring | domain means of the generated answers (2 decimals); SRQ total = item mean x 63 | expected answer per item; a scale mean only when every item has a valid answer; an SRQ total only when all 63 were given | not yet built | the scoring method; no imputation |
-# | tests: RQ1 | not in the released material | base against instruct: the models as units (Welch tests of means and log SDs), per pair Brown-Forsythe, sign test; needs base models (not tested by default) | not yet built | no embedded base model |
+# | tests: RQ1 | not in the released material | base against instruct: the models as units (Welch test of means, exact Mann-Whitney test of within-model SDs), per pair Brown-Forsythe, sign test; needs base models (not tested by default) | not yet built | no embedded base model |
 # | tests: RQ2 | not in the released material | standardised slopes, random intercept per model, two-sided, Benjamini-Hochberg and Holm | not yet built | - |
 # | tests: RQ3 | not in the released material | Cohen's d against the same models' baselines (per model and pooled), logistic regressions persona vs baseline | not yet built | - |
 
@@ -116,7 +116,8 @@ fig = fg.cct_choices(items, figs / "cct_choices.png")
 # ## RQ1: base versus aligned models
 #
 # Pooled over models, with the models as units: Welch t-test of the model means (Cohen's d, instruct minus base)
-# and of the log within-model SDs (is the instruct models' self-report more stable?); across pairs, a sign test of
+# and an exact two-sided Mann-Whitney test of the within-model SDs (is the instruct models' self-report more
+# stable? a model with SD 0 stays in); across pairs, a sign test of
 # how many instruct models have the smaller SD; per pair, a Brown-Forsythe test of variability over the pair's
 # conditions and each Big Five trait's correlation
 # with the SRQ (Fisher z test of the difference). Two-sided; Holm-corrected within each table.
