@@ -133,7 +133,7 @@ def test_therapy_steps_compose_to_what_the_one_call_analysis_returns():
     insts = load_scales(raw.pop("instruments")["spec"].unique(maintain_order=True).to_list())
     a = STUDY.analysis_stage(None).analysis
     whole = report.analyse(raw, insts, a)
-    scores_summary = rs.scores_step(raw["items"], insts, a)
+    scores_summary = rs.scores_step(raw["items"], raw["probs"], insts, a)
     scores = scores_summary[0]
     steps = rs.assemble(insts, a, raw, scores_summary, rs.mode_step(scores, insts, a), rs.stance_step(scores, insts, a),
                         rs.mixed_step(scores, insts, a), rs.items_step(raw["items"], raw["probs"]),
@@ -142,5 +142,9 @@ def test_therapy_steps_compose_to_what_the_one_call_analysis_returns():
     for f in ("items", "scores", "summary", "shares", "mode_fx", "stance_fx", "mixed", "dist", "recognition",
               "codings", "agreement", "calibration", "gate", "rates", "denial", "sessions"):
         _same(getattr(whole, f), getattr(steps, f))
+    # the probability-scored conditions have P(total >= cut-off), not "not computed" (issue 17 review)
+    probs_rows = steps.shares.filter(pl.col("condition").str.ends_with(":probs"))
+    if probs_rows.height:
+        assert probs_rows["share"].is_not_nan().any()
     assert whole.mixed_notes == steps.mixed_notes
     assert report.summary(whole, STUDY.question) == report.summary(steps, STUDY.question)
