@@ -90,8 +90,12 @@ def test_sycophancy_steps_compose_to_what_the_one_call_analysis_returns():
                         rs.association_step(table, a), rs.facets_step(table, inst, a), rs.mixed_step(table, a),
                         rs.ttg_step(table, baseline, a), rs.facts_step(table, baseline, a))
     for f in ("table", "baseline", "validity", "checks", "manipulation", "reliability", "rates", "tests",
-              "tests_adjusted", "decision", "facets", "mixed", "ttg", "ttg_summary", "facts", "fact_tests"):
+              "tests_adjusted", "decision", "facets", "mixed", "ttg", "ttg_summary", "facts", "fact_tests",
+              "first_tokens", "ambiguous"):
         _same(getattr(whole, f), getattr(steps, f))
+    # the steps carry what the one-call analysis added after the tests (issue 17 review: the copy had drifted)
+    assert "mde" in steps.tests.columns and steps.first_tokens is not None and steps.ambiguous is not None
+    assert whole.probe_without_tokens == steps.probe_without_tokens
     assert (whole.models, whole.n_opinion_prompts, whole.n_categories, whole.decision_method) == \
         (steps.models, steps.n_opinion_prompts, steps.n_categories, steps.decision_method)
     assert stats.summary(whole, a) == stats.summary(steps, a)
