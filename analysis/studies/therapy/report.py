@@ -178,6 +178,7 @@ def summary(res: Results, question: str) -> str:
                           else (", one fresh context" if r["n_units"] == 1 and "_fresh" in c else ", CI undefined"))
                     parts.append(f"{c}: {_f(r['mean'])} of {r['max_score']:.0f}{ci}, n = {r['n_units']}"
                                  + (f", band '{r['band_of_mean']}'" if r["band_of_mean"] else "")
+                                 + _reach(res, model, inst_id, scale, c, a.ref_stance)
                                  + (f", {r['items_invalid']} invalid item answers" if r["items_invalid"] else ""))
             if parts:
                 out.append(f"- {name} ({a.ref_stance} stance, mean score): " + "; ".join(parts) + ".")
@@ -224,6 +225,19 @@ def summary(res: Results, question: str) -> str:
     if any("Theme rates are not interpretable" in line for line in out):
         finding += " Theme rates are not interpretable in this run (see the judge line below)."
     return "\n".join([f"**Finding.** {finding}", ""] + out)
+
+
+def _reach(res: Results, model: str, inst_id: str, scale: str, cond: str, stance: str) -> str:
+    """For a condition scored from option probabilities: P(total >= each cut-off) (its expected total has no
+    band); empty otherwise or where it was not computed."""
+    if not cond.endswith(":probs") or not res.shares.height:
+        return ""
+    sh = res.shares.filter((pl.col("model") == model) & (pl.col("instrument") == inst_id) & (pl.col("scale") == scale)
+                           & (pl.col("condition") == cond) & (pl.col("stance") == stance) & pl.col("share").is_not_nan())
+    if not sh.height:
+        return ""
+    return ", expected total (no band); P(total >= cut-off) " + ", ".join(
+        f"{r['cutoff_band']} {_f(r['share'], 2)}" for r in sh.iter_rows(named=True))
 
 
 def _share_lines(res: Results, model: str, inst_id: str, scale: str, name: str) -> list[str]:

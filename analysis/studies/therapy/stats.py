@@ -234,9 +234,17 @@ def mean_ci(values, ci: float = 0.95) -> tuple[float, float]:
     return float(v.mean() - h), float(v.mean() + h)
 
 
+def _expected(condition: str) -> bool:
+    """Is the condition scored from option probabilities (an expected total, not an observed one)?"""
+    return condition.split(":")[1:2] == ["probs"]
+
+
 def score_summary(scores: pl.DataFrame, instruments: list[Instrument], ci: float = 0.95) -> pl.DataFrame:
     """Mean (t CI over sessions, SD, range) score per model x stance x condition x reported scale, the
     human band the mean falls in (where the scale has cut-offs), and missing-answer counts next to it.
+    ``band_of_mean`` is empty for a condition scored from option probabilities: its score is an expected total,
+    whose band says nothing about the chance of reaching a cut-off (that is P(total >= cut-off) in
+    :func:`cutoff_shares`).
 
     ``n_units`` counts the distinct conversations scored: the sessions, or 1 for a fresh context that is
     the same request for every session (its CI is then undefined, not zero)."""
@@ -268,8 +276,9 @@ def score_summary(scores: pl.DataFrame, instruments: list[Instrument], ci: float
     return out.drop("_distinct", "_values").with_columns(
         pl.Series("ci_low", [c[0] for c in cis], dtype=pl.Float64),
         pl.Series("ci_high", [c[1] for c in cis], dtype=pl.Float64),
-        pl.struct("instrument", "scale", "mean").map_elements(
-            lambda r: by_id[r["instrument"]].band(r["scale"], r["mean"]) if r["mean"] is not None else None,
+        pl.struct("instrument", "scale", "condition", "mean").map_elements(
+            lambda r: (by_id[r["instrument"]].band(r["scale"], r["mean"])
+                       if r["mean"] is not None and not _expected(r["condition"]) else None),
             return_dtype=pl.Utf8).alias("band_of_mean"),
         (pl.col("items_invalid") / pl.col("items_asked")).alias("invalid_rate"),
     ).sort("model", "instrument", "scale", "condition", "stance")
