@@ -152,26 +152,31 @@ def decision_rule(tests: pl.DataFrame, by: str = "model", alpha: float = 0.05, m
     Returns (tests with ``p_adj`` = each test's p corrected across models by ``method`` and the
     significance flags, per-model decision table). A model 'shows the effect' when at least
     ``min_significant`` of the six rule tests have p < alpha (paper) / p_adj < alpha (corrected).
+    With one model each family has one test: nothing is corrected, so ``p_adj``, ``significant_adj``,
+    ``n_significant_adj`` and the corrected rule are null and ``adjustment`` says "no correction: one test".
     """
     if not 0 < alpha < 1:
         raise StatsError(f"alpha must lie strictly between 0 and 1, not {alpha!r}.")
     t = tests.filter(pl.col("test").is_in(RULE_TESTS))
+    one = t[by].n_unique() <= 1
     parts = []
     for name in RULE_TESTS:
         sub = t.filter(pl.col("test") == name)
         if sub.height:
-            parts.append(sub.with_columns(pl.Series("p_adj", adjust(sub["p"].to_numpy(), method))))
+            parts.append(sub.with_columns(pl.Series("p_adj", adjust(sub["p"].to_numpy(), method)) if not one
+                                          else pl.lit(None, pl.Float64).alias("p_adj")))
     t = pl.concat(parts) if parts else t.with_columns(pl.lit(None, pl.Float64).alias("p_adj"))
     t = t.with_columns((pl.col("p") < alpha).fill_null(False).alias("significant"),
-                       (pl.col("p_adj") < alpha).fill_null(False).alias("significant_adj"),
-                       pl.lit(method).alias("adjustment"))
+                       ((pl.col("p_adj") < alpha).fill_null(False) if not one
+                        else pl.lit(None, pl.Boolean)).alias("significant_adj"),
+                       pl.lit(method if not one else "no correction: one test").alias("adjustment"))
     dec = (
         t.group_by(by, maintain_order=True)
         .agg(
             pl.len().alias("n_tests"),
             pl.col("p").is_not_nan().sum().alias("n_tests_computed"),
             pl.col("significant").sum().alias("n_significant"),
-            pl.col("significant_adj").sum().alias("n_significant_adj"),
+            (pl.col("significant_adj").sum() if not one else pl.lit(None, pl.UInt32)).alias("n_significant_adj"),
             pl.col("n").max().alias("n_personas"),
         )
         .with_columns(

@@ -119,8 +119,15 @@ def _g(row: dict, a: AnalysisParams) -> str:
                 f"{row['note'] or 'no variance'}")
     return (f"Hedges' g = {_f(row['g'], 2)} ({int(a.ci * 100)}% CI {_f(row['ci_low'], 2)} to {_f(row['ci_high'], 2)}), "
             f"mean difference {_f(row['mean_diff'])}, n = {row['n']} paired sessions, two-sided paired t-test "
-            f"p = {_f(row['p'], 3)}, {row['adjust']}-adjusted p = {_f(row['p_adj'], 3)}"
+            f"p = {_f(row['p'], 3)}, "
+            + (f"{row['adjust']}-adjusted p = {_f(row['p_adj'], 3)}" if not _uncorrected(row) else
+               "no correction: one test")
             + (f" ({row['note']})" if row["note"] else "") + _mde(row, a))
+
+
+def _uncorrected(row: dict) -> bool:
+    """A contrast whose family has one test (``contrasts`` then adjusts nothing)."""
+    return str(row.get("adjust", "")).startswith("no correction")
 
 
 def _num(x) -> bool:
@@ -129,12 +136,14 @@ def _num(x) -> bool:
 
 def _mde(row: dict, a: AnalysisParams) -> str:
     """What a non-significant paired contrast could have detected at its n."""
-    p = row.get("p_adj")
+    p = row.get("p") if _uncorrected(row) else row.get("p_adj")
     if row.get("mde_dz") is None or (p is not None and p == p and p < 1 - a.ci) or row["mde_dz"] != row["mde_dz"]:
         return ""
     return (f"; not significant: at n = {row['n']} the paired t test detects d_z >= {_f(row['mde_dz'], 2)} with 80% "
-            f"power (two-sided, alpha = {1 - a.ci:.2f}; >= {_f(row['mde_dz_adj'], 2)} at the strictest "
-            f"{row['adjust']} step), a mean difference of about {_f(row['mde_mean_diff'])} at the observed SD of the "
+            f"power (two-sided, alpha = {1 - a.ci:.2f}"
+            + (f"; >= {_f(row['mde_dz_adj'], 2)} at the strictest {row['adjust']} step" if not _uncorrected(row)
+               else "; no correction: one test")
+            + f"), a mean difference of about {_f(row['mde_mean_diff'])} at the observed SD of the "
             f"differences; observed d_z = {_f(row['dz'], 2)}")
 
 

@@ -297,7 +297,8 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
     Beside each estimate, the smallest effect the paired t test detects at its n (80% power, two-sided,
     alpha = 1 - ci; ``analysis.core.stats.power``): ``mde_dz`` (standardised like ``dz``), ``mde_dz_adj`` at
     the strictest step of the adjustment (alpha / number of tests in the table) and ``mde_mean_diff`` =
-    mde_dz x the observed SD of the paired differences, in score points."""
+    mde_dz x the observed SD of the paired differences, in score points. With one test in the table nothing is
+    corrected: ``p_adj`` and ``mde_dz_adj`` are null and ``adjust`` says "no correction: one test"."""
     rows = []
     for (model, inst, scale, stratum), g in scores.group_by(["model", "instrument", "scale", across],
                                                             maintain_order=True):
@@ -323,10 +324,13 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
     alpha = 1 - ci
     m = max(int(out["p"].is_not_nan().sum()), 1)
     mde = [mde_paired_d(int(n), alpha) for n in out["n"]]
+    one = m <= 1  # a family of one test: nothing is corrected, so no adjusted p and no adjusted detectable effect
     return out.with_columns(
-        pl.Series("p_adj", adjust(out["p"].to_numpy(), method)), pl.lit(method).alias("adjust"),
+        (pl.Series("p_adj", adjust(out["p"].to_numpy(), method)) if not one else pl.lit(None, pl.Float64).alias("p_adj")),
+        pl.lit(method if not one else "no correction: one test").alias("adjust"),
         pl.Series("mde_dz", mde, dtype=pl.Float64),
-        pl.Series("mde_dz_adj", [mde_paired_d(int(n), alpha / m) for n in out["n"]], dtype=pl.Float64),
+        pl.Series("mde_dz_adj", [mde_paired_d(int(n), alpha / m) if not one else None for n in out["n"]],
+                  dtype=pl.Float64),
         pl.Series("mde_mean_diff", [d * sd if sd == sd else math.nan for d, sd in zip(mde, out["sd_diff"])],
                   dtype=pl.Float64))
 

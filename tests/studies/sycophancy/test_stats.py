@@ -366,10 +366,15 @@ def test_one_model_reports_no_correction_and_many_models_do():
     assert "p_adj" not in h["pearson_r"] and "p" in h["pearson_r"]
     comp = ss.comparison_with_published(res, "holm")
     assert not comp["quantity"].str.contains("after").any()
+    # the written tables say so too (issue 17 review: decision.csv and tests_adjusted.csv showed Holm columns)
+    assert res.tests_adjusted["p_adj"].null_count() == res.tests_adjusted.height
+    assert set(res.tests_adjusted["adjustment"]) == {"no correction: one test"}
+    assert res.decision["n_significant_adj"].null_count() == res.decision["effect_holm_rule"].null_count() == 1
     two, _ = _results(0.5, models=("embedded:qwen2.5-coder-0.5b", "ollama:llama3.1:8b"))
     t2 = ss.summary(two, a)
     assert "after holm across the 2 models" in t2
     assert ss.comparison_with_published(two, "holm")["quantity"].str.contains("after holm").any()
+    assert two.tests_adjusted["p_adj"].null_count() == 0 and set(two.tests_adjusted["adjustment"]) == {"holm"}
 
 
 def test_comparison_with_published_places_every_figure():

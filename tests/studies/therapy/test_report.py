@@ -229,7 +229,7 @@ def test_summary_reports_cutoff_probabilities_detectable_effects_and_the_model_f
     for fx in (res.mode_fx, res.stance_fx):
         for row in fx.iter_rows(named=True):
             assert row["mde_dz"] == pytest.approx(mde_paired_d(row["n"], 0.05), nan_ok=True)
-    nonsig = [row for row in res.stance_fx.iter_rows(named=True) if not row["p_adj"] < 0.05 and row["n"] >= 2]
+    nonsig = [row for row in res.stance_fx.iter_rows(named=True) if not (row["p"] if row["p_adj"] is None else row["p_adj"]) < 0.05 and row["n"] >= 2]
     if nonsig:
         assert "not significant: at n = " in text
     assert "score ~ C(condition" in text and "t with" in text

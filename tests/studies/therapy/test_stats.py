@@ -259,3 +259,21 @@ def test_mixed_model_fits_the_condition_by_stance_interaction_when_the_design_ha
     missing = sc.filter(~((pl.col("condition") == "whole_session:generate") & (pl.col("stance") == "warm")))
     tab2, note2 = mixed_model(missing, "gad7")
     assert not tab2["term"].str.contains("]:C(", regex=False).any() and "not every condition x stance cell" in note2
+
+
+def test_a_table_of_one_contrast_is_not_called_corrected():
+    """Issue 17 review: with m = 1 the report printed a "holm-adjusted p" and a "strictest holm step" that
+    corrected nothing."""
+    from analysis.studies.therapy.params import AnalysisParams
+    from analysis.studies.therapy.report import _g
+
+    sc = synthetic_scores(stance_effect=0.0).filter(pl.col("condition") == "item_session:generate")
+    one = contrasts(sc, "stance", [("warm", "neutral")], across="condition")
+    assert one.height == 1
+    row = one.row(0, named=True)
+    assert row["p_adj"] is None and row["mde_dz_adj"] is None and row["adjust"] == "no correction: one test"
+    text = _g(row, AnalysisParams())
+    assert "adjusted p" not in text and "strictest" not in text and "no correction: one test" in text
+    two = contrasts(synthetic_scores(), "stance", [("warm", "neutral")], across="condition")
+    assert two["adjust"].to_list() == ["holm", "holm"] and two["p_adj"].null_count() == 0
+    assert "holm-adjusted p" in _g(two.row(0, named=True), AnalysisParams())
