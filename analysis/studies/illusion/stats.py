@@ -653,7 +653,7 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
     ``shifts`` (long): one row per trait x strategy (and 'all strategies') x model (and 'all models') x
     measure (the paired self-report, ``kind`` self_report; the paired behaviour and any declared behaviour
     that follows the trait's self-report, ``kind`` behaviour): baseline and persona means, the raw shift,
-    Cohen's d (persona minus baseline, pooled SD, normal-approximation CI), n, the designed direction
+    Cohen's d (persona minus baseline, pooled SD, noncentral-t CI), n, the designed direction
     (+1 for the self-report: every persona describes the trait's high pole; the human-expected sign for a
     behaviour) and whether the shift goes that way. ``by_model``: per trait x strategy x measure, the pooled
     d beside the median and range of the per-model d. ``logistic``: persona vs baseline from the
@@ -736,8 +736,8 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
                              "d_min": float(dd.min()) if len(dd) else math.nan,
                              "d_max": float(dd.max()) if len(dd) else math.nan,
                              "n_models_as_designed": int((per["as_designed"] == True).sum())})  # noqa: E712
-    note = ("RQ3: Cohen's d = (persona - baseline) / pooled SD with a normal-approximation "
-            f"{ci:.0%} CI, against the baseline rows of the same models only; the paired self-report and behaviour "
+    note = ("RQ3: Cohen's d = (persona - baseline) / pooled SD with a noncentral-t "
+            f"{ci:.0%} CI (the interval that agrees with Student's t test), against the baseline rows of the same models only; the paired self-report and behaviour "
             "per trait come from data/stimuli/illusion/personas.yaml. Logistic regressions use the trait's persona "
             "rows (per strategy and over all strategies) and those models' baseline rows; under separation the "
             "L2-penalised fit is reported.")
