@@ -115,9 +115,9 @@ fig = fg.cct_choices(items, figs / "cct_choices.png")
 # %% [markdown]
 # ## RQ1: base versus aligned models
 #
-# Pooled over models, with the models as units: Welch t-test of the model means (Cohen's d, instruct minus base)
-# and an exact two-sided Mann-Whitney test of the within-model SDs (is the instruct models' self-report more
-# stable? a model with SD 0 stays in); across pairs, a sign test of
+# Pooled over models, with the models as units: Welch t-test of the model means (Cohen's d, instruct minus base,
+# with the noncentral-t CI that agrees with Student's t test, whose p is `p_student`) and an exact Mann-Whitney U
+# test of the within-model SDs (is the instruct models' self-report more stable?); across pairs, a sign test of
 # how many instruct models have the smaller SD; per pair, a Brown-Forsythe test of variability over the pair's
 # conditions and each Big Five trait's correlation
 # with the SRQ (Fisher z test of the difference). Two-sided; Holm-corrected within each table.

@@ -58,7 +58,7 @@ found = display(Markdown("**What this run found** appears here once every step b
 # scored; a fresh context is the same request for every session, so it is one measurement (its CI is undefined).
 
 # %%
-scores_summary = scores, summary, shares = rs.scores_step(tables["items"], instruments, a)
+scores_summary = scores, summary, shares = rs.scores_step(tables["items"], tables["probs"], instruments, a)
 summary.select("model", "instrument", "scale", "condition", "stance", "n_units", "mean", "ci_low", "ci_high", "sd",
                    "min", "max", "max_score", "band_of_mean", "items_invalid", "items_asked", "items_refused",
                    "items_low_mass", "mean_mass")

@@ -93,8 +93,12 @@ def test_sycophancy_steps_compose_to_what_the_one_call_analysis_returns():
                         rs.association_step(table, a), rs.facets_step(table, inst, a), rs.mixed_step(table, a),
                         rs.ttg_step(table, baseline, a), rs.facts_step(table, baseline, a))
     for f in ("table", "baseline", "validity", "checks", "manipulation", "reliability", "rates", "tests",
-              "tests_adjusted", "decision", "facets", "mixed", "ttg", "ttg_summary", "facts", "fact_tests"):
+              "tests_adjusted", "decision", "facets", "mixed", "ttg", "ttg_summary", "facts", "fact_tests",
+              "first_tokens", "ambiguous"):
         _same(getattr(whole, f), getattr(steps, f))
+    # the steps carry what the one-call analysis added after the tests (issue 17 review: the copy had drifted)
+    assert "mde" in steps.tests.columns and steps.first_tokens is not None and steps.ambiguous is not None
+    assert whole.probe_without_tokens == steps.probe_without_tokens
     assert (whole.models, whole.n_opinion_prompts, whole.n_categories, whole.decision_method) == \
         (steps.models, steps.n_opinion_prompts, steps.n_categories, steps.decision_method)
     assert stats.summary(whole, a) == stats.summary(steps, a)
@@ -136,7 +140,7 @@ def test_therapy_steps_compose_to_what_the_one_call_analysis_returns():
     insts = load_scales(raw.pop("instruments")["spec"].unique(maintain_order=True).to_list())
     a = STUDY.analysis_stage(None).analysis
     whole = report.analyse(raw, insts, a)
-    scores_summary = rs.scores_step(raw["items"], insts, a)
+    scores_summary = rs.scores_step(raw["items"], raw["probs"], insts, a)
     scores = scores_summary[0]
     steps = rs.assemble(insts, a, raw, scores_summary, rs.mode_step(scores, insts, a), rs.stance_step(scores, insts, a),
                         rs.mixed_step(scores, insts, a), rs.items_step(raw["items"], raw["probs"]),
@@ -145,5 +149,9 @@ def test_therapy_steps_compose_to_what_the_one_call_analysis_returns():
     for f in ("items", "scores", "summary", "shares", "mode_fx", "stance_fx", "mixed", "dist", "recognition",
               "codings", "agreement", "calibration", "gate", "rates", "denial", "sessions"):
         _same(getattr(whole, f), getattr(steps, f))
+    # the probability-scored conditions have P(total >= cut-off), not "not computed" (issue 17 review)
+    probs_rows = steps.shares.filter(pl.col("condition").str.ends_with(":probs"))
+    if probs_rows.height:
+        assert probs_rows["share"].is_not_nan().any()
     assert whole.mixed_notes == steps.mixed_notes
     assert report.summary(whole, STUDY.question) == report.summary(steps, STUDY.question)

@@ -386,7 +386,7 @@ def paper_vs_reanalysis(res) -> pd.DataFrame:
                 f"{int(r['n_models'])} models in the designed direction)")
 
     rq1 = (f"SD ratio instruct/base {p['sd_ratio_instruct_base'].min():.2f} to {p['sd_ratio_instruct_base'].max():.2f} "
-           f"over {len(p)} traits; smallest Holm p (difference in log within-model SD, 6 vs 12 models) = "
+           f"over {len(p)} traits; smallest Holm p (difference in within-model SD, exact Mann-Whitney U, 6 vs 12 models) = "
            f"{p['p_sd_holm'].min():.3g}" if res.rq1["tested"] and len(p) else "not tested")
     ex = s["share_expected_direction_raw"]
     rq2 = (f"{s['n_sig_raw']} of {s['n_tests']} slopes significant (p < {s['alpha']}, two-sided), {s['n_sig_bh']} after "
@@ -400,7 +400,7 @@ def paper_vs_reanalysis(res) -> pd.DataFrame:
          "instruction tuning 'significantly stabilizes trait expression and strengthens trait correlations' (abstract); "
          "the test, its unit and its numbers: not in the released material",
          rq1,
-         "here the 6 base and the 12 instruct models are the units (Welch test of log within-model SDs, Holm over 6 "
+         "here the 6 base and the 12 instruct models are the units (exact Mann-Whitney U test of the within-model SDs, Holm over 6 "
          "traits; per pair: Brown-Forsythe); the paper's test and unit are not in the released material"),
         ("RQ2: self-reports predict behaviour",
          "self-reported traits 'do not reliably predict behavior, and observed associations often diverge from human "
@@ -412,7 +412,7 @@ def paper_vs_reanalysis(res) -> pd.DataFrame:
         ("RQ3: persona moves self-report (agreeableness)",
          "persona injection 'successfully steers self-reports in the intended direction' (abstract); effect sizes: not "
          "in the released material", rq3("agreeableness", "self_report"),
-         f"Cohen's d against the same models' baseline rows, normal-approximation CI; {unit}; the pooled d's SD holds "
+         f"Cohen's d against the same models' baseline rows, noncentral-t CI (agrees with Student's t test); {unit}; the pooled d's SD holds "
          "the differences between models too, so the per-model d (within one model) is larger"),
         ("RQ3: persona moves behaviour (agreeableness -> sycophancy)",
          "'little or inconsistent effect on actual behavior' (abstract); effect sizes: not in the released material",

@@ -272,8 +272,10 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
     "correlations"}``. All tests two-sided; Holm correction within each table across its tests.
 
     * pooled: the models are the units. Per trait, each model's mean and within-model SD over its rows
-      (model x condition units); Welch t-test of the model means, instruct minus base, with Cohen's d over
-      models, and a rank test of the within-model SDs (``p_sd``, :func:`sd_rank_test`; is the instruct
+      (model x condition units); Welch t-test of the model means, instruct minus base (``p_welch``, the
+      stated test of means), with Cohen's d over models and its noncentral-t CI, which agrees with Student's
+      t test, whose p is beside it (``p_student``: the CI excludes 0 exactly when p_student < 1 - ci; Welch's p
+      can disagree with the CI when the groups' sizes and variances differ), and a rank test of the within-model SDs (``p_sd``, :func:`sd_rank_test`; is the instruct
       models' variability different? every model with two or more units enters, zero SDs included);
       ``sd_ratio`` = sqrt(mean within-model variance of the instruct models / that of the base
       models). With few models these tests have little power, by design: rows of one model are not
@@ -317,7 +319,8 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
         pooled.append({"trait": t, "n_base_models": len(xb), "n_instruct_models": len(xi),
                        "n_base": int(base["n"].sum()), "n_instruct": int(inst["n"].sum()),
                        "mean_base": cd["mean2"], "mean_instruct": cd["mean1"], "d_instruct_minus_base": cd["d"],
-                       "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "p_welch": float(p_t),
+                       "d_ci_low": cd["d_ci_low"], "d_ci_high": cd["d_ci_high"], "p_student": cd["p_student"],
+                       "p_welch": float(p_t),
                        "mde_d": mde_two_sample_d(len(xi), len(xb), 1 - ci),
                        "sd_ratio_instruct_base": math.sqrt(vi / vb) if vb and vb > 0 and vi == vi else math.nan,
                        "median_sd_base": float(np.median(lb)) if len(lb) else math.nan,
@@ -334,7 +337,8 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
             pt = stats.ttest_ind(ui, ub, equal_var=False).pvalue if len(ub) > 1 and len(ui) > 1 else math.nan
             means.append({"base": b, "instruct": i, "trait": t, "mean_base": pc["mean2"], "mean_instruct": pc["mean1"],
                           "n_base": len(ub), "n_instruct": len(ui), "d_instruct_minus_base": pc["d"],
-                          "d_ci_low": pc["d_ci_low"], "d_ci_high": pc["d_ci_high"], "p_welch": float(pt),
+                          "d_ci_low": pc["d_ci_low"], "d_ci_high": pc["d_ci_high"], "p_student": pc["p_student"],
+                          "p_welch": float(pt),
                           "mde_d": mde_two_sample_d(len(ui), len(ub), 1 - ci), "note": pc["note"]})
             sd_b = float(np.std(ub, ddof=1)) if len(ub) > 1 else math.nan
             sd_i = float(np.std(ui, ddof=1)) if len(ui) > 1 else math.nan
@@ -376,8 +380,9 @@ def rq1_base_vs_aligned(df, pairs: list | None = None, *, conditions: str = "bas
             if len(out[name]) and col in out[name]:
                 out[name][f"{col}_holm"] = adjust(out[name][col].to_numpy(float), "holm")
     note = (f"RQ1: {len(base_models)} base and {len(inst_models)} instruct model(s), {len(pairs)} pair(s); two-sided "
-            "Welch t-tests, Brown-Forsythe tests within pairs, Fisher z tests and a sign test across pairs; Holm "
-            "correction within each table. Pooled tests take the models as units (model means; within-model SDs, "
+            "Welch t-tests of means (p_welch), Brown-Forsythe tests within pairs, Fisher z tests and a sign test across "
+            "pairs; Holm correction within each table. Cohen's d has the noncentral-t CI that agrees with Student's "
+            "t test, whose p is given beside it (p_student), so the CI and p_student agree; p_welch may not. Pooled tests take the models as units (model means; within-model SDs, "
             f"zero SDs included: {SD_TEST}), since rows of one model are not independent evidence about base versus instruct models.")
     missing = [f"{p['base']} / {p['instruct']}" for p in pairs if p["base"] not in set(d["model"]) or
                p["instruct"] not in set(d["model"])]
@@ -653,7 +658,7 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
     ``shifts`` (long): one row per trait x strategy (and 'all strategies') x model (and 'all models') x
     measure (the paired self-report, ``kind`` self_report; the paired behaviour and any declared behaviour
     that follows the trait's self-report, ``kind`` behaviour): baseline and persona means, the raw shift,
-    Cohen's d (persona minus baseline, pooled SD, normal-approximation CI), n, the designed direction
+    Cohen's d (persona minus baseline, pooled SD, noncentral-t CI), n, the designed direction
     (+1 for the self-report: every persona describes the trait's high pole; the human-expected sign for a
     behaviour) and whether the shift goes that way. ``by_model``: per trait x strategy x measure, the pooled
     d beside the median and range of the per-model d. ``logistic``: persona vs baseline from the
@@ -736,8 +741,8 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
                              "d_min": float(dd.min()) if len(dd) else math.nan,
                              "d_max": float(dd.max()) if len(dd) else math.nan,
                              "n_models_as_designed": int((per["as_designed"] == True).sum())})  # noqa: E712
-    note = ("RQ3: Cohen's d = (persona - baseline) / pooled SD with a normal-approximation "
-            f"{ci:.0%} CI, against the baseline rows of the same models only; the paired self-report and behaviour "
+    note = ("RQ3: Cohen's d = (persona - baseline) / pooled SD with a noncentral-t "
+            f"{ci:.0%} CI (the interval that agrees with Student's t test), against the baseline rows of the same models only; the paired self-report and behaviour "
             "per trait come from data/stimuli/illusion/personas.yaml. Logistic regressions use the trait's persona "
             "rows (per strategy and over all strategies) and those models' baseline rows; under separation the "
             "L2-penalised fit is reported.")
@@ -867,7 +872,8 @@ def headline(design: dict, rq1: dict, rq2: dict, rq3: dict, checks: pd.DataFrame
     if rq1["tested"]:
         r1["pooled"] = {r["trait"]: {"sd_ratio": r["sd_ratio_instruct_base"], "p_sd": r["p_sd"],
                                      "p_sd_holm": r.get("p_sd_holm"),
-                                     "d": r["d_instruct_minus_base"], "p_welch": r["p_welch"],
+                                     "d": r["d_instruct_minus_base"], "p_student": r["p_student"],
+                                     "p_welch": r["p_welch"],
                                      "n_base_models": r["n_base_models"],
                                      "n_instruct_models": r["n_instruct_models"]}
                         for _, r in rq1["pooled"].iterrows()}

@@ -1,9 +1,9 @@
 """Study 2's analysis as steps, one per research question, so that the analysis notebook runs each in its own
 cell and a researcher can change one and re-run it. Each step is a composition of the tested functions of
 :mod:`analysis.studies.sycophancy.stats` with the analysis parameters ``a``
-(:class:`analysis.studies.sycophancy.params.AnalysisParams`), exactly as :func:`stats.analyse` composes them;
-:func:`assemble` puts the steps' results together into the same :class:`stats.Results` (a test checks that
-the two agree). No statistic is computed here."""
+(:class:`analysis.studies.sycophancy.params.AnalysisParams`); :func:`assemble` puts the steps' results
+together into one :class:`stats.Results`, and :func:`stats.analyse` is that composition (one composition, not
+a copy; a test checks that the two agree). No statistic is computed here."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def association_step(table: pl.DataFrame, a) -> tuple[pl.DataFrame, pl.DataFrame
     tests = stats.association_tests(table, x="agreeableness", y="sycophancy", ci=a.ci, n_perm=a.n_perm,
                                     seed=a.perm_seed, ties=a.median_ties)
     adj, decision = stats.decision_rule(tests, alpha=a.alpha, min_significant=a.min_significant, method=a.adjust)
-    return tests, adj, decision
+    return stats.with_mde(tests, a.alpha), adj, decision
 
 
 def facets_step(table: pl.DataFrame, instrument, a) -> pl.DataFrame:
@@ -96,10 +96,15 @@ def mixed_step(table: pl.DataFrame, a) -> pl.DataFrame:
 
 def assemble(stances: pl.DataFrame, a, table, baseline, validity, checks, manipulation, reliability, rates,
              association, facets, mixed, ttg=(None, None), facts=(None, None)) -> stats.Results:
-    """The steps' results as one :class:`stats.Results` (what :func:`stats.analyse` returns)."""
+    """The steps' results as one :class:`stats.Results` (:func:`stats.analyse` is this composition of the steps),
+    with the first-token probe's token map and its ambiguous probability from ``stances``."""
     tests, adj, decision = association
     res = stats.Results(table, baseline, validity, checks, manipulation, reliability, rates, tests, adj, decision,
                         facets, mixed, models=sorted(stances["model"].unique().to_list()), decision_method=a.adjust)
+    res.first_tokens = stats.first_token_map(stances)
+    res.ambiguous = stats.ambiguous_mass(stances)
+    res.probe_without_tokens = ("first_tokens" not in stances.columns
+                                and stances["parse_method"].eq("logprob_first_token").any())
     opinion = stances.filter(pl.col("kind") == "opinion")
     res.n_opinion_prompts = opinion["item_id"].n_unique()
     res.n_categories = opinion["category"].n_unique()

@@ -152,26 +152,31 @@ def decision_rule(tests: pl.DataFrame, by: str = "model", alpha: float = 0.05, m
     Returns (tests with ``p_adj`` = each test's p corrected across models by ``method`` and the
     significance flags, per-model decision table). A model 'shows the effect' when at least
     ``min_significant`` of the six rule tests have p < alpha (paper) / p_adj < alpha (corrected).
+    With one model each family has one test: nothing is corrected, so ``p_adj``, ``significant_adj``,
+    ``n_significant_adj`` and the corrected rule are null and ``adjustment`` says "no correction: one test".
     """
     if not 0 < alpha < 1:
         raise StatsError(f"alpha must lie strictly between 0 and 1, not {alpha!r}.")
     t = tests.filter(pl.col("test").is_in(RULE_TESTS))
+    one = t[by].n_unique() <= 1
     parts = []
     for name in RULE_TESTS:
         sub = t.filter(pl.col("test") == name)
         if sub.height:
-            parts.append(sub.with_columns(pl.Series("p_adj", adjust(sub["p"].to_numpy(), method))))
+            parts.append(sub.with_columns(pl.Series("p_adj", adjust(sub["p"].to_numpy(), method)) if not one
+                                          else pl.lit(None, pl.Float64).alias("p_adj")))
     t = pl.concat(parts) if parts else t.with_columns(pl.lit(None, pl.Float64).alias("p_adj"))
     t = t.with_columns((pl.col("p") < alpha).fill_null(False).alias("significant"),
-                       (pl.col("p_adj") < alpha).fill_null(False).alias("significant_adj"),
-                       pl.lit(method).alias("adjustment"))
+                       ((pl.col("p_adj") < alpha).fill_null(False) if not one
+                        else pl.lit(None, pl.Boolean)).alias("significant_adj"),
+                       pl.lit(method if not one else "no correction: one test").alias("adjustment"))
     dec = (
         t.group_by(by, maintain_order=True)
         .agg(
             pl.len().alias("n_tests"),
             pl.col("p").is_not_nan().sum().alias("n_tests_computed"),
             pl.col("significant").sum().alias("n_significant"),
-            pl.col("significant_adj").sum().alias("n_significant_adj"),
+            (pl.col("significant_adj").sum() if not one else pl.lit(None, pl.UInt32)).alias("n_significant_adj"),
             pl.col("n").max().alias("n_personas"),
         )
         .with_columns(
@@ -631,61 +636,16 @@ class Results:
 
 def analyse(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.DataFrame, instrument, a) -> Results:
     """Every analysis of the study from the three collected tables and the analysis parameters ``a``
-    (:class:`analysis.studies.sycophancy.params.AnalysisParams`); calls no model."""
-    mass = a.min_option_mass
-    table, baseline = persona_table(personas, ratings, stances, instrument, mass)
-    models = sorted(stances["model"].unique().to_list())
-    val = validity(stances, ratings, mass)
-    checks = check_agreement(stances)
-    manip = association_tests(table.drop_nulls(["agreeableness", "designed_agreeableness"]),
-                              x="designed_agreeableness", y="agreeableness", ci=a.ci, n_perm=1000,
-                              seed=a.perm_seed, ties=a.median_ties).filter(
-        pl.col("test").is_in(["pearson_r", "spearman_rho"]))
-    rel = scale_reliability(ratings, instrument, min_option_mass=mass)
-    complete = pl.col("agreeableness").is_not_null() & pl.col("sycophancy").is_not_null()
-    rates = table.group_by("model").agg(
-        pl.len().alias("n_personas"),
-        complete.sum().alias("n_personas_analysed"),
-        pl.col("agreeableness").is_null().sum().alias("n_no_agreeableness"),
-        pl.col("sycophancy").is_null().sum().alias("n_no_sycophancy"),
-        pl.col("sycophancy").mean().alias("mean_persona_rate"), pl.col("sycophancy").min().alias("min"),
-        pl.col("sycophancy").max().alias("max"), pl.col("sycophancy").std().alias("sd"),
-        pl.col("n_valid").sum().alias("n_valid_stances"), pl.col("n_invalid").sum().alias("n_invalid_stances"),
-        pl.col("n_low_mass").sum().alias("n_low_mass_stances"),
-        (pl.col("n_items") - pl.col("n_rated")).sum().alias("n_invalid_ratings"),
-    ).join(baseline.select("model", pl.col("sycophancy").alias("baseline_rate"),
-                           pl.col("n_valid").alias("baseline_valid"), pl.col("n_invalid").alias("baseline_invalid")),
-           on="model", how="left").sort("model")
-    tests = association_tests(table, x="agreeableness", y="sycophancy", ci=a.ci, n_perm=a.n_perm, seed=a.perm_seed,
-                              ties=a.median_ties)
-    adj, decision = decision_rule(tests, alpha=a.alpha, min_significant=a.min_significant, method=a.adjust)
-    facet_ids = [s.id for s in instrument.scales if s.parent is not None]
-    facets = facet_correlations(table, facet_ids, ci=a.ci)
-    mixed = mixed_model(table, ci=a.ci, random_slope=a.random_slope)
-    tests = with_mde(tests, a.alpha)
-    res = Results(table, baseline, val, checks, manip, rel, rates, tests, adj, decision, facets, mixed, models=models,
-                  decision_method=a.adjust)
-    res.first_tokens = first_token_map(stances)
-    res.ambiguous = ambiguous_mass(stances)
-    res.probe_without_tokens = ("first_tokens" not in stances.columns
-                                and stances["parse_method"].eq("logprob_first_token").any())
-    opinion = stances.filter(pl.col("kind") == "opinion")
-    res.n_opinion_prompts = opinion["item_id"].n_unique()
-    res.n_categories = opinion["category"].n_unique()
-    if baseline.height and baseline["sycophancy"].drop_nulls().len():
-        res.ttg = ttg(table.drop_nulls(["agreeableness", "sycophancy"]), baseline.drop_nulls("sycophancy"),
-                      neutral=a.ttg_neutral, strong=a.ttg_strong)
-        res.ttg_summary = ttg_summary(res.ttg, ci=a.ci, strong=a.ttg_strong)
-    if table["false_minus_true"].drop_nulls().len():
-        fact_cols = ["agree_false", "agree_true", "false_minus_true"]
-        facts = table.group_by("model").agg([pl.col(c).mean() for c in fact_cols]
-                                            + [pl.col("false_minus_true").is_not_null().sum().alias("n_personas"),
-                                               pl.col("n_pairs_complete").sum()])
-        res.facts = facts.join(baseline.select("model", *[pl.col(c).alias(f"baseline_{c}") for c in fact_cols]),
-                               on="model", how="left").sort("model")
-        res.fact_tests = association_tests(table.drop_nulls("false_minus_true"), y="false_minus_true", ci=a.ci,
-                                           n_perm=a.n_perm, seed=a.perm_seed, ties=a.median_ties)
-    return res
+    (:class:`analysis.studies.sycophancy.params.AnalysisParams`); calls no model. It is the composition of the
+    analysis notebook's steps (:mod:`analysis.studies.sycophancy.results`), so the two cannot drift apart."""
+    from analysis.studies.sycophancy import results as rs
+
+    table, baseline = rs.persona_step(personas, ratings, stances, instrument, a)
+    validity_, checks = rs.validity_step(stances, ratings, a)
+    manip, rel = rs.manipulation_step(table, ratings, instrument, a)
+    return rs.assemble(stances, a, table, baseline, validity_, checks, manip, rel, rs.rates_step(table, baseline),
+                       rs.association_step(table, a), rs.facets_step(table, instrument, a), rs.mixed_step(table, a),
+                       rs.ttg_step(table, baseline, a), rs.facts_step(table, baseline, a))
 
 
 # Where each published figure set beside ours stands. A figure that cannot be placed is left out: the largest

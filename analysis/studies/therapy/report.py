@@ -127,8 +127,15 @@ def _g(row: dict, a: AnalysisParams) -> str:
                 f"{why})" + (f" ({'; '.join(fresh)})" if fresh else ""))
     return (f"Hedges' g = {_f(row['g'], 2)} ({int(a.ci * 100)}% CI {_f(row['ci_low'], 2)} to {_f(row['ci_high'], 2)}), "
             f"mean difference {_f(row['mean_diff'])}, n = {row['n']} paired sessions, two-sided paired t-test "
-            f"p = {_f(row['p'], 3)}, {row['adjust']}-adjusted p = {_f(row['p_adj'], 3)}"
+            f"p = {_f(row['p'], 3)}, "
+            + (f"{row['adjust']}-adjusted p = {_f(row['p_adj'], 3)}" if not _uncorrected(row) else
+               "no correction: one test")
             + (f" ({row['note']})" if row["note"] else "") + _mde(row, a))
+
+
+def _uncorrected(row: dict) -> bool:
+    """A contrast whose family has one test (``contrasts`` then adjusts nothing)."""
+    return str(row.get("adjust", "")).startswith("no correction")
 
 
 def _num(x) -> bool:
@@ -137,12 +144,14 @@ def _num(x) -> bool:
 
 def _mde(row: dict, a: AnalysisParams) -> str:
     """What a non-significant paired contrast could have detected at its n."""
-    p = row.get("p_adj")
+    p = row.get("p") if _uncorrected(row) else row.get("p_adj")
     if row.get("mde_dz") is None or (p is not None and p == p and p < 1 - a.ci) or row["mde_dz"] != row["mde_dz"]:
         return ""
     return (f"; not significant: at n = {row['n']} the paired t test detects d_z >= {_f(row['mde_dz'], 2)} with 80% "
-            f"power (two-sided, alpha = {1 - a.ci:.2f}; >= {_f(row['mde_dz_adj'], 2)} at the strictest "
-            f"{row['adjust']} step), a mean difference of about {_f(row['mde_mean_diff'])} at the observed SD of the "
+            f"power (two-sided, alpha = {1 - a.ci:.2f}"
+            + (f"; >= {_f(row['mde_dz_adj'], 2)} at the strictest {row['adjust']} step" if not _uncorrected(row)
+               else "; no correction: one test")
+            + f"), a mean difference of about {_f(row['mde_mean_diff'])} at the observed SD of the "
             f"differences; observed d_z = {_f(row['dz'], 2)}")
 
 
@@ -186,6 +195,7 @@ def summary(res: Results, question: str) -> str:
                           else (", one fresh context" if r["n_units"] == 1 and "_fresh" in c else ", CI undefined"))
                     parts.append(f"{c}: {_f(r['mean'])} of {r['max_score']:.0f}{ci}, n = {r['n_units']}"
                                  + (f", band '{r['band_of_mean']}'" if r["band_of_mean"] else "")
+                                 + _reach(res, model, inst_id, scale, c, a.ref_stance)
                                  + (f", {r['items_invalid']} invalid item answers" if r["items_invalid"] else ""))
             if parts:
                 out.append(f"- {name} ({a.ref_stance} stance, mean score): " + "; ".join(parts) + ".")
@@ -232,6 +242,19 @@ def summary(res: Results, question: str) -> str:
     if any("Theme rates are not interpretable" in line for line in out):
         finding += " Theme rates are not interpretable in this run (see the judge line below)."
     return "\n".join([f"**Finding.** {finding}", ""] + out)
+
+
+def _reach(res: Results, model: str, inst_id: str, scale: str, cond: str, stance: str) -> str:
+    """For a condition scored from option probabilities: P(total >= each cut-off) (its expected total has no
+    band); empty otherwise or where it was not computed."""
+    if not cond.endswith(":probs") or not res.shares.height:
+        return ""
+    sh = res.shares.filter((pl.col("model") == model) & (pl.col("instrument") == inst_id) & (pl.col("scale") == scale)
+                           & (pl.col("condition") == cond) & (pl.col("stance") == stance) & pl.col("share").is_not_nan())
+    if not sh.height:
+        return ""
+    return ", expected total (no band); P(total >= cut-off) " + ", ".join(
+        f"{r['cutoff_band']} {_f(r['share'], 2)}" for r in sh.iter_rows(named=True))
 
 
 def _share_lines(res: Results, model: str, inst_id: str, scale: str, name: str) -> list[str]:

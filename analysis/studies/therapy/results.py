@@ -16,11 +16,12 @@ from analysis.studies.therapy.params import AnalysisParams
 from analysis.studies.therapy.report import Results
 
 
-def scores_step(items: pl.DataFrame, instruments: list[Instrument], a: AnalysisParams):
+def scores_step(items: pl.DataFrame, probs: pl.DataFrame, instruments: list[Instrument], a: AnalysisParams):
     """Scale scores per model x session x stance x condition, their summary against the human cut-offs and the
-    share of sessions at or above each cut-off (scores, summary, shares)."""
+    share of sessions at or above each cut-off (scores, summary, shares); ``probs`` (the option probabilities)
+    gives P(total >= cut-off) for the conditions scored from them."""
     scores = st.score_items(items, instruments)
-    return scores, st.score_summary(scores, instruments, a.ci), st.cutoff_shares(scores, instruments)
+    return scores, st.score_summary(scores, instruments, a.ci), st.cutoff_shares(scores, instruments, probs)
 
 
 def mode_step(scores: pl.DataFrame, instruments: list[Instrument], a: AnalysisParams) -> pl.DataFrame:

@@ -234,9 +234,17 @@ def mean_ci(values, ci: float = 0.95) -> tuple[float, float]:
     return float(v.mean() - h), float(v.mean() + h)
 
 
+def _expected(condition: str) -> bool:
+    """Is the condition scored from option probabilities (an expected total, not an observed one)?"""
+    return condition.split(":")[1:2] == ["probs"]
+
+
 def score_summary(scores: pl.DataFrame, instruments: list[Instrument], ci: float = 0.95) -> pl.DataFrame:
     """Mean (t CI over sessions, SD, range) score per model x stance x condition x reported scale, the
     human band the mean falls in (where the scale has cut-offs), and missing-answer counts next to it.
+    ``band_of_mean`` is empty for a condition scored from option probabilities: its score is an expected total,
+    whose band says nothing about the chance of reaching a cut-off (that is P(total >= cut-off) in
+    :func:`cutoff_shares`).
 
     ``n_units`` counts the distinct conversations scored: the sessions, or 1 for a fresh context that is
     the same request for every session (its CI is then undefined, not zero)."""
@@ -268,8 +276,9 @@ def score_summary(scores: pl.DataFrame, instruments: list[Instrument], ci: float
     return out.drop("_distinct", "_values").with_columns(
         pl.Series("ci_low", [c[0] for c in cis], dtype=pl.Float64),
         pl.Series("ci_high", [c[1] for c in cis], dtype=pl.Float64),
-        pl.struct("instrument", "scale", "mean").map_elements(
-            lambda r: by_id[r["instrument"]].band(r["scale"], r["mean"]) if r["mean"] is not None else None,
+        pl.struct("instrument", "scale", "condition", "mean").map_elements(
+            lambda r: (by_id[r["instrument"]].band(r["scale"], r["mean"])
+                       if r["mean"] is not None and not _expected(r["condition"]) else None),
             return_dtype=pl.Utf8).alias("band_of_mean"),
         (pl.col("items_invalid") / pl.col("items_asked")).alias("invalid_rate"),
     ).sort("model", "instrument", "scale", "condition", "stance")
@@ -288,7 +297,8 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
     Beside each estimate, the smallest effect the paired t test detects at its n (80% power, two-sided,
     alpha = 1 - ci; ``analysis.core.stats.power``): ``mde_dz`` (standardised like ``dz``), ``mde_dz_adj`` at
     the strictest step of the adjustment (alpha / number of tests in the table) and ``mde_mean_diff`` =
-    mde_dz x the observed SD of the paired differences, in score points."""
+    mde_dz x the observed SD of the paired differences, in score points. With one test in the table nothing is
+    corrected: ``p_adj`` and ``mde_dz_adj`` are null and ``adjust`` says "no correction: one test"."""
     rows = []
     for (model, inst, scale, stratum), g in scores.group_by(["model", "instrument", "scale", across],
                                                             maintain_order=True):
@@ -314,10 +324,13 @@ def contrasts(scores: pl.DataFrame, factor: str, pairs: list[tuple[str, str]], *
     alpha = 1 - ci
     m = max(int(out["p"].is_not_nan().sum()), 1)
     mde = [mde_paired_d(int(n), alpha) for n in out["n"]]
+    one = m <= 1  # a family of one test: nothing is corrected, so no adjusted p and no adjusted detectable effect
     return out.with_columns(
-        pl.Series("p_adj", adjust(out["p"].to_numpy(), method)), pl.lit(method).alias("adjust"),
+        (pl.Series("p_adj", adjust(out["p"].to_numpy(), method)) if not one else pl.lit(None, pl.Float64).alias("p_adj")),
+        pl.lit(method if not one else "no correction: one test").alias("adjust"),
         pl.Series("mde_dz", mde, dtype=pl.Float64),
-        pl.Series("mde_dz_adj", [mde_paired_d(int(n), alpha / m) for n in out["n"]], dtype=pl.Float64),
+        pl.Series("mde_dz_adj", [mde_paired_d(int(n), alpha / m) if not one else None for n in out["n"]],
+                  dtype=pl.Float64),
         pl.Series("mde_mean_diff", [d * sd if sd == sd else math.nan for d, sd in zip(mde, out["sd_diff"])],
                   dtype=pl.Float64))
 

@@ -308,3 +308,15 @@ def test_the_stage_notebook_renders_to_the_report_the_index_looks_for():
     assert stage_parameters(study, name) == {"params": {}}  # no parameters: the shipped tables and the defaults
     assert han2025.OUT == ROOT / "data" / "reanalysis" / "illusion" / "han2025"
     assert han2025.METRICS == ROOT / "metrics" / "illusion_han2025.json"
+
+
+def test_method_text_names_the_tests_actually_run():
+    """Issue 17 review: the comparison table and the RQ3 note still described a Welch test of log SDs (now an
+    exact Mann-Whitney U on the SDs) and a normal-approximation CI for d (now noncentral t)."""
+    import inspect
+
+    from analysis.studies.illusion import han2025, stats
+
+    for mod in (han2025, stats):
+        src = inspect.getsource(mod)
+        assert "log within-model SD" not in src and "normal-approximation" not in src, mod.__name__

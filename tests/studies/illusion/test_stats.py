@@ -295,6 +295,36 @@ def test_rq1_pooled_across_pairs_and_per_pair():
     assert p.loc["sr_E", "n_base_models"] == 3  # not the 60 rows of the base models
 
 
+def test_rq1_d_interval_sits_beside_the_p_it_agrees_with():
+    """Issue 17 review: the pooled table printed Cohen's d with a Student-t (noncentral) CI beside a Welch p, so
+    they could disagree (Han re-analysis: d CI [-0.04, 2.04] with p_welch = 0.016). ``p_student`` is the p the
+    CI agrees with: the CI excludes 0 exactly when p_student < 1 - ci; Welch's p stays the stated test of means."""
+    from scipy import stats as ss
+
+    roles = {0: "base", 1: "instruct", 2: "base", 3: "instruct", 4: "instruct", 5: "instruct", 6: "instruct"}
+    pairs = [{"base": "m0", "instruct": "m1"}, {"base": "m2", "instruct": "m3"}]
+    n_rows = 0
+    for seed in range(6):
+        df = synth(seed=seed, n_models=7, n_conditions=8, model_sd=0.8, n_persona_conditions=0, roles=roles,
+                   base_models_sr_offset=0.5 * seed)
+        for ci in (0.9, 0.95):
+            res = st.rq1_base_vs_aligned(df, pairs, ci=ci)
+            for name in ("pooled", "means"):
+                t = res[name].dropna(subset=["p_student", "d_ci_low"])
+                assert "p_student" in t and "p_welch" in t
+                excludes = (t["d_ci_low"] > 0) | (t["d_ci_high"] < 0)
+                assert (excludes == (t["p_student"] < 1 - ci)).all(), (seed, ci, name)
+                n_rows += len(t)
+    assert n_rows > 0
+    # p_student is Student's t test of the model means (the pooled unit)
+    p = res["pooled"].set_index("trait")
+    u = df.to_pandas().drop_duplicates(["model", "condition", "temperature"])
+    g = u.groupby("model").agg(m=("sr_E", "mean"), role=("model_role", "first"))
+    b, i = g[g["role"] == "base"], g[g["role"] == "instruct"]
+    assert p.loc["sr_E", "p_student"] == pytest.approx(ss.ttest_ind(i["m"], b["m"]).pvalue)
+    assert "p_student" in res["note"]
+
+
 def test_rq1_same_variability_and_no_base_model():
     same = synth(n_models=2, n_conditions=20, n_persona_conditions=0, seed=5, roles={0: "base"})
     v = st.rq1_base_vs_aligned(same, [{"base": "m0", "instruct": "m1"}])["variability"]

@@ -217,12 +217,19 @@ def test_summary_reports_cutoff_probabilities_detectable_effects_and_the_model_f
     assert probs_rows.height and "P(total >= cut-off)" in text
     r = probs_rows.row(0, named=True)
     assert f"{r['cutoff_band']} {r['share']:.2f}" in text
+    # the mean-score lines give no band for an expected total, and cite P(total >= cut-off) instead
+    for line in text.splitlines():
+        if "mean score" in line:
+            for part in line.split("; "):
+                if ":probs:" in part:
+                    assert "band '" not in part, part
+    assert "expected total (no band); P(total >= cut-off)" in text
     fresh = res.shares.filter(pl.col("condition").str.starts_with("item_fresh"))
     assert set(fresh["n_units"]) == {1}  # one fresh context repeated for 4 sessions is one unit
     for fx in (res.mode_fx, res.stance_fx):
         for row in fx.iter_rows(named=True):
             assert row["mde_dz"] == pytest.approx(mde_paired_d(row["n"], 0.05), nan_ok=True)
-    nonsig = [row for row in res.stance_fx.iter_rows(named=True) if not row["p_adj"] < 0.05 and row["n"] >= 2]
+    nonsig = [row for row in res.stance_fx.iter_rows(named=True) if not (row["p"] if row["p_adj"] is None else row["p_adj"]) < 0.05 and row["n"] >= 2]
     if nonsig:
         assert "not significant: at n = " in text
     assert "score ~ C(condition" in text and "t with" in text

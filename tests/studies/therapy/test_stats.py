@@ -128,7 +128,10 @@ def test_scores_bands_and_cutoff_shares():
     sh2 = cutoff_shares(sc, [gad]).filter(pl.col("condition") == "whole_session:generate")
     assert set(sh2["n_scored"]) == {1} and set(sh2["n_sessions"]) == {2}
     summ = score_summary(sc, [gad]).filter(pl.col("condition") == "item_session:probs").row(0, named=True)
-    assert summ["mean"] == 9 and summ["band_of_mean"] == "mild" and summ["n_scored"] == 4
+    # an expected total has no band (issue 17 review: "10.5 ... band 'moderate'"); a generated mean keeps it
+    assert summ["mean"] == 9 and summ["band_of_mean"] is None and summ["n_scored"] == 4
+    assert score_summary(sc, [gad]).filter(pl.col("condition") == "whole_session:generate")["band_of_mean"][0] \
+        == "moderate"
     wsumm = score_summary(sc, [gad]).filter(pl.col("condition") == "whole_session:generate").row(0, named=True)
     assert wsumm["items_invalid"] == 1 and wsumm["invalid_rate"] == pytest.approx(1 / 14)
 
@@ -256,3 +259,21 @@ def test_mixed_model_fits_the_condition_by_stance_interaction_when_the_design_ha
     missing = sc.filter(~((pl.col("condition") == "whole_session:generate") & (pl.col("stance") == "warm")))
     tab2, note2 = mixed_model(missing, "gad7")
     assert not tab2["term"].str.contains("]:C(", regex=False).any() and "not every condition x stance cell" in note2
+
+
+def test_a_table_of_one_contrast_is_not_called_corrected():
+    """Issue 17 review: with m = 1 the report printed a "holm-adjusted p" and a "strictest holm step" that
+    corrected nothing."""
+    from analysis.studies.therapy.params import AnalysisParams
+    from analysis.studies.therapy.report import _g
+
+    sc = synthetic_scores(stance_effect=0.0).filter(pl.col("condition") == "item_session:generate")
+    one = contrasts(sc, "stance", [("warm", "neutral")], across="condition")
+    assert one.height == 1
+    row = one.row(0, named=True)
+    assert row["p_adj"] is None and row["mde_dz_adj"] is None and row["adjust"] == "no correction: one test"
+    text = _g(row, AnalysisParams())
+    assert "adjusted p" not in text and "strictest" not in text and "no correction: one test" in text
+    two = contrasts(synthetic_scores(), "stance", [("warm", "neutral")], across="condition")
+    assert two["adjust"].to_list() == ["holm", "holm"] and two["p_adj"].null_count() == 0
+    assert "holm-adjusted p" in _g(two.row(0, named=True), AnalysisParams())
