@@ -135,8 +135,9 @@ def check_sycophancy(root: Path) -> int:
                 close(r.group(k), row[col], f"sycophancy {model} r {col}")
             assert int(r.group(4)) == row["n"]
             assert float(r.group(5)) == pytest.approx(row["p"], rel=5e-3)
-            key = model.replace(".", "_")
-            close(r.group(1), metrics[key]["pearson_r"]["estimate"], "sycophancy metrics r")
+            # metrics key each model by its position (model_1, ...) with its name in the `model` field
+            node = next(v for v in metrics.values() if v.get("model") == model)
+            close(r.group(1), node["pearson_r"]["estimate"], "sycophancy metrics r")
             if mm := re.search(rf"smallest r detectable with 80% power: ({NUM})", line):
                 close(mm.group(1), row["mde"], f"sycophancy {model} mde r")
         if d := re.search(rf"Cohen's d \(high - low\) = ({NUM}) \[({NUM}), ({NUM})\] \(n = (\d+) vs (\d+)\)", line):
