@@ -58,7 +58,7 @@ def test_repro_then_noop_then_analysis_only(repo):
     log = sh("dvc repro", dst, env)
     studies = list(all_studies())
     assert sorted(ran(log)) == sorted([f"{k}@{s}" for s in studies for k in ("collect", "analyze")]
-                                      + ["resolve", "results", "synthesis", "render_index"])
+                                      + ["resolve", "results", "synthesis", "reanalyse_han2025", "render_index"])
     from dvc.repo import Repo
 
     with Repo(str(dst)) as r:
