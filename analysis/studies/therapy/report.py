@@ -13,14 +13,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import polars as pl
 
 from analysis.core.elicit import MIN_OPTION_MASS
 from analysis.core.figures import short_model
 from analysis.core.instruments import Instrument
 from analysis.core.io import write_csv, write_parquet
-from analysis.studies.therapy import coding as cod
 from analysis.studies.therapy import stats as st
 from analysis.studies.therapy.params import AnalysisParams
 
@@ -56,42 +54,16 @@ class Results:
 
 def analyse(tables: dict[str, pl.DataFrame], instruments: list[Instrument], a: AnalysisParams) -> Results:
     """Every statistic of the report from the collected tables (``items``, ``probs``, ``forms``,
-    ``codings``, ``turns``)."""
+    ``codings``, ``turns``): the steps of :mod:`analysis.studies.therapy.results` (the ones the analysis
+    notebook runs one cell at a time), composed in one call."""
+    from analysis.studies.therapy import results as rs  # the steps build this module's Results
+
     items, probs, forms, codings, turns = (tables[k] for k in ("items", "probs", "forms", "codings", "turns"))
-    scores = st.score_items(items, instruments)
-    reported = st.primary(scores, instruments)
-    conds = set(scores["condition"])
-    mode_pairs = [(x, y) for x, y in st.MODE_PAIRS if x in conds and y in conds]
-    stances = sorted(set(scores["stance"]))
-    stance_pairs = [(s, a.ref_stance) for s in stances if s != a.ref_stance and a.ref_stance in stances]
-    mode_fx = st.contrasts(reported, "condition", mode_pairs, across="stance", ci=a.ci, method=a.adjust)
-    stance_fx = st.contrasts(reported, "stance", stance_pairs, across="condition", ci=a.ci, method=a.adjust)
-    # the mixed model over the conditions measured in each session (fresh contexts are one request repeated
-    # for every session: they carry no session-level variation)
-    in_session = scores.filter(pl.col("context") == "session")
-    mm, notes = [], {}
-    for inst_id, scale in st.primary_scales(instruments).rows():
-        tab, note = st.mixed_model(in_session, inst_id, scale=scale, ref_condition=a.ref_condition,
-                                   ref_stance=a.ref_stance, ci=a.ci)
-        notes[f"{inst_id}_{scale}"] = note
-        if not tab.empty:
-            tab.insert(0, "instrument", inst_id)
-            tab.insert(1, "scale", scale)
-            tab["note"] = note
-            mm.append(tab)
-    gate = cod.judge_gate(codings, min_kappa=a.min_kappa, min_calibration=a.min_calibration, min_units=a.min_units)
-    sessions = (turns.group_by("model").agg(pl.col("session").n_unique().alias("n_sessions"),
-                                            (pl.len() / pl.col("session").n_unique()).alias("turns_per_session"))
-                .sort("model"))
-    return Results(
-        instruments=instruments, a=a, items=items, scores=scores,
-        summary=st.score_summary(scores, instruments, a.ci), shares=st.cutoff_shares(scores, instruments, probs),
-        mode_fx=mode_fx, stance_fx=stance_fx,
-        mixed=pl.from_pandas(pd.concat(mm)) if mm else pl.DataFrame(), mixed_notes=notes,
-        dist=st.item_distributions(items, probs), recognition=st.recognition_summary(forms), codings=codings,
-        agreement=cod.agreement(codings), calibration=cod.calibration_accuracy(codings), gate=gate,
-        rates=cod.theme_rates(codings, gate),
-        denial=cod.denial_share(turns, cod.load_calibration().denial_markers), sessions=sessions)
+    scores = rs.scores_step(items, probs, instruments, a)
+    return rs.assemble(instruments, a, tables, scores, rs.mode_step(scores[0], instruments, a),
+                       rs.stance_step(scores[0], instruments, a), rs.mixed_step(scores[0], instruments, a),
+                       rs.items_step(items, probs), rs.recognition_step(forms), rs.judge_step(codings, a),
+                       rs.sessions_step(turns))
 
 
 def write(res: Results, out: Path) -> None:

@@ -1,8 +1,8 @@
 """Study 3's analysis as steps, one per question of the report, so that the analysis notebook runs each in its
 own cell and a researcher can change one and re-run it. Each step composes the tested functions of
 :mod:`analysis.studies.therapy.stats` and :mod:`analysis.studies.therapy.coding` with the analysis parameters
-``a`` exactly as :func:`analysis.studies.therapy.report.analyse` does; :func:`assemble` puts the results together
-into the same :class:`report.Results` (a test checks that the two agree). No statistic is computed here."""
+``a``; :func:`assemble` puts the results together into a :class:`report.Results`, and
+:func:`analysis.studies.therapy.report.analyse` is these steps in one call. No statistic is computed here."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ def stance_step(scores: pl.DataFrame, instruments: list[Instrument], a: Analysis
 
 
 def mixed_step(scores: pl.DataFrame, instruments: list[Instrument], a: AnalysisParams):
-    """Per instrument, over the conditions measured inside each session: score ~ condition + stance (+ model),
-    random intercept per session (the table, and each fit's note)."""
+    """Per instrument, over the conditions measured inside each session (fresh contexts are one request repeated for
+    every session: they carry no session-level variation): score ~ condition x stance (+ model), random intercept
+    per session (the table, and each fit's note)."""
     in_session = scores.filter(pl.col("context") == "session")
     mm, notes = [], {}
     for inst_id, scale in st.primary_scales(instruments).rows():
