@@ -14,9 +14,16 @@ it depends on the answers (re-asks, the branches of multi-token options); then, 
 * **expected time**: the calls left times the median recorded latency of this target's calls of the
   same kind (one log-probability pass, or a generation), divided by the target's concurrency. Known
   only for a target with recorded calls; it assumes the recorded calls ran at the same concurrency
-  and with the same prompt-prefix caching.
+  and with the same prompt-prefix caching. A target this store has never called is timed, in this
+  order, by the published reference run's latencies of the same model (an estimate for this machine),
+  or, with ``probe=True``, by a short timed probe: at most :data:`PROBE_CALLS` real calls (and
+  :data:`PROBE_BUDGET_S` seconds) of the stage's first planned requests, sent to the target directly,
+  never through the response store (nothing of the probe is stored). Both are labelled estimates; a
+  target that cannot be probed (unreachable server) has no time, and the note says why (no
+  throughput figure is known to turn prompt tokens into seconds).
 
-No model is called: the embedded engine is never loaded, nothing is written to the store. A collection
+No model is called unless ``probe=True`` (then at most :data:`PROBE_CALLS` per target without call
+history): the embedded engine is not loaded otherwise, and nothing is ever written to the store. A collection
 notebook shows it in a cell before collecting: ``print(render(plan_stage(STUDY, p)))``. The command
 ``python -m analysis.pipeline.plan`` prints it for every stage of params.yaml.
 """
@@ -38,24 +45,37 @@ from analysis.core.paths import response_store_path
 from analysis.core.study import CollectStage, PlanItem, Study
 
 COLUMNS = ["stage", "model", "part", "calls", "exact", "note"]
+PROBE_CALLS = 3  # the most real calls a timed probe makes per target
+PROBE_BUDGET_S = 30.0  # no further probe call is started after this many seconds
 
 
 # ---- the dry run: the study's own code, the store's answers, no model ---------------------------------
 
 
+class _Enough(BaseException):
+    """Stops a dry run once it has the requests a probe needs (a BaseException: no study code catches it)."""
+
+
 class _DryTarget:
     """Stands in for a real target: the same identity (every attribute is the real target's), but a
-    call that reaches it is answered with a placeholder and counted by kind, never sent anywhere."""
+    call that reaches it is answered with a placeholder and counted by kind, never sent anywhere. With
+    ``keep`` > 0 it keeps the first ``keep`` requests and then stops the run (:class:`_Enough`)."""
 
-    def __init__(self, real):
+    def __init__(self, real, keep: int = 0):
         self._real = real
         self.max_concurrency = 1
         self.misses = {"logprob": 0, "generate": 0}
+        self.keep = keep
+        self.requests: list[tuple] = []
 
     def __getattr__(self, name):
         return getattr(self._real, name)
 
     def chat(self, messages, options: GenOptions, *, logprobs: bool = False, top_logprobs: int = 0) -> RawReply:
+        if self.keep:
+            if len(self.requests) >= self.keep:
+                raise _Enough
+            self.requests.append((messages, options, logprobs, top_logprobs))
         self.misses["logprob" if logprobs else "generate"] += 1
         if logprobs:
             # a token that is no option of any study: the placeholder answer has no option mass
@@ -67,10 +87,10 @@ class _ReadOnlyStore:
     """Answers from a response store, writes nothing (the placeholders must never be stored)."""
 
     def __init__(self, store):
-        self._store = store
+        self._store = store  # None: answers nothing (a store that does not exist is not created)
 
     def get(self, key):
-        return self._store.get(key)
+        return None if self._store is None else self._store.get(key)
 
     def put(self, key, **kw):  # noqa: ARG002 - same signature as ResponseStore.put
         return None
@@ -89,6 +109,7 @@ class StoreView:
     latency: dict[str, tuple[float, int]] = field(default_factory=dict)  # kind -> (median s, n recorded)
     concurrency: int | None = None
     why_unknown: str = ""
+    target: object | None = None  # the real target (built for its listing only), for a timed probe
 
 
 def _latencies(store_path: Path, spec: str, digest: str | None = None) -> dict[str, tuple[float, int]]:
@@ -161,7 +182,7 @@ def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline
         real = _target(spec, p.targets)
     except UserError as e:
         return StoreView(latency=_latencies(store_path, label(spec)), why_unknown=str(e))
-    view = StoreView(latency=_latencies(store_path, real.spec, real.digest))
+    view = StoreView(latency=_latencies(store_path, real.spec, real.digest), target=real)
     view.concurrency = max(1, int(real.max_concurrency))
     if not view.latency:  # the store holds no call of this target: nothing to look up
         view.hits = 0
@@ -172,6 +193,36 @@ def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline
     view.hits = el.n_store_hits
     view.dry_misses = dict(dry.misses)
     return view
+
+
+def _probe(study: Study, p: CollectStage, real) -> tuple[dict[str, tuple[float, int]], str]:
+    """A timed probe of a target without call history: the stage's first planned requests (found by a dry
+    run that stops after :data:`PROBE_CALLS` of them) sent to the target directly, not through the response
+    store, so no answer of the probe is stored. At most :data:`PROBE_CALLS` calls, and none started after
+    :data:`PROBE_BUDGET_S` seconds. Returns ({"all": (median s, n calls)}, "") or ({}, why not)."""
+    import time
+
+    from analysis.core.elicit import Elicitor
+
+    dry = _DryTarget(real, keep=PROBE_CALLS)
+    try:
+        study.collect(Elicitor(dry, _ReadOnlyStore(None), progress=False), p.collect, p.seed)
+    except _Enough:
+        pass
+    if not dry.requests:
+        return {}, "the stage planned no request to probe with"
+    lat: list[float] = []
+    start = time.perf_counter()
+    for messages, options, logprobs, top in dry.requests[:PROBE_CALLS]:
+        if lat and time.perf_counter() - start > PROBE_BUDGET_S:
+            break
+        t0 = time.perf_counter()
+        try:
+            real.chat(messages, options, logprobs=logprobs, top_logprobs=top)
+        except Exception as e:  # noqa: BLE001 - any failure of the probe leaves the time unknown, with its reason
+            return {}, f"the timed probe failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        lat.append(time.perf_counter() - t0)
+    return {"all": (statistics.median(lat), len(lat))}, ""
 
 
 # ---- the plan -----------------------------------------------------------------------------------------
@@ -210,9 +261,11 @@ def _seconds(view: StoreView, to_call: int) -> tuple[float | None, float | None,
 
 
 def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None, cached: bool = True,
-               offline: bool = False) -> pl.DataFrame:
+               offline: bool = False, probe: bool = False) -> pl.DataFrame:
     """One collection stage: a row per model and part (``calls``, ``exact``) and a row ``total`` per model
-    with ``in_store``, ``to_call``, ``s_per_call`` (median recorded latency), ``expected_s``."""
+    with ``in_store``, ``to_call``, ``s_per_call`` (median recorded latency), ``expected_s``,
+    ``latency_source`` (store / published / probe). ``probe``: time a target with no recorded latency by a
+    few real calls (see the module's text)."""
     store_path = Path(store) if store is not None else response_store_path()
     rows: list[dict] = []
     stage = f"collect@{study.id}"
@@ -236,9 +289,19 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
 
                 view.latency = _published_latencies(label(spec))
                 source = "published" if view.latency else None
+            no_time = ""  # why a target without call history has no time
+            if not view.latency and _to_call_of(total, view):
+                if not probe:
+                    no_time = "no recorded calls of this target (--probe times a few real calls)"
+                elif view.target is None:
+                    no_time = "no recorded calls of this target, and it could not be probed"
+                else:
+                    view.latency, why = _probe(study, p, view.target)
+                    source = "probe" if view.latency else None
+                    no_time = f"no recorded calls of this target, and {why}" if why else ""
             # a store that could not be checked (server unreachable, or offline): every call may still be
             # needed, so the count is an upper bound, and the time is estimated from what is recorded
-            to_call = total if view.hits is None else max(total - view.hits, 0)
+            to_call = _to_call_of(total, view)
             secs, per_call, recorded = _seconds(view, to_call)
             row.update(in_store=view.hits, to_call=to_call, s_per_call=per_call, recorded_calls=recorded,
                        concurrency=view.concurrency, expected_s=secs, latency_source=source)
@@ -246,12 +309,17 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
             if view.why_unknown:
                 notes.append(f"store not checked: {view.why_unknown}")
             elif to_call and per_call is None:
-                notes.append("no recorded calls of this target: time unknown")
+                notes.append(f"time unknown: {no_time or 'no recorded calls of this target'}")
             if not exact and to_call:
                 notes.append("to call is a lower bound")
             row["note"] = "; ".join(notes)
         rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _to_call_of(total: int, view: StoreView) -> int:
+    """The calls of a plan the store does not answer (all of them when the store could not be checked)."""
+    return total if view.hits is None else max(total - view.hits, 0)
 
 
 # ---- printing -----------------------------------------------------------------------------------------
@@ -316,19 +384,24 @@ def render(df: pl.DataFrame) -> str:
             lines.append(msg)
             continue
         if "in_store" in t and t.get("in_store") is not None:
+            src = t.get("latency_source")
             where = ("calls of this model in the reference run, data/published: an estimate for this machine"
-                     if t.get("latency_source") == "published" else "recorded calls")
-            per = (f"{t['s_per_call']:.2f} s/call (median of {t['recorded_calls']:,} {where}"
-                   f"{', ' + str(t['concurrency']) + ' at a time' if (t.get('concurrency') or 1) > 1 else ''})"
-                   if t.get("s_per_call") is not None else "")
+                     if src == "published" else "recorded calls")
+            at_once = f", {t['concurrency']} at a time" if (t.get("concurrency") or 1) > 1 else ""
+            per = ("" if t.get("s_per_call") is None else
+                   f"{t['s_per_call']:.2f} s/call (estimate from a {t['recorded_calls']}-call timed probe{at_once})"
+                   if src == "probe" else
+                   f"{t['s_per_call']:.2f} s/call (median of {t['recorded_calls']:,} {where}{at_once})")
+            why = (t["note"] or "").split("time unknown: ", 1)[-1].split("; to call is")[0] \
+                if "time unknown: " in (t["note"] or "") else "no recorded calls of this target"
             msg += (f"; {t['in_store']:,} in the store, {_n(t['to_call'], t['exact'])} to call"
                     + ("" if t["to_call"] == 0 else
                        f"; {per} -> about {_dur(t['expected_s'])}" if per else
-                       ("" if t["to_call"] == 0 else "; time unknown (no recorded calls of this target)")))
+                       ("" if t["to_call"] == 0 else f"; time unknown ({why})")))
             grand["to_call"] += t["to_call"]
             if t["expected_s"] is not None:
                 grand["seconds"] += t["expected_s"]
-                if t.get("latency_source") == "published" and t["to_call"]:
+                if src in ("published", "probe") and t["to_call"]:
                     grand["estimated"] = 1
             elif t["to_call"]:
                 unknown_time = True
@@ -359,7 +432,8 @@ def render(df: pl.DataFrame) -> str:
         elif not unknown_time:
             summary += f"; expected time about {_dur(grand['seconds'])}"
             if grand.get("estimated"):
-                summary += " (an estimate: some models have no recorded calls in this store and are timed by the reference run's)"
+                summary += (" (an estimate: some models have no recorded calls in this store and are timed by the "
+                            "reference run's or by a short timed probe)")
         elif grand["seconds"] > 0:
             summary += f"; expected time at least {_dur(grand['seconds'])} (some targets have no recorded calls)"
         else:

@@ -3,10 +3,13 @@
     python -m analysis.pipeline.plan                       # params.yaml
     python -m analysis.pipeline.plan --profile tiny        # params.yaml with a profile applied (not written)
     python -m analysis.pipeline.plan --study bigfive --offline
+    python -m analysis.pipeline.plan --probe               # time a model without call history by <= 3 real calls
 
 For every registered study (stage ``collect@<study>``) and every model in ``models``: the study's own
 count of the calls one model gets, part by part (exact, or a lower bound ``>=``), how many the response
-store already answers, and the expected time from the latencies recorded there. The table of one stage
+store already answers, and the expected time from the latencies recorded there (for a model never called
+from this store: the published reference run's latencies, or with ``--probe`` a timed probe of at most 3
+real calls that are not stored; both labelled estimates). The table of one stage
 comes from :func:`analysis.core.planning.plan_stage` (import it from there in a notebook: a collection
 stage depends on analysis/core, not on this module); see that module for how each number is found.
 """
@@ -28,7 +31,7 @@ __all__ = ["plan", "plan_stage", "render", "main"]
 
 def plan(params_file: str | Path = PARAMS_FILE, profile: str | Path | dict | None = None,
          studies: list[str] | None = None, *, store: str | Path | None = None, cached: bool = True,
-         offline: bool = False) -> pl.DataFrame:
+         offline: bool = False, probe: bool = False) -> pl.DataFrame:
     """Every collection stage of params.yaml (with ``profile`` merged on top, in memory only)."""
     from analysis.core.params import read_yaml
     from analysis.pipeline.params import validate_all
@@ -51,7 +54,8 @@ def plan(params_file: str | Path = PARAMS_FILE, profile: str | Path | dict | Non
     chosen = [get(s) for s in studies] if studies else list(all_studies().values())
     frames = []
     for st in chosen:
-        frames.append(plan_stage(st, _stage_from(st, raw, source), store=store, cached=cached, offline=offline))
+        frames.append(plan_stage(st, _stage_from(st, raw, source), store=store, cached=cached, offline=offline,
+                                 probe=probe))
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=COLUMNS)
 
 
@@ -64,16 +68,19 @@ def _stage_from(study: Study, raw: dict, source: str) -> CollectStage:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Print the model calls each collection stage will make (no model is called).")
+    ap = argparse.ArgumentParser(description="Print the model calls each collection stage will make (no model is called, except by --probe).")
     ap.add_argument("--params", default=str(PARAMS_FILE), help="the params file (default: params.yaml)")
     ap.add_argument("--profile", help="'tiny' or a partial params.yaml merged on top (in memory; nothing is written)")
     ap.add_argument("--study", action="append", help="only this study (repeatable); default: every study")
     ap.add_argument("--store", help="the response store (default: PSY_STORE or data/cache/responses.sqlite)")
     ap.add_argument("--no-store", action="store_true", help="count calls only; do not look into the store")
     ap.add_argument("--offline", action="store_true", help="do not ask servers for their model listing")
+    ap.add_argument("--probe", action="store_true",
+                    help="time a model with no recorded calls by a short probe (at most 3 real calls, 30 s; not stored)")
     a = ap.parse_args(argv)
     try:
-        df = plan(a.params, a.profile, a.study, store=a.store, cached=not a.no_store, offline=a.offline)
+        df = plan(a.params, a.profile, a.study, store=a.store, cached=not a.no_store, offline=a.offline,
+                  probe=a.probe)
     except UserError as e:
         raise SystemExit(str(e)) from None
     print(render(df))

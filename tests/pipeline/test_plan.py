@@ -382,3 +382,78 @@ def test_an_unchecked_exact_count_is_an_upper_bound_with_its_time():
     text = planmod.render(_unchecked_plan(exact=True, s_per_call=2.0))
     assert "up to 100 to call" in text and "at most about" in text
     assert "; expected time at most about" in text.splitlines()[-2], text
+
+
+# ---- issue 20, point 5: a model without call history is timed by a short probe (opt-in), never stored ------
+
+
+def _server_params(tmp_path: Path, spec: str) -> Path:
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["models"] = [spec]
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+def test_a_server_without_call_history_is_timed_by_a_bounded_probe_that_stores_nothing(tmp_path):
+    from tests.pipeline.fakes import FakeLlamaServer
+
+    store = ResponseStore(tmp_path / "s.sqlite")  # exists, holds nothing of this server
+    with FakeLlamaServer(delay_s=0.1) as srv:
+        p = _server_params(tmp_path, f"openai:qwen@{srv.base_url}")
+        # without --probe: no model call, and the text says how the time could be had
+        df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "s.sqlite")
+        t = df.filter(df["part"] == "total").row(0, named=True)
+        assert srv.chat_calls == 0 and t["expected_s"] is None and "--probe" in planmod.render(df)
+        df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "s.sqlite", probe=True)
+        calls = srv.chat_calls
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert calls == 3  # at most PROBE_CALLS of the 30 planned calls
+    assert (t["to_call"], t["latency_source"], t["recorded_calls"]) == (30, "probe", 3)
+    assert t["s_per_call"] >= 0.1 and t["expected_s"] == pytest.approx(30 * t["s_per_call"] / t["concurrency"])
+    assert "estimate from a 3-call timed probe" in planmod.render(df)
+    assert store.count() == 0  # no answer of the probe entered the response store
+
+
+def test_the_probe_stops_at_its_time_budget(tmp_path, monkeypatch):
+    from analysis.core import planning
+    from tests.pipeline.fakes import FakeLlamaServer
+
+    monkeypatch.setattr(planning, "PROBE_BUDGET_S", 0.05)
+    with FakeLlamaServer(delay_s=0.2) as srv:
+        df = planmod.plan(_server_params(tmp_path, f"openai:qwen@{srv.base_url}"), studies=["bigfive"],
+                          store=tmp_path / "none.sqlite", probe=True)
+        calls = srv.chat_calls
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert calls == 1 and t["recorded_calls"] == 1 and "estimate from a 1-call timed probe" in planmod.render(df)
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_the_probe_sends_the_stages_first_requests_to_the_target_not_to_the_store(tmp_path):
+    from analysis.core import planning
+    from analysis.core.params import TargetsParams
+    from analysis.core.study import CollectStage
+
+    def seen(log):
+        def next_token(messages):
+            log.append(json.dumps(messages, default=str))
+            return _next_token(messages)
+        return next_token
+
+    probed, collected = [], []
+    target = ScriptedTarget(_reply, seen(probed), delay_s=0.02)
+    p = CollectStage("bigfive", ["scripted"], 0, TargetsParams(), _collect_params(BF, {"personas": ["none"]}))
+    lat, why = planning._probe(BF, p, target)
+    assert why == "" and target.calls == 3 and lat["all"][1] == 3 and lat["all"][0] >= 0.02
+    # the same requests a collection starts with: its first three calls are those the probe made
+    el = Elicitor(ScriptedTarget(_reply, seen(collected)), ResponseStore(tmp_path / "s.sqlite"), progress=False)
+    BF.collect(el, p.collect, 0)
+    assert el.n_model_calls == 30 and len(probed) == 3 and probed == collected[:3]
+
+
+def test_an_unreachable_server_cannot_be_probed_and_says_so(tmp_path):
+    df = planmod.plan(_server_params(tmp_path, "openai:m@http://127.0.0.1:9/v1"), studies=["bigfive"],
+                      store=tmp_path / "s.sqlite", probe=True)
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert t["expected_s"] is None and t["latency_source"] is None and "Cannot reach" in t["note"]
+    assert "time unknown" in planmod.render(df)
