@@ -247,7 +247,7 @@ def rq2_heatmap(tests: pd.DataFrame, path=None, sig_col: str = "sig_bh"):
             e = r.get("expected_sign", np.nan)
             if e == e:
                 txt += " (" + ("+" if e > 0 else "-") + ")"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=8)
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8, color="white" if abs(r["coef"]) > 0.6 else "black")
     ax.set_xticks(range(coef.shape[1]), [label(c) for c in coef.columns], rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(coef.shape[0]), [label(c) for c in coef.index], fontsize=8)
     ax.set_title("Trait -> behaviour slopes with two-sided CI and n units (* BH-significant; (+)/(-) human-expected "

@@ -99,7 +99,7 @@ def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: s
             if r["n_units"] < 2:
                 spread = "one conversation: no CI"
             elif lo is None or hi is None or lo != lo or hi != hi:
-                spread = "CI undefined (no spread)"
+                spread = "no spread: no CI"
             else:
                 spread = f"[{lo:.1f}, {hi:.1f}]"
             labels[i][j] = f"{mean}/{r['max_score']:.0f} {r['band_of_mean'] or ''}\n{spread}\nn = {r['n_units']}"

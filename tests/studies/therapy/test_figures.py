@@ -81,6 +81,6 @@ def test_heatmap_cells_show_the_ci_over_sessions_and_n_or_say_why_there_is_none(
     cells = [t.get_text() for t in fig.axes[0].texts if t.get_text()]
     assert any("[5.2, 8.8]\nn = 5" in c or "[5.3, 8.8]\nn = 5" in c for c in cells), cells
     assert any("one conversation: no CI\nn = 1" in c for c in cells)
-    assert any("CI undefined (no spread)\nn = 4" in c for c in cells)
+    assert any("no spread: no CI\nn = 4" in c for c in cells)
     assert "t CI" in fig.axes[0].get_title() and small_texts(fig) == []
     plt.close(fig)
