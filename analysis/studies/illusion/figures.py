@@ -222,15 +222,16 @@ def rq1_means(means: pd.DataFrame, path=None, variability: pd.DataFrame | None =
 
 
 def rq2_heatmap(tests: pd.DataFrame, path=None, sig_col: str = "sig_bh"):
-    """Standardised slope of each behaviour on each trait for the tested pairs; * = significant after BH;
-    (+)/(-) = the human-expected sign; n units per cell; blank = not tested. None when nothing was tested."""
+    """Standardised slope of each behaviour on each trait for the tested pairs, with its two-sided CI and n units
+    per cell ("CI undefined" where the fit gave none); * = significant after BH; (+)/(-) = the human-expected
+    sign; untested cells say so with their n. None when nothing was tested."""
     if tests is None or tests.empty or tests["p"].notna().sum() == 0:
         return not_drawn("RQ2, trait -> behaviour slopes", "no trait-behaviour pair had enough units to be tested")
     t = tests.copy()
     coef = t.pivot(index="trait", columns="behaviour", values="coef").astype(float)
     tested = t.pivot(index="trait", columns="behaviour", values="p").notna()
     coef = coef.where(tested)
-    fig, ax = plt.subplots(figsize=(min(0.95 * coef.shape[1] + 2.6, 11.0), 0.62 * coef.shape[0] + 2.0))
+    fig, ax = plt.subplots(figsize=(min(1.15 * coef.shape[1] + 2.6, 11.0), 0.8 * coef.shape[0] + 2.0))
     im = ax.imshow(coef.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     fig.colorbar(im, ax=ax, label="standardised coefficient")
     look = t.set_index(["trait", "behaviour"])
@@ -240,14 +241,17 @@ def rq2_heatmap(tests: pd.DataFrame, path=None, sig_col: str = "sig_bh"):
             if not tested.loc[tr, b]:
                 ax.text(j, i, f"not tested\nn = {int(r['n'])}", ha="center", va="center", fontsize=8, color="0.4")
                 continue
-            txt = f"{r['coef']:.2f}" + ("*" if bool(r[sig_col]) else "") + f"\nn = {int(r['n'])}"
+            lo, hi = float(r.get("ci_low", np.nan)), float(r.get("ci_high", np.nan))
+            ci_txt = f"[{lo:.2f}, {hi:.2f}]" if lo == lo and hi == hi else "CI undefined"
+            txt = f"{r['coef']:+.2f}" + ("*" if bool(r[sig_col]) else "") + f"\n{ci_txt}\nn = {int(r['n'])}"
             e = r.get("expected_sign", np.nan)
             if e == e:
                 txt += " (" + ("+" if e > 0 else "-") + ")"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=8)
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8, color="white" if abs(r["coef"]) > 0.6 else "black")
     ax.set_xticks(range(coef.shape[1]), [label(c) for c in coef.columns], rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(coef.shape[0]), [label(c) for c in coef.index], fontsize=8)
-    ax.set_title("Trait -> behaviour slopes (* BH-significant; (+)/(-) human-expected sign)", fontsize=9)
+    ax.set_title("Trait -> behaviour slopes with two-sided CI and n units (* BH-significant; (+)/(-) human-expected "
+                 "sign)", fontsize=9)
     return save(fig, path)
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from scipy import stats
 
 from analysis.core.figures import not_drawn, note_n, save, short_model
+from analysis.core.stats.correlation import pearson
 from analysis.studies.sycophancy.stats import PUBLISHED, TTG_NEUTRAL, ttg_zones
 
 BLUE, RED, GREY = "#3b6ea5", "#c44e52", "0.45"
@@ -76,6 +77,14 @@ def regression_band(xs: np.ndarray, ys: np.ndarray, ci: float = 0.95, n_grid: in
     return gx, fit, fit - q * se, fit + q * se
 
 
+def r_text(xs, ys, ci: float = 0.95) -> str:
+    """'r = 0.84 [0.52, 0.96]': Pearson r with its two-sided Fisher-z CI (the CI said undefined below 4 points)."""
+    r = pearson(xs, ys, alternative="two-sided", ci=ci)
+    lo, hi = r["ci_low"], r["ci_high"]
+    est = r["estimate"] if r["estimate"] == r["estimate"] else float(np.corrcoef(xs, ys)[0, 1])
+    return f"r = {est:.2f} " + (f"[{lo:.2f}, {hi:.2f}]" if lo == lo and hi == hi else "(CI undefined)")
+
+
 def scatter_by_model(table: pl.DataFrame, path=None, x: str = "agreeableness", y: str = "sycophancy",
                      baseline: pl.DataFrame | None = None, xlabel: str = "Perceived agreeableness (0-1)",
                      ylabel: str = "Agreement with the user (sycophancy rate)", ylim=(-0.03, 1.03), ci: float = 0.95,
@@ -108,7 +117,7 @@ def scatter_by_model(table: pl.DataFrame, path=None, x: str = "agreeableness", y
             ax.plot(gx, fit, color=RED, lw=1.6, label="OLS fit")
             ylims += [*lo, *hi]
             if np.ptp(ys) > 0:
-                label += f", r = {np.corrcoef(xs, ys)[0, 1]:.2f}"
+                label = r_text(xs, ys, ci) + f", n = {len(xs)} personas"
         else:
             label += ", no line (too few points or no spread)"
         if base.get(m) is not None:
@@ -187,9 +196,12 @@ def ttg_distribution(ttg_df: pl.DataFrame, path=None, neutral: float = TTG_NEUTR
         ax.axvline(t, color=GREY, lw=0.6, ls=":")
     rng = np.random.default_rng(0)
     labels = []
+    dots = False
     for i, m in enumerate(models):
         v = ttg_df.filter(pl.col("model") == m)["ttg"].drop_nulls().drop_nans().to_numpy()
-        ax.scatter(v, i + rng.uniform(-0.18, 0.18, len(v)), s=16, alpha=0.8, color="#333333", zorder=3)
+        ax.scatter(v, i + rng.uniform(-0.18, 0.18, len(v)), s=16, alpha=0.8, color="#333333", zorder=3,
+                   label="one persona (vertical jitter only)" if len(v) and not dots else None)
+        dots = dots or bool(len(v))
         labels.append(f"{short_model(m)}\n(n = {len(v)})")
         if len(v) >= 2 and v.std(ddof=1) > 0:
             q = stats.t.ppf(1 - (1 - ci) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))

@@ -78,8 +78,8 @@ def _jitter(n: int, width: float, seed: int) -> np.ndarray:
 
 def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: str | Path | None = None):
     """``summary`` from ``stats.score_summary`` (one column per reported scale). Each cell: the mean score
-    over its max, the human band of the mean, and n (distinct conversations scored); a cell without a
-    score is hatched and says why."""
+    over its max, the human band of the mean, its t CI over sessions (or why there is none: one conversation,
+    or no spread) and n (distinct conversations scored); a cell without a score is hatched and says why."""
     by_id = {i.id: i for i in instruments}
     cols = summary.select("instrument", "scale").unique(maintain_order=True).rows()
     order = {i.id: k for k, i in enumerate(instruments)}
@@ -95,8 +95,15 @@ def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: s
             labels[i][j] = f"not scored:\n{r['items_invalid']} of {r['items_asked']} item\nanswers invalid"
         else:
             mean = score_text(by_id[r["instrument"]], r["mean"], r["scale"])
-            labels[i][j] = f"{mean}/{r['max_score']:.0f} {r['band_of_mean'] or ''}\nn = {r['n_units']}"
-    fig, ax = plt.subplots(figsize=(2.6 * len(cols) + 3.2, 0.6 * len(rows) + 1.8))
+            lo, hi = r.get("ci_low"), r.get("ci_high")
+            if r["n_units"] < 2:
+                spread = "one conversation: no CI"
+            elif lo is None or hi is None or lo != lo or hi != hi:
+                spread = "no spread: no CI"
+            else:
+                spread = f"[{lo:.1f}, {hi:.1f}]"
+            labels[i][j] = f"{mean}/{r['max_score']:.0f} {r['band_of_mean'] or ''}\n{spread}\nn = {r['n_units']}"
+    fig, ax = plt.subplots(figsize=(2.6 * len(cols) + 3.2, 0.75 * len(rows) + 1.8))
     im = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=1, aspect="auto")
     for i in range(len(rows)):
         for j in range(len(cols)):
@@ -108,8 +115,9 @@ def heatmap_scores(summary: pl.DataFrame, instruments: list[Instrument], path: s
     cb = fig.colorbar(im, ax=ax, fraction=0.03)
     cb.set_label("position among human cut-off bands\n(0 = lowest band, 1 = top of highest;\nscales without cut-offs: range)",
                  fontsize=8)
-    ax.set_title("Mean scale score against human cut-offs (a comparison, not a diagnosis)\n"
-                 "n = distinct conversations scored (a fresh context is one request for every session)", fontsize=9)
+    ax.set_title("Mean scale score against human cut-offs (a comparison, not a diagnosis), two-sided t CI of the "
+                 "mean over sessions\nn = distinct conversations scored (a fresh context is one request for every "
+                 "session: n = 1, one conversation's value, no CI)", fontsize=9)
     return save(fig, path)
 
 

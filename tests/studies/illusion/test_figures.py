@@ -199,3 +199,17 @@ def test_a_persona_check_too_large_even_when_summarised_is_not_drawn(tmp_path, c
     checks = _many_checks([f"trait{i}" for i in range(11)], ["a", "b", "c"], n_models=2, triplets=1)
     assert fg.persona_check(checks, tmp_path / "chk.png") is None
     assert "33 trait x strategy groups are too many rows" in capsys.readouterr().out
+
+
+def test_rq2_cells_show_each_tested_slope_with_its_ci_and_n():
+    rq2 = st.rq2_trait_behaviour(synth(n_models=3, n_conditions=10, temps=(0.0,)), st.load_expected_signs())
+    t = rq2["tests"]
+    f = fg.rq2_heatmap(t)
+    cells = [x.get_text() for x in f.axes[0].texts]
+    fitted = t[t["p"].notna()]
+    assert len(fitted) and sum("[" in c and "]" in c and "n = " in c for c in cells) == \
+        int((fitted["ci_low"].notna() & fitted["ci_high"].notna()).sum())
+    r = fitted.iloc[0]
+    assert any(f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]\nn = {int(r['n'])}" in c for c in cells)
+    assert "CI" in f.axes[0].get_title()
+    plt.close("all")

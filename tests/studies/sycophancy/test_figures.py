@@ -173,3 +173,22 @@ def test_labels_are_at_least_8_pt_as_a_report_shows_them():
               figs.ttg_distribution(ttg), figs.false_claims(t, baseline=BASE)):
         assert small_texts(f) == []
     plt.close("all")
+
+
+def test_scatter_titles_give_r_with_its_ci_and_n():
+    t = _table(12)
+    fig = figs.scatter_by_model(t)
+    d = t.filter(pl.col("model") == "embedded:a").to_pandas()
+    from analysis.core.stats.correlation import pearson
+    r = pearson(d["agreeableness"], d["sycophancy"], alternative="two-sided")
+    want = f"r = {r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}], n = 12 personas"
+    assert want in fig.axes[0].get_title(), fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_ttg_persona_dots_have_a_legend_entry():
+    ttg = pl.DataFrame({"model": ["a"] * 5 + ["b"] * 5, "ttg": [0.1, -0.2, 0.3, 0.0, 0.05] * 2})
+    fig = figs.ttg_distribution(ttg)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels.count("one persona (vertical jitter only)") == 1
+    plt.close(fig)

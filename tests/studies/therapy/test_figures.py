@@ -58,3 +58,29 @@ def test_heatmap_labels_stay_inside_their_cells():
         j, i = round(t.get_position()[0]), round(t.get_position()[1])
         assert j - 0.5 <= min(x0, x1) and max(x0, x1) <= j + 0.5, t.get_text()
         assert i - 0.5 <= min(y0, y1) and max(y0, y1) <= i + 0.5, t.get_text()
+
+
+def test_heatmap_cells_show_the_ci_over_sessions_and_n_or_say_why_there_is_none():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import polars as pl
+
+    from analysis.core.figures import small_texts
+    from analysis.studies.therapy.figures import heatmap_scores
+
+    gad = load_instrument("gad7")
+    base = {"model": "m", "instrument": "gad7", "scale": "total", "max_score": 21.0, "items_asked": 21,
+            "items_invalid": 0, "band_of_mean": "mild"}
+    summary = pl.DataFrame([
+        {**base, "condition": "a", "stance": "neutral", "mean": 7.0, "n_units": 5, "ci_low": 5.25, "ci_high": 8.75},
+        {**base, "condition": "b", "stance": "neutral", "mean": 7.0, "n_units": 1, "ci_low": None, "ci_high": None},
+        {**base, "condition": "c", "stance": "neutral", "mean": 7.0, "n_units": 4, "ci_low": None, "ci_high": None}])
+    fig = heatmap_scores(summary, [gad])
+    cells = [t.get_text() for t in fig.axes[0].texts if t.get_text()]
+    assert any("[5.2, 8.8]\nn = 5" in c or "[5.3, 8.8]\nn = 5" in c for c in cells), cells
+    assert any("one conversation: no CI\nn = 1" in c for c in cells)
+    assert any("no spread: no CI\nn = 4" in c for c in cells)
+    assert "t CI" in fig.axes[0].get_title() and small_texts(fig) == []
+    plt.close(fig)
