@@ -46,7 +46,10 @@ def effects_have_ci_and_n(text: str, where: str) -> None:
 
 
 def _csv(path: Path) -> pl.DataFrame:
-    return pl.read_csv(path, infer_schema_length=None)
+    df = pl.read_csv(path, infer_schema_length=None)
+    # a column with no value at all (say every p of a tiny run undefined) is read as text: it is a number column
+    empty = [c for c, t in df.schema.items() if t == pl.String and df[c].null_count() == df.height]
+    return df.with_columns(pl.col(empty).cast(pl.Float64)) if empty else df
 
 
 # ---- Study 1 -------------------------------------------------------------------------------------------
