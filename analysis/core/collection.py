@@ -32,9 +32,17 @@ class Collected:
     paths: dict[str, Path] = field(default_factory=dict)
 
     def timing(self) -> pl.DataFrame:
-        """One row per model: digest, model calls, calls answered from the store, seconds, s per model call."""
-        rows = [{"model": m, **{k: v for k, v in i.items() if not isinstance(v, dict)}} for m, i in self.info["models"].items()]
-        return pl.DataFrame(rows)
+        """One row per model: digest, model calls, calls answered from the store, seconds, s per model call, and
+        the prompt tokens the engine reported for the calls made in this run (all, evaluated, from its cache)."""
+        rows = []
+        for m, i in self.info["models"].items():
+            row = {"model": m, **{k: v for k, v in i.items() if not isinstance(v, dict)}}
+            pt = i.get("prompt_tokens") or {}
+            if pt.get("calls_reporting"):  # the engine's prompt-token counts of the calls made in this run
+                row |= {"prompt_tokens": pt["total"], "prompt_evaluated": pt["evaluated"],
+                        "prompt_cached": pt["cached"]}
+            rows.append(row)
+        return pl.DataFrame(rows, infer_schema_length=None)
 
     def __getitem__(self, name: str) -> pl.DataFrame:
         return self.tables[name]
@@ -63,8 +71,11 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
                                 "seconds": round(wall, 1), "s_per_model_call": round(wall / n, 3) if n else None,
                                 "calls_recorded": n_rec,
                                 "model_seconds_recorded": None if s_rec is None else round(s_rec, 1)}
+        pt = getattr(el, "prompt_tokens", None)
+        if pt and n:
+            info["models"][spec]["prompt_tokens"] = dict(pt)
         log(f"{spec} (digest {el.target.digest[:12]}): {n} calls reached the model, {el.n_store_hits} came from "
-            f"the response store, {wall:.1f} s" + cost_sentence(n_rec, s_rec))
+            f"the response store, {wall:.1f} s" + cost_sentence(n_rec, s_rec) + token_sentence(pt, n))
     if any(i["store_hits"] for i in info["models"].values()) and el is not None:
         info["published"] = published_note(el.store)
         log(info["published"])
@@ -94,6 +105,20 @@ def cost_sentence(calls: int | None, seconds: float | None) -> str:
         return ""
     return (f"; the answers rest on {calls:,} distinct model calls that took {seconds:,.1f} s of model time "
             "when they were made (recorded latencies)")
+
+
+def token_sentence(pt: dict | None, n_calls: int) -> str:
+    """The prompt tokens of this run's model calls as the engine reported them: evaluated versus taken from its
+    prompt cache (benchmarks/bench_tokens.py compares the evaluated tokens with the least the prompts allow)."""
+    if not pt or not n_calls:
+        return ""
+    if not pt["calls_reporting"]:
+        return f"; the engine reported no prompt-token counts for these {n_calls:,} calls"
+    share = pt["cached"] / pt["total"] if pt["total"] else float("nan")
+    missing = n_calls - pt["calls_reporting"]
+    return (f"; prompt tokens: {pt['total']:,}, of which the engine evaluated {pt['evaluated']:,} and took "
+            f"{pt['cached']:,} ({share:.0%}) from its prompt cache"
+            + (f" ({missing:,} calls reported no counts)" if missing else ""))
 
 
 def published_note(store) -> str:

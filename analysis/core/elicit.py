@@ -233,6 +233,9 @@ class Elicitor:
         # latency: what collecting these answers cost, also when a re-run took them all from the store
         self.recorded_latency: dict[str, float] = {}
         self._count_lock = threading.Lock()  # el.map runs calls in threads: the counts must not lose updates
+        # prompt tokens of the calls that reached the model, as the engine reported them (llama.cpp engines):
+        # all of them, those it evaluated, those it took from its prompt cache; calls that did not report count too
+        self.prompt_tokens = {"calls_reporting": 0, "total": 0, "evaluated": 0, "cached": 0}
 
     def recorded_cost(self) -> tuple[int, float]:
         """(distinct calls, seconds of model time recorded when each was made) behind this elicitor's answers.
@@ -274,6 +277,12 @@ class Elicitor:
         latency = time.perf_counter() - t0
         with self._count_lock:
             self.n_model_calls += 1
+            m = raw.meta or {}
+            if all(isinstance(m.get(k), int) for k in ("prompt_tokens", "prompt_evaluated", "prompt_cached")):
+                self.prompt_tokens["calls_reporting"] += 1
+                self.prompt_tokens["total"] += m["prompt_tokens"]
+                self.prompt_tokens["evaluated"] += m["prompt_evaluated"]
+                self.prompt_tokens["cached"] += m["prompt_cached"]
         # an empty generated reply is never stored; a log-probability call whose distribution came back
         # is a result even when the most likely next token ends the reply (empty text)
         if not raw.text.strip() and not (top_logprobs > 0 and raw.logprobs):

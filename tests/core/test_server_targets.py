@@ -422,3 +422,26 @@ def test_the_base_url_slots_and_build_that_served_an_answer_are_in_its_meta(serv
     meta = json.loads(store.export()["meta"][0])
     assert meta["host"] == f"{srv.url}/v1"
     assert (meta["server"]["total_slots"], meta["server"]["build"], meta["server"]["n_threads"]) == (1, "b11434-abcdef", 3)
+
+
+def test_llamacpp_server_prompt_token_counts_are_recorded(serve, store):
+    """Issue 21: the prompt tokens llama.cpp's server evaluated and took from its cache (``timings``) are kept
+    with the answer and summed in the elicitor's count; a server without ``timings`` records none."""
+    routes = openai_routes(llamacpp_model())
+    plain = routes["POST /v1/chat/completions"]
+
+    def chat(body):
+        status, payload, ctype = plain(body)
+        payload["timings"] = {"prompt_n": 2, "cache_n": 7, "predicted_n": 1}
+        return status, payload, ctype
+
+    srv = serve({**routes, "POST /v1/chat/completions": chat})
+    el = Elicitor(make_target(f"openai:qwen@{srv.url}/v1", **FAST), store, progress=False)
+    el.generate(MSG)
+    meta = json.loads(store.export()["meta"][0])
+    assert (meta["prompt_tokens"], meta["prompt_evaluated"], meta["prompt_cached"]) == (9, 2, 7)
+    assert el.prompt_tokens == {"calls_reporting": 1, "total": 9, "evaluated": 2, "cached": 7}
+    srv2 = serve(openai_routes(llamacpp_model()))
+    el2 = Elicitor(make_target(f"openai:qwen@{srv2.url}/v1", **FAST), store, progress=False)
+    el2.generate([{"role": "user", "content": "another"}])
+    assert el2.prompt_tokens["calls_reporting"] == 0 and el2.n_model_calls == 1

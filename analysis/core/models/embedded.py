@@ -216,7 +216,30 @@ class EmbeddedEngine:
 
     def chat_completions(self, body: dict) -> dict:
         with self.call_lock:
-            return self.server.handle_chat_completions(body)
+            out = self.server.handle_chat_completions(body)
+        _LAST.tokens = prompt_token_counts(out)
+        return out
+
+
+_LAST = threading.local()  # the prompt-token counts of this thread's last engine call (see last_prompt_tokens)
+
+
+def prompt_token_counts(out: dict) -> dict:
+    """From a llama.cpp chat completion: the prompt's tokens, how many of them the engine evaluated, and how many
+    it took from its prompt cache (``timings.prompt_n`` / ``timings.cache_n``). Empty when not reported."""
+    t = out.get("timings") if isinstance(out, dict) else None
+    usage = out.get("usage") if isinstance(out, dict) else None
+    if not isinstance(t, dict) or not isinstance(t.get("prompt_n"), int) or not isinstance(t.get("cache_n"), int):
+        return {}
+    total = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    return {"prompt_tokens": total if isinstance(total, int) else t["prompt_n"] + t["cache_n"],
+            "prompt_evaluated": t["prompt_n"], "prompt_cached": t["cache_n"]}
+
+
+def last_prompt_tokens() -> dict:
+    """The counts of :func:`prompt_token_counts` for the last embedded-engine call made on this thread (the
+    Ollama wire format has no field for them; the in-process transport runs on the caller's thread)."""
+    return dict(getattr(_LAST, "tokens", {}) or {})
 
 
 class _quiet_stderr:

@@ -199,6 +199,10 @@ class OllamaTarget:
             "prompt_eval_count": r.prompt_eval_count,
             "eval_count": r.eval_count,
         }
+        if self.kind == "embedded":  # evaluated and cached prompt tokens, which the Ollama wire format lacks
+            from analysis.core.models.embedded import last_prompt_tokens
+
+            meta |= last_prompt_tokens()
         if self.kind == "ollama":
             meta["attempts"] = attempts
             if failures:

@@ -264,6 +264,9 @@ class OpenAITarget:
                                            if server.get(k) is not None}}
         if failures:
             meta["failed_attempts"] = failures
+        from analysis.core.models.embedded import prompt_token_counts
+
+        meta |= prompt_token_counts(out)  # llama.cpp's server: prompt tokens evaluated and taken from its cache
         if "cache_prompt" in payload:
             meta["cache_prompt"] = payload["cache_prompt"]
         return RawReply(text, lps, meta)
