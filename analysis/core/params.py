@@ -47,6 +47,10 @@ class TargetsParams(Section):
                          "dropped connection, timeout) before the stage stops")
     backoff_s: float = Field(1.0, ge=0, le=600, description="servers: seconds before the first retry, doubled "
                              "before each further one")
+    api_key_env: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible endpoints: {model "
+                                        "spec or served name: the environment variable holding its API key}, so "
+                                        "several providers can serve one run (default OPENAI_API_KEY); the key is "
+                                        "read at run time and never written anywhere")
     model_digests: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible servers: "
                                           "{served model name: digest of its weights}, for servers that do not "
                                           "report what they serve (and to pin it where they do)")
@@ -176,6 +180,6 @@ def elicitor(spec: str, targets: TargetsParams | dict[str, Any] | None = None):
     el = Elicitor.from_spec(spec, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
                             per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt,
                             n_ctx=t.n_ctx, retries=t.retries, backoff_s=t.backoff_s,
-                            model_digests=t.model_digests)
+                            model_digests=t.model_digests, api_key_env=t.api_key_env)
     el.targets = t  # a study that makes a second elicitor (a judge model) reaches it the same way
     return el

@@ -51,6 +51,7 @@ class CannedServer:
         self.fail = list(fail or [])
         self.chat_paths = chat_paths
         self.requests: list[tuple[str, dict]] = []
+        self.auth: list[str | None] = []  # the Authorization header of every request
         self.lock = threading.Lock()
         server = self
 
@@ -65,6 +66,7 @@ class CannedServer:
                 body = json.loads(self.rfile.read(n) or b"{}") if n else {}
                 with server.lock:
                     server.requests.append((f"{method} {self.path}", body))
+                    server.auth.append(self.headers.get("authorization"))
                     mode = server.fail.pop(0) if self.path in server.chat_paths and server.fail else None
                 if mode == "reset":
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -445,3 +447,35 @@ def test_llamacpp_server_prompt_token_counts_are_recorded(serve, store):
     el2 = Elicitor(make_target(f"openai:qwen@{srv2.url}/v1", **FAST), store, progress=False)
     el2.generate([{"role": "user", "content": "another"}])
     assert el2.prompt_tokens["calls_reporting"] == 0 and el2.n_model_calls == 1
+
+
+def test_each_openai_target_sends_the_key_its_params_name_and_the_key_is_written_nowhere(serve, store, monkeypatch,
+                                                                                        capsys):
+    """Issue 21: ``targets.api_key_env`` names, per model, the environment variable holding its key, so two
+    providers serve one run; the key goes only into the Authorization header (not the store, its export, the
+    metadata or the output), and a named variable that is not set is one sentence before any call."""
+    from analysis.core.errors import ModelSpecError
+    from analysis.core.params import elicitor
+
+    a, b = serve(openai_routes(llamacpp_model("alpha"))), serve(openai_routes(llamacpp_model("beta")))
+    monkeypatch.setenv("PROVIDER_A_KEY", "sk-secret-aaa-123")
+    monkeypatch.setenv("PROVIDER_B_KEY", "sk-secret-bbb-456")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-default-zzz")
+    monkeypatch.setenv("PSY_STORE", str(store.path))
+    targets = {"api_key_env": {"openai:alpha": "PROVIDER_A_KEY", "beta": "PROVIDER_B_KEY"}, **FAST}
+    for spec in (f"openai:alpha@{a.url}/v1", f"openai:beta@{b.url}/v1"):
+        el = elicitor(spec, targets)
+        el.store, el.progress = store, False
+        assert el.generate(MSG).text == "3"
+    assert set(a.auth) == {"Bearer sk-secret-aaa-123"} and set(b.auth) == {"Bearer sk-secret-bbb-456"}
+    everything = json.dumps(store.export().to_dicts(), default=str) + store.path.read_bytes().decode("latin-1")
+    everything += "".join(capsys.readouterr())
+    assert "sk-secret" not in everything and "sk-default" not in everything
+    c = serve(openai_routes(llamacpp_model("gamma")))  # not in the mapping: OPENAI_API_KEY, as before
+    el = elicitor(f"openai:gamma@{c.url}/v1", targets)
+    el.store, el.progress = store, False
+    el.generate(MSG)
+    assert set(c.auth) == {"Bearer sk-default-zzz"}
+    monkeypatch.delenv("PROVIDER_B_KEY")
+    with pytest.raises(ModelSpecError, match=r"PROVIDER_B_KEY .* is not set: export PROVIDER_B_KEY="):
+        elicitor(f"openai:beta@{b.url}/v1", targets)

@@ -47,10 +47,12 @@ def label(spec: str) -> str:
 
 def make_target(spec: str, *, ollama_hosts: list[str] | None = None, timeout_s: float = 600.0,
                 per_host_concurrency: int = 1, cache_prompt: bool = True, n_ctx: int = 4096, retries: int = 3,
-                backoff_s: float = 1.0, model_digests: dict[str, str] | None = None) -> Target:
+                backoff_s: float = 1.0, model_digests: dict[str, str] | None = None,
+                api_key_env: dict[str, str] | None = None) -> Target:
     """The target a spec names. ``n_ctx``: the embedded engine's context window; ``retries``/``backoff_s``:
     how transient server failures are retried; ``model_digests``: {served name: digest} declaring the
-    weights behind an OpenAI-compatible server's model name (see openai_target)."""
+    weights behind an OpenAI-compatible server's model name (see openai_target); ``api_key_env``: {spec or
+    served name: environment variable holding its API key} (default OPENAI_API_KEY)."""
     kind, name, urls = parse_spec(spec)
     if kind == "embedded":
         from analysis.core.models.embedded import EMBEDDED_MODELS, OllamaAPITransport
@@ -73,5 +75,11 @@ def make_target(spec: str, *, ollama_hosts: list[str] | None = None, timeout_s: 
 
     digests = model_digests or {}
     declared = digests.get(spec) or digests.get(f"openai:{name}") or digests.get(name)
+    envs = api_key_env or {}
+    key_env = envs.get(spec) or envs.get(f"openai:{name}") or envs.get(name)
+    if key_env is not None and not os.environ.get(key_env):
+        raise ModelSpecError(f"targets.api_key_env names the environment variable {key_env} for {spec!r}, but it "
+                             f"is not set: export {key_env}=<the provider's key> before the run.")
     return OpenAITarget(spec, name, urls, timeout_s=timeout_s, per_url_concurrency=per_host_concurrency,
-                        retries=retries, backoff_s=backoff_s, declared_digest=declared, cache_prompt=cache_prompt)
+                        retries=retries, backoff_s=backoff_s, declared_digest=declared, cache_prompt=cache_prompt,
+                        key_env=key_env or "OPENAI_API_KEY")

@@ -65,7 +65,8 @@ class OpenAITarget:
 
     def __init__(self, spec: str, model: str, base_urls: list[str], *, timeout_s: float = 600.0,
                  per_url_concurrency: int = 4, api_key: str | None = None, retries: int = 3,
-                 backoff_s: float = 1.0, declared_digest: str | None = None, cache_prompt: bool = True):
+                 backoff_s: float = 1.0, declared_digest: str | None = None, cache_prompt: bool = True,
+                 key_env: str = "OPENAI_API_KEY"):
         for u in base_urls:
             check_base_url(spec, u)
         self.model = model
@@ -74,7 +75,8 @@ class OpenAITarget:
         self.timeout_s = timeout_s
         self.policy = RetryPolicy(retries, backoff_s)
         self.cache_prompt = cache_prompt
-        key = api_key or os.environ.get("OPENAI_API_KEY", "none")
+        self.key_env = key_env  # the variable's name is kept (for messages); the key itself never is
+        key = api_key or os.environ.get(key_env, "none")
         self.clients = [httpx.Client(base_url=u, timeout=timeout_s, headers={"Authorization": f"Bearer {key}"})
                         for u in self.base_urls]
         self._next = itertools.cycle(range(len(self.clients)))
@@ -133,8 +135,8 @@ class OpenAITarget:
                 "this base URL; check the URL in the model spec: it usually ends in /v1, e.g. "
                 "'openai:NAME@http://host:8000/v1'.")
         if code in (401, 403):
-            return TargetUnavailable(f"The server at {url} refused access (HTTP {code}: {msg}); set OPENAI_API_KEY "
-                                     "to a key it accepts.")
+            return TargetUnavailable(f"The server at {url} refused access (HTTP {code}: {msg}); set {self.key_env} "
+                                     "to a key it accepts (targets.api_key_env names another variable per model).")
         if payload is not None and code == 404:
             return TargetUnavailable(f"The server at {url} does not serve model {self.model!r} (HTTP 404: {msg}); "
                                      f"check the name with `curl {url}/models`.")
