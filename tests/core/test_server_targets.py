@@ -443,6 +443,9 @@ def test_llamacpp_server_prompt_token_counts_are_recorded(serve, store):
     meta = json.loads(store.export()["meta"][0])
     assert (meta["prompt_tokens"], meta["prompt_evaluated"], meta["prompt_cached"]) == (9, 2, 7)
     assert el.prompt_tokens == {"calls_reporting": 1, "total": 9, "evaluated": 2, "cached": 7}
+    import hashlib  # the chat template the server applied, beside the answer (a template change shows)
+
+    assert meta["server"]["chat_template_sha256"] == hashlib.sha256(b"{{ messages }}").hexdigest()[:16]
     srv2 = serve(openai_routes(llamacpp_model()))
     el2 = Elicitor(make_target(f"openai:qwen@{srv2.url}/v1", **FAST), store, progress=False)
     el2.generate([{"role": "user", "content": "another"}])

@@ -261,6 +261,7 @@ class OpenAITarget:
         meta: dict[str, Any] = {"host": self.base_urls[i], "done_reason": choice.get("finish_reason"),
                                 "usage": out.get("usage"), "attempts": attempts,
                                 "server": {k: server.get(k) for k in ("server", "fingerprint", "model_file",
+                                                                      "chat_template_sha256",
                                                                       "total_slots", "n_threads", "build",
                                                                       "n_ctx_per_slot", "root")
                                            if server.get(k) is not None}}
