@@ -630,15 +630,17 @@ def logistic_persona(X: pd.DataFrame, y: np.ndarray, lam: float = 1.0) -> dict:
         out["note"] += f"L2-penalised coefficients (lambda={lam}) reported."
     out["accuracy_in_sample"] = float(np.mean((_predict(beta, Z) > 0.5) == y))
     hits = []
-    for k in range(len(y)):
+    Xa, n1 = X.to_numpy(dtype=float), int(np.sum(y))
+    for k in range(len(y)):  # each unit predicted by a fit (standardised afresh) without it
+        if (y[k] == 1 and n1 == 1) or (y[k] == 0 and len(y) - n1 == 1):
+            continue  # the fit without unit k would see one class only
         m = np.ones(len(y), bool)
         m[k] = False
-        if len(np.unique(y[m])) < 2:
-            continue
-        mu, sdv = X[m].mean().to_numpy(), X[m].std(ddof=1).to_numpy()
+        Xm = Xa[m]
+        mu, sdv = Xm.mean(axis=0), Xm.std(axis=0, ddof=1)
         sdv = np.where(sdv > 0, sdv, 1.0)
-        bk = _l2_logit((X[m].to_numpy() - mu) / sdv, y[m], lam)
-        hits.append(float((_predict(bk, ((X.to_numpy()[k] - mu) / sdv)[None, :])[0] > 0.5) == y[k]))
+        bk = _l2_logit((Xm - mu) / sdv, y[m], lam)
+        hits.append(float((_predict(bk, ((Xa[k] - mu) / sdv)[None, :])[0] > 0.5) == y[k]))
     out["accuracy_loo"] = float(np.mean(hits)) if hits else math.nan
     return out
 
