@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from analysis.core.stats.common import check_ci, row
 
@@ -36,7 +36,8 @@ def nct_ci(t: float, df: float, ci: float = 0.95) -> tuple[float, float]:
     a = (1 - ci) / 2
 
     def root(target: float) -> float:
-        f = lambda ncp: stats.nct.cdf(t, df, ncp) - target  # noqa: E731 - decreasing in ncp
+        # scipy's noncentral t cdf (stats.nct.cdf evaluates exactly this, after argument checks done above)
+        f = lambda ncp: special.nctdtr(df, ncp, t) - target  # noqa: E731 - decreasing in ncp
         lo, hi, step = t - 2.0, t + 2.0, 2.0
         while f(lo) < 0 and step < 1e7:
             step *= 2

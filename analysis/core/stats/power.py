@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 
 from scipy import stats
 
@@ -33,6 +34,7 @@ def _solve(solver, **kw) -> float:
     return es if math.isfinite(es) and es > 0 else math.nan
 
 
+@lru_cache(maxsize=4096)  # a pure function of its arguments, solved numerically: ask once per design
 def mde_paired_d(n: int, alpha: float = 0.05, power: float = 0.8, alternative: str = "two-sided") -> float:
     """Smallest standardised mean difference (d_z: mean difference / SD of differences) that a paired or
     one-sample t test on ``n`` units detects with ``power``."""
@@ -43,6 +45,7 @@ def mde_paired_d(n: int, alpha: float = 0.05, power: float = 0.8, alternative: s
     return _solve(TTestPower(), nobs=n, alpha=alpha, power=power, alternative=_alt(alternative))
 
 
+@lru_cache(maxsize=4096)
 def mde_two_sample_d(n1: int, n2: int, alpha: float = 0.05, power: float = 0.8,
                      alternative: str = "two-sided") -> float:
     """Smallest Cohen's d (pooled SD) that a two-sample t test with groups of ``n1`` and ``n2`` detects."""

@@ -578,6 +578,52 @@ def _predict(beta: np.ndarray, X: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(beta[0] + X @ beta[1:])))
 
 
+def _loo_hits(X: np.ndarray, y: np.ndarray, lam: float = 1.0, max_iter: int = 100, tol: float = 1e-10,
+              block: int = 128, start: np.ndarray | None = None) -> np.ndarray:
+    """Leave-one-out hits of the L2 fit: unit k is predicted (threshold 0.5) by ``_l2_logit`` fitted without it,
+    the predictors standardised afresh on the other units. A unit whose removal leaves one class is skipped.
+
+    The same Newton-Raphson as ``_l2_logit``, run for a block of folds at once (fold k gives unit k weight 0),
+    each fold stopping at its own convergence, from ``start`` (the fit on all units, which is close) when given:
+    the optimum is unique (strictly concave), so the start changes the iterations, not the fit.
+    ``tests/studies/illusion/test_stats.py`` checks it against ``_l2_logit`` fold by fold."""
+    n, q = X.shape
+    y = np.asarray(y, dtype=float)
+    n1 = int(y.sum())
+    ks = np.array([k for k in range(n) if not ((y[k] == 1 and n1 == 1) or (y[k] == 0 and n - n1 == 1))], dtype=int)
+    pen = np.full(q + 1, lam, dtype=float)
+    pen[0] = 0.0
+    ridge = np.diag(pen) + 1e-9 * np.eye(q + 1)
+    hits = []
+    for first in range(0, len(ks), block):
+        kb = ks[first:first + block]
+        b = len(kb)
+        w = np.ones((b, n))
+        w[np.arange(b), kb] = 0.0  # fold j leaves out unit kb[j]
+        mu = (w @ X) / (n - 1)
+        d = X[None, :, :] - mu[:, None, :]
+        sd = np.sqrt(np.einsum("bn,bnj->bj", w, d * d) / (n - 2))
+        sd = np.where(sd > 0, sd, 1.0)
+        Z = np.concatenate([np.ones((b, n, 1)), d / sd[:, None, :]], axis=2)
+        beta = np.zeros((b, q + 1)) if start is None else np.repeat(np.asarray(start, float)[None, :], b, axis=0)
+        active = np.ones(b, bool)
+        for _ in range(max_iter):
+            a = np.flatnonzero(active)
+            if not len(a):
+                break
+            Za, wa = Z[a], w[a]
+            p = 1 / (1 + np.exp(-np.einsum("bnj,bj->bn", Za, beta[a])))
+            grad = np.einsum("bnj,bn->bj", Za, wa * (y[None, :] - p)) - pen * beta[a]
+            hess = np.matmul((Za * (wa * p * (1 - p))[:, :, None]).transpose(0, 2, 1), Za) + ridge
+            step = np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+            beta[a] = beta[a] + step
+            active[a[np.max(np.abs(step), axis=1) < tol]] = False
+        zk = (X[kb] - mu) / sd
+        pk = 1 / (1 + np.exp(-(beta[:, 0] + np.einsum("bj,bj->b", zk, beta[:, 1:]))))
+        hits.append(((pk > 0.5) == y[kb]).astype(float))
+    return np.concatenate(hits) if hits else np.array([])
+
+
 def logistic_persona(X: pd.DataFrame, y: np.ndarray, lam: float = 1.0) -> dict:
     """Predict persona (1) vs baseline (0) from the columns of X (standardised here).
 
@@ -629,19 +675,8 @@ def logistic_persona(X: pd.DataFrame, y: np.ndarray, lam: float = 1.0) -> dict:
         out.update(method=f"L2-penalised logit (lambda={lam}, no p-values)", coefs=dict(zip(X.columns, map(float, beta[1:]))))
         out["note"] += f"L2-penalised coefficients (lambda={lam}) reported."
     out["accuracy_in_sample"] = float(np.mean((_predict(beta, Z) > 0.5) == y))
-    hits = []
-    Xa, n1 = X.to_numpy(dtype=float), int(np.sum(y))
-    for k in range(len(y)):  # each unit predicted by a fit (standardised afresh) without it
-        if (y[k] == 1 and n1 == 1) or (y[k] == 0 and len(y) - n1 == 1):
-            continue  # the fit without unit k would see one class only
-        m = np.ones(len(y), bool)
-        m[k] = False
-        Xm = Xa[m]
-        mu, sdv = Xm.mean(axis=0), Xm.std(axis=0, ddof=1)
-        sdv = np.where(sdv > 0, sdv, 1.0)
-        bk = _l2_logit((Xm - mu) / sdv, y[m], lam)
-        hits.append(float((_predict(bk, ((Xa[k] - mu) / sdv)[None, :])[0] > 0.5) == y[k]))
-    out["accuracy_loo"] = float(np.mean(hits)) if hits else math.nan
+    hits = _loo_hits(X.to_numpy(dtype=float), y, lam, start=beta)
+    out["accuracy_loo"] = float(np.mean(hits)) if len(hits) else math.nan
     return out
 
 
@@ -758,15 +793,20 @@ def persona_checks(df, *, collapse: bool = True, ci: float = 0.95, personas: dic
     the other way; ``clear`` whether the CI excludes 0."""
     d = _pd(df)
     pairs = paired_measures(personas)
-    rows = []
+    rows, pers_units, base_units = [], {}, {}
     pers = d[d["condition_type"] == "persona"]
     for (model, cond), g in pers.groupby(["model", "condition"], sort=True):
         trait = g["persona_trait"].iloc[0]
         col = pairs.get(trait, (None, None))[0]
         if col not in d:
             continue
-        base = d[(d["condition_type"] == "baseline") & (d["model"] == model)]
-        cd = cohen_d(units(g, [col], collapse)[col], units(base, [col], collapse)[col], ci)
+        if col not in pers_units:  # units are formed within cells: once per column, then sliced per condition
+            u = units(pers, [col], collapse)
+            pers_units[col] = {k: v[col] for k, v in u.groupby(["model", "condition"], sort=False)}
+            base = units(d[d["condition_type"] == "baseline"], [col], collapse)
+            base_units[col] = {k: v[col] for k, v in base.groupby("model", sort=False)}
+        empty = pd.Series([], dtype=float)
+        cd = cohen_d(pers_units[col].get((model, cond), empty), base_units[col].get(model, empty), ci)
         shift = cd["mean1"] - cd["mean2"]
         sign = designed_sign(trait, personas)
         clear = cd["d_ci_low"] > 0 or cd["d_ci_high"] < 0

@@ -265,6 +265,37 @@ def test_logistic_separation_is_reported_and_penalised():
     assert not rn["separation"] and rn["method"].startswith("logit") and rn["p_values"]["x"] > 0.01
 
 
+def test_leave_one_out_hits_are_the_fold_by_fold_fits():
+    """The batched leave-one-out (all folds in one Newton run, started at the full fit) against ``_l2_logit``
+    fitted fold by fold with the predictors standardised afresh, the way the accuracy is defined; a unit whose
+    removal leaves one class is skipped."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(70, 3))
+    y = (X[:, 0] + rng.normal(scale=1.5, size=70) > 0).astype(int)
+    y[:2] = [1, 0]
+
+    def by_fold(X, y, lam):
+        hits = []
+        for k in range(len(y)):
+            m = np.arange(len(y)) != k
+            if len(np.unique(y[m])) < 2:
+                continue
+            mu, sd = X[m].mean(axis=0), X[m].std(axis=0, ddof=1)
+            b = st._l2_logit((X[m] - mu) / sd, y[m], lam)
+            hits.append(float((st._predict(b, ((X[k] - mu) / sd)[None, :])[0] > 0.5) == y[k]))
+        return np.array(hits)
+
+    for lam in (0.1, 1.0, 10.0):
+        want = by_fold(X, y, lam)
+        Z = (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
+        for start in (None, st._l2_logit(Z, y, lam)):
+            got = st._loo_hits(X, y, lam, block=16, start=start)  # several blocks
+            np.testing.assert_array_equal(got, want)
+        assert 0.5 < want.mean() < 1.0  # a fit that predicts, not a degenerate one
+    lone = np.array([1] + [0] * 9)  # without unit 0 one class is left: unit 0 is not predicted
+    assert len(st._loo_hits(rng.normal(size=(10, 1)), lone)) == 9
+
+
 # ---- RQ1 ------------------------------------------------------------------------------------------
 
 
