@@ -49,6 +49,19 @@ PROBE_CALLS = 3  # the most real calls a timed probe makes per target
 PROBE_BUDGET_S = 30.0  # no further probe call is started after this many seconds
 
 
+# ---- tokens: an estimate for pricing, from the text of the planned requests ---------------------------
+CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English text ("one token is about 4 characters")
+TOKENS_PER_MESSAGE = 4  # the chat format's own tokens around each message (role, separators), about
+
+
+def estimate_tokens(chars: int, messages: int = 1) -> int:
+    """Prompt tokens of a request of ``chars`` characters in ``messages`` chat messages, estimated without the
+    model's tokenizer (a hosted model's is not public): characters / :data:`CHARS_PER_TOKEN` plus
+    :data:`TOKENS_PER_MESSAGE` per message. For Qwen2.5's tokenizer and this project's prompts the estimate is
+    checked in tests/core/test_tokens.py against the real counts."""
+    return int(math.ceil(chars / CHARS_PER_TOKEN)) + TOKENS_PER_MESSAGE * int(messages)
+
+
 # ---- the dry run: the study's own code, the store's answers, no model ---------------------------------
 
 
@@ -67,6 +80,9 @@ class _DryTarget:
         self.misses = {"logprob": 0, "generate": 0}
         self.keep = keep
         self.requests: list[tuple] = []
+        # the calls answered with a placeholder, by whether they continue a conversation (a request holding an
+        # earlier answer must wait for it: interactive only) or stand alone (a provider's batch API can take them)
+        self.tokens = {k: {"calls": 0, "prompt_tokens": 0, "output_tokens": 0} for k in ("single", "conversation")}
 
     def __getattr__(self, name):
         return getattr(self._real, name)
@@ -77,6 +93,14 @@ class _DryTarget:
                 raise _Enough
             self.requests.append((messages, options, logprobs, top_logprobs))
         self.misses["logprob" if logprobs else "generate"] += 1
+        chars = sum(len(str(m.get("content", ""))) for m in messages)
+        # an earlier answer of the model in the request (an assistant turn before the last message; a last assistant
+        # message is a prefill the study wrote, not an answer)
+        conversation = any(m.get("role") == "assistant" for m in list(messages)[:-1])
+        t = self.tokens["conversation" if conversation else "single"]
+        t["calls"] += 1
+        t["prompt_tokens"] += estimate_tokens(chars, len(messages))
+        t["output_tokens"] += int(options.max_tokens)
         if logprobs:
             # a token that is no option of any study: the placeholder answer has no option mass
             return RawReply("\u2400", [TokenLogprob("\u2400", 0.0, [("\u2400", 0.0)])], {})
@@ -110,6 +134,7 @@ class StoreView:
     concurrency: int | None = None
     why_unknown: str = ""
     target: object | None = None  # the real target (built for its listing only), for a timed probe
+    tokens: dict[str, dict[str, int]] | None = None  # the calls to make: _DryTarget.tokens (None: not known)
 
 
 def _latencies(store_path: Path, spec: str, digest: str | None = None) -> dict[str, tuple[float, int]]:
@@ -184,14 +209,15 @@ def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline
         return StoreView(latency=_latencies(store_path, label(spec)), why_unknown=str(e))
     view = StoreView(latency=_latencies(store_path, real.spec, real.digest), target=real)
     view.concurrency = max(1, int(real.max_concurrency))
-    if not view.latency:  # the store holds no call of this target: nothing to look up
-        view.hits = 0
-        return view
     dry = _DryTarget(real)
-    el = Elicitor(dry, _ReadOnlyStore(ResponseStore(store_path)), progress=False)
+    # a store that holds no call of this target has nothing to look up (and is not opened, so not created): the
+    # dry run then only lists the requests, for their tokens
+    source = _ReadOnlyStore(ResponseStore(store_path) if view.latency else None)
+    el = Elicitor(dry, source, progress=False)
     study.collect(el, p.collect, p.seed)
     view.hits = el.n_store_hits
     view.dry_misses = dict(dry.misses)
+    view.tokens = dry.tokens
     return view
 
 
@@ -305,6 +331,10 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
             secs, per_call, recorded = _seconds(view, to_call)
             row.update(in_store=view.hits, to_call=to_call, s_per_call=per_call, recorded_calls=recorded,
                        concurrency=view.concurrency, expected_s=secs, latency_source=source)
+            for kind in ("single", "conversation"):
+                t = (view.tokens or {}).get(kind)
+                for what in ("calls", "prompt_tokens", "output_tokens"):
+                    row[f"{kind}_{what}"] = None if t is None else t[what]
             notes = []
             if view.why_unknown:
                 notes.append(f"store not checked: {view.why_unknown}")

@@ -4,12 +4,15 @@
     python -m analysis.pipeline.plan --profile tiny        # params.yaml with a profile applied (not written)
     python -m analysis.pipeline.plan --study bigfive --offline
     python -m analysis.pipeline.plan --probe               # time a model without call history by <= 3 real calls
+    python -m analysis.pipeline.plan --prices my_prices.yaml  # the cost lines from another price table
 
 For every registered study (stage ``collect@<study>``) and every model in ``models``: the study's own
 count of the calls one model gets, part by part (exact, or a lower bound ``>=``), how many the response
 store already answers, and the expected time from the latencies recorded there (for a model never called
 from this store: the published reference run's latencies, or with ``--probe`` a timed probe of at most 3
-real calls that are not stored; both labelled estimates). The table of one stage
+real calls that are not stored; both labelled estimates); then, for the calls not yet in the store, the
+estimated prompt tokens, the output tokens at most, and the cost interactive and with a Batch API from the price
+table (``data/prices.yaml``: see :mod:`analysis.core.pricing`). The table of one stage
 comes from :func:`analysis.core.planning.plan_stage` (import it from there in a notebook: a collection
 stage depends on analysis/core, not on this module); see that module for how each number is found.
 """
@@ -77,13 +80,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--offline", action="store_true", help="do not ask servers for their model listing")
     ap.add_argument("--probe", action="store_true",
                     help="time a model with no recorded calls by a short probe (at most 3 real calls, 30 s; not stored)")
+    ap.add_argument("--prices", help="the price table for the cost lines (default: data/prices.yaml; USD per "
+                                     "million tokens, interactive and batch)")
     a = ap.parse_args(argv)
+    from analysis.core.pricing import costs, load_prices, render_costs
+
     try:
+        prices = load_prices(a.prices)
         df = plan(a.params, a.profile, a.study, store=a.store, cached=not a.no_store, offline=a.offline,
                   probe=a.probe)
     except UserError as e:
         raise SystemExit(str(e)) from None
     print(render(df))
+    if not a.no_store:
+        print(render_costs(costs(df, prices)))
 
 
 if __name__ == "__main__":

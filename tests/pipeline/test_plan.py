@@ -457,3 +457,61 @@ def test_an_unreachable_server_cannot_be_probed_and_says_so(tmp_path):
     t = df.filter(df["part"] == "total").row(0, named=True)
     assert t["expected_s"] is None and t["latency_source"] is None and "Cannot reach" in t["note"]
     assert "time unknown" in planmod.render(df)
+
+
+# ---- tokens and cost (issue 21: the cost before the run) ------------------------------------------------
+
+
+def test_plan_estimates_the_tokens_of_the_calls_it_has_left(tmp_path):
+    """The plan's token estimate per model equals the estimate computed from the requests a real collection makes
+    (recorded by the target), and a study's prefilled answer is no conversation: nothing in Big Five needs an
+    earlier answer, so every call could go through a Batch API."""
+    from analysis.core.planning import estimate_tokens
+
+    seen = []
+
+    class Recorder(_Impostor):
+        def chat(self, messages, options, **kw):
+            seen.append((list(messages), options.max_tokens))
+            return super().chat(messages, options, **kw)
+
+    el = Elicitor(Recorder(SPEC, 0.0), ResponseStore(tmp_path / "other.sqlite"), progress=False)
+    BF.collect(el, _collect_params(BF, {"personas": ["none"], "items_per_facet": 1}), 0)
+    df = planmod.plan(_params(tmp_path, ["none"]), studies=["bigfive"], store=tmp_path / "missing.sqlite")
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert len(seen) == 30 and t["single_calls"] == 30 and t["conversation_calls"] == 0
+    assert t["single_prompt_tokens"] == sum(estimate_tokens(sum(len(m["content"]) for m in msgs), len(msgs))
+                                            for msgs, _ in seen)
+    assert t["single_output_tokens"] == sum(mt for _, mt in seen)
+    assert not (tmp_path / "missing.sqlite").exists()
+    # in the store: nothing left to price
+    _fill(ResponseStore(tmp_path / "store.sqlite"), ["none"])
+    t2 = planmod.plan(_params(tmp_path, ["none"]), studies=["bigfive"], store=tmp_path / "store.sqlite")
+    t2 = t2.filter(t2["part"] == "total").row(0, named=True)
+    assert (t2["single_calls"], t2["single_prompt_tokens"], t2["conversation_calls"]) == (0, 0, 0)
+
+
+def test_a_conversation_turn_is_priced_interactive():
+    """Therapy sessions hold the model's earlier answers: those requests are counted apart (no Batch API)."""
+    th = STUDIES["therapy"]
+    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    raw = {k: v for k, v in raw.items() if k in ("models", "seed", "targets") or k in STUDIES}
+    raw["models"] = [SPEC]
+    stage = planmod._stage_from(th, raw, "params.yaml")
+    df = plan_stage(th, stage, store=Path("/nonexistent/never.sqlite"))
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert t["conversation_calls"] > 0 and t["single_calls"] > 0
+    assert t["conversation_prompt_tokens"] / t["conversation_calls"] > t["single_prompt_tokens"] / t["single_calls"]
+
+
+def test_cli_prints_the_cost_lines_and_refuses_a_bad_price_table(tmp_path, capsys):
+    args = ["--params", str(_params(tmp_path, ["none"])), "--study", "bigfive", "--store", str(tmp_path / "no.sqlite")]
+    planmod.main(args)
+    out = capsys.readouterr().out
+    assert "tokens and cost of the calls not yet in the store" in out
+    assert "collect@bigfive  embedded:qwen2.5-coder-0.5b: 30 calls, ~" in out and "no charge" in out
+    bad = tmp_path / "prices.yaml"
+    bad.write_text("models:\n  openai:m:\n    input: 1\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        planmod.main(args + ["--prices", str(bad)])
+    assert "has no output price" in str(e.value)
