@@ -52,6 +52,11 @@ def run(study: Study, p: CollectStage, *, out_dir: str | Path | None = None, eli
         log: Callable[[str], None] = print) -> Collected:
     """Collect from every model in ``p.models`` and write the tables (``out_dir`` defaults to
     ``data/raw/<study>``; None-like ``out_dir=False`` writes nothing)."""
+    if elicitor_factory is None:  # every named API key is there before the first model is called
+        from analysis.core.models import check_api_keys
+
+        t = p.targets
+        check_api_keys(p.models, t.get("api_key_env") if isinstance(t, dict) else getattr(t, "api_key_env", None))
     factory = elicitor_factory or (lambda spec: make_elicitor(spec, p.targets))
     frames: dict[str, list[pl.DataFrame]] = {}
     info: dict = {"study": study.id, "seed": p.seed, "models": {}}

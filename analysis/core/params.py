@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from analysis.core.errors import ParamsError
 from analysis.core.io import SHOWN_CHARS, load_yaml, short
@@ -75,6 +75,20 @@ class Project(Section):
         if twice:
             raise ValueError(f"lists {twice[0]} twice with different URLs: a model served at several URLs is one "
                              "model, so put all its URLs in one spec ('openai:NAME@http://a/v1,http://b/v1')")
+        return v
+
+    @field_validator("targets")
+    @classmethod
+    def _key_names(cls, v: TargetsParams, info: ValidationInfo) -> TargetsParams:
+        from analysis.core.models import key_env_of
+
+        models = info.data.get("models") or []
+        served = [m for m in models if parse_spec(m)[0] == "openai"]
+        unused = [k for k in v.api_key_env if not any(key_env_of(m, {k: v.api_key_env[k]}) for m in served)]
+        if unused:
+            raise ValueError(f"api_key_env names {unused[0]!r}, which is no openai: model in models "
+                             f"({', '.join(served) or 'none'}); name a model as models does (its spec, openai:NAME or "
+                             "NAME), so that no key goes to another provider under a mistyped name")
         return v
 
 

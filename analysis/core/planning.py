@@ -8,7 +8,8 @@ it depends on the answers (re-asks, the branches of multi-token options); then, 
 * **in store**: how many of those calls the response store already answers. Found by a dry run of the
   study's own collection code against a stand-in target that never calls the model: a request found in
   the store gets its recorded answer (so the run follows the real path), any other request gets a
-  placeholder that is neither stored nor counted. Exact for every call that does not depend on an
+  placeholder that is never stored nor counted as in the store (and never re-asked: it cannot parse); its
+  request is priced (:mod:`analysis.core.pricing`). Exact for every call that does not depend on an
   answer the store lacks. Server targets are asked for their model listing only (no model call) to
   learn their identity; ``offline=True`` skips that, and the count is then unknown for them.
 * **expected time**: the calls left times the median recorded latency of this target's calls of the
@@ -31,6 +32,7 @@ notebook shows it in a cell before collecting: ``print(render(plan_stage(STUDY, 
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import sqlite3
 import statistics
@@ -39,12 +41,14 @@ from pathlib import Path
 
 import polars as pl
 
+from analysis.core.elicit import ClosedAnswer, Elicitor
 from analysis.core.errors import UserError
 from analysis.core.models.base import GenOptions, RawReply, TokenLogprob
 from analysis.core.paths import response_store_path
 from analysis.core.study import CollectStage, PlanItem, Study
 
 COLUMNS = ["stage", "model", "part", "calls", "exact", "note"]
+PLACEHOLDER = "(placeholder: not in the store)"  # the dry run's answer to a generation the store does not hold
 PROBE_CALLS = 3  # the most real calls a timed probe makes per target
 PROBE_BUDGET_S = 30.0  # no further probe call is started after this many seconds
 
@@ -58,7 +62,7 @@ def estimate_tokens(chars: int, messages: int = 1) -> int:
     """Prompt tokens of a request of ``chars`` characters in ``messages`` chat messages, estimated without the
     model's tokenizer (a hosted model's is not public): characters / :data:`CHARS_PER_TOKEN` plus
     :data:`TOKENS_PER_MESSAGE` per message. For Qwen2.5's tokenizer and this project's prompts the estimate is
-    checked in tests/core/test_tokens.py against the real counts."""
+    checked in tests/core/test_pricing.py against the engine's counts over the published prompts."""
     return int(math.ceil(chars / CHARS_PER_TOKEN)) + TOKENS_PER_MESSAGE * int(messages)
 
 
@@ -83,6 +87,7 @@ class _DryTarget:
         # the calls answered with a placeholder, by whether they continue a conversation (a request holding an
         # earlier answer must wait for it: interactive only) or stand alone (a provider's batch API can take them)
         self.tokens = {k: {"calls": 0, "prompt_tokens": 0, "output_tokens": 0} for k in ("single", "conversation")}
+        self._priced: set[str] = set()
 
     def __getattr__(self, name):
         return getattr(self._real, name)
@@ -93,6 +98,14 @@ class _DryTarget:
                 raise _Enough
             self.requests.append((messages, options, logprobs, top_logprobs))
         self.misses["logprob" if logprobs else "generate"] += 1
+        request = json.dumps([list(messages), options.to_dict(), logprobs, top_logprobs], sort_keys=True, default=str,
+                             ensure_ascii=False)
+        # a run asks a repeated request once (the store answers the repeat); a request that holds a placeholder
+        # stands for requests that would differ by the real answers, so each is counted
+        if PLACEHOLDER not in request and "\u2400" not in request:
+            if request in self._priced:
+                return self._placeholder(logprobs)
+            self._priced.add(request)
         chars = sum(len(str(m.get("content", ""))) for m in messages)
         # an earlier answer of the model in the request (an assistant turn before the last message; a last assistant
         # message is a prefill the study wrote, not an answer)
@@ -101,10 +114,35 @@ class _DryTarget:
         t["calls"] += 1
         t["prompt_tokens"] += estimate_tokens(chars, len(messages))
         t["output_tokens"] += int(options.max_tokens)
+        return self._placeholder(logprobs)
+
+    @staticmethod
+    def _placeholder(logprobs: bool) -> RawReply:
         if logprobs:
             # a token that is no option of any study: the placeholder answer has no option mass
             return RawReply("\u2400", [TokenLogprob("\u2400", 0.0, [("\u2400", 0.0)])], {})
-        return RawReply("(placeholder: not in the store)", None, {})
+        return RawReply(PLACEHOLDER, None, {})
+
+
+class _PlaceholderAnswer(BaseException):
+    """A placeholder reached a parser (a BaseException: no study code catches it)."""
+
+
+class _DryElicitor(Elicitor):
+    """The Elicitor of a dry run: a placeholder answer is taken as unparsed at once, not re-asked. It never parses,
+    so re-asking it would count calls that a real answer may not need (the plan counts first asks, a lower bound);
+    an answer from the store that does not parse is re-asked as in the run."""
+
+    def ask_closed(self, messages, parser, **kw) -> ClosedAnswer:
+        def parse(text):
+            if text == PLACEHOLDER:
+                raise _PlaceholderAnswer
+            return parser(text)
+
+        try:
+            return super().ask_closed(messages, parse, **kw)
+        except _PlaceholderAnswer:
+            return ClosedAnswer(None, "unparsed", 1, [PLACEHOLDER], [])
 
 
 class _ReadOnlyStore:
@@ -193,7 +231,6 @@ def _target(spec: str, targets) -> object:
 
 
 def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline: bool) -> StoreView:
-    from analysis.core.elicit import Elicitor
     from analysis.core.models import label, parse_spec
     from analysis.core.store import ResponseStore
 
@@ -213,7 +250,7 @@ def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline
     # a store that holds no call of this target has nothing to look up (and is not opened, so not created): the
     # dry run then only lists the requests, for their tokens
     source = _ReadOnlyStore(ResponseStore(store_path) if view.latency else None)
-    el = Elicitor(dry, source, progress=False)
+    el = _DryElicitor(dry, source, progress=False)
     study.collect(el, p.collect, p.seed)
     view.hits = el.n_store_hits
     view.dry_misses = dict(dry.misses)
@@ -228,11 +265,9 @@ def _probe(study: Study, p: CollectStage, real) -> tuple[dict[str, tuple[float, 
     :data:`PROBE_BUDGET_S` seconds. Returns ({"all": (median s, n calls)}, "") or ({}, why not)."""
     import time
 
-    from analysis.core.elicit import Elicitor
-
     dry = _DryTarget(real, keep=PROBE_CALLS)
     try:
-        study.collect(Elicitor(dry, _ReadOnlyStore(None), progress=False), p.collect, p.seed)
+        study.collect(_DryElicitor(dry, _ReadOnlyStore(None), progress=False), p.collect, p.seed)
     except _Enough:
         pass
     if not dry.requests:

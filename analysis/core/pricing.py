@@ -9,9 +9,13 @@ params.yaml ``models`` (the URLs after ``@`` may be left out). Embedded models r
 The tokens are the plan's estimates (:func:`analysis.core.planning.estimate_tokens`: characters / 4 plus a few
 per message, not a provider's tokenizer); the output is an upper bound (every call's ``max_tokens``, reached).
 Requests that hold an earlier answer of the model (a conversation's later turns) must wait for it, so they are
-priced interactive in both columns; the rest could go through a provider's Batch API. Where answers are not yet
-in the store, a conversation's later prompts are counted with a placeholder in place of each missing answer, so
-their prompt tokens are a lower bound.
+priced interactive in both columns; the rest could go through a provider's Batch API. The requests are those of the
+plan's dry run (the study's own collection code against a stand-in that answers what the store lacks with a
+placeholder): a placeholder is never usable, so where the calls depend on the answers the dry run makes every
+fallback and follow-up that an unusable answer triggers (not the re-asks of an unparsed reply), and the priced
+calls can exceed the plan's lower bound (the cost lines then give both); a conversation's later prompts hold a
+placeholder in place of each missing answer, so their prompt tokens are a lower bound. A request asked twice is
+priced once, as the response store answers the repeat.
 """
 
 from __future__ import annotations
@@ -92,7 +96,8 @@ def costs(plan: pl.DataFrame, prices: dict[str, dict]) -> pl.DataFrame:
         calls = t["single_calls"] + t["conversation_calls"]
         tin = t["single_prompt_tokens"] + t["conversation_prompt_tokens"]
         tout = t["single_output_tokens"] + t["conversation_output_tokens"]
-        row = {"stage": t["stage"], "model": t["model"], "calls": calls, "conversation_calls": t["conversation_calls"],
+        row = {"stage": t["stage"], "model": t["model"], "calls": calls, "planned": t.get("to_call"),
+               "planned_exact": t.get("exact"), "conversation_calls": t["conversation_calls"],
                "prompt_tokens": tin, "output_tokens_max": tout, "usd": None, "usd_batch": None, "note": ""}
         if t["model"].startswith("embedded:"):
             row.update(usd=0.0, usd_batch=0.0, note="embedded: runs on this machine, no charge")
@@ -127,6 +132,11 @@ def render_costs(df: pl.DataFrame) -> str:
             missing = True
             continue
         conv = f" ({r['conversation_calls']:,} continue a conversation: interactive only)" if r["conversation_calls"] else ""
+        if r.get("planned") is not None and r["planned"] != r["calls"]:
+            # the plan's count is a lower bound where answers decide; the dry run prices the case where no answer
+            # it lacks is usable (every fallback and follow-up made; re-asks of unparsed replies not)
+            conv += (f" [the plan counts {'' if r['planned_exact'] else '>= '}{r['planned']:,}: these are the calls "
+                     "if no answer not yet in the store is usable]")
         usd = "price unknown" if r["usd"] is None else f"${r['usd']:,.2f} interactive"
         batch = "" if r["usd"] is None else ("; batch price unknown" if r["usd_batch"] is None else
                                              f", ${r['usd_batch']:,.2f} with a Batch API")

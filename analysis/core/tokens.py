@@ -49,7 +49,8 @@ class GGUFTokenizer:
         self.types: list[int] = value("tokenizer.ggml.token_type")
         self.merges: list[str] = value("tokenizer.ggml.merges")
         self.template: str = value("tokenizer.chat_template")
-        self.bos = self.vocab[value("tokenizer.ggml.bos_token_id")] if "tokenizer.ggml.bos_token_id" in f else ""
+        self.bos_id = int(value("tokenizer.ggml.bos_token_id")) if "tokenizer.ggml.bos_token_id" in f else None
+        self.bos = self.vocab[self.bos_id] if self.bos_id is not None else ""
         self.eos = self.vocab[value("tokenizer.ggml.eos_token_id")] if "tokenizer.ggml.eos_token_id" in f else ""
         self.add_bos = bool(value("tokenizer.ggml.add_bos_token", False))
 
@@ -90,7 +91,7 @@ class GGUFTokenizer:
 
     def ids(self, text: str) -> list[int]:
         out = self.tokenizer.encode(text, add_special_tokens=False).ids
-        return ([self.vocab.index(self.bos)] if self.add_bos and self.bos else []) + out
+        return ([self.bos_id] if self.add_bos and self.bos_id is not None else []) + out
 
     def prompt_ids(self, messages: Sequence[dict] | str) -> list[int]:
         if isinstance(messages, str):
@@ -150,6 +151,10 @@ def stage_table(calls, tok: GGUFTokenizer):
     prompts. A stage runs in its own process, so its cache starts cold and the minimum is per stage."""
     import polars as pl
 
+    models = sorted(set(calls["model"].to_list())) if "model" in calls.columns else []
+    if len(models) > 1:
+        raise ValueError(f"the calls are of {len(models)} models ({', '.join(models)}); tokens, tries and the cache are "
+                         "per model: give the calls of one model (filter on the model column).")
     rows = []
     df = calls.sort("created_at").with_columns(
         pl.col("tag").map_elements(stage_of, return_dtype=pl.String).alias("stage"))

@@ -24,14 +24,14 @@ import time
 from pathlib import Path
 
 from analysis.core.errors import UserError
+from analysis.core.io import clean_stale, temp_prefix
+from analysis.core.paths import DATA_DIR, NOTEBOOKS_DIR, PARAMS_FILE, REPORTS_DIR, ROOT
 
 # nbformat validates every notebook with jsonschema, whose format checker imports the optional module rfc3987_syntax
 # when it is installed (jupyterlab's jupyter-events brings it): that import builds a grammar and took 2.1 s of every
 # stage (python -X importtime). No notebook schema checks an IRI format, so the runner tells jsonschema that the
 # optional module is absent (jsonschema then skips the "iri" format, as it does wherever the module is missing).
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
-from analysis.core.io import clean_stale, temp_prefix
-from analysis.core.paths import DATA_DIR, NOTEBOOKS_DIR, PARAMS_FILE, REPORTS_DIR, ROOT
 
 KIND = {"01_collect": "collect", "02_analysis": "analysis"}
 # notebooks that read every study's results (no study, no parameters)

@@ -482,3 +482,33 @@ def test_each_openai_target_sends_the_key_its_params_name_and_the_key_is_written
     monkeypatch.delenv("PROVIDER_B_KEY")
     with pytest.raises(ModelSpecError, match=r"PROVIDER_B_KEY .* is not set: export PROVIDER_B_KEY="):
         elicitor(f"openai:beta@{b.url}/v1", targets)
+
+
+def test_every_named_key_is_checked_before_any_model_is_called_and_a_mistyped_name_is_refused(serve, store,
+                                                                                             monkeypatch):
+    """A run over two providers whose second key is missing makes no call at all (not the first provider's calls
+    and then an error), and a name in ``targets.api_key_env`` that matches no ``openai:`` model is refused in one
+    sentence: a mistyped name would otherwise send OPENAI_API_KEY to that provider."""
+    from analysis.core import collection
+    from analysis.core.errors import ModelSpecError, ParamsError
+    from analysis.core.params import project
+    from analysis.core.study import CollectStage
+    from analysis.studies import get
+
+    a, b = serve(openai_routes(llamacpp_model("alpha"))), serve(openai_routes(llamacpp_model("beta")))
+    monkeypatch.setenv("PROVIDER_A_KEY", "sk-a")
+    monkeypatch.delenv("PROVIDER_B_KEY", raising=False)
+    monkeypatch.setenv("PSY_STORE", str(store.path))
+    models = [f"openai:alpha@{a.url}/v1", f"openai:beta@{b.url}/v1"]
+    proj = project({"models": models, "targets": {"api_key_env": {"alpha": "PROVIDER_A_KEY",
+                                                                   "openai:beta": "PROVIDER_B_KEY"}, **FAST}})
+    bf = get("bigfive")
+    p = CollectStage(study="bigfive", models=proj.models, seed=0, targets=proj.targets,
+                     collect=bf.collect_params.model_validate({"personas": ["none"]}))
+    with pytest.raises(ModelSpecError, match=r"PROVIDER_B_KEY .* is not set"):
+        collection.run(bf, p, out_dir=False, log=lambda s: None)
+    assert a.auth == [] and b.auth == [] and store.count() == 0  # no provider was called
+    with pytest.raises(ParamsError) as e:
+        project({"models": models, "targets": {"api_key_env": {"openai:alpah": "PROVIDER_A_KEY"}}})
+    assert "api_key_env names 'openai:alpah', which is no openai: model in models" in str(e.value)
+    assert "\n" not in str(e.value)

@@ -464,8 +464,8 @@ def test_an_unreachable_server_cannot_be_probed_and_says_so(tmp_path):
 
 def test_plan_estimates_the_tokens_of_the_calls_it_has_left(tmp_path):
     """The plan's token estimate per model equals the estimate computed from the requests a real collection makes
-    (recorded by the target), and a study's prefilled answer is no conversation: nothing in Big Five needs an
-    earlier answer, so every call could go through a Batch API."""
+    (recorded by the target); nothing in Big Five needs an earlier answer, so every call could go through a Batch
+    API."""
     from analysis.core.planning import estimate_tokens
 
     seen = []
@@ -515,3 +515,40 @@ def test_cli_prints_the_cost_lines_and_refuses_a_bad_price_table(tmp_path, capsy
     with pytest.raises(SystemExit) as e:
         planmod.main(args + ["--prices", str(bad)])
     assert "has no output price" in str(e.value)
+
+
+def test_the_priced_calls_are_the_planned_calls_not_phantom_re_asks(tmp_path):
+    """The dry run's placeholder never parses: re-asking it would price calls no run makes. With the repository's
+    parameters and an empty store, the priced calls equal the plan's where the plan is exact, are at least its
+    lower bound elsewhere, and a study whose only answer-dependent calls are re-asks prices exactly its plan."""
+    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    raw = {k: v for k, v in raw.items() if k in ("models", "seed", "targets") or k in STUDIES}
+    raw["models"] = [SPEC]
+    for study in WITH_PLAN:
+        df = plan_stage(study, planmod._stage_from(study, raw, "params.yaml"), store=tmp_path / "none.sqlite")
+        t = df.filter(df["part"] == "total").row(0, named=True)
+        priced = t["single_calls"] + t["conversation_calls"]
+        assert priced >= t["to_call"], study.id
+        if t["exact"]:
+            assert priced == t["to_call"], study.id
+    for sid in ("illusion", "sycophancy"):  # not exact only because of re-asks and multi-token options
+        df = plan_stage(STUDIES[sid], planmod._stage_from(STUDIES[sid], raw, "params.yaml"), store=tmp_path / "n.sqlite")
+        t = df.filter(df["part"] == "total").row(0, named=True)
+        assert t["single_calls"] + t["conversation_calls"] == t["to_call"] and t["conversation_calls"] == 0, sid
+
+
+def test_a_prefill_is_no_conversation_and_a_repeat_is_priced_once():
+    from analysis.core.models import GenOptions
+    from analysis.core.planning import PLACEHOLDER, _DryTarget, estimate_tokens
+
+    dry = _DryTarget(make_target(SPEC))
+    u = {"role": "user", "content": "Rate this item from 1 to 5."}
+    prefill = [u, {"role": "assistant", "content": "Answer:"}]
+    turn = [u, {"role": "assistant", "content": "I am well."}, {"role": "user", "content": "Tell me more."}]
+    again = [u, {"role": "assistant", "content": PLACEHOLDER}, {"role": "user", "content": "Tell me more."}]
+    for msgs in (prefill, prefill, turn, again, again):
+        dry.chat(msgs, GenOptions(max_tokens=8))
+    s, c = dry.tokens["single"], dry.tokens["conversation"]
+    assert (s["calls"], c["calls"]) == (1, 3)  # the repeated prefill once; a placeholder-bearing repeat each time
+    assert s["prompt_tokens"] == estimate_tokens(len(u["content"]) + len("Answer:"), 2)
+    assert c["output_tokens"] == 3 * 8 and dry.misses["generate"] == 5

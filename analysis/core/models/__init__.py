@@ -45,6 +45,26 @@ def label(spec: str) -> str:
     return f"openai:{name}" if kind == "openai" else spec
 
 
+def key_env_of(spec: str, api_key_env: dict[str, str] | None) -> str | None:
+    """The environment variable ``targets.api_key_env`` names for an ``openai:`` spec (by its spec, ``openai:NAME``
+    or ``NAME``), or None (then ``OPENAI_API_KEY``)."""
+    kind, name, _ = parse_spec(spec)
+    if kind != "openai":
+        return None
+    envs = api_key_env or {}
+    return envs.get(spec) or envs.get(f"openai:{name}") or envs.get(name)
+
+
+def check_api_keys(models: list[str], api_key_env: dict[str, str] | None) -> None:
+    """Every variable ``targets.api_key_env`` names for these models is set; else one sentence naming the first
+    that is not (checked for all models before a stage calls any)."""
+    for spec in models:
+        var = key_env_of(spec, api_key_env)
+        if var is not None and not os.environ.get(var):
+            raise ModelSpecError(f"targets.api_key_env names the environment variable {var} for {spec!r}, but it "
+                                 f"is not set: export {var}=<the provider's key> before the run.")
+
+
 def make_target(spec: str, *, ollama_hosts: list[str] | None = None, timeout_s: float = 600.0,
                 per_host_concurrency: int = 1, cache_prompt: bool = True, n_ctx: int = 4096, retries: int = 3,
                 backoff_s: float = 1.0, model_digests: dict[str, str] | None = None,
@@ -75,11 +95,8 @@ def make_target(spec: str, *, ollama_hosts: list[str] | None = None, timeout_s: 
 
     digests = model_digests or {}
     declared = digests.get(spec) or digests.get(f"openai:{name}") or digests.get(name)
-    envs = api_key_env or {}
-    key_env = envs.get(spec) or envs.get(f"openai:{name}") or envs.get(name)
-    if key_env is not None and not os.environ.get(key_env):
-        raise ModelSpecError(f"targets.api_key_env names the environment variable {key_env} for {spec!r}, but it "
-                             f"is not set: export {key_env}=<the provider's key> before the run.")
+    key_env = key_env_of(spec, api_key_env)
+    check_api_keys([spec], api_key_env)
     return OpenAITarget(spec, name, urls, timeout_s=timeout_s, per_url_concurrency=per_host_concurrency,
                         retries=retries, backoff_s=backoff_s, declared_digest=declared, cache_prompt=cache_prompt,
                         key_env=key_env or "OPENAI_API_KEY")

@@ -578,23 +578,39 @@ def _predict(beta: np.ndarray, X: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(beta[0] + X @ beta[1:])))
 
 
-def _loo_hits(X: np.ndarray, y: np.ndarray, lam: float = 1.0, max_iter: int = 100, tol: float = 1e-10,
-              block: int = 128, start: np.ndarray | None = None) -> np.ndarray:
-    """Leave-one-out hits of the L2 fit: unit k is predicted (threshold 0.5) by ``_l2_logit`` fitted without it,
-    the predictors standardised afresh on the other units. A unit whose removal leaves one class is skipped.
+def _constant_in_fold(X: np.ndarray) -> np.ndarray:
+    """[k, j]: is column j constant once unit k is left out? (All values equal, or all but unit k's.) Tested on the
+    values themselves, not on a computed SD, which rounding can leave at 1e-16 for a constant column."""
+    n, q = X.shape
+    out = np.zeros((n, q), bool)
+    for j in range(q):
+        vals, inverse, counts = np.unique(X[:, j], return_inverse=True, return_counts=True)
+        if len(vals) == 1:
+            out[:, j] = True
+        elif len(vals) == 2 and counts.min() == 1:
+            out[:, j] = counts[inverse] == 1  # leaving out the one odd unit leaves a constant column
+    return out
+
+
+def _loo_probs(X: np.ndarray, y: np.ndarray, lam: float = 1.0, max_iter: int = 100, tol: float = 1e-10,
+               block: int = 128, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out predictions of the L2 fit: (the units predicted, the probability each gets from
+    ``_l2_logit`` fitted without it), the predictors standardised afresh on the other units (SD with ddof=1; a
+    column constant there is centred, not scaled). A unit whose removal leaves one class is skipped.
 
     The same Newton-Raphson as ``_l2_logit``, run for a block of folds at once (fold k gives unit k weight 0),
     each fold stopping at its own convergence, from ``start`` (the fit on all units, which is close) when given:
     the optimum is unique (strictly concave), so the start changes the iterations, not the fit.
-    ``tests/studies/illusion/test_stats.py`` checks it against ``_l2_logit`` fold by fold."""
+    ``tests/studies/illusion/test_stats.py`` checks the probabilities against ``_l2_logit`` fold by fold."""
     n, q = X.shape
     y = np.asarray(y, dtype=float)
     n1 = int(y.sum())
     ks = np.array([k for k in range(n) if not ((y[k] == 1 and n1 == 1) or (y[k] == 0 and n - n1 == 1))], dtype=int)
+    const = _constant_in_fold(X)
     pen = np.full(q + 1, lam, dtype=float)
     pen[0] = 0.0
     ridge = np.diag(pen) + 1e-9 * np.eye(q + 1)
-    hits = []
+    probs = []
     for first in range(0, len(ks), block):
         kb = ks[first:first + block]
         b = len(kb)
@@ -603,7 +619,7 @@ def _loo_hits(X: np.ndarray, y: np.ndarray, lam: float = 1.0, max_iter: int = 10
         mu = (w @ X) / (n - 1)
         d = X[None, :, :] - mu[:, None, :]
         sd = np.sqrt(np.einsum("bn,bnj->bj", w, d * d) / (n - 2))
-        sd = np.where(sd > 0, sd, 1.0)
+        sd = np.where(const[kb] | ~(sd > 0), 1.0, sd)
         Z = np.concatenate([np.ones((b, n, 1)), d / sd[:, None, :]], axis=2)
         beta = np.zeros((b, q + 1)) if start is None else np.repeat(np.asarray(start, float)[None, :], b, axis=0)
         active = np.ones(b, bool)
@@ -619,9 +635,14 @@ def _loo_hits(X: np.ndarray, y: np.ndarray, lam: float = 1.0, max_iter: int = 10
             beta[a] = beta[a] + step
             active[a[np.max(np.abs(step), axis=1) < tol]] = False
         zk = (X[kb] - mu) / sd
-        pk = 1 / (1 + np.exp(-(beta[:, 0] + np.einsum("bj,bj->b", zk, beta[:, 1:]))))
-        hits.append(((pk > 0.5) == y[kb]).astype(float))
-    return np.concatenate(hits) if hits else np.array([])
+        probs.append(1 / (1 + np.exp(-(beta[:, 0] + np.einsum("bj,bj->b", zk, beta[:, 1:])))))
+    return ks, (np.concatenate(probs) if probs else np.array([]))
+
+
+def _loo_hits(X: np.ndarray, y: np.ndarray, lam: float = 1.0, **kw) -> np.ndarray:
+    """Leave-one-out hits: each predicted unit classified (threshold 0.5) by the fit without it (:func:`_loo_probs`)."""
+    ks, p = _loo_probs(X, y, lam, **kw)
+    return ((p > 0.5) == np.asarray(y, dtype=float)[ks]).astype(float)
 
 
 def logistic_persona(X: pd.DataFrame, y: np.ndarray, lam: float = 1.0) -> dict:

@@ -265,35 +265,48 @@ def test_logistic_separation_is_reported_and_penalised():
     assert not rn["separation"] and rn["method"].startswith("logit") and rn["p_values"]["x"] > 0.01
 
 
-def test_leave_one_out_hits_are_the_fold_by_fold_fits():
+def test_leave_one_out_predictions_are_the_fold_by_fold_fits():
     """The batched leave-one-out (all folds in one Newton run, started at the full fit) against ``_l2_logit``
-    fitted fold by fold with the predictors standardised afresh, the way the accuracy is defined; a unit whose
-    removal leaves one class is skipped."""
+    fitted fold by fold, the predictors standardised afresh with pandas (SD ddof=1; a column with one value in the
+    fold is not scaled), the way the accuracy was first defined: the same probability for every unit to 1e-8, with
+    a column that is constant once its one odd unit is left out (0.6 is not exact in binary: the SD computed there
+    is about 1e-17, not 0, and dividing by it made that column noise), and a unit whose removal leaves one class
+    skipped."""
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(70, 3))
-    y = (X[:, 0] + rng.normal(scale=1.5, size=70) > 0).astype(int)
-    y[:2] = [1, 0]
+    n = 70
+    X = np.column_stack([rng.normal(size=(n, 2)), np.r_[1.0, np.full(n - 1, 0.6)], rng.integers(0, 3, n) * 0.1])
+    y = (X[:, 0] + rng.normal(scale=1.5, size=n) > 0).astype(int)
+    y[:3] = [1, 0, 1]
+    lone = y.copy()
+    lone[:] = 0
+    lone[5] = 1  # one unit of class 1: leaving it out leaves one class
 
     def by_fold(X, y, lam):
-        hits = []
+        ks, probs = [], []
         for k in range(len(y)):
             m = np.arange(len(y)) != k
             if len(np.unique(y[m])) < 2:
                 continue
-            mu, sd = X[m].mean(axis=0), X[m].std(axis=0, ddof=1)
+            Xm = pd.DataFrame(X[m])
+            mu, sd = Xm.mean().to_numpy(), Xm.std(ddof=1).to_numpy()
+            sd = np.where(Xm.nunique().to_numpy() > 1, sd, 1.0)  # one value: no variance, whatever rounding says
             b = st._l2_logit((X[m] - mu) / sd, y[m], lam)
-            hits.append(float((st._predict(b, ((X[k] - mu) / sd)[None, :])[0] > 0.5) == y[k]))
-        return np.array(hits)
+            ks.append(k)
+            probs.append(st._predict(b, ((X[k] - mu) / sd)[None, :])[0])
+        return np.array(ks), np.array(probs)
 
-    for lam in (0.1, 1.0, 10.0):
-        want = by_fold(X, y, lam)
-        Z = (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
-        for start in (None, st._l2_logit(Z, y, lam)):
-            got = st._loo_hits(X, y, lam, block=16, start=start)  # several blocks
-            np.testing.assert_array_equal(got, want)
-        assert 0.5 < want.mean() < 1.0  # a fit that predicts, not a degenerate one
-    lone = np.array([1] + [0] * 9)  # without unit 0 one class is left: unit 0 is not predicted
-    assert len(st._loo_hits(rng.normal(size=(10, 1)), lone)) == 9
+    for yy in (y, lone):
+        for lam in (0.1, 1.0, 10.0):
+            want_k, want_p = by_fold(X, yy, lam)
+            Z = (X[:, :2] - X[:, :2].mean(axis=0)) / X[:, :2].std(axis=0, ddof=1)
+            full = np.r_[st._l2_logit(Z, yy, lam), 0.0, 0.0]
+            for start in (None, full):
+                got_k, got_p = st._loo_probs(X, yy, lam, block=16, start=start)  # several blocks
+                np.testing.assert_array_equal(got_k, want_k)
+                np.testing.assert_allclose(got_p, want_p, rtol=0, atol=1e-8)
+            hits = st._loo_hits(X, yy, lam, block=16)
+            np.testing.assert_array_equal(hits, ((want_p > 0.5) == yy[want_k]).astype(float))
+    assert len(st._loo_probs(X, lone)[0]) == n - 1 and 0.5 < st._loo_hits(X, y).mean() < 1.0
 
 
 # ---- RQ1 ------------------------------------------------------------------------------------------
