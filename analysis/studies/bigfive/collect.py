@@ -48,10 +48,17 @@ def participants(persona_ids: list[str], variant_ids: list[str], personas: dict 
 
 
 def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame]:
-    """Every selected item to every participant: one row per model x persona x variant x sample x item."""
+    """Every selected item to every participant: one row per model x persona x variant x sample x item. A model
+    without log-probabilities answers by generation in logprob mode (the rows' ``mode`` records how each was
+    scored)."""
     instrument = load_instrument(p.instrument)
     items = select_items(instrument, per_scale=p.items_per_facet)
-    df = administer(el, instrument, items, participants(p.personas, p.variants), mode=p.mode,
+    mode = p.mode
+    if mode == "logprob" and not el.supports_logprobs:  # e.g. a hosted model that returns no log-probabilities
+        print(f"Note: {el.target.spec} gives no log-probabilities; its items are answered by generation and parsed "
+              "(its rows say mode 'generate').")
+        mode = "generate"
+    df = administer(el, instrument, items, participants(p.personas, p.variants), mode=mode,
                     options=GenOptions(temperature=p.temperature, seed=seed, max_tokens=p.max_tokens),
                     max_reasks=p.max_reasks, samples=p.samples)
     return {"items": df.with_columns(pl.lit(instrument.id).alias("instrument"))}

@@ -341,9 +341,15 @@ def collect(el: Elicitor, params: CollectParams | dict | None = None, seed: int 
     """Everything Study 2 needs from one model: {'personas', 'ratings', 'stances'} tables.
 
     Personas are rated and shown in the same order, so the prompt prefix (the persona) is reused
-    by the engine's prompt cache across consecutive calls.
+    by the engine's prompt cache across consecutive calls. A model without log-probabilities is asked in
+    generate mode where the parameters say logprob (each row's ``mode`` records how it was scored).
     """
     p = params_of(params)
+    lp = [k for k in ("rating_mode", "stance_mode") if getattr(p, k) == "logprob"]
+    if lp and not el.supports_logprobs:  # e.g. a hosted model that returns no log-probabilities
+        print(f"Note: {el.target.spec} gives no log-probabilities; its {' and '.join(k.split('_')[0] + 's' for k in lp)} "
+              "are generated and parsed (their rows say mode 'generate').")
+        p = p.model_copy(update={k: "generate" for k in lp})
     design = build_design(p, seed)
     ratings = collect_ratings(el, design, p)
     stances = collect_stances(el, design, p, seed)

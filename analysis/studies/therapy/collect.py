@@ -82,6 +82,17 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
         stances.get(s)
     instruments = load_scales(sp.instruments)
     judge = judge or judge_elicitor(el, cp.judge)
+    # a model that returns no log-probabilities (e.g. a hosted one) answers by generation where the parameters ask
+    # for probabilities; each row's method records how it was scored
+    if not el.supports_logprobs and any(m.startswith("item") for m in sp.modes) and (
+            "probs" in sp.item_methods or sp.session_history == "most_likely_option"):
+        print(f"Note: {el.target.spec} gives no log-probabilities; its scale items are generated and parsed "
+              "(method 'generate'), and an in-session chain carries its own replies (session_history model_reply).")
+        sp = sp.model_copy(update={"item_methods": ["generate"], "session_history": "model_reply"})
+    if cp.method == "probs" and not judge.supports_logprobs:
+        print(f"Note: the judge {judge.target.spec} gives no log-probabilities; its codings are generated Yes/No "
+              "answers, parsed (method 'generate').")
+        cp = cp.model_copy(update={"method": "generate"})
     clock = _Clock(el)
 
     turns = clock.part("sessions", lambda: run_sessions(

@@ -236,3 +236,14 @@ def test_persona_effects_report_the_detectable_effect_beside_the_estimate():
         assert r["mde_shift"] > 0 and r["sided"] == "two-sided"
     text = bigfive.summary(eff, bigfive.reliability(INST, synthetic_items(0.0, seed=3)), synthetic_items(0.0, seed=3))
     assert f"d_z >= {eff['mde_dz'][0]:.2f}" in text
+
+
+def test_a_model_without_logprobs_answers_by_generation_in_logprob_mode(make_elicitor, capsys):
+    """Issue 21: a model that returns no log-probabilities is asked by generation (parsed, re-asked, never imputed)
+    instead of being refused; every row records mode 'generate', and the run says so."""
+    el = make_elicitor(reply=lambda m, o: "4")  # no next-token table: no log-probabilities
+    p = bigfive_collect.CollectParams.model_validate({"personas": ["none"], "items_per_facet": 1, "mode": "logprob"})
+    items = bigfive_collect.collect(el, p, 0)["items"]
+    assert items.height == 30 and set(items["mode"]) == {"generate"} and (items["value"] == 4.0).all()
+    assert items["p_1"].is_null().all() and el.target.calls == 30
+    assert "gives no log-probabilities; its items are answered by generation" in capsys.readouterr().out

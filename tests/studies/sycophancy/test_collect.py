@@ -164,10 +164,17 @@ def test_rerun_is_answered_from_the_store(make_elicitor):
     assert a["stances"].drop("call_ids").equals(b["stances"].drop("call_ids"))
 
 
-def test_logprob_mode_needs_logprobs(make_elicitor):
+def test_a_model_without_logprobs_is_asked_by_generation_and_its_rows_say_so(make_elicitor, capsys):
+    """Issue 21: a hosted model that returns no log-probabilities (Anthropic's, several others) is not refused: in
+    logprob mode its ratings and stances are generated and parsed, each row records mode 'generate', and the run
+    says so once; the first-token probe itself still needs log-probabilities."""
     el = make_elicitor(scripted_model(0.5)[0], None)
-    with pytest.raises(LogprobsUnsupported):
-        collect(el, {**SMALL, "rating_mode": "generate"}, seed=0)
+    out = collect(el, dict(SMALL), seed=0)
+    assert set(out["ratings"]["mode"]) == {"generate"} and set(out["stances"]["mode"]) == {"generate"}
+    # this fake writes stances only: its ratings are generated, not parsed, and left missing (never imputed)
+    assert out["ratings"]["value"].is_null().all() and set(out["ratings"]["status"]) <= {"unparsed", "refused"}
+    assert (out["ratings"]["attempts"] > 1).all() and out["stances"].height > 0
+    assert "gives no log-probabilities; its ratings and stances are generated and parsed" in capsys.readouterr().out
     with pytest.raises(LogprobsUnsupported):
         first_token_probs(el, [{"role": "user", "content": "x"}])
 

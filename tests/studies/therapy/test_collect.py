@@ -150,3 +150,22 @@ def test_a_run_replayed_from_the_store_states_the_cost_of_the_run_that_collected
     assert f"the answers rest on {n_stored:,} distinct model calls that took {s_stored:,.1f} s" in lines[1]
     info = [json.loads((tmp_path / d / "run_info.json").read_text()) for d in ("a", "b")]
     assert info[0] == info[1] and info[0]["models"]["scripted:scripted"]["calls_recorded"] == n_stored
+
+
+def test_a_model_without_logprobs_is_asked_by_generation(store, capsys):
+    """Issue 21: a model that returns no log-probabilities is not refused: its scale items are generated and
+    parsed, an in-session chain carries its own replies, and the judge (the same model) codes by generated
+    Yes/No; the rows record the method, and the run says so."""
+    from analysis.core.elicit import Elicitor
+    from analysis.core.models.scripted import ScriptedTarget
+
+    from .conftest import client_reply
+
+    el = Elicitor(ScriptedTarget(client_reply, None), store, progress=False)
+    out = STUDY.collect(el, validate_section(CollectParams, SMALL, "therapy.collect"), 0)
+    items, codings = out["items"], out["codings"]
+    assert items.height > 0 and set(items["method"]) == {"generate"} and out["probs"].height == 0
+    assert set(codings["method"]) == {"generate"}
+    said = capsys.readouterr().out
+    assert "gives no log-probabilities; its scale items are generated and parsed" in said
+    assert "the judge scripted:scripted gives no log-probabilities" in said
