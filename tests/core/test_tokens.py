@@ -52,6 +52,14 @@ def test_stage_of_maps_tags_to_collection_stages():
         "illusion", "therapy", "sycophancy", "ipip_neo_120", "(no tag)"]
 
 
+def test_a_token_table_is_per_model():
+    from analysis.core.tokens import stage_table
+
+    calls = pl.DataFrame({"model": ["a", "b"], "created_at": [1, 2], "tag": ["x", "x"], "messages": ["[]", "[]"]})
+    with pytest.raises(ValueError, match="the calls are of 2 models"):
+        stage_table(calls, None)
+
+
 @pytest.fixture(scope="module")
 def tok_15b():
     pytest.importorskip("gguf")
@@ -112,6 +120,8 @@ def test_the_embedded_engine_reports_what_the_single_slot_model_predicts(tmp_pat
     # ... and never more: going back to system prompt A after B, llama.cpp may restore A's prefix from its
     # host-memory prompt cache (so the single-slot count is an upper bound, and the trie minimum a lower one)
     assert evaluated[-1] <= sim[-1]
-    assert sum(evaluated) >= trie_size(prompts)
+    # every token of the trie off the first prompt's path is evaluated at least once by the later calls (the first
+    # call itself may take its prefix from an earlier test's cache in this process: seen in the full suite)
+    assert sum(evaluated[1:]) >= trie_size(prompts) - len(prompts[0])
     assert el.prompt_tokens["calls_reporting"] == len(convs)
     assert el.prompt_tokens["evaluated"] == sum(evaluated) < el.prompt_tokens["total"]

@@ -102,6 +102,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "check", "a timing benchmark on the 1.5B with a fresh store: compiled only"),
     "uv run --frozen python benchmarks/bench_servers.py": (
         "check", "builds llama-server (13-20 min) and times it: compiled only"),
+    "uv run --frozen python benchmarks/bench_tokens.py [--store FILE] [--live 40]": (
+        "check", "tokenises all 1,616 published prompts with the 1.5B's tokenizer: compiled only (its tokenizer, "
+                 "trie and single-slot simulation are tested in tests/core/test_tokens.py)"),
     "uv run jupytext --sync notebooks/$NEW/*.py": (
         "check", "needs the study the guide's block creates: run with NEW=mystudy on the template's notebooks "
                  "copied to notebooks/mystudy"),
@@ -294,7 +297,8 @@ def test_readme_commands_run_word_for_word_in_a_fresh_clone(clone):
     run("bash -n benchmarks/bench_repro.sh", dst, env)
     run("uv run --frozen python tests/probe_bad_inputs.py --help", dst, env)
     serve(dst, env)
-    run("uv run --frozen python -m py_compile benchmarks/bench_elicitation.py benchmarks/bench_servers.py", dst, env)
+    run("uv run --frozen python -m py_compile benchmarks/bench_elicitation.py benchmarks/bench_servers.py "
+        "benchmarks/bench_tokens.py", dst, env)
     run("cp -r templates/questionnaire/notebooks/mystudy notebooks/mystudy && NEW=mystudy && "
         "uv run jupytext --sync notebooks/$NEW/*.py", dst, env)
     assert (dst / "notebooks/mystudy/02_analysis.ipynb").exists()
