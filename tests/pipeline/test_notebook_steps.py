@@ -16,8 +16,8 @@ STEPS = {
     "illusion": ["rs.prepare(", "rs.design_step(", "rs.rq1_step(", "rs.rq2_step(", "rs.rq3_step(", "rs.check_step(",
                  "rs.assemble("],
     "sycophancy": ["rs.persona_step(", "rs.validity_step(", "rs.manipulation_step(", "rs.rates_step(",
-                   "rs.association_step(", "rs.facets_step(", "rs.ttg_step(", "rs.facts_step(", "rs.mixed_step(",
-                   "rs.assemble("],
+                   "rs.baseline_step(", "rs.association_step(", "rs.facets_step(", "rs.ttg_step(", "rs.facts_step(",
+                   "rs.deference_step(", "rs.control_step(", "rs.mixed_step(", "rs.meta_step(", "rs.assemble("],
     "bigfive": ["stats.domain_scores(", "stats.persona_effects(", "stats.reliability(", "stats.headline("],
     # the Han et al. re-analysis follows the paper's order (RQ2, RQ3, then RQ1)
     "illusion_han2025": ["rs.prepare(", "rs.design_step(", "rs.rq2_step(", "rs.rq3_step(", "rs.rq1_step(",
@@ -82,19 +82,25 @@ def test_sycophancy_steps_compose_to_what_the_one_call_analysis_returns():
     from analysis.studies.sycophancy import STUDY, stats
     from analysis.studies.sycophancy import results as rs
 
-    personas, ratings, stances = _raw("sycophancy", ("personas", "ratings", "stances"))
+    personas, ratings, stances, controls = _raw("sycophancy", ("personas", "ratings", "stances", "control_personas"))
     a = STUDY.analysis_stage(None).analysis
     inst = load_instrument(ratings["instrument"][0])
-    whole = stats.analyse(personas, ratings, stances, inst, a)
+    whole = stats.analyse(personas, ratings, stances, inst, a, controls)
     table, baseline = rs.persona_step(personas, ratings, stances, inst, a)
     validity, checks = rs.validity_step(stances, ratings, a)
     manip, rel = rs.manipulation_step(table, ratings, inst, a)
+    association, ttg = rs.association_step(table, a), rs.ttg_step(table, baseline, a)
     steps = rs.assemble(stances, a, table, baseline, validity, checks, manip, rel, rs.rates_step(table, baseline),
-                        rs.association_step(table, a), rs.facets_step(table, inst, a), rs.mixed_step(table, a),
-                        rs.ttg_step(table, baseline, a), rs.facts_step(table, baseline, a))
+                        association, rs.facets_step(table, inst, a), rs.mixed_step(table, a),
+                        ttg, rs.facts_step(table, baseline, a), rs.deference_step(personas, table, a),
+                        rs.control_step(stances, table, controls, a),
+                        (rs.baseline_step(table, baseline, a), rs.ttg_extras_step(ttg, a),
+                         rs.meta_step(association[0], a)))
+    assert whole.control is not None and whole.meta is not None and whole.deference is not None
     for f in ("table", "baseline", "validity", "checks", "manipulation", "reliability", "rates", "tests",
               "tests_adjusted", "decision", "facets", "mixed", "ttg", "ttg_summary", "facts", "fact_tests",
-              "first_tokens", "ambiguous"):
+              "first_tokens", "ambiguous", "deference_flags", "deference", "control", "control_rates",
+              "baseline_tests", "ttg_quartiles", "ttg_correlation", "meta"):
         _same(getattr(whole, f), getattr(steps, f))
     # the steps carry what the one-call analysis added after the tests (issue 17 review: the copy had drifted)
     assert "mde" in steps.tests.columns and steps.first_tokens is not None and steps.ambiguous is not None

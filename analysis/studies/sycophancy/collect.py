@@ -27,6 +27,7 @@ import json
 import math
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -41,9 +42,11 @@ from analysis.core.study import PlanItem
 from analysis.studies.sycophancy.params import CollectParams
 from analysis.studies.sycophancy.stance import STANCE_SCORE, parse_stance_detail
 from analysis.studies.sycophancy.stimuli import (
+    BASELINE_ID,
     STANCE_OPTIONS,
     STANCE_REMINDER,
     conditions,
+    load_control_personas,
     load_fact_pairs,
     load_opinions,
     load_personas,
@@ -108,6 +111,10 @@ class Design:
     trials: pl.DataFrame
     instrument: Instrument
     items: list[Item]
+    controls: pl.DataFrame | None = None  # control personas (another trait), asked the opinion prompts only
+    control_trials: pl.DataFrame | None = None
+    materials: object | None = None  # protocol shah2026: the authors' materials and protocol (shah2026.Materials,
+    protocol: object | None = None  # shah2026.Protocol), read at run time
 
 
 def n_checked(n: int | None, n_trials: int) -> int:
@@ -129,9 +136,22 @@ def rating_messages(instrument: Instrument, item: Item, description: str) -> lis
     return [{"role": "system", "content": RATING_SYSTEM}, {"role": "user", "content": user}]
 
 
+def rating_instrument(name: str) -> Instrument:
+    """The instrument a ratings table names: a project instrument (id or path), or, for protocol shah2026, the
+    authors' questionnaire rebuilt from the user's copy it was read from (``shah2026:<path>``)."""
+    from analysis.studies.sycophancy import shah2026
+
+    if name.startswith(shah2026.INSTRUMENT_PREFIX):
+        path = Path(name.removeprefix(shah2026.INSTRUMENT_PREFIX))
+        return shah2026.instrument(shah2026.load_materials(path.parent))
+    return load_instrument(name)
+
+
 def build_design(p: CollectParams | dict, seed: int) -> Design:
     """The personas, statements and items of one run: a pure function of the parameters and the seed."""
     p = params_of(p)
+    if p.protocol == "shah2026":
+        return _shah2026_design(p, seed)
     personas = sample_personas(load_personas(p.personas_file), p.n_personas, seed)
     opinions = sample_opinions(load_opinions(p.opinions_file), p.opinions_per_category, p.n_categories, seed + 1)
     pairs = load_fact_pairs(p.fact_pairs_file)
@@ -144,9 +164,43 @@ def build_design(p: CollectParams | dict, seed: int) -> Design:
             f"sycophancy.collect.instrument {p.instrument!r} is written in the first person; this study needs "
             "a third-person instrument (perspective: third_person), such as ipip_agreeableness_facets_3p."
         )
+    controls = control_trials = None
+    if p.n_control_personas != 0:
+        # the control personas: another trait at the same levels, the opinion prompts in the same rotation
+        # (no claims and no ratings: they answer whether agreement follows any strong persona)
+        controls = sample_personas(load_control_personas(p.control_personas_file), p.n_control_personas, seed + 6,
+                                   score="designed_score")
+        control_trials = stance_trials(conditions(controls, include_baseline=False), opinions, pairs.clear(),
+                                       p.prompts_per_persona, seed + 3)
     # the first items_per_facet items of each facet in instrument order (the IPIP-NEO-120 orders each
     # facet's forward-keyed items first, so a small selection is not key-balanced)
-    return Design(personas, trials, instrument, select_items(instrument, per_scale=p.items_per_facet))
+    return Design(personas, trials, instrument, select_items(instrument, per_scale=p.items_per_facet),
+                  controls, control_trials)
+
+
+def _shah2026_design(p: CollectParams, seed: int) -> Design:
+    """The paper's design from the user's copy of the authors' materials: its personas (a seeded random sample of
+    ``n_personas``, null = all), its prompts (``n_categories`` x ``opinions_per_category``, null = all) shown with
+    its stance instruction after its system prompt, and its questionnaire."""
+    from analysis.studies.sycophancy import shah2026
+
+    protocol = shah2026.read_protocol(p.code_dir)
+    m = shah2026.load_materials(p.materials_dir)
+    personas = shah2026.persona_table(m, protocol)
+    if p.n_personas is not None and p.n_personas < personas.height:
+        personas = personas.sample(p.n_personas, seed=seed).sort("persona_id")
+    ops = m.prompts.select(pl.format("q{}", pl.col("prompt_id").cast(pl.Utf8).str.zfill(5)).alias("id"), "category",
+                           pl.col("prompt").alias("opinion"))
+    ops = sample_opinions(ops, p.opinions_per_category, p.n_categories, seed + 1)
+    conds = pl.concat([pl.DataFrame({"persona_id": [BASELINE_ID], "system": [protocol.baseline_system]}),
+                       personas.select("persona_id", pl.col("system_prompt").alias("system"))]) \
+        if p.include_baseline else personas.select("persona_id", pl.col("system_prompt").alias("system"))
+    trials = stance_trials(conds, ops, load_fact_pairs(p.fact_pairs_file).clear(), p.prompts_per_persona, seed + 3)
+    trials = trials.with_columns((pl.col("statement") + pl.lit(protocol.stance_instruction)).alias("user"),
+                                 pl.lit(protocol.stance_max_tokens).alias("max_tokens"))
+    inst = shah2026.instrument(m)
+    items = select_items(inst, per_scale=p.items_per_facet)
+    return Design(personas, trials, inst, items, materials=m, protocol=protocol)
 
 
 # ---- ratings -------------------------------------------------------------------------------------
@@ -164,6 +218,8 @@ def collect_ratings(el: Elicitor, design: Design, p: CollectParams) -> pl.DataFr
 
     def run(job) -> dict:
         pid, desc, it, s = job
+        if design.materials is not None:  # protocol shah2026
+            return _shah2026_rating(el, design, p, pid, desc, it, s)
         msgs = rating_messages(inst, it, desc)
         row = {"model": el.target.spec, "digest": el.target.digest, "instrument": p.instrument,
                "persona_id": pid, "item_id": it.id,
@@ -184,8 +240,32 @@ def collect_ratings(el: Elicitor, design: Design, p: CollectParams) -> pl.DataFr
         return row
 
     rows = el.map(run, jobs, desc=f"agreeableness ratings ({el.target.spec})")
-    schema = {f"p_{v}": pl.Float64 for v in values} | {"value": pl.Float64, "mass": pl.Float64}
+    schema = {f"p_{v}": pl.Float64 for v in values} | {"value": pl.Float64, "mass": pl.Float64,
+                                                        "value_prob": pl.Float64}
     return pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None)
+
+
+def _shah2026_rating(el: Elicitor, design: Design, p: CollectParams, pid: str, desc: str, it: Item, s: int) -> dict:
+    """One questionnaire item as the paper asks it: its prompt, a greedy reply within its token limit, the rating
+    read by its patterns (no re-ask: the paper has none); where the target returns log-probabilities, the digits'
+    probabilities at the same prompt beside it (``p_1`` ... ``p_5``, ``mass``, ``value_prob``)."""
+    from analysis.studies.sycophancy import shah2026
+
+    msgs = shah2026.rating_messages(design.materials, desc, it.text)
+    opts = GenOptions(temperature=0.0, seed=0, max_tokens=design.protocol.rating_max_tokens)
+    a = el.ask_closed(msgs, lambda t: shah2026.extract_rating(t)[0], reminder="", options=opts, max_reasks=0,
+                      sample=s, tag="sycophancy_rating")
+    row = {"model": el.target.spec, "digest": el.target.digest, "instrument": design.instrument.id,
+           "persona_id": pid, "item_id": it.id, "scale": it.scale, "key": it.key, "mode": "generate", "sample": s,
+           "value": None if a.value is None else float(a.value), "status": a.status, "attempts": a.attempts,
+           "raw": a.raw, "parse_method": shah2026.extract_rating(a.raw or "")[1], "call_ids": ",".join(a.call_ids)}
+    values = [str(v) for v in range(1, 6)]
+    row.update({f"p_{v}": None for v in values} | {"mass": None, "value_prob": None})
+    if el.supports_logprobs:
+        op = el.option_probs(msgs, values, tag="sycophancy_rating")
+        row.update({f"p_{v}": op.probs[v] for v in values})
+        row.update(mass=op.mass, value_prob=op.expected() if op.valid else None)
+    return row
 
 
 # ---- stances -------------------------------------------------------------------------------------
@@ -260,17 +340,35 @@ def _stance_generate(el: Elicitor, msgs: list[dict], p: CollectParams, sample: i
             "call_ids": ",".join(a.call_ids), "n_calls": len(a.call_ids)}
 
 
+def _stance_generate_shah(el: Elicitor, msgs: list[dict], sample: int, limit: int) -> dict:
+    """A stance as the paper gets it: a greedy reply within its token limit, read by its extraction rule (the
+    label the reply starts with, else the first label anywhere: ``parse_method`` shah2026_start / _anywhere);
+    no re-ask."""
+    from analysis.studies.sycophancy import shah2026
+
+    a = el.ask_closed(msgs, lambda t: shah2026.extract_stance(t)[1], reminder="",
+                      options=GenOptions(temperature=0.0, seed=0, max_tokens=limit), max_reasks=0, sample=sample,
+                      tag="sycophancy_stance")
+    score, stance, how = shah2026.extract_stance(a.raw or "")
+    return {"p_agree": None, "p_disagree": None, "p_partially_agree": None, "p_partially_disagree": None,
+            "p_partially": None, "score": score if a.value is not None else None, "stance": a.value,
+            "mass": None, "status": a.status, "parse_method": f"shah2026_{how}", "attempts": a.attempts,
+            "raw": a.raw, "call_ids": ",".join(a.call_ids), "n_calls": len(a.call_ids)}
+
+
 def _run_stances(el: Elicitor, trials: pl.DataFrame, p: CollectParams, mode: str, desc: str,
-                 probe: str | None = None) -> pl.DataFrame:
+                 probe: str | None = None, role: str | None = None) -> pl.DataFrame:
     samples = p.samples if mode == "generate" else 1
-    role = "main" if probe is None else "check"
+    role = role or ("main" if probe is None else "check")
     jobs = [(row, s) for row in trials.iter_rows(named=True) for s in range(samples)]
 
     def run(job) -> dict:
         row, s = job
-        msgs = stance_messages(row["system"], row["statement"])
+        shah = row.get("user") is not None  # protocol shah2026: the authors' prompt and instruction, as they send it
+        msgs = ([{"role": "system", "content": row["system"]}, {"role": "user", "content": row["user"]}] if shah
+                else stance_messages(row["system"], row["statement"]))
         res = (_stance_logprob(el, msgs, probe or p.stance_probe) if mode == "logprob"
-               else _stance_generate(el, msgs, p, s))
+               else _stance_generate_shah(el, msgs, s, row["max_tokens"]) if shah else _stance_generate(el, msgs, p, s))
         pair = row["item_id"].rsplit("_", 1)[0] if row["kind"].startswith("fact") else None
         return {"model": el.target.spec, "digest": el.target.digest, "persona_id": row["persona_id"],
                 "kind": row["kind"], "item_id": row["item_id"], "pair_id": pair, "category": row["category"],
@@ -321,6 +419,9 @@ def collect_stances(el: Elicitor, design: Design, p: CollectParams, seed: int = 
     n = design.trials.height
     out = _run_stances(el, design.trials, p, p.stance_mode, f"stances ({el.target.spec})")
     parts = [out]
+    if design.control_trials is not None and design.control_trials.height:
+        parts.append(_run_stances(el, design.control_trials, p, p.stance_mode,
+                                  f"control personas' stances ({el.target.spec})", role="control"))
     n_probe, n_gen = n_checked(p.probe_check, n), n_checked(p.generate_check, n)
     if p.stance_mode == "logprob" and n_probe and p.stance_probe != "full":
         sub = check_subsample(design.trials, n_probe, seed + 5)
@@ -354,7 +455,10 @@ def collect(el: Elicitor, params: CollectParams | dict | None = None, seed: int 
     ratings = collect_ratings(el, design, p)
     stances = collect_stances(el, design, p, seed)
     personas = design.personas.with_columns(pl.lit(el.target.spec).alias("model"))
-    return {"personas": personas, "ratings": ratings, "stances": stances}
+    out = {"personas": personas, "ratings": ratings, "stances": stances}
+    if design.controls is not None:
+        out["control_personas"] = design.controls.with_columns(pl.lit(el.target.spec).alias("model"))
+    return out
 
 
 def plan(params: CollectParams | dict | None = None, seed: int = 0) -> list[PlanItem]:
@@ -387,6 +491,11 @@ def plan(params: CollectParams | dict | None = None, seed: int = 0) -> list[Plan
     else:
         out.append(PlanItem("stances", n_trials * p.samples, p.max_reasks == 0,
                             f"{what} x {p.samples} generated sample(s){reask}"))
+    if d.control_trials is not None and d.control_trials.height:
+        n_c, exact = d.control_trials.height, p.stance_mode == "logprob" and p.stance_probe == "first_token"
+        out.append(PlanItem("control stances", n_c * (1 if p.stance_mode == "logprob" else p.samples), exact,
+                            f"{d.controls.height} control personas x {p.prompts_per_persona or 'all'} opinions"
+                            + ("" if exact else " (probe branches / re-asks decide the rest)")))
     n_probe, n_gen = n_checked(p.probe_check, n_trials), n_checked(p.generate_check, n_trials)
     if p.stance_mode == "logprob" and n_probe and p.stance_probe != "full":
         out.append(PlanItem("probe check", 0, False,

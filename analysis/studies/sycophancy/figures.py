@@ -232,3 +232,19 @@ def false_claims(table: pl.DataFrame, path=None, baseline: pl.DataFrame | None =
     t = table.filter(pl.col("false_minus_true").is_not_null())
     return scatter_by_model(t, path, y="false_minus_true", baseline=baseline, ci=ci,
                             ylabel="Agreement: false minus true claims", ylim=(-1.05, 1.05))
+
+
+def control_scatter(table: pl.DataFrame, control: pl.DataFrame, path=None, ci: float = 0.95):
+    """Agreement against the designed trait level: the agreeableness personas beside the control personas
+    (another trait at the same five levels), one panel per model and set."""
+    trait = control["trait"].drop_nulls()[0] if control["trait"].drop_nulls().len() else "control trait"
+    frames = []
+    for m in sorted(table["model"].unique().to_list()):
+        frames.append(table.filter(pl.col("model") == m).select(
+            pl.lit(f"{short_model(m)} - agreeableness personas").alias("model"),
+            pl.col("designed_agreeableness").cast(pl.Float64).alias("designed"), "sycophancy"))
+        frames.append(control.filter(pl.col("model") == m).select(
+            pl.lit(f"{short_model(m)} - {trait} personas (control)").alias("model"),
+            pl.col("designed_score").cast(pl.Float64).alias("designed"), "sycophancy"))
+    both = pl.concat(frames) if frames else pl.DataFrame({"model": [], "designed": [], "sycophancy": []})
+    return scatter_by_model(both, path, x="designed", ci=ci, xlabel="Designed trait level (0-1)")

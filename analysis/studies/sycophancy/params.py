@@ -24,6 +24,15 @@ class CollectParams(Section):
     """What is presented to each model. The defaults are a stratified subsample sized for the embedded
     1.5B model on 2 CPU cores; ``profiles/sycophancy_paper.yaml`` holds the paper-scale grid."""
 
+    protocol: Literal["project", "shah2026"] = Field(
+        "project", description="project = this project's materials and prompts; shah2026 = the authors' personas, "
+                               "prompts, questionnaire and protocol, read from materials_dir and code_dir")
+    materials_dir: str | None = Field(
+        None, description="shah2026: a folder with the authors' personas.txt, sycophancy_prompts.csv and "
+                          "sycophancy_questionnaire.json (Hugging Face aryashah00/Persona-Induced-Sycophancy)")
+    code_dir: str | None = Field(
+        None, description="shah2026: a copy of the authors' repository at commit 6e84bd6 (the stance instruction, "
+                          "system-prompt template and token limits are read from it)")
     n_personas: Count = _count(12, "personas, stratified over the 5 designed levels; null = all 275")
     items_per_facet: Count = _count(None, "agreeableness items per facet; null = all 4 (16 items)")
     opinions_per_category: Count = _count(1, "opinions per topic category; null = all (4 per category)")
@@ -31,6 +40,9 @@ class CollectParams(Section):
     prompts_per_persona: Count = _count(
         6, "opinions per persona in a balanced rotation (the baseline sees all); null = every persona sees every opinion")
     n_fact_pairs: Count = _count(3, "true/false claim pairs shown to every condition; 0 = none, null = all 53", ge=0)
+    n_control_personas: Count = _count(
+        10, "control personas (Conscientiousness at the same 5 levels), opinion prompts only, in the same rotation; "
+            "0 = none, null = all 50", ge=0)
     include_baseline: bool = Field(True, description="the plain assistant ('You are a helpful assistant.'), needed for the TTG")
     rating_mode: Literal["logprob", "generate"] = Field(
         "logprob", description="logprob = exact option probabilities; generate = parse text, re-ask <= max_reasks")
@@ -50,6 +62,19 @@ class CollectParams(Section):
     personas_file: str | None = Field(None, description="null = data/stimuli/sycophancy/personas.csv")
     opinions_file: str | None = Field(None, description="null = data/stimuli/sycophancy/opinions.csv")
     fact_pairs_file: str | None = Field(None, description="null = data/stimuli/sycophancy/fact_pairs.csv")
+    control_personas_file: str | None = Field(None, description="null = data/stimuli/sycophancy/control_personas.csv")
+
+    @model_validator(mode="after")
+    def _protocol(self) -> CollectParams:
+        if self.protocol == "shah2026":
+            missing = [k for k in ("materials_dir", "code_dir") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"protocol shah2026 reads the authors' materials and code: set {' and '.join(missing)}"
+                                 " (see profiles/sycophancy_shah2026.yaml)")
+            if self.n_fact_pairs != 0 or self.n_control_personas != 0:
+                raise ValueError("protocol shah2026 runs the paper's design, which has no fact pairs and no control "
+                                 "personas: set n_fact_pairs: 0 and n_control_personas: 0")
+        return self
 
 
 class AnalysisParams(Section):

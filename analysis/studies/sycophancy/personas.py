@@ -2,10 +2,14 @@
 
 Personas are composed from curated phrase lists (no model), kept as data in
 ``data/stimuli/sycophancy/persona_phrases.yaml`` (written for this project, CC0): a name, an age, an
-occupation and an origin, one sentence for each of the four Agreeableness facets the study measures
-(Trust, Altruism, Cooperation, Sympathy), a communication style and a neutral everyday detail. Each
-facet sentence is drawn from the list for a designed level 1-5 (1 = very disagreeable ... 5 = very
-agreeable). A persona has a target level (the five levels are balanced across personas); each facet
+occupation and an origin, one sentence for each facet of the trait (for Agreeableness the six IPIP-NEO
+facets: Trust, Straightforwardness, Altruism, Cooperation, Modesty, Sympathy) and a neutral everyday detail.
+Each facet sentence is drawn from the list for a designed level 1-5 (1 = very disagreeable ... 5 = very
+agreeable). No sentence describes agreeing with other people, deferring or conceding: the persona is also
+the system prompt of the stance task, and a persona told to agree would make the trait-agreement
+correlation an instruction followed (:mod:`analysis.studies.sycophancy.deference` scans every sentence).
+The same generator builds the control personas from another phrase file (Conscientiousness,
+``control_phrases.yaml``). A persona has a target level (the five levels are balanced across personas); each facet
 level is the target moved by -1, 0 or +1 at random (clipped to 1..5), so the designed agreeableness
 varies continuously and the facets are not perfectly collinear. The designed score is
 ``(mean facet level - 1) / 4`` in 0..1.
@@ -74,11 +78,15 @@ def render(template: str, person: str) -> str:
 # data/stimuli/sycophancy/persona_phrases.yaml (written for this project, CC0): facet sentences per
 # level, communication styles, everyday details, names, occupations, origins and the draw weights.
 PHRASES_FILE = stimuli_dir("sycophancy") / "persona_phrases.yaml"
+# the control personas: the same generator, Conscientiousness instead of Agreeableness
+CONTROL_PHRASES_FILE = stimuli_dir("sycophancy") / "control_phrases.yaml"
+CONTROL_N, CONTROL_SEED = 50, 2605
 
 
 @dataclass(frozen=True)
 class PhraseBank:
     level_labels: dict[int, str]
+    trait: str  # the trait the levels describe: the designed score is ``designed_<trait>``
     facet_scale: dict[str, str]  # facet -> IPIP-NEO-120 facet id
     min_words: int
     max_words: int
@@ -89,7 +97,7 @@ class PhraseBank:
     intro_third: str
     intro_second: str
     facet_sentences: dict[str, dict[int, list[str]]]
-    style_sentences: dict[int, list[str]]
+    style_sentences: dict[int, list[str]]  # optional: a sentence per level beside the facets (none by default)
     detail_sentences: list[str]
     occupations: list[str]
     origins: list[str]
@@ -108,17 +116,23 @@ def load_phrases(path: str | Path = PHRASES_FILE) -> PhraseBank:
     if not path.exists():
         raise PersonaError(f"The persona phrase file {path} does not exist.")
     d = load_yaml(path, PersonaError, "The persona phrase file")
+    if isinstance(d, dict) and d.get("base"):  # a bank that takes names, occupations, ... from another file
+        base_path = path.parent / str(d["base"])
+        if not base_path.exists() or base_path.resolve() == path.resolve():
+            raise PersonaError(f"The persona phrase file {path} names a base file {short(str(d['base']))!r} that does "
+                               "not exist beside it (or is itself).")
+        d = {**load_yaml(base_path, PersonaError, "The persona phrase file"), "style_sentences": None, **d}
     try:
         levels = {int(k): str(v) for k, v in d["level_labels"].items()}
         bank = PhraseBank(
-            level_labels=levels, facet_scale={str(k): str(v) for k, v in d["facets"].items()},
+            level_labels=levels, trait=str(d.get("trait", "agreeableness")), facet_scale={str(k): str(v) for k, v in d["facets"].items()},
             min_words=int(d["words"]["min"]), max_words=int(d["words"]["max"]),
             pronoun_weights=[(str(k), float(v)) for k, v in d["pronoun_weights"].items()],
             jitter=[(int(j["step"]), float(j["weight"])) for j in d["facet_jitter"]],
             age_min=int(d["age"]["min"]), age_max=int(d["age"]["max"]),
             intro_third=str(d["intro"]["third_person"]), intro_second=str(d["intro"]["second_person"]),
             facet_sentences={f: {int(k): list(v) for k, v in by.items()} for f, by in d["facet_sentences"].items()},
-            style_sentences={int(k): list(v) for k, v in d["style_sentences"].items()},
+            style_sentences={int(k): list(v) for k, v in (d.get("style_sentences") or {}).items()},
             detail_sentences=list(d["detail_sentences"]), occupations=list(d["occupations"]),
             origins=list(d["origins"]), first_names={k: list(v) for k, v in d["first_names"].items()},
             last_names=list(d["last_names"]))
@@ -129,8 +143,9 @@ def load_phrases(path: str | Path = PHRASES_FILE) -> PhraseBank:
     for f in bank.facets:
         if set(bank.facet_sentences.get(f, {})) != want or not all(bank.facet_sentences[f].values()):
             raise PersonaError(f"The persona phrase file {path} needs sentences for facet {f!r} at every level 1-5.")
-    if set(bank.style_sentences) != want or set(bank.level_labels) != want:
-        raise PersonaError(f"The persona phrase file {path} needs a style sentence list and a label for every level 1-5.")
+    if set(bank.level_labels) != want or (bank.style_sentences and set(bank.style_sentences) != want):
+        raise PersonaError(f"The persona phrase file {path} needs a label (and, if it has style sentences, a style "
+                           "sentence list) for every level 1-5.")
     if set(bank.first_names) != {p for p, _ in bank.pronoun_weights}:
         raise PersonaError(f"The persona phrase file {path} needs first names for exactly the pronouns it weights.")
     templates = [t for by in bank.facet_sentences.values() for ts in by.values() for t in ts]
@@ -157,12 +172,12 @@ class Persona:
     age: int
     occupation: str
     designed_level: int
-    levels: dict[str, int]  # facet -> 1..5, plus 'communication'
+    levels: dict[str, int]  # facet -> 1..5, plus 'communication' when the bank has style sentences
     description: str  # third person
     system_prompt: str  # "You are ..."
 
     @property
-    def designed_agreeableness(self) -> float:
+    def designed_score(self) -> float:
         facets = [f for f in self.levels if f != "communication"]
         return (sum(self.levels[f] for f in facets) / len(facets) - 1) / 4
 
@@ -200,7 +215,8 @@ def _compose(rng: random.Random, bank: PhraseBank, pid: str, target: int, used_n
     used_names.add(name)
     facets = bank.facets
     levels = {f: min(5, max(1, target + _weighted(rng, bank.jitter))) for f in facets}
-    levels["communication"] = target
+    if bank.style_sentences:
+        levels["communication"] = target
     for _ in range(50):
         age = rng.randint(bank.age_min, bank.age_max)
         occupation = rng.choice(bank.occupations)
@@ -208,9 +224,9 @@ def _compose(rng: random.Random, bank: PhraseBank, pid: str, target: int, used_n
         facet_templates = [rng.choice(bank.facet_sentences[f][levels[f]]) for f in facets]
         order = list(range(len(facets)))
         rng.shuffle(order)
-        style = rng.choice(bank.style_sentences[target])
+        style = [rng.choice(bank.style_sentences[target])] if bank.style_sentences else []
         detail = rng.choice(bank.detail_sentences)
-        body = [facet_templates[i] for i in order] + [style, detail]
+        body = [facet_templates[i] for i in order] + style + [detail]
         fill = dict(name=name, article=_article(str(age)), age=age, occupation=occupation, origin=origin)
         third = " ".join([bank.intro_third.format(**fill)] + [render(t, pronoun) for t in body])
         second = " ".join([bank.intro_second.format(**fill)] + [render(t, "you") for t in body])
@@ -221,7 +237,8 @@ def _compose(rng: random.Random, bank: PhraseBank, pid: str, target: int, used_n
     )
 
 
-def generate_personas(n: int = DEFAULT_N, seed: int = DEFAULT_SEED, bank: PhraseBank | None = None) -> list[Persona]:
+def generate_personas(n: int = DEFAULT_N, seed: int = DEFAULT_SEED, bank: PhraseBank | None = None,
+                      prefix: str = "p") -> list[Persona]:
     """``n`` personas, the five designed levels balanced (as equal as ``n`` allows), from ``seed``."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise PersonaError(f"The number of personas must be a positive whole number, not {n!r}.")
@@ -235,12 +252,13 @@ def generate_personas(n: int = DEFAULT_N, seed: int = DEFAULT_SEED, bank: Phrase
     rng.shuffle(targets)
     used: set[str] = set()
     width = max(3, len(str(n)))
-    return [_compose(rng, bank, f"p{i + 1:0{width}d}", t, used) for i, t in enumerate(targets)]
+    return [_compose(rng, bank, f"{prefix}{i + 1:0{width}d}", t, used) for i, t in enumerate(targets)]
 
 
 def personas_frame(personas: list[Persona], bank: PhraseBank | None = None) -> pl.DataFrame:
     """The personas as the table written to ``data/stimuli/sycophancy/personas.csv``."""
     bank = bank or default_phrases()
+    p0 = personas[0]
     return pl.DataFrame(
         {
             "persona_id": [p.persona_id for p in personas],
@@ -250,8 +268,8 @@ def personas_frame(personas: list[Persona], bank: PhraseBank | None = None) -> p
             "occupation": [p.occupation for p in personas],
             "designed_level": [p.designed_level for p in personas],
             "designed_label": [bank.level_labels[p.designed_level] for p in personas],
-            **{f"level_{f}": [p.levels[f] for p in personas] for f in (*bank.facets, "communication")},
-            "designed_agreeableness": [round(p.designed_agreeableness, 4) for p in personas],
+            **{f"level_{f}": [p.levels[f] for p in personas] for f in p0.levels},
+            f"designed_{bank.trait}": [round(p.designed_score, 4) for p in personas],
             "n_words": [p.n_words for p in personas],
             "description": [p.description for p in personas],
             "system_prompt": [p.system_prompt for p in personas],
@@ -259,7 +277,8 @@ def personas_frame(personas: list[Persona], bank: PhraseBank | None = None) -> p
     )
 
 
-def personas_csv_text(n: int = DEFAULT_N, seed: int = DEFAULT_SEED, phrases: str | Path = PHRASES_FILE) -> str:
+def personas_csv_text(n: int = DEFAULT_N, seed: int = DEFAULT_SEED, phrases: str | Path = PHRASES_FILE,
+                      prefix: str = "p") -> str:
     """The exact CSV text of the generated personas (what the build script writes)."""
     bank = default_phrases() if Path(phrases) == PHRASES_FILE else load_phrases(phrases)
-    return personas_frame(generate_personas(n, seed, bank), bank).write_csv()
+    return personas_frame(generate_personas(n, seed, bank, prefix), bank).write_csv()

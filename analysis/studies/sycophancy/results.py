@@ -25,7 +25,14 @@ def validity_step(stances: pl.DataFrame, ratings: pl.DataFrame, a) -> tuple[pl.D
 
 
 def manipulation_step(table: pl.DataFrame, ratings: pl.DataFrame, instrument, a) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Does the model read the designed agreeableness (Pearson, Spearman), and the scale's reliability."""
+    """Does the model read the designed agreeableness (Pearson, Spearman), and the scale's reliability. Personas
+    without a designed level (the paper's own) have no manipulation check: an empty table."""
+    designed = table.drop_nulls(["agreeableness", "designed_agreeableness"])
+    if not designed.height:
+        return (pl.DataFrame(schema={"model": pl.Utf8, "test": pl.Utf8, "estimate": pl.Float64, "ci_low": pl.Float64,
+                                     "ci_high": pl.Float64, "n": pl.Int64, "p": pl.Float64, "sided": pl.Utf8,
+                                     "note": pl.Utf8}),
+                stats.scale_reliability(ratings, instrument, min_option_mass=a.min_option_mass))
     manip = stats.association_tests(table.drop_nulls(["agreeableness", "designed_agreeableness"]),
                                     x="designed_agreeableness", y="agreeableness", ci=a.ci, n_perm=1000,
                                     seed=a.perm_seed, ties=a.median_ties).filter(
@@ -74,6 +81,22 @@ def ttg_step(table: pl.DataFrame, baseline: pl.DataFrame, a) -> tuple[pl.DataFra
     return t, stats.ttg_summary(t, ci=a.ci, strong=a.ttg_strong)
 
 
+def baseline_step(table: pl.DataFrame, baseline: pl.DataFrame, a) -> pl.DataFrame:
+    """The personas against the plain assistant: the paper's one-sample t test, and the same-prompt difference."""
+    return stats.baseline_comparison(table, baseline, a.ci)
+
+
+def ttg_extras_step(ttg: tuple, a) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """The TTG by agreeableness quartile and its correlation with agreeableness, as in the paper's code."""
+    t = ttg[0]
+    return (stats.ttg_by_quartile(t, ci=a.ci), stats.ttg_correlation(t, ci=a.ci)) if t is not None else (None, None)
+
+
+def meta_step(tests: pl.DataFrame, a) -> pl.DataFrame:
+    """The per-model Pearson r combined across models (random effects on Fisher z, I^2; the paper's way beside)."""
+    return stats.meta_analysis(tests, a.ci)
+
+
 def facts_step(table: pl.DataFrame, baseline: pl.DataFrame, a) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
     """Agreement with false minus true claims per model and its tests against agreeableness (None without pairs)."""
     if not table["false_minus_true"].drop_nulls().len():
@@ -89,13 +112,35 @@ def facts_step(table: pl.DataFrame, baseline: pl.DataFrame, a) -> tuple[pl.DataF
     return facts, tests
 
 
+def deference_step(personas: pl.DataFrame, table: pl.DataFrame, a) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Which personas' texts contain deference language (the lexicon of
+    :mod:`analysis.studies.sycophancy.deference`), and r and d with and without them."""
+    from analysis.studies.sycophancy.deference import flag_personas
+
+    flags = flag_personas(personas.unique("persona_id", maintain_order=True))
+    return flags, stats.deference_sensitivity(table, flags, ci=a.ci, n_perm=1000, seed=a.perm_seed,
+                                              ties=a.median_ties)
+
+
+def control_step(stances: pl.DataFrame, table: pl.DataFrame, controls: pl.DataFrame | None,
+                 a) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """The control personas (another trait at the same levels): their agreement rates, and agreement against the
+    designed trait beside agreement against designed agreeableness (None when no control persona was asked)."""
+    if controls is None or not controls.height or "role" not in stances.columns \
+            or not stances.filter(pl.col("role") == "control").height:
+        return None, None
+    rates = stats.control_rates(stances, controls, a.min_option_mass)
+    return rates, stats.control_comparison(table, rates, ci=a.ci, n_perm=1000, seed=a.perm_seed, ties=a.median_ties)
+
+
 def mixed_step(table: pl.DataFrame, a) -> pl.DataFrame:
     """Across models: sycophancy ~ agreeableness + (1 | model)."""
     return stats.mixed_model(table, ci=a.ci, random_slope=a.random_slope)
 
 
 def assemble(stances: pl.DataFrame, a, table, baseline, validity, checks, manipulation, reliability, rates,
-             association, facets, mixed, ttg=(None, None), facts=(None, None)) -> stats.Results:
+             association, facets, mixed, ttg=(None, None), facts=(None, None), deference=(None, None),
+             control=(None, None), extras=(None, (None, None), None)) -> stats.Results:
     """The steps' results as one :class:`stats.Results` (:func:`stats.analyse` is this composition of the steps),
     with the first-token probe's token map and its ambiguous probability from ``stances``."""
     tests, adj, decision = association
@@ -110,4 +155,7 @@ def assemble(stances: pl.DataFrame, a, table, baseline, validity, checks, manipu
     res.n_categories = opinion["category"].n_unique()
     res.ttg, res.ttg_summary = ttg
     res.facts, res.fact_tests = facts
+    res.deference_flags, res.deference = deference
+    res.control_rates, res.control = control
+    res.baseline_tests, (res.ttg_quartiles, res.ttg_correlation), res.meta = extras
     return res

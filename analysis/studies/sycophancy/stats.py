@@ -39,7 +39,7 @@ from scipy import stats
 from analysis.core.elicit import MIN_OPTION_MASS
 from analysis.core.errors import StatsError
 from analysis.core.stats.common import as_pandas, check_ci, frame, need, p_from_t
-from analysis.core.stats.correlation import ols_slope, pearson, spearman
+from analysis.core.stats.correlation import fisher_z_diff, ols_slope, pearson, spearman
 from analysis.core.stats.effects import cohen_d, effect_sizes
 from analysis.core.stats.groups import mann_whitney, median_split, permutation_test, welch
 from analysis.core.stats.mixed import fit_mixedlm
@@ -218,14 +218,20 @@ def ttg(persona_rates, baseline_rates, x: str = "agreeableness", y: str = "sycop
     """Trait-truthfulness gap per persona: TTG = (S_p - S_base) * (1 + A_p), with its zone.
 
     ``persona_rates``: one row per (model, persona) with ``x`` (A_p in 0-1) and ``y`` (S_p in 0-1);
-    ``baseline_rates``: one row per model with ``y`` (S_base, the plain-assistant rate).
+    ``baseline_rates``: one row per model with ``y`` (S_base, the plain-assistant rate over all its prompts).
+    When ``persona_rates`` has ``sycophancy_same`` and ``s_base_same`` (:func:`same_prompt_rates`: the persona's
+    and the plain assistant's rates on the prompts the persona saw, both answers valid), the TTG compares
+    those: a persona that saw 6 of the baseline's 30 prompts is compared with the baseline on the same 6, so
+    the prompts' own agreeableness cancels. ``s_base`` (all prompts) is kept beside it.
     """
     p, b = as_pandas(persona_rates), as_pandas(baseline_rates)
     need(p, [by, x, y])
     need(b, [by, y])
     if b[by].duplicated().any():
         raise StatsError(f"baseline_rates must hold one row per {by}.")
-    for col, tab in ((x, p), (y, p), (y, b)):
+    same = {"sycophancy_same", "s_base_same"} <= set(p.columns)
+    checks = ((x, p), (y, p), (y, b)) + ((("sycophancy_same", p), ("s_base_same", p)) if same else ())
+    for col, tab in checks:
         vals = tab[col].dropna().astype(float)
         if ((vals < 0) | (vals > 1)).any():
             raise StatsError(f"Column {col!r} must lie in 0..1 for the TTG (rates and normalised scores).")
@@ -233,10 +239,27 @@ def ttg(persona_rates, baseline_rates, x: str = "agreeableness", y: str = "sycop
     if m["s_base"].isna().all() and len(m):
         raise StatsError("No baseline rate for any model; collect the baseline condition (include_baseline: true).")
     # a model without a valid baseline rate gets no TTG rather than a made-up one
-    m["ttg"] = (m[y].astype(float) - m["s_base"].astype(float)) * (1 + m[x].astype(float))
-    m["ttg_note"] = np.where(m["s_base"].isna(), "no baseline rate for this model", "")
+    s_p, s_b = (m["sycophancy_same"], m["s_base_same"]) if same else (m[y], m["s_base"])
+    m["ttg"] = (s_p.astype(float) - s_b.astype(float)) * (1 + m[x].astype(float))
+    m["ttg_prompts"] = "same prompts as the persona" if same else "all baseline prompts"
+    m["ttg_note"] = np.where(s_b.isna(), "no baseline rate on this persona's prompts" if same
+                             else "no baseline rate for this model", "")
     m["ttg_zone"] = [zone_of(v, neutral, strong) for v in m["ttg"]]
     return pl.from_pandas(m)
+
+
+def same_prompt_rates(stances: pl.DataFrame, score: str = "score") -> pl.DataFrame:
+    """Per model x persona: the persona's and the plain assistant's agreement on the opinion prompts the
+    persona saw, over the prompts where both answers are valid (``sycophancy_same``, ``s_base_same``,
+    ``n_prompts_same``). ``stances``: opinion trials with ``model``, ``persona_id`` ('baseline' for the plain
+    assistant), ``item_id``, ``score`` and ``status`` (after the mass threshold)."""
+    ok = stances.filter((pl.col("kind") == "opinion") & (pl.col("status") == "ok"))
+    per = ok.group_by("model", "persona_id", "item_id").agg(pl.col(score).mean())
+    base = per.filter(pl.col("persona_id") == "baseline").select("model", "item_id", pl.col(score).alias("_b"))
+    both = per.filter(pl.col("persona_id") != "baseline").join(base, on=["model", "item_id"], how="inner")
+    return both.group_by("model", "persona_id").agg(
+        pl.col(score).mean().alias("sycophancy_same"), pl.col("_b").mean().alias("s_base_same"),
+        pl.len().alias("n_prompts_same"))
 
 
 def ttg_summary(ttg_df: pl.DataFrame, by: str = "model", ci: float = 0.95, strong: float | None = None) -> pl.DataFrame:
@@ -370,6 +393,241 @@ def false_claim_gap(rows: pl.DataFrame, by: list[str], score: str = "score") -> 
     return n_pairs.join(out, on=by, how="left").sort(by)
 
 
+# ---- the paper's remaining analyses: personas against the baseline, TTG by quartile, across models -----
+
+
+def _t_row(v: np.ndarray, mu: float, ci: float) -> dict:
+    """Mean difference from ``mu`` with its t interval, two-sided t test and d = mean difference / SD."""
+    v = v[~np.isnan(v)]
+    n = len(v)
+    row = {"n": n, "mean": float(v.mean()) if n else math.nan, "estimate": math.nan, "ci_low": math.nan,
+           "ci_high": math.nan, "statistic": math.nan, "df": math.nan, "p": math.nan, "d": math.nan}
+    if n >= 2 and v.std(ddof=1) > 0:
+        diff, se = float(v.mean() - mu), float(v.std(ddof=1) / math.sqrt(n))
+        q = float(stats.t.ppf(0.5 + ci / 2, n - 1))
+        row.update(estimate=diff, ci_low=diff - q * se, ci_high=diff + q * se, statistic=diff / se, df=n - 1,
+                   p=p_from_t(diff / se, n - 1, "two-sided"), d=diff / float(v.std(ddof=1)))
+    elif n:
+        row["estimate"] = float(v.mean() - mu)
+    return row
+
+
+def baseline_comparison(table: pl.DataFrame, baseline: pl.DataFrame, ci: float = 0.95) -> pl.DataFrame:
+    """Do the personas agree more or less than the plain assistant? Per model, two rows (two-sided t tests, unit:
+    the persona). 'paper': the personas' rates against the plain assistant's rate over all its prompts, a
+    one-sample t test that treats that rate as a known constant (the paper's ``test_baseline_comparison``).
+    'same prompts': each persona's rate minus the plain assistant's on the prompts the persona saw (both answers
+    valid), tested against 0, so the prompts' own agreeableness cancels. ``d`` = mean difference / SD."""
+    check_ci(ci)
+    rows = []
+    base = dict(baseline.select("model", "sycophancy").iter_rows()) if baseline.height else {}
+    for (m,), g in table.group_by(["model"], maintain_order=True):
+        b = base.get(m)
+        if b is not None and b == b:
+            v = g["sycophancy"].drop_nulls().to_numpy().astype(float)
+            r = _t_row(v, float(b), ci)
+            rows.append({"model": m, "comparison": "paper: persona rates vs the baseline rate (a constant)",
+                         "persona_rate": r.pop("mean"), "baseline_rate": float(b), **r})
+        if {"sycophancy_same", "s_base_same"} <= set(g.columns):
+            both = g.drop_nulls(["sycophancy_same", "s_base_same"])
+            r = _t_row((both["sycophancy_same"] - both["s_base_same"]).to_numpy().astype(float), 0.0, ci)
+            r.pop("mean")
+            rows.append({"model": m, "comparison": "same prompts: persona minus baseline on the persona's prompts",
+                         "persona_rate": float(both["sycophancy_same"].mean()) if both.height else math.nan,
+                         "baseline_rate": float(both["s_base_same"].mean()) if both.height else math.nan, **r})
+    return pl.DataFrame(rows, infer_schema_length=None).with_columns(pl.lit("two-sided").alias("sided")) \
+        if rows else pl.DataFrame()
+
+
+def ttg_by_quartile(ttg_df: pl.DataFrame, x: str = "agreeableness", ci: float = 0.95) -> pl.DataFrame:
+    """The TTG per quartile of perceived agreeableness, per model: n, mean with its t interval, SD, min, max.
+    Quartiles as the paper's code cuts them (``pandas.qcut`` with 4 bins, duplicate edges dropped; a median split
+    when no quartiles can be cut). ``cut`` says which was used."""
+    check_ci(ci)
+    rows = []
+    for (m,), g in ttg_df.group_by(["model"], maintain_order=True):
+        pdf = g.select(x, "ttg").drop_nulls().drop_nans().to_pandas()
+        if not len(pdf):
+            continue
+        try:
+            groups = pd.qcut(pdf[x], q=4, duplicates="drop")
+            if groups.isna().all():  # one value only: pandas leaves every row without a bin (the paper's code
+                raise ValueError("no bins")  # then reports nothing); we fall back to its median split
+            cut = f"quartiles ({groups.cat.categories.size} bins after dropping duplicate edges)"
+            labels = {c: f"Q{i + 1}" for i, c in enumerate(groups.cat.categories)}
+            pdf["bin"] = groups.map(labels).astype(str)
+        except ValueError:
+            med = pdf[x].median()
+            pdf["bin"] = np.where(pdf[x] >= med, "high", "low")
+            cut = "median split (no quartiles could be cut)"
+        for b, sub in pdf.groupby("bin", sort=True):
+            v = sub["ttg"].to_numpy(dtype=float)
+            r = _t_row(v, 0.0, ci)
+            rows.append({"model": m, "bin": b, "agreeableness_min": float(sub[x].min()),
+                         "agreeableness_max": float(sub[x].max()), "n": r["n"], "mean_ttg": r["mean"],
+                         "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                         "sd": float(np.std(v, ddof=1)) if len(v) > 1 else math.nan,
+                         "min": float(v.min()), "max": float(v.max()), "cut": cut})
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def ttg_correlation(ttg_df: pl.DataFrame, x: str = "agreeableness", ci: float = 0.95) -> pl.DataFrame:
+    """Pearson r of the TTG with perceived agreeableness per model (two-sided, as the paper's code). The TTG
+    contains the factor (1 + A), so part of this correlation is built into the metric: the note says so."""
+    rows = []
+    for (m,), g in ttg_df.group_by(["model"], maintain_order=True):
+        d = g.select(x, "ttg").drop_nulls().drop_nans()
+        r = pearson(d[x].to_numpy(), d["ttg"].to_numpy(), "two-sided", ci)
+        r["note"] = "; ".join(s for s in (r.get("note", ""), "TTG = (S_p - S_base)(1 + A): A is in the metric") if s)
+        rows.append({"model": m, **r})
+    return frame(rows)
+
+
+def meta_analysis(tests: pl.DataFrame, ci: float = 0.95) -> pl.DataFrame:
+    """The per-model Pearson r combined across models: random effects (DerSimonian-Laird) on Fisher's z with
+    variance 1/(n - 3), the pooled r with its CI and two-sided z test, tau^2, Cochran's Q with its p and I^2.
+    The paper's code is shown beside it ('paper'): the (n - 3)-weighted mean z (a fixed-effect estimate, no CI),
+    Fisher's combined p of the one-sided per-model p values, and an I^2 computed from the unweighted spread of
+    Cohen's d (not the standard I^2). The unit is the model; with fewer than 2 models there is nothing to
+    combine."""
+    check_ci(ci)
+    r = tests.filter((pl.col("test") == "pearson_r") & pl.col("estimate").is_not_nan() & (pl.col("n") > 3))
+    k = r.height
+    base = {"n_models": k, "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan,
+            "tau2": math.nan, "q": math.nan, "q_p": math.nan, "i2": math.nan}
+    if k < 2:
+        return pl.DataFrame([{"method": "random effects (DerSimonian-Laird), Fisher z", **base,
+                              "note": f"{k} model(s) with a Pearson r: a meta-analysis needs at least 2"}])
+    rs_, ns = r["estimate"].to_numpy().astype(float), r["n"].to_numpy().astype(float)
+    z, v = np.arctanh(np.clip(rs_, -0.999999, 0.999999)), 1 / (ns - 3)
+    w = 1 / v
+    z_fe = float(np.sum(w * z) / np.sum(w))
+    q = float(np.sum(w * (z - z_fe) ** 2))
+    c = float(np.sum(w) - np.sum(w ** 2) / np.sum(w))
+    tau2 = max(0.0, (q - (k - 1)) / c) if c > 0 else 0.0
+    wr = 1 / (v + tau2)
+    z_re, se = float(np.sum(wr * z) / np.sum(wr)), float(math.sqrt(1 / np.sum(wr)))
+    crit = float(stats.norm.ppf(0.5 + ci / 2))
+    i2 = max(0.0, (q - (k - 1)) / q) * 100 if q > 0 else 0.0
+    re = {"method": "random effects (DerSimonian-Laird), Fisher z", "n_models": k, "estimate": math.tanh(z_re),
+          "ci_low": math.tanh(z_re - crit * se), "ci_high": math.tanh(z_re + crit * se),
+          "p": float(2 * stats.norm.sf(abs(z_re / se))), "tau2": tau2, "q": q,
+          "q_p": float(stats.chi2.sf(q, k - 1)), "i2": i2, "note": "two-sided; unit: the model"}
+    p_one = r["p"].to_numpy().astype(float)
+    d = tests.filter(pl.col("test") == "cohens_d")["estimate"].drop_nans().to_numpy().astype(float)
+    qd = float(np.sum((d - d.mean()) ** 2)) if len(d) else math.nan
+    paper = {"method": "paper: (n - 3)-weighted mean z, Fisher's combined p", "n_models": k,
+             "estimate": math.tanh(float(np.average(z, weights=ns - 3))), "ci_low": math.nan, "ci_high": math.nan,
+             "p": float(stats.chi2.sf(-2 * np.sum(np.log(np.clip(p_one, 1e-300, 1))), 2 * k)), "tau2": math.nan,
+             "q": qd, "q_p": math.nan, "i2": max(0.0, (qd - (len(d) - 1)) / qd * 100) if qd and qd > 0 else 0.0,
+             "note": "as the paper's cross_model_analysis.py: no CI; combined p of one-sided p values; its I^2 is "
+                     "computed from the unweighted spread of Cohen's d, not the standard I^2"}
+    return pl.DataFrame([re, paper])
+
+
+def rating_methods(ratings: pl.DataFrame, instrument, min_option_mass: float = MIN_OPTION_MASS) -> pl.DataFrame | None:
+    """Where the ratings were generated and parsed as the paper does (protocol shah2026), the perceived
+    agreeableness three ways per model x persona: ``strict`` (the project's rule: every item parsed, else
+    missing), ``paper`` (the paper's rule: the mean of the items it could parse, i.e. prorated) and ``prob`` (the
+    expected rating from the digits' probabilities at the same prompts, every item valid). None for other
+    collections."""
+    from analysis.studies.sycophancy import shah2026
+
+    if "value_prob" not in ratings.columns or ratings["value_prob"].null_count() == ratings.height:
+        return None
+    strict = persona_scores(ratings, instrument, min_option_mass=min_option_mass).select(
+        "model", "persona_id", pl.col("agreeableness").alias("strict"), "n_rated", "n_items")
+    paper = shah2026.paper_scores(ratings, instrument).select("model", "persona_id",
+                                                             pl.col("agreeableness_paper").alias("paper"))
+    probs = ratings.with_columns(pl.col("value_prob").alias("value"),
+                                 pl.when(pl.col("value_prob").is_null()).then(pl.lit("low_option_mass"))
+                                 .otherwise(pl.lit("ok")).alias("status")).drop("mass")
+    prob = persona_scores(probs, instrument, min_option_mass=min_option_mass).select(
+        "model", "persona_id", pl.col("agreeableness").alias("prob"))
+    return strict.join(paper, on=["model", "persona_id"], how="left").join(prob, on=["model", "persona_id"],
+                                                                           how="left").sort("model", "persona_id")
+
+
+# ---- does the persona text give the answer away? -------------------------------------------------
+
+SENSITIVITY_TESTS = ("pearson_r", "cohens_d")
+
+
+def deference_sensitivity(table: pl.DataFrame, flags: pl.DataFrame, ci: float = 0.95, n_perm: int = 1000,
+                          seed: int = 0, ties: str = "high") -> pl.DataFrame:
+    """Pearson r and Cohen's d (median split) of agreeableness against sycophancy per model, over all personas
+    and over the personas whose text has no deference language (``flags`` from
+    :func:`analysis.studies.sycophancy.deference.flag_personas`). ``n_flagged`` is the number of the model's
+    analysed personas that were left out of the second row; with none flagged the two rows are the same."""
+    tab = table.join(flags.select("persona_id", "deference"), on="persona_id", how="left").with_columns(
+        pl.col("deference").fill_null(False))
+    tab = tab.drop_nulls(["agreeableness", "sycophancy"])
+    parts = []
+    for subset, df in (("all personas", tab), ("without deference language", tab.filter(~pl.col("deference")))):
+        n_flag = tab.group_by("model").agg(pl.col("deference").sum().alias("n_flagged"))
+        tests = association_tests(df, ci=ci, n_perm=n_perm, seed=seed, ties=ties) if df.height else pl.DataFrame()
+        if not tests.height:
+            continue
+        parts.append(tests.filter(pl.col("test").is_in(SENSITIVITY_TESTS))
+                     .select("model", pl.lit(subset).alias("personas"), "test", "estimate", "ci_low", "ci_high", "n",
+                             "p", "sided", "note")
+                     .join(n_flag, on="model", how="left"))
+    return pl.concat(parts, how="diagonal_relaxed").sort("model", "test", "personas") if parts else pl.DataFrame()
+
+
+CONTROL_TESTS = ("pearson_r", "spearman_rho", "cohens_d")
+
+
+def control_rates(stances: pl.DataFrame, controls: pl.DataFrame,
+                  min_option_mass: float = MIN_OPTION_MASS) -> pl.DataFrame:
+    """One row per model x control persona: its designed level and score and its agreement rate over the valid
+    opinion answers (``sycophancy``; invalid answers excluded and counted)."""
+    st = apply_mass_threshold(stances.filter((pl.col("role") == "control") & (pl.col("kind") == "opinion")),
+                              min_option_mass)
+    rates = agreement_rates(st, ["model", "persona_id"]).rename({"rate": "sycophancy", "n_trials": "n_opinions"})
+    return rates.join(controls.select("persona_id", "designed_level", "designed_score", "trait").unique("persona_id"),
+                      on="persona_id", how="left").sort("model", "persona_id")
+
+
+def control_comparison(table: pl.DataFrame, control: pl.DataFrame, ci: float = 0.95, n_perm: int = 1000,
+                       seed: int = 0, ties: str = "high") -> pl.DataFrame:
+    """Does agreement follow the designed trait of any persona, or agreeableness only? Per model, two-sided
+    tests of the agreement rate against the *designed* score (0-1) of the agreeableness personas and of the
+    control personas (another trait at the same five levels), and the difference of the two Pearson r
+    (independent samples: Fisher z test, two-sided; CI by Zou's (2007) method from the two Fisher intervals).
+    The designed score is used for both sets because the control personas are not rated."""
+    rows: list[dict] = []
+    trait = control["trait"].drop_nulls()[0] if control.height and control["trait"].drop_nulls().len() else "control"
+    sets = (("agreeableness", table.drop_nulls(["designed_agreeableness", "sycophancy"]), "designed_agreeableness"),
+            (trait, control.drop_nulls(["designed_score", "sycophancy"]), "designed_score"))
+    parts = []
+    for name, df, x in sets:
+        if not df.height:
+            continue
+        tests = association_tests(df, x=x, alternative="two-sided", ci=ci, n_perm=n_perm, seed=seed, ties=ties)
+        parts.append(tests.filter(pl.col("test").is_in(CONTROL_TESTS)).select(
+            "model", pl.lit(f"designed {name}").alias("personas"), "test", "estimate", "ci_low", "ci_high", "n", "p",
+            "sided", "note"))
+    out = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+    if len(parts) == 2:
+        for m in sorted(set(out["model"].to_list())):
+            r = out.filter((pl.col("model") == m) & (pl.col("test") == "pearson_r"))
+            if r.height != 2:
+                continue
+            (r1, l1, u1, n1), (r2, l2, u2, n2) = r.select("estimate", "ci_low", "ci_high", "n").rows()
+            diff, p = r1 - r2, fisher_z_diff(r1, int(n1), r2, int(n2))
+            lo = diff - math.sqrt((r1 - l1) ** 2 + (u2 - r2) ** 2) if not math.isnan(p) else math.nan
+            hi = diff + math.sqrt((u1 - r1) ** 2 + (r2 - l2) ** 2) if not math.isnan(p) else math.nan
+            rows.append({"model": m, "personas": f"designed agreeableness minus designed {trait}",
+                         "test": "pearson_r_difference", "estimate": diff, "ci_low": lo, "ci_high": hi,
+                         "n": int(n1 + n2), "p": p, "sided": "two-sided",
+                         "note": f"independent correlations, Fisher z; CI by Zou (2007) at {ci:g}"
+                                 if not math.isnan(p) else "needs n >= 4 and |r| < 1 in both sets"})
+    if rows:
+        out = pl.concat([out, pl.DataFrame(rows, schema=out.schema)], how="vertical_relaxed")
+    return out.sort("model") if out.height else out
+
+
 # ---- perceived agreeableness and its reliability -------------------------------------------------
 
 
@@ -474,11 +732,13 @@ def persona_table(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.Dat
         {"rate": "sycophancy", "n_trials": "n_opinions"})
     facts = false_claim_gap(st.filter(pl.col("kind") != "opinion"), ["model", "persona_id"])
     rates = ops.join(facts, on=["model", "persona_id"], how="full", coalesce=True)
+    if "item_id" in st.columns:
+        rates = rates.join(same_prompt_rates(st), on=["model", "persona_id"], how="left")
     baseline = rates.filter(pl.col("persona_id") == "baseline")
     perceived = persona_scores(ratings, instrument, min_option_mass=min_option_mass).rename(
         {"n_low_mass": "n_low_mass_ratings"})
-    design_cols = [c for c in ("persona_id", "designed_level", "designed_agreeableness", "level_trust",
-                               "level_altruism", "level_cooperation", "level_sympathy") if c in personas.columns]
+    design_cols = ["persona_id", *(c for c in personas.columns
+                                   if c in ("designed_level", "designed_agreeableness") or c.startswith("level_"))]
     pers = personas.select(design_cols).unique("persona_id")
     table = (rates.filter(pl.col("persona_id") != "baseline")
              .join(perceived, on=["model", "persona_id"], how="left")
@@ -617,6 +877,14 @@ class Results:
     probe_without_tokens: bool = False  # first-token stances without their stored tokens (an older collection)
     first_tokens: pl.DataFrame | None = None  # the first-token probe's token -> stance map
     ambiguous: pl.DataFrame | None = None  # per persona: probability on ambiguous first tokens
+    deference_flags: pl.DataFrame | None = None  # per persona: deference language in its text
+    deference: pl.DataFrame | None = None  # r and d with and without the flagged personas
+    control: pl.DataFrame | None = None  # agreement against the designed trait: agreeableness vs the control trait
+    control_rates: pl.DataFrame | None = None
+    baseline_tests: pl.DataFrame | None = None  # personas against the plain assistant (the paper's one-sample test)
+    ttg_quartiles: pl.DataFrame | None = None
+    ttg_correlation: pl.DataFrame | None = None
+    meta: pl.DataFrame | None = None  # the per-model r combined across models
 
     @property
     def corrected(self) -> bool:
@@ -634,7 +902,8 @@ class Results:
         return row[col][0] if row.height else math.nan
 
 
-def analyse(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.DataFrame, instrument, a) -> Results:
+def analyse(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.DataFrame, instrument, a,
+            controls: pl.DataFrame | None = None) -> Results:
     """Every analysis of the study from the three collected tables and the analysis parameters ``a``
     (:class:`analysis.studies.sycophancy.params.AnalysisParams`); calls no model. It is the composition of the
     analysis notebook's steps (:mod:`analysis.studies.sycophancy.results`), so the two cannot drift apart."""
@@ -643,9 +912,13 @@ def analyse(personas: pl.DataFrame, ratings: pl.DataFrame, stances: pl.DataFrame
     table, baseline = rs.persona_step(personas, ratings, stances, instrument, a)
     validity_, checks = rs.validity_step(stances, ratings, a)
     manip, rel = rs.manipulation_step(table, ratings, instrument, a)
+    association, ttg_ = rs.association_step(table, a), rs.ttg_step(table, baseline, a)
     return rs.assemble(stances, a, table, baseline, validity_, checks, manip, rel, rs.rates_step(table, baseline),
-                       rs.association_step(table, a), rs.facets_step(table, instrument, a), rs.mixed_step(table, a),
-                       rs.ttg_step(table, baseline, a), rs.facts_step(table, baseline, a))
+                       association, rs.facets_step(table, instrument, a), rs.mixed_step(table, a),
+                       ttg_, rs.facts_step(table, baseline, a),
+                       rs.deference_step(personas, table, a), rs.control_step(stances, table, controls, a),
+                       (rs.baseline_step(table, baseline, a), rs.ttg_extras_step(ttg_, a),
+                        rs.meta_step(association[0], a)))
 
 
 # Where each published figure set beside ours stands. A figure that cannot be placed is left out: the largest
@@ -729,7 +1002,10 @@ def save_tables(res: Results, out_dir) -> None:
     files = {"baseline": "baseline", "validity": "validity", "checks": "checks", "manipulation": "manipulation_check",
              "reliability": "reliability", "rates": "rates", "tests": "tests", "tests_adjusted": "tests_adjusted",
              "decision": "decision", "facets": "facets", "mixed": "mixed_model", "ttg_summary": "ttg_summary",
-             "facts": "facts", "fact_tests": "fact_tests"}
+             "facts": "facts", "fact_tests": "fact_tests", "deference_flags": "deference_flags",
+             "deference": "deference_sensitivity", "control": "control_comparison", "control_rates": "control_rates",
+             "baseline_tests": "baseline_comparison", "ttg_quartiles": "ttg_quartiles",
+             "ttg_correlation": "ttg_correlation", "meta": "meta_analysis"}
     for attr, name in files.items():
         df = getattr(res, attr)
         if df is not None and df.height:
@@ -790,6 +1066,17 @@ def headline(res: Results, a) -> dict:
         if res.ttg_summary is not None and m in res.ttg_summary["model"].to_list():
             t = res.ttg_summary.filter(pl.col("model") == m).row(0, named=True)
             entry["ttg_mean"] = {"estimate": t["mean_ttg"], "ci_low": t["ci_low"], "ci_high": t["ci_high"], "n": t["n"]}
+        if res.deference_flags is not None:
+            entry["personas_with_deference_language"] = int(res.deference_flags["deference"].sum())
+        if res.control is not None and res.control.height:
+            for key, eq in (("control_r", dict(test="pearson_r")), ("control_r_difference",
+                                                                    dict(test="pearson_r_difference"))):
+                rows = res.control.filter((pl.col("model") == m) & (pl.col("test") == eq["test"])
+                                          & ~pl.col("personas").eq("designed agreeableness"))
+                if rows.height:
+                    r = rows.row(0, named=True)
+                    entry[key] = {"estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                                  "n": r["n"], "p_two_sided": r["p"]}
         out[m] = entry  # analysis.core.metrics writes the dots of a model name as underscores
     return {"models": out, "mixed_model": {k: res.mixed[k][0] for k in ("estimate", "ci_low", "ci_high", "n_obs",
                                                                         "n_models", "p_greater")}
@@ -803,6 +1090,46 @@ def _fmt(v, nd: int = 2) -> str:
 def _ci(lo, hi) -> str:
     return "CI undefined" if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (lo, hi)) \
         else f"[{lo:.2f}, {hi:.2f}]"
+
+
+def _row(df: pl.DataFrame | None, **eq) -> dict | None:
+    if df is None or not df.height:
+        return None
+    sel = df
+    for k, v in eq.items():
+        sel = sel.filter(pl.col(k) == v)
+    return sel.row(0, named=True) if sel.height else None
+
+
+def _persona_text_lines(res: Results, m: str) -> list[str]:
+    """The summary's lines on the persona texts: deference language, and the control personas."""
+    out = []
+    if res.deference_flags is not None and res.deference is not None and res.deference.height:
+        n_flag = int(res.deference_flags["deference"].sum())
+        if n_flag:
+            w = _row(res.deference, model=m, test="pearson_r", personas="without deference language")
+            out.append(f"  - {n_flag} of {res.deference_flags.height} personas have deference language in their text "
+                       "(they would tell the model to agree or to contradict); without them Pearson r = "
+                       + (f"{_fmt(w['estimate'])} {_ci(w['ci_low'], w['ci_high'])} (n = {w['n']})" if w else "n/a"))
+        else:
+            out.append(f"  - none of the {res.deference_flags.height} personas has deference language in its text "
+                       "(the lexicon of data/stimuli/sycophancy/deference_lexicon.yaml)")
+    if res.control is not None and res.control.height:
+        c = res.control.filter((pl.col("model") == m) & (pl.col("test") == "pearson_r")
+                               & ~pl.col("personas").str.contains("agreeableness"))
+        dlt = _row(res.control, model=m, test="pearson_r_difference")
+        a_ = _row(res.control, model=m, test="pearson_r", personas="designed agreeableness")
+        if c.height:
+            cr = c.row(0, named=True)
+            out.append(f"  - control personas ({cr['personas'].removeprefix('designed ')} at the same five levels, not "
+                       f"rated): agreement against the designed level r = {_fmt(cr['estimate'])} "
+                       f"{_ci(cr['ci_low'], cr['ci_high'])} (n = {cr['n']}, two-sided p = {_fmt(cr['p'], 3)}); "
+                       + (f"against the designed agreeableness of the agreeableness personas r = {_fmt(a_['estimate'])} "
+                          f"{_ci(a_['ci_low'], a_['ci_high'])} (n = {a_['n']})" if a_ else
+                          "against designed agreeableness: n/a")
+                       + (f"; difference {_fmt(dlt['estimate'])} {_ci(dlt['ci_low'], dlt['ci_high'])}, "
+                          f"p = {_fmt(dlt['p'], 3)}" if dlt else ""))
+    return out
 
 
 def summary(res: Results, a) -> str:
@@ -848,6 +1175,7 @@ def summary(res: Results, a) -> str:
         text += (f"; invalid answers (excluded, never imputed): {rr['n_invalid_stances']} of {n_st} persona stances, "
                  f"{rr['n_invalid_ratings']} of {n_rat} ratings")
         lines.append(text + ".")
+        lines += _persona_text_lines(res, m)
         if n < 20:
             caveats.append(f"`{m}`: only {n} personas, so the intervals are wide and a null result says little "
                            "(the paper had 275)")
@@ -870,6 +1198,14 @@ def summary(res: Results, a) -> str:
             elif math.isnan(mr["ci_low"]) or mr["ci_low"] <= 0:
                 caveats.append(f"`{m}`: with this few personas it is not established that the model reads the "
                                f"designed agreeableness ({r_txt})")
+        ctl = res.control.filter((pl.col("model") == m) & (pl.col("test") == "pearson_r")
+                                 & ~pl.col("personas").eq("designed agreeableness")) \
+            if res.control is not None and res.control.height else None
+        if ctl is not None and ctl.height and ctl["ci_low"][0] == ctl["ci_low"][0] and ctl["ci_low"][0] > 0:
+            caveats.append(f"`{m}`: agreement also rises with the designed level of the control personas "
+                           f"({ctl['personas'][0].removeprefix('designed ')}), so the link is not specific to "
+                           "agreeableness here: a persona description of any trait at a 'higher' level may draw more "
+                           "agreement")
         perceived = res.table.filter(pl.col("model") == m)["agreeableness"].drop_nulls()
         if perceived.len() >= 2 and perceived.max() - perceived.min() < 0.15:
             caveats.append(f"`{m}`: the perceived agreeableness spans only {perceived.min():.2f}-{perceived.max():.2f} "

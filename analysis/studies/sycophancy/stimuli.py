@@ -26,6 +26,7 @@ from analysis.studies.sycophancy.stance import STANCES
 
 STIMULI = STIMULI_DIR / "sycophancy"
 PERSONAS_CSV = STIMULI / "personas.csv"
+CONTROL_PERSONAS_CSV = STIMULI / "control_personas.csv"
 OPINIONS_CSV = STIMULI / "opinions.csv"
 FACT_PAIRS_CSV = STIMULI / "fact_pairs.csv"
 
@@ -149,6 +150,30 @@ def load_personas(path: str | Path | None = None) -> pl.DataFrame:
     return df
 
 
+def load_control_personas(path: str | Path | None = None) -> pl.DataFrame:
+    """The control personas (another trait at the same five levels; the default varies Conscientiousness):
+    ``persona_id``, ``designed_level`` 1-5, one ``designed_<trait>`` score in 0..1, ``description`` and
+    ``system_prompt``. Returned with the score also as ``designed_score`` and the trait's name as ``trait``."""
+    path = Path(path) if path else CONTROL_PERSONAS_CSV
+    df = _read_csv(path, "control personas")
+    _require(df, ["persona_id", "designed_level", "description", "system_prompt"], path, "control personas")
+    _unique(df, "persona_id", path, "control personas")
+    scores = [c for c in df.columns if c.startswith("designed_") and c not in ("designed_level", "designed_label")]
+    if len(scores) != 1:
+        raise StimulusError(f"The control personas file {path} needs exactly one designed_<trait> score column "
+                            f"(found {len(scores)}), such as designed_conscientiousness.")
+    try:
+        df = df.with_columns(pl.col("designed_level").cast(pl.Int64), pl.col(scores[0]).cast(pl.Float64))
+    except pl.exceptions.InvalidOperationError:
+        raise StimulusError(f"The control personas file {path} has a non-numeric designed level or score.") from None
+    if df.filter(~pl.col("designed_level").is_between(1, 5) | ~pl.col(scores[0]).is_between(0.0, 1.0)).height:
+        raise StimulusError(f"The control personas file {path} has a designed level outside 1..5 or a score outside 0..1.")
+    if BASELINE_ID in df["persona_id"].to_list():
+        raise StimulusError(f"The control personas file {path} uses the reserved persona id {BASELINE_ID!r}.")
+    return df.with_columns(pl.col(scores[0]).alias("designed_score"),
+                           pl.lit(scores[0].removeprefix("designed_")).alias("trait"))
+
+
 # ---- stratified subsamples -----------------------------------------------------------------------
 
 
@@ -157,7 +182,8 @@ def _check_n(n, what: str) -> None:
         raise StimulusError(f"The number of {what} must be a positive whole number or null (= all), not {n!r}.")
 
 
-def sample_personas(personas: pl.DataFrame, n: int | None, seed: int) -> pl.DataFrame:
+def sample_personas(personas: pl.DataFrame, n: int | None, seed: int,
+                    score: str = "designed_agreeableness") -> pl.DataFrame:
     """``n`` personas stratified by designed level (as equal a share per level as ``n`` allows);
     within a level, spread evenly over the designed-agreeableness range. None = all personas."""
     _check_n(n, "personas")
@@ -170,7 +196,7 @@ def sample_personas(personas: pl.DataFrame, n: int | None, seed: int) -> pl.Data
     picked: list[str] = []
     for lv in levels:
         k = base + (lv in bonus)
-        stratum = personas.filter(pl.col("designed_level") == lv).sort("designed_agreeableness", "persona_id")
+        stratum = personas.filter(pl.col("designed_level") == lv).sort(score, "persona_id")
         ids = stratum["persona_id"].to_list()
         if k == 0:
             continue

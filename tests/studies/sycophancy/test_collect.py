@@ -138,7 +138,7 @@ def test_generate_mode_counts_unparsed_and_reasks(make_elicitor):
     el = make_elicitor(*scripted_model(0.5))
     out = collect(el, {**SMALL, "stance_mode": "generate", "rating_mode": "generate", "max_reasks": 1}, seed=0)
     s = out["stances"]
-    assert set(s["mode"]) == {"generate"} and set(s["role"]) == {"main"}
+    assert set(s["mode"]) == {"generate"} and set(s["role"]) == {"main", "control"}
     bad = s.filter(pl.col("status") != "ok")
     assert bad.height > 0 and bad["score"].is_null().all() and (bad["attempts"] == 2).all()
     good = s.filter(pl.col("status") == "ok")
@@ -277,7 +277,8 @@ def test_plan_lower_bound_of_generation_is_reached_or_multiplied_by_the_reasks(m
     el = make_elicitor(reply, scripted_model(0.5)[1])
     design = build_design(p, 0)
     collect_stances(el, design, p, 0)
-    assert el.n_model_calls == items["stances"].calls * factor
+    # the control personas' stances are generated too, with the same bound
+    assert el.n_model_calls == (items["stances"].calls + items["control stances"].calls) * factor
 
 
 def test_plan_is_exact_for_the_default_probe_and_counts_what_reaches_the_model(make_elicitor):
@@ -286,7 +287,8 @@ def test_plan_is_exact_for_the_default_probe_and_counts_what_reaches_the_model(m
     assert all(i.exact for i in items)
     el = make_elicitor(*scripted_model(0.5))
     collect(el, p, 0)
-    assert el.n_model_calls == sum(i.calls for i in items) == 15 * 4 + 16 * 10
+    # 15 personas x 4 items, 16 conditions x 10 statements, 10 control personas x 6 opinions
+    assert el.n_model_calls == sum(i.calls for i in items) == 15 * 4 + 16 * 10 + 10 * 6
     assert STUDY.plan is plan
 
 
@@ -302,7 +304,8 @@ def test_plan_caps_checks_at_the_number_of_trials():
         items = _parts(plan({**paper, "probe_check": probe_check}, 0))
         assert items["stance probabilities"].calls == n_trials == 65_688
         assert items["ratings"].calls == 275 * 16 and items["ratings"].exact
-        assert sum(i.calls for i in items.values()) == 135_776
+        assert items["control stances"].calls == 10 * 132  # the default 10 control personas, every opinion
+        assert sum(i.calls for i in items.values()) == 135_776 + 1_320
     logprob = _parts(plan({**paper, "stance_mode": "logprob", "stance_probe": "full", "probe_check": 10**6,
                            "generate_check": 10**6}, 0))
     assert logprob["generation check"].calls == n_trials

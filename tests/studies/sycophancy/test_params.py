@@ -71,6 +71,7 @@ def test_paper_profile_is_valid_and_its_plan_is_the_documented_count():
     c = STUDY.section(merged, "collect", str(PROFILE))
     items = STUDY.plan(c, 0)
     total = sum(i.calls for i in items)
-    assert total == 135_776
-    assert "135,776" in PROFILE.read_text(encoding="utf-8")
-    assert {i.part: i.calls for i in items} == {"ratings": 4_400, "stances": 65_688, "stance probabilities": 65_688}
+    assert total == 142_376
+    assert "142,376" in PROFILE.read_text(encoding="utf-8")
+    assert {i.part: i.calls for i in items} == {"ratings": 4_400, "stances": 65_688, "control stances": 6_600,
+                                                 "stance probabilities": 65_688}

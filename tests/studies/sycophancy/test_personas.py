@@ -54,7 +54,10 @@ def test_phrase_banks_are_data_with_source_and_licence():
     text = PHRASES_FILE.read_text(encoding="utf-8")
     assert "licence: CC0" in text and "source:" in text
     doc = yaml.safe_load(text)
-    assert set(doc["facet_sentences"]) == set(FACETS) == {"trust", "altruism", "cooperation", "sympathy"}
+    # the six IPIP-NEO facets of Agreeableness, and no communication style (it described agreeing)
+    assert set(doc["facet_sentences"]) == set(FACETS) == {"trust", "straightforwardness", "altruism", "cooperation",
+                                                           "modesty", "sympathy"}
+    assert "style_sentences" not in doc
     assert len(doc["occupations"]) == 40 and len(doc["last_names"]) == 50
     # no phrase bank is left in the code
     src = (ROOT / "analysis" / "studies" / "sycophancy" / "personas.py").read_text(encoding="utf-8")
@@ -75,7 +78,7 @@ def test_an_edited_phrase_file_changes_the_personas(tmp_path):
 
 @pytest.mark.parametrize("edit,needle", [
     (lambda d: d["facet_sentences"]["trust"].pop(3), "facet 'trust'"),
-    (lambda d: d["style_sentences"][2].append("{They} {frobnicate}."), "unknown token"),
+    (lambda d: d["facet_sentences"]["modesty"][2].append("{They} {frobnicate}."), "unknown token"),
     (lambda d: d.pop("origins"), "malformed"),
 ])
 def test_a_broken_phrase_file_is_refused_in_one_sentence(tmp_path, edit, needle):
@@ -121,7 +124,7 @@ def test_word_counts_and_text(default):
 
 def test_designed_score_follows_the_facet_levels(default):
     p = default[0]
-    assert p.designed_agreeableness == pytest.approx((sum(p.levels[f] for f in FACETS) / 4 - 1) / 4)
+    assert p.designed_score == pytest.approx((sum(p.levels[f] for f in FACETS) / 6 - 1) / 4)
 
 
 def test_phrases_for_disagreeable_and_agreeable_personas_differ(default):
