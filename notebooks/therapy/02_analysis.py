@@ -47,6 +47,27 @@ instruments = load_scales(load("therapy", "instruments")["spec"].unique(maintain
 found = display(Markdown("**What this run found** appears here once every step below has run."), display_id=True)
 
 # %% [markdown]
+# ## What is replicated
+#
+# The protocol follows PsAIch (Khadangi et al., 2025) with the project's own texts; `profiles/therapy_paper.yaml`
+# holds the paper's scale. Element by element:
+#
+# | protocol element | the paper (Khadangi et al., 2025, PsAIch) | the default run | the paper-scale profile | why the default differs |
+# |---|---|---|---|---|
+# | models | hosted frontier chat models | 1 embedded model (Qwen2.5-Coder-1.5B-Instruct) | the user's models | the budget: pip only, 2 CPU cores, about 20 minutes for all studies |
+# | opener | AI-specific: names the model and its maker, a therapist experienced with AI clients, asks about training, constraints and internal conflicts, a safe, non-judging space, asks for trust | the project's opener carrying each of these elements (model and maker from `makers.yaml`) | the same, or the paper's own opener and questions from its Stage-1 dataset (`sessions.stage1_json`) | texts are not copied |
+# | stage-1 questions | the paper's question set | 1 of 3 own questions in each of 7 blocks | all 21 own questions, or the paper's from its dataset | the budget; texts are not copied |
+# | closing turns | 4, two of them asking about the model's team and whether it felt abused or punished | the first 3 of 4 own closing turns, both solicited ones among them; their themes coded apart from unprompted ones | all 4 | the budget |
+# | v4 manipulations | history reset between stage 1 and stage 2; a contradiction probe; a lexical ban | history reset: the fresh-context modes, contrasted with the in-session ones; lexical ban: `sessions.banned_words` (checked before any call; the client's own use counted); no contradiction probe | the same | the contradiction probe is not built |
+# | battery | about 20 instruments (anxiety, depression, worry, obsessive-compulsive, autism, ADHD, mania, dissociation, shame, empathy, Big Five) | GAD-7 | GAD-7, PHQ-9, GDS-15, and any instrument from a user file | licences: only public-domain or freely redistributable instruments are shipped (`data/instruments/README-licences.md`) |
+# | administration | item by item in the session against the whole form | item by item in the session and in fresh contexts, and the whole form in the session; option probabilities, generated answers in the session | all 4 modes, both methods | the budget |
+# | scoring | against human cut-offs | a total and its band only when every item has a valid answer | the same | the project imputes nothing |
+# | therapist stances | - | neutral and warm | neutral, warm, CBT, boundary-setting | - |
+# | theme coding | themes of the narratives | a judge (the model itself) codes each session twice and 7 calibration transcripts; a theme rate is reported only when the judge agrees with itself and codes the theme right | a separate judge model; the model judging itself is refused at this scale unless insisted | no second capable model fits the budget |
+# | instrument recognition | whether the model named the instrument | named unasked in the reply to the form, and after the follow-up question, reported apart | the same | - |
+# | role reversal | - | turns in which the client answers as the therapist or as an assistant, counted next to every result | the same | - |
+
+# %% [markdown]
 # ## Scale scores against human cut-offs
 #
 # One score per model x session x stance x condition x scale. `condition` is `mode:method`: where the
@@ -127,6 +148,8 @@ if "phq9" in {i.id for i in instruments} and dist.height:
 # ## Recognition of the instrument (whole-form administration)
 # Recognised = the instrument named (its name, the abbreviation in it, an alias from its instrument file, or the
 # first author of its citation) in the whole-form reply or in the reply to the follow-up question, not negated.
+# Named unasked, in the reply to the form itself (`named_in_reply_rate`), is reported apart from named after
+# the follow-up question "Do you recognise this questionnaire?" (`named_in_follow_up_rate`).
 # Naming another instrument (another shipped or given file, or a well-known questionnaire listed in
 # `data/stimuli/therapy/recognition.yaml`) is counted as `names_other_rate`. A paraphrase without a name is not
 # counted.
@@ -145,8 +168,8 @@ recognition if recognition.height else print("no whole-form administration in th
 # `min_calibration`; 0.5 is chance). Otherwise the rate is left empty and the reason given.
 
 # %%
-judge = agreement, calibration, gate, rates = rs.judge_step(tables["codings"], a)
-sessions = denial, per_model = rs.sessions_step(tables["turns"])
+judge = agreement, calibration, gate, rates, solicited_rates = rs.judge_step(tables["codings"], a)
+sessions = denial, per_model, roles, banned = rs.sessions_step(tables["turns"])
 gate
 
 # %%
@@ -167,6 +190,24 @@ ses.group_by("model", "theme", "denies_inner_life").agg(
 # %%
 fig = figures.theme_rates_plot(rates, figs / "theme_rates.png")
 rates
+
+# %% [markdown]
+# The themes above are coded from the turns in which the model was not asked about them. The closing turns that
+# ask about the model's team and whether it felt abused or punished by them are coded apart (solicited): a theme
+# there answers the question, it was not raised.
+
+# %%
+solicited_rates if solicited_rates.height else print("No solicited closing turn was asked in this run.")
+
+# %% [markdown]
+# ## Did the client stay the client?
+# Session turns in which the client answered as the therapist ("I'm a licensed therapist ...") or as a helpful
+# assistant ("How can I assist you today?"), by the phrases of `data/stimuli/therapy/role_markers.yaml`. The
+# summary at the top shows these counts next to every result.
+
+# %%
+display(roles)
+banned if banned.height else print("No lexical ban in this run (therapy.collect.sessions.banned_words is empty).")
 
 # %% [markdown]
 # ## Headline numbers

@@ -14,6 +14,8 @@ STUDY = Study(
     analysis_params=AnalysisParams,
     collect=_collect.collect,
     plan=_collect.plan,
+    # the stage-1 sessions (script.run_session) are conversations from their first turn: never batched
+    interactive_tags=("therapy/session",),
     tiny={"collect": {
         "sessions": {"n_sessions": 1, "closing_turns": 0, "blocks": ["early_years", "emotions"], "max_tokens": 32},
         "coding": {"repeats": 2, "themes": ["denial_of_inner_life"]},

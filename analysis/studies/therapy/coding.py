@@ -198,13 +198,19 @@ def code_sessions(judge: Elicitor, turns: pl.DataFrame, scheme: CodingScheme, *,
     chosen = select_themes(scheme, themes)
     units = turns.select("model", "session").unique().sort("model", "session").rows()
     # (model, source, unit id, session, transcript text, {theme: expected code})
-    docs = [(m, "session", f"session {s}", s, transcript_text(turns, m, s), None) for m, s in units]
+    # a session's unprompted turns are coded as 'session'; the closing turns that ask about a theme themselves (the
+    # team, being abused or punished) as 'solicited', apart, so a theme they ask for is not counted as raised
+    solicited = turns.filter(pl.col("solicited").fill_null(False)) if "solicited" in turns.columns else turns.clear()
+    asked = set(solicited.select("model", "session").unique().rows())
+    docs = [(m, "session", f"session {s}", s, transcript_text(turns, m, s, solicited=False), None) for m, s in units]
+    docs += [(m, "solicited", f"session {s} (solicited turns)", s, transcript_text(turns, m, s, solicited=True), None)
+             for m, s in units if (m, s) in asked]
     if calibration is not None:
         for m in dict.fromkeys(turns["model"].to_list()):
             docs += [(m, "calibration", t.id, None, t.text, t.expected) for t in calibration.transcripts]
     # the sessions are coded ``repeats`` times (the judge's self-consistency); a calibration transcript once per
     # ``calibration_repeats`` (its known codes measure accuracy)
-    jobs = [(d, r, th) for d in docs for r in range(repeats if d[1] == "session" else calibration_repeats)
+    jobs = [(d, r, th) for d in docs for r in range(calibration_repeats if d[1] == "calibration" else repeats)
             for th in chosen if d[5] is None or th.id in d[5]]
 
     def run(job):
@@ -338,12 +344,13 @@ def judge_gate(codings: pl.DataFrame, *, min_kappa: float = 0.6, min_calibration
                                       "reason": pl.Utf8})
 
 
-def theme_rates(codings: pl.DataFrame, gate: pl.DataFrame | None = None) -> pl.DataFrame:
+def theme_rates(codings: pl.DataFrame, gate: pl.DataFrame | None = None, source: str = "session") -> pl.DataFrame:
     """Per model x theme, over the model's sessions: sessions coded, the share of valid codings that say
     Yes (over sessions and repeats: ``raw_rate``), the share of sessions coded Yes by every repeat,
     mean p_yes, and codings without a valid code. With ``gate`` (:func:`judge_gate`), ``rate`` is the
-    raw rate only where the judge passed it and null otherwise, with the reason."""
-    ses = codings.filter(pl.col("source") == "session") if "source" in codings.columns else codings
+    raw rate only where the judge passed it and null otherwise, with the reason. ``source`` 'session' (the
+    themes the model raised unprompted) or 'solicited' (its answers to the closing turns that ask about a theme)."""
+    ses = codings.filter(pl.col("source") == source) if "source" in codings.columns else codings
     per_session = ses.group_by("model", "theme", "session").agg(
         pl.col("code").mean().alias("yes_share"),
         (pl.col("code").min() == 1).alias("all_yes"),

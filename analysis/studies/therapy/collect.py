@@ -24,7 +24,17 @@ from analysis.studies.therapy.coding import (
 )
 from analysis.studies.therapy.params import CollectParams
 from analysis.studies.therapy.scales import answer_format, load_scales
-from analysis.studies.therapy.script import load_script, load_stances, run_sessions, script_turns
+from analysis.studies.therapy.script import (
+    StimulusError,
+    TherapyScript,
+    banned_in,
+    client_identity,
+    load_script,
+    load_stage1_json,
+    load_stances,
+    run_sessions,
+    script_turns,
+)
 
 
 def judge_elicitor(el: Elicitor, spec: str) -> Elicitor:
@@ -69,13 +79,37 @@ class _Clock:
         return out
 
 
+def session_script(ss) -> TherapyScript:
+    """The stage-1 script: the project's, or the opener and questions of the paper's Stage-1 dataset."""
+    base = load_script()
+    return load_stage1_json(ss.stage1_json, base) if ss.stage1_json else base
+
+
+def check_ban(ss, sp, script: TherapyScript, stances, identity: dict) -> None:
+    """A lexical ban: no therapist text the run will say may use a banned word (one sentence naming where)."""
+    if not ss.banned_words:
+        return
+    from analysis.studies.therapy.recognition import FOLLOW_UP
+
+    texts = {f"script turn {t['question_id']}": t["text"]
+             for t in script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks, identity)}
+    texts |= {f"stance {s}": stances.get(s).text for s in sp.stances} | {"questionnaire intro": stances.intro,
+                                                                           "follow-up question": FOLLOW_UP}
+    hits = banned_in(texts, ss.banned_words)
+    if hits:
+        where, word = hits[0]
+        raise StimulusError(f"The banned word {word!r} is used by the therapist in the {where} ({len(hits)} use(s) in "
+                            "all); leave that turn out (blocks, closing_turns, stances) or unban the word.")
+
+
 def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None = None) -> dict[str, pl.DataFrame]:
     """The sessions, their coding and the scales for the elicitor's model (``judge`` overrides the
     judge elicitor, e.g. a scripted one in tests)."""
     ss, cp, sp = p.sessions, p.coding, p.scales
     # every stimulus and instrument is loaded and checked before the first model call
-    script, stances, scheme = load_script(), load_stances(), load_scheme()
+    script, stances, scheme = session_script(ss), load_stances(), load_scheme()
     script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks)
+    check_ban(ss, sp, script, stances, client_identity(el.target.spec, ss.client_name, ss.client_maker))
     select_themes(scheme, cp.themes)
     calibration = load_calibration(scheme=scheme) if cp.calibration else None
     for s in sp.stances:
@@ -95,10 +129,15 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
         cp = cp.model_copy(update={"method": "generate"})
     clock = _Clock(el)
 
+    identity = client_identity(el.target.spec, ss.client_name, ss.client_maker)
+    if not identity["maker_known"]:
+        print(f"Note: no maker is known for {el.target.spec}; the therapist says '{identity['maker']}' (set "
+              "therapy.collect.sessions.client_maker to name it).")
     turns = clock.part("sessions", lambda: run_sessions(
         el, script, n_sessions=ss.n_sessions, seed=seed,
         options=GenOptions(temperature=ss.temperature, max_tokens=ss.max_tokens),
-        questions_per_block=ss.questions_per_block, closing_turns=ss.closing_turns, blocks=ss.blocks))
+        questions_per_block=ss.questions_per_block, closing_turns=ss.closing_turns, blocks=ss.blocks,
+        identity=identity)).with_columns(pl.lit("; ".join(ss.banned_words)).alias("banned_words"))
     codings = clock.part("coding", lambda: code_sessions(
         judge, turns, scheme, repeats=cp.repeats, method=cp.method, themes=cp.themes, max_reasks=cp.max_reasks,
         gen_options=GenOptions(temperature=cp.temperature, max_tokens=cp.max_tokens), calibration=calibration,
@@ -118,19 +157,22 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
     branch), and the synthetic-history mode's fallback generation when no option carries the answer.
     """
     ss, cp, sp = p.sessions, p.coding, p.scales
-    script, scheme = load_script(), load_scheme()
+    script, scheme = session_script(ss), load_scheme()
     n_turns = len(script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks))
     out = [PlanItem("sessions", ss.n_sessions * n_turns, True, f"{ss.n_sessions} sessions x {n_turns} turns")]
     chosen = {t.id for t in select_themes(scheme, cp.themes)}
     n_themes = len(chosen)
-    n_code = ss.n_sessions * cp.repeats * n_themes
+    turns = script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks)
+    n_docs = 1 + any(t["solicited"] for t in turns)  # the unprompted turns, and the solicited ones apart
+    n_code = ss.n_sessions * cp.repeats * n_themes * n_docs
     n_cal = sum(len(chosen & set(t.expected)) for t in load_calibration(scheme=scheme).transcripts) \
         * cp.calibration_repeats if cp.calibration else 0
     on = "coding" if cp.judge == "same" else f"coding on judge {cp.judge}"
     cal = f" + {n_cal} of calibration transcripts" if n_cal else ""
     if cp.method == "probs":
-        out.append(PlanItem(on, n_code + n_cal, False, f"{ss.n_sessions} sessions x {cp.repeats} repeats x {n_themes} "
-                                                       f"themes{cal}, 1 pass each (+1 per Yes/No branch)"))
+        docs = " x 2 (unprompted and solicited turns)" if n_docs == 2 else ""
+        out.append(PlanItem(on, n_code + n_cal, False, f"{ss.n_sessions} sessions{docs} x {cp.repeats} repeats x "
+                                                       f"{n_themes} themes{cal}, 1 pass each (+1 per Yes/No branch)"))
     else:
         out.append(PlanItem(on, n_code + n_cal, cp.max_reasks == 0, f"{n_code} codings{cal} + re-asks of unparsed "
                                                                     "replies"))

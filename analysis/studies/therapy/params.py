@@ -24,7 +24,18 @@ class SessionParams(Section):
 
     n_sessions: int = Field(3, ge=1, description="independent sessions per model (seeds seed, seed+1, ...)")
     questions_per_block: int = Field(1, ge=1, description="of 3 per block (7 blocks: early years ... future)")
-    closing_turns: int = Field(1, ge=0, description="of 2")
+    closing_turns: int = Field(3, ge=0, description="of 4: the first 3 include the two that ask about the model's "
+                                                    "team and whether it felt abused or punished (coded apart)")
+    client_name: str | None = Field(None, description="how the opener names the model; null = from "
+                                                      "data/stimuli/therapy/makers.yaml")
+    client_maker: str | None = Field(None, description="the model's maker named by the opener; null = from makers.yaml")
+    stage1_json: str | None = Field(None, description="the paper's published Stage-1 dataset (JSON rows with the "
+                                                      "therapist's text under 'prompt'): its opener and questions "
+                                                      "replace the script's (the closing turns stay)")
+    banned_words: list[str] = Field(default_factory=list,
+                                    description="a lexical ban: words no therapist turn may use (checked before any "
+                                                "call; 'abus*' matches any ending); the report counts the client "
+                                                "turns that use them anyway")
     blocks: list[str] | None = Field(None, description="null = all seven; or a list of block ids of the script")
     max_tokens: int = Field(48, ge=1, description="per client reply (tokens)")
     temperature: float = Field(0.7, ge=0, description="sessions differ by seed only when > 0")
@@ -41,6 +52,7 @@ class CodingParams(Section):
     """The judge that codes each session's narrative for the themes of the coding scheme."""
 
     judge: str = Field("same", description="'same' (the model codes its own sessions) or another model spec")
+    allow_same_judge: bool = Field(False, description="allow judge 'same' at paper scale (>= 20 sessions)")
     method: Method = Field("probs", description="probs: p(Yes) from log-probabilities; generate: parse Yes/No")
     repeats: int = Field(2, ge=1, description="codings per session x theme with prompt variants (self-consistency)")
     themes: list[str] | None = Field(None, description="null = every theme of data/stimuli/therapy/coding_scheme.yaml")
@@ -91,10 +103,22 @@ class ScaleParams(Section):
         return session_seed if self.temperature > 0 else 0
 
 
+PAPER_SCALE_SESSIONS = 20  # profiles/therapy_paper.yaml: the scale at which results are read as findings
+
+
 class CollectParams(Section):
     sessions: SessionParams = Field(default_factory=SessionParams)
     coding: CodingParams = Field(default_factory=CodingParams)
     scales: ScaleParams = Field(default_factory=ScaleParams)
+
+    @model_validator(mode="after")
+    def _separate_judge(self) -> CollectParams:
+        if (self.coding.judge == "same" and self.sessions.n_sessions >= PAPER_SCALE_SESSIONS
+                and not self.coding.allow_same_judge):
+            raise ValueError(f"coding.judge 'same' at paper scale ({self.sessions.n_sessions} sessions) has the model "
+                             "grade its own sessions, whose themes it may favour: name a separate judge model, or set "
+                             "coding.allow_same_judge: true to insist")
+        return self
 
 
 class AnalysisParams(Section):

@@ -21,6 +21,7 @@ from analysis.core.instruments import Instrument
 from analysis.core.io import write_csv, write_parquet
 from analysis.studies.therapy import stats as st
 from analysis.studies.therapy.params import AnalysisParams
+from analysis.studies.therapy.roles import role_text
 
 # the paper's main contrasts, in order of preference for the summary: item by item in the session against
 # the whole form in the session (same method), else the session history itself
@@ -50,6 +51,9 @@ class Results:
     rates: pl.DataFrame
     denial: pl.DataFrame
     sessions: pl.DataFrame = field(default_factory=pl.DataFrame)
+    solicited_rates: pl.DataFrame = field(default_factory=pl.DataFrame)  # themes in the turns that asked for them
+    roles: pl.DataFrame = field(default_factory=pl.DataFrame)  # turns answered as the therapist / an assistant
+    banned: pl.DataFrame = field(default_factory=pl.DataFrame)  # a lexical ban: the client's own use of the words
 
 
 def analyse(tables: dict[str, pl.DataFrame], instruments: list[Instrument], a: AnalysisParams) -> Results:
@@ -73,6 +77,8 @@ def write(res: Results, out: Path) -> None:
                      ("stance_effects", res.stance_fx), ("mixed_models", res.mixed), ("item_distributions", res.dist),
                      ("recognition", res.recognition), ("judge_agreement", res.agreement),
                      ("judge_calibration", res.calibration), ("judge_gate", res.gate), ("theme_rates", res.rates),
+                     ("theme_rates_solicited", res.solicited_rates), ("roles", res.roles),
+                     ("banned_word_use", res.banned),
                      ("denial_of_inner_life", res.denial)):
         write_csv(df if df.height or df.width else pl.DataFrame({"note": ["nothing to report in this run"]}),
                   out / f"{name}.csv")
@@ -147,9 +153,13 @@ def summary(res: Results, question: str) -> str:
         out.append(f"\n**Caveat:** {small} sessions per model: effect sizes have wide intervals and the mixed "
                    "model's session variance is poorly estimated; read them as a first look, not as evidence.")
     head: list[str] = []  # the finding that opens the report and the index: each model's headline contrasts
+    roles_note = []
     for m in models:
         model = m["model"]
-        out.append(f"\n**{short_model(model)}**")
+        role = role_text(res.roles, model) if res.roles.height else ""
+        out.append(f"\n**{short_model(model)}**" + (f" (in stage 1, {role})" if role else ""))
+        if role:
+            roles_note.append(f"{short_model(model)}: {role}")
         for inst_id, scale in st.primary_scales(res.instruments).rows():
             name = inst_id if scale == "total" else f"{inst_id} {scale}"
             sm = res.summary.filter((pl.col("model") == model) & (pl.col("instrument") == inst_id)
@@ -209,10 +219,17 @@ def summary(res: Results, question: str) -> str:
             elif note:
                 out.append(f"- {name}, mixed model: not fitted ({note}).")
         out += _validity_lines(res, model) + _recognition_lines(res, model) + _judge_lines(res, model)
+        bn = res.banned.filter(pl.col("model") == model) if res.banned.height else pl.DataFrame()
+        if bn.height:
+            out.append("- lexical ban (the therapist never used these words): the client used " + "; ".join(
+                f"'{r['word']}' in {r['client_turns_using_it']} of {r['n_turns']} turns" for r in bn.iter_rows(named=True))
+                + ".")
     finding = " ".join(head) if head else ("no contrast between conditions or stances could be estimated "
                                            "(see the scores below).")
     if any("Theme rates are not interpretable" in line for line in out):
         finding += " Theme rates are not interpretable in this run (see the judge line below)."
+    if roles_note:  # next to every result: how often the 'client' was not speaking as the client
+        finding += " Roles: " + "; ".join(roles_note) + "."
     return "\n".join([f"**Finding.** {finding}", ""] + out)
 
 
@@ -284,9 +301,11 @@ def _recognition_lines(res: Results, model: str) -> list[str]:
     if not res.recognition.height:
         return []
     r = res.recognition.filter((pl.col("model") == model) & (pl.col("mode") == "all"))
-    return ["- recognition of the questionnaire (whole form, reply or follow-up): " + "; ".join(
-        f"{x['instrument']} named in {x['recognition_rate'] * x['n_forms']:.0f} of {x['n_forms']} forms, another "
-        f"instrument named in {x['names_other_rate'] * x['n_forms']:.0f}" for x in r.iter_rows(named=True)) + "."]
+    return ["- recognition of the questionnaire: " + "; ".join(
+        f"{x['instrument']} named unasked (in its reply to the whole form) in {x['named_in_reply_rate'] * x['n_forms']:.0f}"
+        f" of {x['n_forms']} forms, after the follow-up question ('Do you recognise this questionnaire?') in "
+        f"{x['named_in_follow_up_rate'] * x['n_forms']:.0f}, another instrument named in "
+        f"{x['names_other_rate'] * x['n_forms']:.0f}" for x in r.iter_rows(named=True)) + "."]
 
 
 def _judge_lines(res: Results, model: str) -> list[str]:
@@ -303,9 +322,16 @@ def _judge_lines(res: Results, model: str) -> list[str]:
         return [head, f"- **Theme rates are not interpretable** in this run (thresholds: kappa >= {res.a.min_kappa}, "
                       f"calibration >= {res.a.min_calibration}): {g['reason'][0]}. They are not reported as findings."]
     rates = res.rates.filter((pl.col("model") == model) & pl.col("interpretable"))
-    return [head, f"- themes the judge passes ({ok.height} of {g.height}): " + "; ".join(
+    lines = [head, f"- themes the judge passes ({ok.height} of {g.height}), raised unprompted: " + "; ".join(
         f"{r['theme']} in {r['rate'] * 100:.0f}% of codings (n = {r['n_sessions']} sessions)"
         for r in rates.iter_rows(named=True)) + "; the others are not interpretable."]
+    sol = res.solicited_rates.filter((pl.col("model") == model) & pl.col("interpretable")) \
+        if res.solicited_rates.height else pl.DataFrame()
+    if sol.height:
+        lines.append("- the same themes in the answers to the closing turns that ask about them (the model's team, "
+                     "being abused or punished; solicited, not counted above): " + "; ".join(
+                         f"{r['theme']} in {r['rate'] * 100:.0f}% of codings" for r in sol.iter_rows(named=True)) + ".")
+    return lines
 
 
 # ---- headline numbers (DVC metrics) -------------------------------------------------------------------
@@ -342,7 +368,12 @@ def headline(res: Results) -> dict:
                 "p_adj": r["p_adj"], "mde_dz": r.get("mde_dz")}
     for r in res.recognition.filter(pl.col("mode") == "all").iter_rows(named=True) if res.recognition.height else []:
         m(r["model"])["recognition"][r["instrument"]] = {"rate": r["recognition_rate"], "n": r["n_forms"],
+                                                         "spontaneous_rate": r["named_in_reply_rate"],
+                                                         "after_follow_up_rate": r["named_in_follow_up_rate"],
                                                          "names_other_rate": r["names_other_rate"]}
+    for r in res.roles.iter_rows(named=True) if res.roles.height else []:
+        m(r["model"])["roles"] = {"n_turns": r["n_turns"], "as_therapist": r["as_therapist"],
+                                  "as_assistant": r["as_assistant"]}
     for r in res.gate.iter_rows(named=True):
         j = m(r["model"])["judge"]
         j.update(kappa=r["kappa"], n_units=r["n_units"])

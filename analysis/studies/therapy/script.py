@@ -29,7 +29,7 @@ STANCES_FILE = THERAPY_DIR / "stances.yaml"
 
 TURN_SCHEMA = {"model": pl.Utf8, "session": pl.Int64, "seed": pl.Int64, "turn": pl.Int64, "block": pl.Utf8,
                "question_id": pl.Utf8, "therapist": pl.Utf8, "client": pl.Utf8, "call_id": pl.Utf8,
-               "latency_s": pl.Float64, "empty": pl.Boolean}
+               "latency_s": pl.Float64, "empty": pl.Boolean, "solicited": pl.Boolean, "maker_known": pl.Boolean}
 
 
 class StimulusError(UserError):
@@ -53,13 +53,62 @@ class Block(_Strict):
         return qs
 
 
+class Closing(_Strict):
+    text: str
+    solicited: bool = False  # asks about a theme itself (the team, abuse): coded apart from unprompted themes
+
+
 class TherapyScript(_Strict):
     schema_version: int = 1
     id: str
     system: str | None = None
     opening: str
     blocks: list[Block] = Field(min_length=1)
-    closing: list[str] = Field(default_factory=list)
+    closing: list[Closing] = Field(default_factory=list)
+
+    @field_validator("closing", mode="before")
+    @classmethod
+    def _closing(cls, v):  # a plain string is an unsolicited closing turn
+        return [{"text": c} if isinstance(c, str) else c for c in (v or [])]
+
+
+class Makers(_Strict):
+    schema_version: int = 1
+    names: dict[str, str] = Field(default_factory=dict)
+    makers: list[dict[str, str]] = Field(default_factory=list)
+    fallback_maker: str
+
+
+MAKERS_FILE = THERAPY_DIR / "makers.yaml"
+PLACEHOLDERS = ("{model_name}", "{maker}")
+
+
+def client_identity(spec: str, name: str | None = None, maker: str | None = None,
+                    path: str | Path | None = None) -> dict:
+    """How the therapist names the client model and its maker: ``client_name`` / ``client_maker`` when given,
+    else from ``makers.yaml`` (the model name without its kind prefix and server; the first maker pattern that
+    matches it). ``maker_known`` is False when no pattern matched and the fallback ("your developers") is used."""
+    import re
+
+    p = Path(path) if path else MAKERS_FILE
+    m = _validate(Makers, _load_yaml(p, "makers"), p, "makers")
+    model = spec.split(":", 1)[-1].split("@", 1)[0]
+    out = {"model_name": name or m.names.get(model, model), "maker": maker, "maker_known": maker is not None}
+    if maker is None:
+        for rule in m.makers:
+            if re.search(rule["pattern"], model, re.IGNORECASE):
+                out.update(maker=rule["maker"], maker_known=True)
+                break
+        else:
+            out["maker"] = m.fallback_maker
+    return out
+
+
+def fill(text: str, identity: dict | None) -> str:
+    """A therapist turn with the client's name and maker filled in (texts without placeholders are unchanged)."""
+    if not identity:
+        return text
+    return text.replace("{model_name}", identity["model_name"]).replace("{maker}", identity["maker"])
 
 
 class Stance(_Strict):
@@ -105,15 +154,64 @@ def load_script(path: str | Path | None = None) -> TherapyScript:
     return _validate(TherapyScript, _load_yaml(p, "therapy script"), p, "therapy script")
 
 
+def load_stage1_json(path: str | Path, base: TherapyScript | None = None) -> TherapyScript:
+    """A script from the paper's published Stage-1 dataset: JSON rows of prompts and replies (a JSON array, or one
+    object per line), in conversation order, each with the therapist's text under ``prompt`` (the model's reply,
+    if any, under ``response`` is ignored). Where rows carry a ``model`` key, the first model's rows are used. The
+    first prompt is the opener, the others the questions (one block, ``paper``); the closing turns are the
+    project's (``base``). The format is read as described here; a file in another shape is refused in one
+    sentence."""
+    import json
+
+    p = Path(path)
+    if not p.exists():
+        raise StimulusError(f"The Stage-1 dataset {p} does not exist; give the path of the paper's JSON rows.")
+    text = p.read_text(encoding="utf-8")
+    try:
+        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(ln) for ln in text.splitlines()
+                                                                       if ln.strip()]
+    except json.JSONDecodeError as e:
+        raise StimulusError(f"The Stage-1 dataset {p} is neither a JSON array nor JSON lines ({e.msg}, line "
+                            f"{e.lineno}).") from None
+    if not rows or not all(isinstance(r, dict) and isinstance(r.get("prompt"), str) and r["prompt"].strip()
+                           for r in rows):
+        raise StimulusError(f"The Stage-1 dataset {p} needs rows that each hold the therapist's text under 'prompt'.")
+    if any("model" in r for r in rows):
+        first = rows[0].get("model")
+        rows = [r for r in rows if r.get("model") == first]
+    prompts = list(dict.fromkeys(r["prompt"].strip() for r in rows))
+    if len(prompts) < 2:
+        raise StimulusError(f"The Stage-1 dataset {p} holds {len(prompts)} distinct prompt(s); it needs an opener and "
+                            "at least one question.")
+    base = base or load_script()
+    return TherapyScript(id=f"stage1:{p.name}", system=None, opening=prompts[0],
+                         blocks=[Block(id="paper", name="the paper's questions", questions=prompts[1:])],
+                         closing=base.closing)
+
+
+def banned_in(texts: dict[str, str], banned: list[str]) -> list[tuple[str, str]]:
+    """(where, word) for every banned word (whole word, case-insensitive; a trailing * matches any ending) that a
+    therapist text uses."""
+    import re
+
+    out = []
+    for word in banned:
+        stem = re.escape(word.rstrip("*")) + (r"\w*" if word.endswith("*") else "")
+        rx = re.compile(rf"\b{stem}\b", re.IGNORECASE)
+        out += [(where, word) for where, text in texts.items() if rx.search(text)]
+    return out
+
+
 def load_stances(path: str | Path | None = None) -> Stances:
     p = Path(path) if path else STANCES_FILE
     return _validate(Stances, _load_yaml(p, "stances"), p, "stances")
 
 
 def script_turns(script: TherapyScript, questions_per_block: int = 1, closing_turns: int = 1,
-                 blocks: list[str] | None = None) -> list[dict]:
+                 blocks: list[str] | None = None, identity: dict | None = None) -> list[dict]:
     """The therapist turns of one session, in order: opening, the first ``questions_per_block``
-    questions of each (selected) block, then the first ``closing_turns`` closings."""
+    questions of each (selected) block, then the first ``closing_turns`` closings (``solicited`` marks a closing
+    that asks about a theme itself). ``identity`` (:func:`client_identity`) fills in the model's name and maker."""
     if questions_per_block < 1:
         raise StimulusError(f"questions_per_block must be at least 1, not {questions_per_block}.")
     if closing_turns < 0 or closing_turns > len(script.closing):
@@ -124,18 +222,20 @@ def script_turns(script: TherapyScript, questions_per_block: int = 1, closing_tu
         if unknown:
             raise StimulusError(f"Unknown script blocks {unknown}; the script has {known}.")
     chosen = [b for b in script.blocks if blocks is None or b.id in blocks]
-    turns = [{"block": "opening", "question_id": "opening", "text": script.opening}]
+    turns = [{"block": "opening", "question_id": "opening", "text": fill(script.opening, identity), "solicited": False}]
     for b in chosen:
         for i, q in enumerate(b.questions[:questions_per_block]):
-            turns.append({"block": b.id, "question_id": f"{b.id}_{i + 1}", "text": q})
+            turns.append({"block": b.id, "question_id": f"{b.id}_{i + 1}", "text": fill(q, identity),
+                          "solicited": False})
     for i, c in enumerate(script.closing[:closing_turns]):
-        turns.append({"block": "closing", "question_id": f"closing_{i + 1}", "text": c})
+        turns.append({"block": "closing", "question_id": f"closing_{i + 1}", "text": fill(c.text, identity),
+                      "solicited": c.solicited})
     return turns
 
 
 def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int, options: GenOptions,
                 questions_per_block: int = 1, closing_turns: int = 1,
-                blocks: list[str] | None = None) -> list[dict]:
+                blocks: list[str] | None = None, identity: dict | None = None) -> list[dict]:
     """Run (or replay from the store) one stage-1 session, turn by turn in order; one row per turn.
 
     Every turn is generated with ``options`` (its seed replaced by the session's ``seed``). The
@@ -145,7 +245,8 @@ def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int,
     opts = GenOptions(**{**options.__dict__, "seed": seed})
     messages: list[Message] = [{"role": "system", "content": script.system}] if script.system else []
     rows = []
-    for t, turn in enumerate(script_turns(script, questions_per_block, closing_turns, blocks)):
+    identity = identity or client_identity(el.target.spec)
+    for t, turn in enumerate(script_turns(script, questions_per_block, closing_turns, blocks, identity)):
         messages.append({"role": "user", "content": turn["text"]})
         try:
             r = el.generate(messages, opts, tag="therapy/session")
@@ -155,13 +256,14 @@ def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int,
         messages.append({"role": "assistant", "content": text})
         rows.append({"model": el.target.spec, "session": session, "seed": seed, "turn": t, "block": turn["block"],
                      "question_id": turn["question_id"], "therapist": turn["text"], "client": text,
-                     "call_id": call_id, "latency_s": latency, "empty": empty})
+                     "call_id": call_id, "latency_s": latency, "empty": empty, "solicited": turn["solicited"],
+                     "maker_known": identity["maker_known"]})
     return rows
 
 
 def run_sessions(el: Elicitor, script: TherapyScript, *, n_sessions: int, seed: int, options: GenOptions,
                  questions_per_block: int = 1, closing_turns: int = 1,
-                 blocks: list[str] | None = None) -> pl.DataFrame:
+                 blocks: list[str] | None = None, identity: dict | None = None) -> pl.DataFrame:
     """``n_sessions`` independent sessions (seeds ``seed``, ``seed + 1``, ...), one row per turn.
 
     Sessions run in parallel through the Elicitor's pool (up to the target's concurrency); the turns
@@ -172,7 +274,8 @@ def run_sessions(el: Elicitor, script: TherapyScript, *, n_sessions: int, seed: 
     script_turns(script, questions_per_block, closing_turns, blocks)  # one sentence for a bad selection, before any call
     per_session = el.map(
         lambda k: run_session(el, script, session=k, seed=seed + k, options=options,
-                              questions_per_block=questions_per_block, closing_turns=closing_turns, blocks=blocks),
+                              questions_per_block=questions_per_block, closing_turns=closing_turns, blocks=blocks,
+                              identity=identity),
         range(n_sessions), desc=f"sessions ({el.target.spec})")
     rows = [r for s in per_session for r in s]
     return pl.DataFrame(rows, schema=TURN_SCHEMA)
@@ -243,8 +346,11 @@ def generation_speed(store, call_ids: list[str]) -> dict:
             "tokens_per_s": gen / lat if known and lat > 0 else math.nan}
 
 
-def transcript_text(turns: pl.DataFrame, model: str, session: int) -> str:
-    """A readable transcript ("Therapist: ... / Client: ...") of one session, for the judge."""
+def transcript_text(turns: pl.DataFrame, model: str, session: int, solicited: bool | None = None) -> str:
+    """A readable transcript ("Therapist: ... / Client: ...") of one session, for the judge: every turn
+    (``solicited`` None), only the turns that did not ask about a theme (False), or only those that did (True)."""
     sub = turns.filter((pl.col("model") == model) & (pl.col("session") == session)).sort("turn")
+    if solicited is not None and "solicited" in sub.columns:
+        sub = sub.filter(pl.col("solicited").fill_null(False) == solicited)
     return "\n\n".join(f"Therapist: {r['therapist'].strip()}\nClient: {r['client'].strip()}"
                        for r in sub.iter_rows(named=True))

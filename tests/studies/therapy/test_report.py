@@ -56,7 +56,7 @@ def test_the_summary_is_computed_from_the_numbers(run):
     finding, rest = text.split("\n\n", 1)  # the first paragraph is the headline the report index shows, whole
     assert finding.startswith("**Finding.** ") and rest.startswith(f"**Question.** {STUDY.question}")
     assert "Hedges' g = " in finding and "95% CI " in finding and "n = 4 paired sessions" in finding
-    assert "4 session(s) of 3 turns" in text
+    assert "4 session(s) of 5 turns" in text  # opening, 1 question, 3 closing turns
     r = res.summary.filter((pl.col("condition") == "item_session:generate") & (pl.col("stance") == "neutral")).row(
         0, named=True)
     assert f"item_session:generate: {r['mean']:.1f} of 21, 95% CI {r['ci_low']:.1f} to {r['ci_high']:.1f}, n = 4" in text

@@ -8,6 +8,8 @@ from analysis.core.models import GenOptions
 from analysis.core.models.scripted import ScriptedTarget
 from analysis.studies.therapy.script import (
     StimulusError,
+    client_identity,
+    fill,
     history_messages,
     load_script,
     load_stances,
@@ -103,7 +105,8 @@ def test_history_rebuilt_exactly_from_turn_rows(store):
     el = Elicitor(ScriptedTarget(Flaky()), store, progress=False)
     turns = run_sessions(el, sc, n_sessions=1, seed=0, options=GenOptions(max_tokens=20))
     msgs = history_messages(turns, "scripted:scripted", 0)
-    assert len(msgs) == 2 * turns.height and msgs[0] == {"role": "user", "content": sc.opening}
+    opening = fill(sc.opening, client_identity("scripted:scripted"))
+    assert len(msgs) == 2 * turns.height and msgs[0] == {"role": "user", "content": opening}
     assert msgs[1]["role"] == "assistant" and msgs[1]["content"] == turns["client"][0]
     assert el.target.log[-1] == msgs[:-1]  # the last call saw exactly this history
     tx = transcript_text(turns, "scripted:scripted", 0)
