@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from analysis.core import progress
-from analysis.core.errors import EmptyReply, LogprobsUnsupported
+from analysis.core.errors import BatchError, EmptyReply, LogprobsUnsupported
 from analysis.core.models import GenOptions, Message, Target, TokenLogprob, make_target
 from analysis.core.paths import response_store_path
 from analysis.core.store import ResponseStore, request_key
@@ -253,12 +253,18 @@ class Elicitor:
         return self.target.supports_logprobs
 
     # ---- one call -----------------------------------------------------------------------------
-    def generate(self, messages: list[Message], options: GenOptions = GenOptions(), *, sample: int = 0,
-                 top_logprobs: int = 0, tag: str | None = None) -> Reply:
+    def prepare(self, messages: list[Message], options: GenOptions = GenOptions(), *, sample: int = 0,
+                top_logprobs: int = 0) -> tuple[list[Message], GenOptions, dict[str, Any], str]:
+        """(messages as sent, options as sent, their stored form, the request key) of one call. The one place a
+        key is made, so a call answered by a provider's batch (:mod:`analysis.core.batch`) is found here."""
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         sent = GenOptions(**{**options.__dict__, "seed": options.seed + sample})
         opts = sent.to_dict()
-        key = request_key(self.identity, messages, opts, sample, top_logprobs)
+        return messages, sent, opts, request_key(self.identity, messages, opts, sample, top_logprobs)
+
+    def generate(self, messages: list[Message], options: GenOptions = GenOptions(), *, sample: int = 0,
+                 top_logprobs: int = 0, tag: str | None = None) -> Reply:
+        messages, sent, opts, key = self.prepare(messages, options, sample=sample, top_logprobs=top_logprobs)
         hit = self.store.get(key)
         for legacy in getattr(self.target, "legacy_specs", []) if hit is None else []:
             # an answer recorded when the spec still carried the server URL (same model, same digest)
@@ -273,6 +279,11 @@ class Elicitor:
             return Reply(hit.text, key, hit.latency_s, True, lps)
         t0 = time.perf_counter()
         self.store.check_writable()  # a read-only store refuses before a model call is spent, not after
+        waiting = self.store.batch_waiting(key)
+        if waiting is not None:  # its answer is being paid for in a provider's batch: never a second time here
+            raise BatchError(f"This request to {self.target.spec} waits in the provider's batch {waiting}: collect it "
+                             "with `python -m analysis.pipeline.batch poll` before a stage calls the model for it, so "
+                             "that no answer is paid for twice.")
         raw = self.target.chat(messages, sent, logprobs=top_logprobs > 0, top_logprobs=top_logprobs)
         latency = time.perf_counter() - t0
         with self._count_lock:

@@ -51,3 +51,8 @@ class ServerError(TargetUnavailable):
 
 class ModelIdentityError(UserError):
     """The weights behind a served model name cannot be established, or differ between its URLs."""
+
+
+class BatchError(UserError):
+    """Batch mode cannot go on: a provider's result file that does not match what was submitted, a request that
+    waits in a batch, a Batch API that is not there."""

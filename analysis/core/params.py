@@ -54,6 +54,10 @@ class TargetsParams(Section):
     model_digests: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible servers: "
                                           "{served model name: digest of its weights}, for servers that do not "
                                           "report what they serve (and to pin it where they do)")
+    batch: list[str] = Field(default_factory=list, description="openai: models (spec, openai:NAME or NAME) whose "
+                             "single-turn calls go through the provider's Batch API (about half the price, answers "
+                             "within hours): `python -m analysis.pipeline.batch submit` sends them, `poll` collects them "
+                             "into the response store; conversations stay interactive")
 
 
 class Project(Section):
@@ -89,6 +93,11 @@ class Project(Section):
             raise ValueError(f"api_key_env names {unused[0]!r}, which is no openai: model in models "
                              f"({', '.join(served) or 'none'}); name a model as models does (its spec, openai:NAME or "
                              "NAME), so that no key goes to another provider under a mistyped name")
+        wrong = [b for b in v.batch if not any(key_env_of(m, {b: "x"}) for m in served)]
+        if wrong:
+            raise ValueError(f"batch names {wrong[0]!r}, which is no openai: model in models "
+                             f"({', '.join(served) or 'none'}); batch mode is for a provider's OpenAI Batch API: name "
+                             "a model as models does (its spec, openai:NAME or NAME)")
         return v
 
 
@@ -186,12 +195,13 @@ def get(params: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def elicitor(spec: str, targets: TargetsParams | dict[str, Any] | None = None):
-    """An Elicitor for one model spec, with host lists and timeouts from the ``targets`` section."""
+def elicitor(spec: str, targets: TargetsParams | dict[str, Any] | None = None, store=None):
+    """An Elicitor for one model spec, with host lists and timeouts from the ``targets`` section (``store``: its
+    response store; None: the default one)."""
     from analysis.core.elicit import Elicitor
 
     t = targets if isinstance(targets, TargetsParams) else validate_section(TargetsParams, targets, "targets")
-    el = Elicitor.from_spec(spec, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
+    el = Elicitor.from_spec(spec, store, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
                             per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt,
                             n_ctx=t.n_ctx, retries=t.retries, backoff_s=t.backoff_s,
                             model_digests=t.model_digests, api_key_env=t.api_key_env)

@@ -36,6 +36,7 @@ import json
 import math
 import sqlite3
 import statistics
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,7 @@ class _DryTarget:
         # earlier answer must wait for it: interactive only) or stand alone (a provider's batch API can take them)
         self.tokens = {k: {"calls": 0, "prompt_tokens": 0, "output_tokens": 0} for k in ("single", "conversation")}
         self._priced: set[str] = set()
+        self.session = threading.local()  # ``on``: the call is a turn of a multi-turn session (interactive only)
 
     def __getattr__(self, name):
         return getattr(self._real, name)
@@ -108,8 +110,9 @@ class _DryTarget:
             self._priced.add(request)
         chars = sum(len(str(m.get("content", ""))) for m in messages)
         # an earlier answer of the model in the request (an assistant turn before the last message; a last assistant
-        # message is a prefill the study wrote, not an answer)
-        conversation = any(m.get("role") == "assistant" for m in list(messages)[:-1])
+        # message is a prefill the study wrote, not an answer), or a turn of a study's multi-turn session
+        conversation = (getattr(self.session, "on", False)
+                        or any(m.get("role") == "assistant" for m in list(messages)[:-1]))
         t = self.tokens["conversation" if conversation else "single"]
         t["calls"] += 1
         t["prompt_tokens"] += estimate_tokens(chars, len(messages))
@@ -131,7 +134,20 @@ class _PlaceholderAnswer(BaseException):
 class _DryElicitor(Elicitor):
     """The Elicitor of a dry run: a placeholder answer is taken as unparsed at once, not re-asked. It never parses,
     so re-asking it would count calls that a real answer may not need (the plan counts first asks, a lower bound);
-    an answer from the store that does not parse is re-asked as in the run."""
+    an answer from the store that does not parse is re-asked as in the run. A call tagged with one of
+    ``interactive_tags`` (the study's multi-turn sessions) is priced as interactive, its first turn too."""
+
+    interactive_tags: frozenset[str] = frozenset()
+
+    def generate(self, messages, options=GenOptions(), *, sample=0, top_logprobs=0, tag=None):
+        session = self.target.session if tag in self.interactive_tags and isinstance(self.target, _DryTarget) else None
+        if session is None:
+            return super().generate(messages, options, sample=sample, top_logprobs=top_logprobs, tag=tag)
+        session.on = True
+        try:
+            return super().generate(messages, options, sample=sample, top_logprobs=top_logprobs, tag=tag)
+        finally:
+            session.on = False
 
     def ask_closed(self, messages, parser, **kw) -> ClosedAnswer:
         def parse(text):
@@ -161,6 +177,10 @@ class _ReadOnlyStore:
         """The Elicitor asks before a model call; the dry run's calls never reach a model or the store."""
         return None
 
+    def batch_waiting(self, key) -> None:  # noqa: ARG002 - same signature as ResponseStore.batch_waiting
+        """A dry run's calls never reach a model: a request waiting in a provider's batch is counted as to call."""
+        return None
+
 
 @dataclass
 class StoreView:
@@ -176,11 +196,13 @@ class StoreView:
 
 
 def _latencies(store_path: Path, spec: str, digest: str | None = None) -> dict[str, tuple[float, int]]:
-    """Median latency of this target's recorded calls (its spec as stored, and its digest when known), by
+    """Median latency of this target's recorded interactive calls (its spec as stored, and its digest when known), by
     kind (log-probability pass / generation)."""
     if not store_path.exists():
         return {}
-    q = "SELECT top_logprobs > 0, latency_s FROM calls WHERE target_spec = ?"
+    # an answer from a provider's batch has no call time (latency 0, the batch's turnaround in meta): left out
+    q = ("SELECT top_logprobs > 0, latency_s FROM calls WHERE target_spec = ? AND "
+         "(CASE WHEN json_valid(meta) THEN json_extract(meta, '$.mode') END) IS NOT 'batch'")
     args: tuple = (spec,)
     if digest is not None:
         q, args = q + " AND digest = ?", (spec, digest)
@@ -251,6 +273,7 @@ def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline
     # dry run then only lists the requests, for their tokens
     source = _ReadOnlyStore(ResponseStore(store_path) if view.latency else None)
     el = _DryElicitor(dry, source, progress=False)
+    el.interactive_tags = frozenset(study.interactive_tags)
     study.collect(el, p.collect, p.seed)
     view.hits = el.n_store_hits
     view.dry_misses = dict(dry.misses)

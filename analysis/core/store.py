@@ -4,7 +4,9 @@ One SQLite file (WAL mode, so several processes and threads may write at once). 
 the sha256 of (target spec, model digest, messages, options, seed, sample index, log-probability
 request); an identical request is answered from the store. Only successful, non-empty replies are
 written, each as soon as it arrives, so an interrupted run resumes where it stopped and errors are
-never replayed.
+never replayed. The same file is the ledger of batch mode (tables ``batches`` and ``batch_requests``, see
+BATCH_STATES below and :mod:`analysis.core.batch`): which requests wait in a provider's batch, so none is submitted
+or paid for twice.
 
 Every way the file can be unusable (a folder, not SQLite, damaged, another program's ``calls`` table,
 a folder that cannot be created) is refused in one sentence naming the path and what to do. A store
@@ -20,6 +22,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +52,43 @@ CREATE TABLE IF NOT EXISTS calls (
     tag TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_model ON calls(target_spec, model);
+CREATE TABLE IF NOT EXISTS batches (
+    submission TEXT PRIMARY KEY,
+    batch_id TEXT UNIQUE,
+    provider TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    target_spec TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    state TEXT NOT NULL,
+    provider_status TEXT,
+    n_requests INTEGER NOT NULL,
+    submitted_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    info TEXT
+);
+CREATE TABLE IF NOT EXISTS batch_requests (
+    submission TEXT NOT NULL REFERENCES batches(submission),
+    custom_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    batch_id TEXT,
+    state TEXT NOT NULL,
+    request TEXT NOT NULL,
+    error TEXT,
+    submitted_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (submission, custom_id)
+);
+CREATE INDEX IF NOT EXISTS batch_requests_key ON batch_requests(key);
+CREATE UNIQUE INDEX IF NOT EXISTS batch_requests_open ON batch_requests(key) WHERE state IN ('submitted', 'pending');
 """
+# The batch ledger (``batches``, ``batch_requests``; :mod:`analysis.core.batch`): every request sent to a provider's
+# Batch API, by request key, with its state. ``submitted``: recorded before the batch is created (the provider's
+# ``batch_id`` follows once it is known); ``pending``: the provider is working on it; ``collected``: its answer is a
+# row of ``calls``; ``failed`` / ``expired``: no answer (an error is never stored as one), and only these may be
+# submitted again. The partial unique index is the guarantee: a key is open (submitted or pending) in one batch at
+# most, whichever process submits it. New tables only, created if absent: an older store gains them on opening.
+BATCH_OPEN = ("submitted", "pending")
+BATCH_STATES = ("submitted", "pending", "collected", "failed", "expired")
 COLUMNS = ("key", "created_at", "target_kind", "target_spec", "model", "digest", "messages", "options", "seed",
            "sample", "top_logprobs", "text", "logprobs", "latency_s", "meta", "tag")
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -270,15 +310,12 @@ class ResponseStore:
             raise ValueError("empty replies are never stored (only a log-probability result may have empty text)")
         self.check_writable()
         created = datetime.now(UTC).isoformat()
+        row = _call_row(key, created, identity=identity, messages=messages, options=options, seed=seed, sample=sample,
+                        top_logprobs=top_logprobs, text=text, logprobs=logprobs, latency_s=latency_s, meta=meta,
+                        tag=tag)
         for attempt in range(5):
             try:
-                self._conn().execute(
-                    "INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (key, created, identity["kind"], identity["spec"], identity["model"], identity["digest"],
-                     json.dumps(messages, ensure_ascii=False), json.dumps(options, sort_keys=True), seed, sample,
-                     top_logprobs, text, json.dumps(logprobs) if logprobs is not None else None, latency_s,
-                     json.dumps(meta or {}, default=str), tag),
-                )
+                self._conn().execute("INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
                 break
             except sqlite3.DatabaseError as e:
                 damaged = "malformed" in str(e) or "disk image" in str(e) or "not a database" in str(e)
@@ -293,6 +330,132 @@ class ResponseStore:
                                      "for minutes; stop the other run using it, or give this run its own PSY_STORE.") from None
                 time.sleep(0.2 * (attempt + 1))
         return Record(key, text, logprobs, latency_s, created, False, meta or {})
+
+    # ---- the batch ledger (see BATCH_STATES; used by analysis.core.batch) --------------------------------
+    def _has(self, table: str) -> bool:
+        return bool(self._conn().execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                         (table,)).fetchone())
+
+    def batch_waiting(self, key: str) -> str | None:
+        """The batch (the provider's id, or the local submission id until it is known) in which this request waits
+        for its answer, or None. The Elicitor asks before a model call, so an answer is never paid for twice."""
+        with self._guard(_named(self.path)):
+            if self.read_only and not self._has("batch_requests"):
+                return None
+            row = self._conn().execute("SELECT coalesce(batch_id, submission) FROM batch_requests WHERE key = ? AND "
+                                       "state IN ('submitted', 'pending')", (key,)).fetchone()
+        return row[0] if row else None
+
+    def batch_states(self, keys: list[str]) -> dict[str, str]:
+        """{key: the state of its latest ledger entry} for the keys the ledger knows."""
+        out: dict[str, str] = {}
+        with self._guard(_named(self.path)):
+            if self.read_only and not self._has("batch_requests"):
+                return out
+            con = self._conn()
+            for i in range(0, len(keys), 500):
+                part = keys[i:i + 500]
+                rows = con.execute(f"SELECT key, state FROM batch_requests WHERE key IN ({','.join('?' * len(part))}) "
+                                   "ORDER BY submitted_at, rowid", part).fetchall()
+                out.update(dict(rows))  # later entries overwrite earlier ones
+        return out
+
+    def batch_begin(self, submission: str, *, provider: str, base_url: str, identity: dict[str, str],
+                    requests: list[tuple[str, str, dict]]) -> list[str]:
+        """Record a batch before it is sent: ``requests`` are (custom_id, key, request); in one transaction, those whose
+        answer the store now holds or that are open in another batch are dropped, the rest recorded as ``submitted``.
+        Returns the recorded custom_ids (none recorded: no batch row either)."""
+        self.check_writable()
+        now = datetime.now(UTC).isoformat()
+        with self._guard(_named(self.path)), self._transaction() as con:
+            kept = []
+            for cid, key, req in requests:
+                if con.execute("SELECT 1 FROM calls WHERE key = ?", (key,)).fetchone():
+                    continue
+                if con.execute("SELECT 1 FROM batch_requests WHERE key = ? AND state IN ('submitted', 'pending')",
+                               (key,)).fetchone():
+                    continue
+                kept.append((submission, cid, key, None, "submitted", json.dumps(req, ensure_ascii=False), None, now,
+                             now))
+            if kept:
+                con.execute("INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (submission, None, provider, base_url, identity["spec"], identity["digest"], "submitted",
+                             None, len(kept), now, now, None))
+                con.executemany("INSERT INTO batch_requests VALUES (?,?,?,?,?,?,?,?,?)", kept)
+        return [k[1] for k in kept]
+
+    def batch_created(self, submission: str, batch_id: str, info: dict | None = None) -> None:
+        """The provider created the batch: its id, on the batch and on each of its requests."""
+        now = datetime.now(UTC).isoformat()
+        with self._guard(_named(self.path)), self._transaction() as con:
+            con.execute("UPDATE batches SET batch_id = ?, updated_at = ?, info = ? WHERE submission = ?",
+                        (batch_id, now, json.dumps(info or {}, sort_keys=True), submission))
+            con.execute("UPDATE batch_requests SET batch_id = ?, updated_at = ? WHERE submission = ?",
+                        (batch_id, now, submission))
+
+    def batch_pending(self, submission: str, provider_status: str) -> None:
+        """The provider is working on the batch (validating, in progress, finalizing)."""
+        now = datetime.now(UTC).isoformat()
+        with self._guard(_named(self.path)), self._transaction() as con:
+            con.execute("UPDATE batches SET state = 'pending', provider_status = ?, updated_at = ? WHERE submission = ?",
+                        (provider_status, now, submission))
+            con.execute("UPDATE batch_requests SET state = 'pending', updated_at = ? WHERE submission = ? AND "
+                        "state = 'submitted'", (now, submission))
+
+    def batch_finish(self, submission: str, *, state: str, provider_status: str | None,
+                     answers: list[dict[str, Any]], outcomes: dict[str, tuple[str, str | None]],
+                     info: dict | None = None) -> None:
+        """A batch's outcome, in one transaction (a process killed here leaves the batch open, to be collected
+        again): each answer (the keyword arguments of :meth:`put`) becomes a row of ``calls``, each request gets its
+        state and error (``outcomes``: custom_id -> (state, error)), and the batch its final ``state``."""
+        self.check_writable()
+        now = datetime.now(UTC).isoformat()
+        with self._guard(_named(self.path)), self._transaction() as con:
+            for a in answers:
+                con.execute("INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _call_row(
+                    a["key"], now, **{k: v for k, v in a.items() if k != "key"}))
+            con.executemany("UPDATE batch_requests SET state = ?, error = ?, updated_at = ? WHERE submission = ? AND "
+                            "custom_id = ?", [(st, err, now, submission, cid) for cid, (st, err) in outcomes.items()])
+            con.execute("UPDATE batches SET state = ?, provider_status = ?, updated_at = ?, info = ? WHERE "
+                        "submission = ?", (state, provider_status, now, json.dumps(info or {}, sort_keys=True),
+                                           submission))
+
+    def batches(self, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """The ledger's batches, oldest first, each with the count of its requests by state."""
+        with self._guard(_named(self.path)):
+            if self.read_only and not self._has("batches"):
+                return []
+            con = self._conn()
+            q = "SELECT * FROM batches" + (" WHERE state IN ('submitted', 'pending')" if open_only else "")
+            cur = con.execute(q + " ORDER BY submitted_at, rowid")
+            cols = [d[0] for d in cur.description]
+            out = [dict(zip(cols, r)) for r in cur.fetchall()]
+            for b in out:
+                b["info"] = json.loads(b["info"]) if b["info"] else {}
+                b["requests"] = dict(con.execute("SELECT state, COUNT(*) FROM batch_requests WHERE submission = ? "
+                                                 "GROUP BY state", (b["submission"],)).fetchall())
+        return out
+
+    def batch_requests(self, submission: str) -> list[dict[str, Any]]:
+        """The requests of one batch: custom_id, key, state, error and the request as submitted."""
+        with self._guard(_named(self.path)):
+            rows = self._conn().execute("SELECT custom_id, key, state, error, request FROM batch_requests WHERE "
+                                        "submission = ? ORDER BY rowid", (submission,)).fetchall()
+        return [{"custom_id": c, "key": k, "state": st, "error": e, "request": json.loads(r)}
+                for c, k, st, e, r in rows]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT on this thread's connection, ROLLBACK on any error: each step of the ledger is
+        all or nothing, and the write lock it takes first keeps two processes from recording one key twice."""
+        con = self._conn()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     def count(self) -> int:
         with self._guard(_named(self.path)):
@@ -331,3 +494,15 @@ class ResponseStore:
         if keys is not None:
             df = df.filter(pl.col("key").is_in(keys))
         return df
+
+
+def _call_row(key: str, created: str, *, identity: dict[str, str], messages: list[dict], options: dict, seed: int,
+              sample: int, top_logprobs: int, text: str, logprobs: list[dict] | None, latency_s: float,
+              meta: dict | None, tag: str | None) -> tuple:
+    """One row of ``calls`` (COLUMNS order): the same for an interactive call and for an answer from a batch."""
+    if not text.strip() and not logprobs:
+        raise ValueError("empty replies are never stored (only a log-probability result may have empty text)")
+    return (key, created, identity["kind"], identity["spec"], identity["model"], identity["digest"],
+            json.dumps(messages, ensure_ascii=False), json.dumps(options, sort_keys=True), seed, sample, top_logprobs,
+            text, json.dumps(logprobs) if logprobs is not None else None, latency_s,
+            json.dumps(meta or {}, default=str), tag)

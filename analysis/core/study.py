@@ -87,6 +87,9 @@ class Study(Generic[C, A]):
     # the call planner: (collect params, seed) -> the model calls one model will get, part by part
     # (no model is called to plan)
     plan: Callable[[C, int], list[PlanItem]] | None = None
+    # the tags (``generate(..., tag=...)``) of the study's multi-turn sessions: interactive only, every turn of them
+    # (batch mode, analysis.core.batch, never submits one to a provider's Batch API, not even a session's first turn)
+    interactive_tags: tuple[str, ...] = ()
 
     # ---- parameters ---------------------------------------------------------------------------
     def section(self, raw: dict, kind: str, source: str = "params.yaml") -> Section:

@@ -8,6 +8,7 @@ from their recorded latencies, and calls no model and writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -502,6 +503,12 @@ def test_a_conversation_turn_is_priced_interactive():
     t = df.filter(df["part"] == "total").row(0, named=True)
     assert t["conversation_calls"] > 0 and t["single_calls"] > 0
     assert t["conversation_prompt_tokens"] / t["conversation_calls"] > t["single_prompt_tokens"] / t["single_calls"]
+    # a session's first turn holds no answer yet, but the session is interactive only (Study.interactive_tags)
+    plain = dataclasses.replace(th, interactive_tags=())
+    df0 = plan_stage(plain, stage, store=Path("/nonexistent/never.sqlite"))
+    t0 = df0.filter(df0["part"] == "total").row(0, named=True)
+    n = stage.collect.sessions.n_sessions
+    assert (t["conversation_calls"] - t0["conversation_calls"], t0["single_calls"] - t["single_calls"]) == (n, n)
 
 
 def test_cli_prints_the_cost_lines_and_refuses_a_bad_price_table(tmp_path, capsys):

@@ -218,8 +218,15 @@ class OpenAITarget:
     def chat(self, messages: list[Message], options: GenOptions, *, logprobs: bool = False, top_logprobs: int = 0) -> RawReply:
         with self._lock:
             i = next(self._next)
-        payload = {"model": self.model, "messages": messages, "temperature": options.temperature,
-                   "seed": options.seed, "max_tokens": options.max_tokens}
+        payload = self.payload(messages, options, logprobs=logprobs, top_logprobs=top_logprobs, server=i)
+        out, attempts, failures = self._request(i, "/chat/completions", payload)
+        return self.reply(out, messages, logprobs=logprobs, server=i, attempts=attempts, failures=failures)
+
+    def payload(self, messages: list[Message], options: GenOptions, *, logprobs: bool = False, top_logprobs: int = 0,
+                server: int = 0) -> dict[str, Any]:
+        """The body of a /chat/completions request: the same for a call and for a line of a batch file."""
+        payload: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": options.temperature,
+                                   "seed": options.seed, "max_tokens": options.max_tokens}
         if options.top_p is not None:
             payload["top_p"] = options.top_p
         if options.top_k is not None:
@@ -228,8 +235,7 @@ class OpenAITarget:
             payload["min_p"] = options.min_p
         if options.stop:
             payload["stop"] = list(options.stop)
-        server = self.servers[i]
-        if server.get("server") == "llama.cpp":
+        if self.servers[server].get("server") == "llama.cpp":
             payload["cache_prompt"] = self.cache_prompt  # targets.cache_prompt, as for the embedded engine
         if messages and messages[-1]["role"] == "assistant":
             # vLLM continues a final assistant message only when told; llama.cpp server does it by default
@@ -238,12 +244,18 @@ class OpenAITarget:
         if logprobs:
             payload["logprobs"] = True
             payload["top_logprobs"] = top_logprobs
-        out, attempts, failures = self._request(i, "/chat/completions", payload)
+        return payload
+
+    def reply(self, out: Any, messages: list[Message], *, logprobs: bool = False, server: int = 0, attempts: int = 1,
+              failures: list[str] | None = None) -> RawReply:
+        """A /chat/completions response as a :class:`RawReply` with its provenance: the same for a call and for a
+        line of a batch's result file."""
+        url = self.base_urls[server]
         try:
             choice = out["choices"][0]
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise ServerError(f"The server at {self.base_urls[i]} answered /chat/completions without a `choices` "
+            raise ServerError(f"The server at {url} answered /chat/completions without a `choices` "
                               "list holding a message; it is not an OpenAI-compatible chat endpoint.") from None
         if messages and messages[-1]["role"] == "assistant" and text.startswith(messages[-1]["content"]):
             text = text[len(messages[-1]["content"]):]
@@ -253,25 +265,26 @@ class OpenAITarget:
             if not content:
                 self.supports_logprobs = False
                 raise LogprobsUnsupported(
-                    f"The server at {self.base_urls[i]} returned no log-probabilities: enable them on the server "
+                    f"The server at {url} returned no log-probabilities: enable them on the server "
                     "(vLLM: --max-logprobs 20) or use generation with parsing instead."
                 )
             lps = [TokenLogprob(t["token"], t["logprob"], [(a["token"], a["logprob"]) for a in t.get("top_logprobs", [])])
                    for t in content]
-        meta: dict[str, Any] = {"host": self.base_urls[i], "done_reason": choice.get("finish_reason"),
+        info = self.servers[server]
+        meta: dict[str, Any] = {"host": url, "done_reason": choice.get("finish_reason"),
                                 "usage": out.get("usage"), "attempts": attempts,
-                                "server": {k: server.get(k) for k in ("server", "fingerprint", "model_file",
-                                                                      "chat_template_sha256",
-                                                                      "total_slots", "n_threads", "build",
-                                                                      "n_ctx_per_slot", "root")
-                                           if server.get(k) is not None}}
+                                "server": {k: info.get(k) for k in ("server", "fingerprint", "model_file",
+                                                                    "chat_template_sha256",
+                                                                    "total_slots", "n_threads", "build",
+                                                                    "n_ctx_per_slot", "root")
+                                           if info.get(k) is not None}}
         if failures:
             meta["failed_attempts"] = failures
         from analysis.core.models.embedded import prompt_token_counts
 
         meta |= prompt_token_counts(out)  # llama.cpp's server: prompt tokens evaluated and taken from its cache
-        if "cache_prompt" in payload:
-            meta["cache_prompt"] = payload["cache_prompt"]
+        if info.get("server") == "llama.cpp":
+            meta["cache_prompt"] = self.cache_prompt
         return RawReply(text, lps, meta)
 
 

@@ -1,0 +1,613 @@
+"""Batch mode (issue 21): a model's single-turn requests through a provider's Batch API, the response store as ledger.
+
+A provider's Batch API answers at about half the price of a call, within hours (OpenAI: a JSONL file uploaded to
+``/v1/files``, a batch created at ``/v1/batches``, polled, its result file read from ``/v1/files/{id}/content``).
+Only requests that stand alone can wait that long: one that holds an earlier answer of the model (a conversation's
+later turns) needs that answer first and stays interactive, and so does every turn of a multi-turn session, its
+opening turn too (the tags a study names in ``Study.interactive_tags``: Study 3's sessions).
+
+The response store is the ledger (tables ``batches`` and ``batch_requests``, see :mod:`analysis.core.store`):
+
+* a request whose answer the store holds is never submitted; one that is open (``submitted`` or ``pending``) in a
+  batch is polled, never submitted again (a unique index refuses a second open entry, whichever process tries);
+* a batch is recorded *before* it is created at the provider, under a local submission id that is also sent as the
+  batch's metadata: a process killed at any point resumes by polling, and a batch whose creation it did not see is
+  found again in the provider's list. Its requests are released as ``failed`` at once only when no batch can exist:
+  the input file was not uploaded, the provider refused the creation (HTTP 4xx), or the server has no Batch API
+  (HTTP 404); after a server error or no answer they stay open until the provider's list shows the batch or, after
+  a settle window, still does not;
+* a finished batch is collected in one transaction: each answer becomes an ordinary row of ``calls`` (the provenance
+  of an interactive call, plus ``mode: batch``, the batch id and custom_id in ``meta``), each error leaves its request
+  ``failed`` and each request the provider did not reach ``expired``; an error is never stored as an answer, and a
+  failed or expired request is submitted again only when asked (``retry_failed``);
+* a result file whose custom_ids do not match the batch's requests (one not submitted, a submitted one missing from a
+  completed batch, one twice) is refused in one sentence and nothing is written;
+* while a request waits in a batch, the Elicitor refuses to call the model for it, so no answer is paid for twice;
+* ``abandon`` cancels a batch at the provider (``POST /v1/batches/{id}/cancel``), collects what it completed, and
+  releases the rest as ``failed``.
+
+The answers then serve the collection stage from the store like any other (0 calls for them). Which requests a
+stage makes is found by the plan's dry run (:mod:`analysis.core.planning`): the study's own collection code against
+a stand-in that answers from the store and with a placeholder otherwise. Where the next request depends on an answer
+(a re-ask, a multi-token option's next branch), a later round finds it once the answer is in the store; the stage
+makes the rest interactively. The command is ``python -m analysis.pipeline.batch``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from analysis.core.elicit import Elicitor
+from analysis.core.errors import BatchError, ServerError, TargetUnavailable, UserError
+from analysis.core.models.base import GenOptions, Message, RawReply
+from analysis.core.models.http import RetryPolicy, Transient, classify_httpx, server_message, with_retries
+from analysis.core.store import BATCH_OPEN, ResponseStore, request_key
+
+ENDPOINT = "/v1/chat/completions"  # the only endpoint batched here
+MAX_REQUESTS = 50_000  # OpenAI's limit of requests per batch: more are split into several batches
+OPEN_STATUS = ("validating", "in_progress", "finalizing", "cancelling")  # the provider is still working
+ENDED_AT = ("completed_at", "expired_at", "failed_at", "cancelled_at")
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One single-turn call as the Elicitor would make it: its key and every field of its row in the store."""
+
+    key: str
+    identity: dict[str, str]
+    messages: list[Message]
+    options: dict[str, Any]  # as stored: GenOptions.to_dict() of the options sent (seed + sample)
+    sample: int = 0
+    top_logprobs: int = 0
+    tag: str | None = None
+
+    @classmethod
+    def of(cls, el: Elicitor, messages: list[Message], options: GenOptions = GenOptions(), *, sample: int = 0,
+           top_logprobs: int = 0, tag: str | None = None) -> BatchRequest:
+        """The request ``el.generate`` would make (the same key, so its answer serves that call)."""
+        msgs, _, opts, key = el.prepare(messages, options, sample=sample, top_logprobs=top_logprobs)
+        return cls(key, dict(el.identity), msgs, opts, sample, top_logprobs, tag)
+
+    def gen_options(self) -> GenOptions:
+        return GenOptions(**{**self.options, "stop": tuple(self.options.get("stop", ()))})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"identity": self.identity, "messages": self.messages, "options": self.options, "sample": self.sample,
+                "top_logprobs": self.top_logprobs, "tag": self.tag}
+
+    @classmethod
+    def from_json(cls, key: str, d: dict[str, Any]) -> BatchRequest:
+        return cls(key, d["identity"], d["messages"], d["options"], d["sample"], d["top_logprobs"], d.get("tag"))
+
+
+@dataclass
+class ProviderBatch:
+    """What the provider says about one batch."""
+
+    batch_id: str
+    status: str
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    created_at: float | None = None
+    ended_at: float | None = None
+    errors: str = ""  # why a batch failed as a whole (validation), in the provider's words
+
+    @property
+    def open(self) -> bool:
+        return self.status in OPEN_STATUS
+
+
+class NoBatchAPI(BatchError):
+    """The server answers 404 where a Batch API has its files or batches: it has none."""
+
+
+def _refused(e: BaseException) -> bool:
+    """The provider answered with a definite refusal (HTTP 4xx): the request it refused did nothing there."""
+    return 400 <= getattr(e, "http_status", 0) < 500
+
+
+# ---- the OpenAI Batch API -------------------------------------------------------------------------------------
+
+
+class OpenAIBatchAPI:
+    """OpenAI's Batch API at an ``openai:`` target's first base URL, with its key header (the key is never read here).
+
+    Files and status are fetched with the target's retries. Creating a batch is not retried after the request may
+    have reached the provider (a second batch would be paid for twice): a failure without a definite refusal leaves
+    the ledger's submission without a batch id, and the next poll looks for it in the provider's list by its
+    metadata. An error raised on an HTTP answer carries its status as ``http_status``."""
+
+    provider = "openai"
+
+    def __init__(self, target: Any, *, client: httpx.Client | None = None):
+        if getattr(target, "kind", None) != "openai":
+            raise BatchError(f"Batch mode needs an openai: model (a provider's OpenAI Batch API), not {target.spec!r}.")
+        self.target = target
+        self.base_url = target.base_urls[0]
+        self.client = client or target.clients[0]
+        self.policy = RetryPolicy(target.policy.retries, target.policy.backoff_s)
+
+    # ---- HTTP ----
+    def _call(self, method: str, path: str, *, retry: bool = True, **kw) -> httpx.Response:
+        def once() -> httpx.Response:
+            try:
+                r = self.client.request(method, path, **kw)
+            except httpx.ConnectError:  # nothing was sent: always safe to try again
+                raise Transient("connection refused") from None
+            except httpx.HTTPError as e:
+                t = classify_httpx(e) if retry else None
+                if t is None:
+                    raise ServerError(f"The batch request {method} {self.base_url}{path} failed "
+                                      f"({type(e).__name__}: {e}).") from None
+                raise t from None
+            if retry and r.status_code in (429, 500, 502, 503, 504):
+                raise Transient(f"HTTP {r.status_code}: {server_message(r.text)}")
+            return r
+
+        r, _, _ = with_retries(once, self.policy, where=self.base_url, model=self.target.model,
+                               timeout_s=self.target.timeout_s)
+        if r.status_code < 400:
+            return r
+        e: Exception
+        if r.status_code in (401, 403):
+            e = TargetUnavailable(f"The server at {self.base_url} refused access to its Batch API (HTTP "
+                                  f"{r.status_code}: {server_message(r.text)}); set {self.target.key_env} to a key "
+                                  "it accepts.")
+        elif r.status_code == 404 and path in ("/files", "/batches"):
+            e = NoBatchAPI(f"The server at {self.base_url} has no Batch API ({method} {path}: HTTP 404); take "
+                           f"{self.target.spec} out of targets.batch, and the stage calls its requests interactively.")
+        else:
+            e = ServerError(f"The Batch API at {self.base_url} refused {method} {path} with HTTP {r.status_code}: "
+                            f"{server_message(r.text).rstrip('.')}.")
+        e.http_status = r.status_code  # type: ignore[attr-defined]
+        raise e
+
+    def _json(self, r: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            out = r.json()
+        except ValueError:
+            out = None
+        if not isinstance(out, dict):
+            raise ServerError(f"The Batch API at {self.base_url} answered {what} with something other than a JSON "
+                              "object; check the base URL in the model spec.")
+        return out
+
+    # ---- the documented steps ----
+    def line(self, custom_id: str, req: BatchRequest) -> dict[str, Any]:
+        """One line of the input file: the body an interactive call would send."""
+        body = self.target.payload(req.messages, req.gen_options(), logprobs=req.top_logprobs > 0,
+                                   top_logprobs=req.top_logprobs)
+        return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
+
+    def upload(self, lines: list[dict[str, Any]], submission: str) -> str:
+        """Upload the input file (no batch exists yet, nothing is paid for); returns its file id."""
+        data = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines).encode("utf-8")
+        up = self._json(self._call("POST", "/files", data={"purpose": "batch"},
+                                   files={"file": (f"{submission}.jsonl", data, "application/jsonl")}), "POST /files")
+        if not up.get("id"):
+            raise ServerError(f"The Batch API at {self.base_url} answered POST /files without a file id.")
+        return str(up["id"])
+
+    def create(self, file_id: str, submission: str) -> ProviderBatch:
+        """Create the batch of an uploaded input file (``submission`` goes into its metadata); never retried."""
+        out = self._json(self._call("POST", "/batches", retry=False, json={
+            "input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h",
+            "metadata": {"psy_submission": submission}}), "POST /batches")
+        return self._batch(out)
+
+    def get(self, batch_id: str) -> ProviderBatch:
+        return self._batch(self._json(self._call("GET", f"/batches/{batch_id}"), "GET /batches/{id}"))
+
+    def cancel(self, batch_id: str) -> ProviderBatch:
+        """Ask the provider to stop the batch: it turns ``cancelling``, then ``cancelled``, its output file holding
+        the requests it completed (which are paid for)."""
+        return self._batch(self._json(self._call("POST", f"/batches/{batch_id}/cancel"), "POST /batches/{id}/cancel"))
+
+    def find(self, submission: str, pages: int = 20) -> ProviderBatch | None:
+        """The provider's batch made for ``submission`` (by its metadata), from the provider's list of batches."""
+        after = None
+        for _ in range(pages):
+            params = {"limit": 100} | ({"after": after} if after else {})
+            out = self._json(self._call("GET", "/batches", params=params), "GET /batches")
+            data = out.get("data") or []
+            for b in data:
+                if isinstance(b, dict) and (b.get("metadata") or {}).get("psy_submission") == submission:
+                    return self._batch(b)
+            if not out.get("has_more") or not data:
+                return None
+            after = data[-1].get("id")
+        return None
+
+    def results(self, pb: ProviderBatch) -> list[tuple[str, int, Any]]:
+        """Every line of the batch's output and error files: (file, line number, parsed JSON or None)."""
+        lines = []
+        for fid in (pb.output_file_id, pb.error_file_id):
+            if not fid:
+                continue
+            text = self._call("GET", f"/files/{fid}/content").text
+            for i, raw in enumerate(text.splitlines(), 1):
+                if raw.strip():
+                    try:
+                        lines.append((fid, i, json.loads(raw)))
+                    except ValueError:
+                        lines.append((fid, i, None))
+        return lines
+
+    def outcome(self, line: dict[str, Any], req: BatchRequest) -> tuple[RawReply | None, str | None, str]:
+        """(answer, error, state) of one result line: an answer (state ``collected``) or an error (``failed``, or
+        ``expired`` when the provider did not reach the request in time)."""
+        err = line.get("error")
+        resp = line.get("response") if isinstance(line.get("response"), dict) else {}
+        if err:
+            code = err.get("code") if isinstance(err, dict) else None
+            msg = err.get("message") if isinstance(err, dict) else str(err)
+            return None, f"{code or 'error'}: {msg}", "expired" if code == "batch_expired" else "failed"
+        status, body = resp.get("status_code"), resp.get("body")
+        if status != 200:
+            return None, f"HTTP {status}: {server_message(json.dumps(body) if body is not None else '')}", "failed"
+        try:
+            raw = self.target.reply(body, req.messages, logprobs=req.top_logprobs > 0)
+        except UserError as e:
+            return None, str(e), "failed"
+        if not raw.text.strip() and not (req.top_logprobs > 0 and raw.logprobs):
+            return None, "an empty reply (never stored)", "failed"
+        return raw, None, "collected"
+
+    @staticmethod
+    def _batch(b: dict[str, Any]) -> ProviderBatch:
+        errs = (b.get("errors") or {}).get("data") if isinstance(b.get("errors"), dict) else None
+        ended = next((b[k] for k in ENDED_AT if b.get(k)), None)
+        return ProviderBatch(str(b.get("id")), str(b.get("status")), b.get("output_file_id"), b.get("error_file_id"),
+                             b.get("request_counts") or {}, b.get("created_at"), ended,
+                             "; ".join(str(e.get("message", e)) for e in errs or [] if isinstance(e, dict)))
+
+
+# ---- the flow --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchReport:
+    """What a batch run did, by request (``sentence`` says it in one line)."""
+
+    requests: int = 0
+    held: int = 0  # answered by the store already: not submitted
+    waiting: int = 0  # open in an earlier batch: polled, not submitted
+    not_retried: int = 0  # failed or expired in an earlier batch, not submitted again (retry_failed=False)
+    submitted: int = 0
+    batch_ids: list[str] = field(default_factory=list)  # the batches this run created
+    collected: int = 0
+    failed: int = 0
+    expired: int = 0
+    open: int = 0  # still waiting at the provider when the run returned
+    errors: list[str] = field(default_factory=list)  # the first few errors, in the provider's words
+
+    def sentence(self) -> str:
+        ids = f" ({', '.join(self.batch_ids)})" if self.batch_ids else ""
+        s = (f"{self.requests:,} single-turn requests: {self.held:,} already in the response store, {self.submitted:,} "
+             f"submitted in {len(self.batch_ids)} new batch(es){ids}, {self.waiting:,} waiting in earlier batches; "
+             f"collected {self.collected:,} answers, {self.failed:,} failed, {self.expired:,} expired, "
+             f"{self.open:,} still open at the provider")
+        if self.not_retried:
+            s += f"; {self.not_retried:,} that failed or expired before were not submitted again (--retry-failed)"
+        if self.failed or self.expired:
+            s += "; a failed or expired request is left missing (never stored), and the stage calls it interactively"
+        return s + "."
+
+
+def submit(api: OpenAIBatchAPI, store: ResponseStore, requests: list[BatchRequest], *, retry_failed: bool = False,
+           report: BatchReport | None = None, settle_s: float | None = None) -> BatchReport:
+    """Submit every request the store does not answer and no open batch holds, as one batch (or several of at most
+    :data:`MAX_REQUESTS`). Each batch is in the ledger before it is created at the provider."""
+    rep = report or BatchReport()
+    ident = _identity(api.target)
+    other = next((r for r in requests if r.identity != ident), None)
+    if other is not None:
+        raise BatchError(f"A request for {other.identity.get('spec')} (digest {other.identity.get('digest')}) was "
+                         f"given to the batch of {ident['spec']} (digest {ident['digest']}); submit each model's "
+                         "requests through its own Batch API client, one model per batch.")
+    unique = list({r.key: r for r in requests}.values())
+    rep.requests += len(unique)
+    states = store.batch_states([r.key for r in unique])
+    todo = []
+    for r in unique:
+        if store.get(r.key) is not None:
+            rep.held += 1
+        elif states.get(r.key) in ("submitted", "pending"):
+            rep.waiting += 1
+        elif states.get(r.key) in ("failed", "expired") and not retry_failed:
+            rep.not_retried += 1
+        else:
+            todo.append(r)
+    for i in range(0, len(todo), MAX_REQUESTS):
+        part = todo[i:i + MAX_REQUESTS]
+        submission = f"psy-{uuid.uuid4().hex}"
+        # custom_id = the request key: unique within a batch, and a result line names the answer it carries
+        lines = {r.key: api.line(r.key, r) for r in part}
+        kept = store.batch_begin(submission, provider=api.provider, base_url=api.base_url, identity=part[0].identity,
+                                 requests=[(r.key, r.key, r.to_json()) for r in part])
+        if not kept:
+            continue
+        try:
+            file_id = api.upload([lines[k] for k in kept], submission)
+        except Exception as e:
+            # POST /batches was never sent: no batch exists, so its requests are released at once
+            _release(store, submission, f"the input file was not uploaded, so no batch was created: {e}")
+            rep.failed += len(kept)
+            raise
+        try:
+            pb = api.create(file_id, submission)
+        except Exception as e:
+            if _refused(e):  # a definite refusal: the provider created nothing
+                _release(store, submission, f"the provider refused to create the batch: {e}")
+                rep.failed += len(kept)
+                raise
+            # no answer, or a server error: the batch may exist (a provider's list can lag), so its requests stay
+            # open until a poll finds it by its metadata or, after the settle window, releases them
+            try:
+                pb = api.find(submission)
+            except Exception:  # noqa: BLE001 - the provider cannot be asked now: a later poll settles it
+                pb = None
+            if pb is None:
+                raise BatchError(f"Creating the batch of {len(kept):,} requests at {api.base_url} got no definite "
+                                 f"answer ({str(e).rstrip('.')}), so the provider may have created it: its requests "
+                                 "stay open until `python -m analysis.pipeline.batch poll` finds it by its metadata "
+                                 f"or, after {_settle(api, settle_s):.0f} s without it, releases them.") from None
+        store.batch_created(submission, pb.batch_id, {"created_at": pb.created_at})
+        rep.submitted += len(kept)
+        rep.batch_ids.append(pb.batch_id)
+    return rep
+
+
+def poll(api: OpenAIBatchAPI, store: ResponseStore, *, report: BatchReport | None = None,
+         settle_s: float | None = None) -> BatchReport:
+    """Ask the provider once about every open batch of this target at this base URL; collect those that ended.
+
+    A batch recorded without the provider's id is looked for in the provider's list; one that is not there is
+    released (its requests ``failed``) only ``settle_s`` seconds after it was recorded (default: three times the
+    target's timeout, plus a minute), as another process may still be creating it. A server with no list of
+    batches (HTTP 404: no Batch API) has none of them: their requests are released at once, and it is said."""
+    rep = report or BatchReport()
+    rep.open = 0
+    settle = _settle(api, settle_s)
+    no_api: tuple[NoBatchAPI, int] | None = None
+    for b in store.batches(open_only=True):
+        if not belongs_to(api, b):
+            continue
+        if b["batch_id"] is None:  # recorded, but its creation was not seen: the provider's list says if it exists
+            try:
+                pb = api.find(b["submission"])
+            except NoBatchAPI as e:
+                n = _release(store, b["submission"], f"the server at {api.base_url} has no Batch API (HTTP 404)",
+                             info=b["info"])
+                rep.failed += n
+                no_api = (e, (no_api[1] if no_api else 0) + n)
+                continue
+            age = (datetime.now(UTC) - datetime.fromisoformat(b["submitted_at"])).total_seconds()
+            if pb is None and age < settle:
+                rep.open += b["n_requests"]
+                continue
+            if pb is None:
+                rep.failed += _release(store, b["submission"], "the batch was never created at the provider (the "
+                                       "submitting process stopped first)", info=b["info"])
+                continue
+            store.batch_created(b["submission"], pb.batch_id, {"created_at": pb.created_at, "found_by": "metadata"})
+            b["batch_id"] = pb.batch_id
+        pb = api.get(b["batch_id"])
+        if pb.open:
+            store.batch_pending(b["submission"], pb.status)
+            rep.open += b["n_requests"]
+            continue
+        _collect(api, store, b, pb, rep)
+    if no_api is not None:
+        raise BatchError(f"The server at {api.base_url} has no Batch API (GET /batches: HTTP 404), so the "
+                         f"{no_api[1]:,} requests recorded for it were released as failed; take {api.target.spec} "
+                         "out of targets.batch, and the stage calls them interactively.")
+    return rep
+
+
+def run(api: OpenAIBatchAPI, store: ResponseStore, requests: list[BatchRequest], *, retry_failed: bool = False,
+        wait: bool = True, every_s: float = 60.0, timeout_s: float | None = None, settle_s: float | None = None,
+        sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print) -> BatchReport:
+    """Poll what is open (a killed run resumes here), submit the rest, and with ``wait`` poll every ``every_s``
+    seconds until nothing is open (or ``timeout_s`` passed: the batches stay open, to be polled later)."""
+    store.check_writable()
+    rep = BatchReport()
+    poll(api, store, report=rep, settle_s=settle_s)
+    submit(api, store, requests, retry_failed=retry_failed, report=rep, settle_s=settle_s)
+    if rep.submitted:
+        log(f"{api.target.spec}: submitted {rep.submitted:,} requests in {', '.join(rep.batch_ids)}; the ledger in "
+            f"{store.path} holds them, so a stopped run resumes by polling.")
+    start = time.monotonic()
+    poll(api, store, report=rep, settle_s=settle_s)
+    while wait and rep.open and (timeout_s is None or time.monotonic() - start < timeout_s):
+        sleep(every_s)
+        poll(api, store, report=rep, settle_s=settle_s)
+    return rep
+
+
+def _collect(api: OpenAIBatchAPI, store: ResponseStore, b: dict[str, Any], pb: ProviderBatch, rep: BatchReport) -> None:
+    """A batch that ended: its result files checked against its requests, then recorded in one transaction."""
+    reqs = {q["custom_id"]: q for q in store.batch_requests(b["submission"])}
+    lines = api.results(pb)
+    seen = Counter(x.get("custom_id") if isinstance(x, dict) else None for _, _, x in lines)
+    bad = [f"line {i} of file {f} is not a JSON object with a custom_id" for f, i, x in lines
+           if not isinstance(x, dict) or not isinstance(x.get("custom_id"), str)]
+    unknown = sorted(c for c in seen if isinstance(c, str) and c not in reqs)
+    twice = sorted(c for c, n in seen.items() if isinstance(c, str) and n > 1)
+    missing = sorted(c for c in reqs if c not in seen) if pb.status == "completed" else []
+    problems = bad[:1]
+    if unknown:
+        problems.append(f"{len(unknown)} custom_id(s) not submitted in it, e.g. {unknown[0][:16]!r}")
+    if missing:
+        problems.append(f"{len(missing)} of its requests missing, e.g. {missing[0][:16]!r}")
+    if twice:
+        problems.append(f"{len(twice)} custom_id(s) more than once, e.g. {twice[0][:16]!r}")
+    if problems:
+        raise BatchError(f"The result files of batch {pb.batch_id} at {api.base_url} do not match the "
+                         f"{len(reqs)} requests submitted in it ({'; '.join(problems)}), so none of it was stored and "
+                         "the batch stays open: check it at the provider, then release its requests with `python -m "
+                         f"analysis.pipeline.batch abandon {pb.batch_id}` to submit them again.")
+    wall = (pb.ended_at - pb.created_at) if pb.ended_at and pb.created_at else None
+    answers, outcomes = [], {}
+    for _, _, x in lines:
+        q = reqs[x["custom_id"]]
+        req = BatchRequest.from_json(q["key"], q["request"])
+        if request_key(req.identity, req.messages, req.options, req.sample, req.top_logprobs) != req.key:
+            raise BatchError(f"The ledger entry {req.key[:16]} of batch {pb.batch_id} does not hash to its key (the "
+                             "store was edited), so none of the batch was stored; release it with "
+                             f"`python -m analysis.pipeline.batch abandon {pb.batch_id}`.")
+        raw, err, state = api.outcome(x, req)
+        outcomes[x["custom_id"]] = (state, err)
+        if raw is None:
+            if len(rep.errors) < 3:
+                rep.errors.append(err or state)
+            continue
+        meta = {**raw.meta, "mode": "batch",
+                "batch": {"id": pb.batch_id, "custom_id": x["custom_id"], "provider": api.provider,
+                          "wall_s": wall, "requests": len(reqs)}}
+        answers.append({"key": req.key, "identity": req.identity, "messages": req.messages, "options": req.options,
+                        "seed": int(req.options.get("seed", 0)), "sample": req.sample,
+                        "top_logprobs": req.top_logprobs, "text": raw.text,
+                        "logprobs": [t.to_json() for t in raw.logprobs] if raw.logprobs is not None else None,
+                        # a batch has no model time per request (its turnaround, wall_s, is in meta): 0, so batch
+                        # answers add nothing to the model time a stage reports
+                        "latency_s": 0.0, "meta": meta, "tag": req.tag})
+    left = "expired" if pb.status == "expired" else "failed"
+    why = {"expired": "the batch expired before the provider reached this request",
+           "failed": f"the batch failed as a whole ({pb.errors or pb.status})",
+           "cancelled": "the batch was cancelled before the provider reached this request"}
+    for cid in reqs:
+        outcomes.setdefault(cid, (left, why.get(pb.status, pb.status)))
+    final = "collected" if pb.status == "completed" else left
+    store.batch_finish(b["submission"], state=final, provider_status=pb.status, answers=answers, outcomes=outcomes,
+                       info={**b["info"], "counts": pb.counts, "ended_at": pb.ended_at})
+    counts = Counter(st for st, _ in outcomes.values())
+    rep.collected += counts["collected"]
+    rep.failed += counts["failed"]
+    rep.expired += counts["expired"]
+
+
+def abandon(api: OpenAIBatchAPI, store: ResponseStore, batch_id: str) -> BatchReport:
+    """The user's explicit decision to stop waiting for one open batch (by the provider's id or the submission id),
+    e.g. after a refused result file. A batch still open at the provider is cancelled there first; while it is
+    cancelling this refuses (its requests stay open, and a later poll collects what it completed). Once it has ended,
+    the answers its result files hold are collected when they match its requests; every other open request of it is
+    released as ``failed``, for ``retry_failed`` to submit again. The report counts both (``failed``: released)."""
+    b = next((x for x in store.batches(open_only=True) if batch_id in (x["batch_id"], x["submission"])), None)
+    if b is None:
+        raise BatchError(f"No open batch {batch_id!r} in the ledger of {store.path}; `python -m "
+                         "analysis.pipeline.batch status` lists the batches.")
+    if not belongs_to(api, b):
+        raise BatchError(f"Batch {batch_id} was submitted for {b['target_spec']} at {b['base_url']}, not for "
+                         f"{api.target.spec} at {api.base_url}; abandon it with that model in models and targets.batch.")
+    rep = BatchReport()
+    if b["batch_id"] is None:  # its creation was not seen: the provider's list says if it exists
+        try:
+            pb = api.find(b["submission"])
+        except NoBatchAPI:
+            pb = None
+        if pb is None:
+            rep.failed += _release(store, b["submission"], "abandoned by the user (the batch was not found at the "
+                                   "provider)", info=b["info"], provider_status="abandoned")
+            return rep
+        store.batch_created(b["submission"], pb.batch_id, {"created_at": pb.created_at, "found_by": "metadata"})
+        b["batch_id"] = pb.batch_id
+    try:
+        pb = api.get(b["batch_id"])
+    except Exception as e:
+        if getattr(e, "http_status", 0) != 404:
+            raise
+        # the provider does not know it (deleted, or another account): nothing is being paid for there
+        rep.failed += _release(store, b["submission"], f"abandoned by the user (the provider does not know batch "
+                               f"{b['batch_id']})", info=b["info"], provider_status="abandoned")
+        return rep
+    if pb.open and pb.status != "cancelling":
+        pb = api.cancel(b["batch_id"])
+    if pb.open:
+        store.batch_pending(b["submission"], pb.status)
+        raise BatchError(f"Batch {b['batch_id']} is {pb.status} at the provider after the request to cancel it, so "
+                         "its requests stay open: run `python -m analysis.pipeline.batch poll` later, which collects "
+                         "the answers it completed and releases the rest once it is cancelled.")
+    try:
+        _collect(api, store, b, pb, rep)
+    except BatchError:  # its result files do not match its requests: nothing of them is stored
+        rep.failed += _release(store, b["submission"], "abandoned by the user (the batch's result files did not "
+                               "match its requests)", info=b["info"], provider_status="abandoned")
+    return rep
+
+
+def _release(store: ResponseStore, submission: str, why: str, *, info: dict | None = None,
+             provider_status: str | None = None) -> int:
+    """Release the open requests of one batch as ``failed`` (``why`` is their error); returns how many."""
+    reqs = [q for q in store.batch_requests(submission) if q["state"] in BATCH_OPEN]
+    store.batch_finish(submission, state="failed", provider_status=provider_status, answers=[],
+                       outcomes={q["custom_id"]: ("failed", why) for q in reqs}, info=info)
+    return len(reqs)
+
+
+def _identity(target: Any) -> dict[str, str]:
+    return {"kind": target.kind, "spec": target.spec, "model": target.model, "digest": target.digest}
+
+
+def belongs_to(api: OpenAIBatchAPI, b: dict[str, Any]) -> bool:
+    """The ledger's batch ``b`` was submitted for this API's target at its base URL."""
+    return (b["base_url"], b["target_spec"], b["digest"]) == (api.base_url, api.target.spec, api.target.digest)
+
+
+def _settle(api: OpenAIBatchAPI, settle_s: float | None) -> float:
+    """How long a batch recorded but not seen created may still appear at the provider (default: three times the
+    target's timeout, plus a minute)."""
+    return 3 * api.target.timeout_s + 60 if settle_s is None else settle_s
+
+
+# ---- the requests of a collection stage ------------------------------------------------------------------------
+
+
+def stage_requests(study: Any, p: Any, el: Elicitor) -> tuple[list[BatchRequest], int]:
+    """The single-turn requests the collection stage of ``study`` (its parameters ``p``) would send to ``el``'s model
+    and the store does not answer, found by the plan's dry run (no model is called), and how many of the requests it
+    met are interactive only: those that continue a conversation, and every request of a multi-turn session (a tag
+    in the study's ``interactive_tags``, its opening turn too). Requests that follow from an answer the store lacks
+    are found by a later round, once that answer is in."""
+    from analysis.core.planning import PLACEHOLDER, _DryElicitor, _DryTarget, _ReadOnlyStore
+
+    found: dict[str, BatchRequest] = {}
+    interactive = 0
+    sessions = frozenset(getattr(study, "interactive_tags", ()) or ())
+
+    class Recorder(_DryElicitor):
+        def generate(self, messages, options=GenOptions(), *, sample=0, top_logprobs=0, tag=None):
+            nonlocal interactive
+            r = super().generate(messages, options, sample=sample, top_logprobs=top_logprobs, tag=tag)
+            if r.cached:
+                return r
+            text = json.dumps([m.get("content", "") for m in messages], ensure_ascii=False)
+            if tag in sessions or any(m.get("role") == "assistant" for m in list(messages)[:-1]):
+                interactive += 1  # a session's turn, or it holds an earlier answer of the model: must wait for it
+            elif PLACEHOLDER not in text and "\u2400" not in text:
+                req = BatchRequest.of(self, messages, options, sample=sample, top_logprobs=top_logprobs, tag=tag)
+                found.setdefault(req.key, req)
+            return r
+
+    rec = Recorder(_DryTarget(el.target), _ReadOnlyStore(el.store), progress=False)
+    if hasattr(el, "targets"):
+        rec.targets = el.targets  # a study that builds a second elicitor (a judge) reaches the same settings
+    study.collect(rec, p.collect, p.seed)
+    return list(found.values()), interactive
+
+
+def batch_models(models: list[str], names: list[str]) -> list[str]:
+    """The models of ``models`` that ``targets.batch`` names (by spec, ``openai:NAME`` or ``NAME``, as api_key_env)."""
+    from analysis.core.models import key_env_of
+
+    return [m for m in models if any(key_env_of(m, {n: n}) for n in names)]
