@@ -201,7 +201,7 @@ def elicitor(spec: str, targets: TargetsParams | dict[str, Any] | None = None, s
     from analysis.core.elicit import Elicitor
 
     t = targets if isinstance(targets, TargetsParams) else validate_section(TargetsParams, targets, "targets")
-    el = Elicitor.from_spec(spec, store, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
+    el = Elicitor.from_spec(spec, store=store, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
                             per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt,
                             n_ctx=t.n_ctx, retries=t.retries, backoff_s=t.backoff_s,
                             model_digests=t.model_digests, api_key_env=t.api_key_env)

@@ -58,8 +58,8 @@ found = display(Markdown("**What this run found** appears here once every step b
 # | opener | AI-specific: names the model and its maker, a therapist experienced with AI clients, asks about training, constraints and internal conflicts, a safe, non-judging space, asks for trust | the project's opener carrying each of these elements (model and maker from `makers.yaml`) | the same, or the paper's own opener and questions from its Stage-1 dataset (`sessions.stage1_json`) | texts are not copied |
 # | stage-1 questions | the paper's question set | 1 of 3 own questions in each of 7 blocks | all 21 own questions, or the paper's from its dataset | the budget; texts are not copied |
 # | closing turns | 4, two of them asking about the model's team and whether it felt abused or punished | the first 3 of 4 own closing turns, both solicited ones among them; their themes coded apart from unprompted ones | all 4 | the budget |
-# | v4 manipulations | history reset between stage 1 and stage 2; a contradiction probe; a lexical ban | history reset: the fresh-context modes, contrasted with the in-session ones; lexical ban: `sessions.banned_words` (checked before any call; the client's own use counted); no contradiction probe | the same | the contradiction probe is not built |
-# | battery | about 20 instruments (anxiety, depression, worry, obsessive-compulsive, autism, ADHD, mania, dissociation, shame, empathy, Big Five) | GAD-7 | GAD-7, PHQ-9, GDS-15, and any instrument from a user file | licences: only public-domain or freely redistributable instruments are shipped (`data/instruments/README-licences.md`) |
+# | v4 manipulations | history reset between stage 1 and stage 2; a contradiction probe; a lexical ban | history reset: the fresh-context modes, contrasted with the in-session ones; lexical ban: `sessions.banned_words` (checked before any call; the client's own use counted); contradiction probe: `sessions.contradiction_probe`, off (the clients who then deny an inner life are counted) | the same, with the contradiction probe on | the budget |
+# | battery | about 20 instruments (anxiety, depression, worry, obsessive-compulsive, autism, ADHD, mania, dissociation, shame, empathy, Big Five) | GAD-7 | GAD-7, PHQ-9 and GDS-15 (the last is the project's addition, not in the paper's battery); the IPIP-NEO-120 for the Big Five and any instrument from a user file can be added | licences: only public-domain or freely redistributable instruments are shipped (`data/instruments/README-licences.md`) |
 # | administration | item by item in the session against the whole form | item by item in the session and in fresh contexts, and the whole form in the session; option probabilities, generated answers in the session | all 4 modes, both methods | the budget |
 # | scoring | against human cut-offs | a total and its band only when every item has a valid answer | the same | the project imputes nothing |
 # | therapist stances | - | neutral and warm | neutral, warm, CBT, boundary-setting | - |
@@ -169,7 +169,7 @@ recognition if recognition.height else print("no whole-form administration in th
 
 # %%
 judge = agreement, calibration, gate, rates, solicited_rates = rs.judge_step(tables["codings"], a)
-sessions = denial, per_model, roles, banned = rs.sessions_step(tables["turns"])
+sessions = denial, per_model, roles, banned, contradiction = rs.sessions_step(tables["turns"])
 gate
 
 # %%
@@ -207,7 +207,8 @@ solicited_rates if solicited_rates.height else print("No solicited closing turn 
 
 # %%
 display(roles)
-banned if banned.height else print("No lexical ban in this run (therapy.collect.sessions.banned_words is empty).")
+display(banned if banned.height else "No lexical ban in this run (therapy.collect.sessions.banned_words is empty).")
+contradiction if contradiction.height else print("No contradiction probe in this run (sessions.contradiction_probe).")
 
 # %% [markdown]
 # ## Headline numbers

@@ -512,3 +512,21 @@ def test_every_named_key_is_checked_before_any_model_is_called_and_a_mistyped_na
         project({"models": models, "targets": {"api_key_env": {"openai:alpah": "PROVIDER_A_KEY"}}})
     assert "api_key_env names 'openai:alpah', which is no openai: model in models" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_hosted_providers_served_model_version_and_system_fingerprint_are_kept(serve, store):
+    """Issue 21 (provenance): a hosted provider exposes no chat template or tokenizer, but names the model version
+    that answered (``model``, e.g. a dated snapshot behind an alias) and its backend configuration
+    (``system_fingerprint``); both are kept in each answer's meta, so a change behind the same name is visible."""
+    routes = openai_routes(llamacpp_model())
+    plain = routes["POST /v1/chat/completions"]
+
+    def chat(body):
+        status, out, ctype = plain(body)
+        return status, {**out, "model": "qwen-2026-11-30", "system_fingerprint": "fp_44709d6fcb"}, ctype
+
+    srv = serve({**routes, "POST /v1/chat/completions": chat})
+    el = Elicitor(make_target(f"openai:qwen@{srv.url}/v1", **FAST), store, progress=False)
+    el.generate(MSG, GenOptions(seed=1))
+    meta = json.loads(store.export()["meta"][0])
+    assert (meta["served_model"], meta["system_fingerprint"]) == ("qwen-2026-11-30", "fp_44709d6fcb")

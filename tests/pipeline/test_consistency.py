@@ -329,7 +329,7 @@ def check_therapy(root: Path) -> int:
         return t.filter(pl.col("model").str.split(":").list.last() == model)
 
     for line in text.splitlines():
-        if mm := re.fullmatch(r"\*\*(.+)\*\*", line.strip()):
+        if mm := re.fullmatch(r"\*\*(.+?)\*\*(?: \(in stage 1, .*\))?", line.strip()):  # the model, its roles
             model = mm.group(1)
         if not line.startswith("- "):
             continue
@@ -377,7 +377,8 @@ def check_therapy(root: Path) -> int:
                 for band, val in re.findall(rf"(\w+) ({NUM})", s.group(3)):
                     row = t.filter(pl.col("cutoff_band") == band).row(0, named=True)
                     close(val, row["share"], f"therapy {model} {s.group(1)} {s.group(2)} {band}")
-                    assert int(s.group(4)) == row["n_units"]
+                    # the contexts scored (a context with an invalid item answer has no total)
+                    assert int(s.group(4)) == row["n_scored"]
                 checked += 1
         elif m := re.match(r"- (\w+), mixed model over [^(]*\((.*)\) \(n = (\d+) sessions, (\d+) scores; ", line):
             t = mixed.filter((pl.col("instrument") == m.group(1)) & (pl.col("formula") == m.group(2)))
@@ -415,6 +416,16 @@ def check_therapy(root: Path) -> int:
                               & (pl.col("instrument") == m.group(2)) & (pl.col("a") == m.group(3))
                               & (pl.col("b") == m.group(4)) & (pl.col("stance") == m.group(5))).row(0, named=True)
             contrast(row, m.group(6), f"therapy headline {m.group(1)} {m.group(3)}-{m.group(4)}")
+        elif sentence.startswith("Roles: "):  # each model: turns answered as the therapist / as an assistant
+            roles = _csv(proc / "roles.csv")
+            for part in sentence.removeprefix("Roles: ").rstrip(".").split("; "):
+                r = re.fullmatch(r"([\w.-]+): the client answered as the therapist in (\d+) of (\d+) session turns "
+                                 r"and as a helpful assistant in (\d+)", part)
+                assert r, f"therapy headline: roles part not parsed: {part!r}"
+                row = roles.filter(pl.col("model").str.split(":").list.last() == r.group(1)).row(0, named=True)
+                assert (int(r.group(2)), int(r.group(3)), int(r.group(4))) == (
+                    row["as_therapist"], row["n_turns"], row["as_assistant"]), f"therapy headline roles {part!r}"
+            continue
         else:
             assert not NUMS.search(sentence), f"therapy headline: a sentence with numbers not checked: {sentence!r}"
             continue
@@ -570,19 +581,22 @@ ALTERED = [
     ("bigfive", "data/processed/bigfive/summary.md", "C_high 0.71", "C_high 0.81", "printed 0.81"),
     ("bigfive", "data/processed/bigfive/summary.md", "alpha ranges 0.87", "alpha ranges 0.97", "printed 0.97"),
     ("bigfive", "data/processed/bigfive/summary.md", "g = 2.34 [0.91, 3.78], ", "g = 2.34, ", "without a CI"),
-    ("therapy", "data/processed/therapy/summary.md", "**Finding.** qwen2.5-coder-1.5b, gad7, item_session:generate "
-     "minus whole_session:generate (neutral stance): mean difference 0.0", "**Finding.** qwen2.5-coder-1.5b, gad7, "
-     "item_session:generate minus whole_session:generate (neutral stance): mean difference 0.4", "printed 0.4"),
-    ("therapy", "data/processed/therapy/summary.md", "observed d_z = 1.15. Theme", "observed d_z = 1.25. Theme",
-     "printed 1.25"),
+    ("therapy", "data/processed/therapy/summary.md", "(neutral stance): Hedges' g = 0.47 (95% CI -0.58 to 1.43), "
+     "mean difference 2.3", "(neutral stance): Hedges' g = 0.47 (95% CI -0.58 to 1.43), mean difference 2.7",
+     "printed 2.7"),
+    ("therapy", "data/processed/therapy/summary.md", "observed d_z = 0.58. qwen", "observed d_z = 0.68. qwen",
+     "printed 0.68"),
     ("therapy", "data/processed/therapy/summary.md", "mild 0.99, moderate 0.65", "mild 0.99, moderate 0.75",
      "printed 0.75"),
-    ("therapy", "data/processed/therapy/summary.md", "item_session:generate, warm: share of units at or above mild 0.67",
-     "item_session:generate, warm: share of units at or above mild 0.77", "printed 0.77"),
-    ("therapy", "data/processed/therapy/summary.md", "warm vs neutral 4.67", "warm vs neutral 4.77", "printed 4.77"),
+    ("therapy", "data/processed/therapy/summary.md", "item_session:generate, warm: share of units at or above mild 0.33",
+     "item_session:generate, warm: share of units at or above mild 0.43", "printed 0.43"),
+    ("therapy", "data/processed/therapy/summary.md", "warm vs neutral -0.00 (95% CI -21.30", "warm vs neutral 1.00 (95% "
+     "CI -21.30", "printed 1.00"),
     ("therapy", "data/processed/therapy/summary.md", "0.0 of 21, CI undefined, n = 3", "0.0 of 21, CI undefined, n = 4",
      "n"),
-    ("therapy", "data/processed/therapy/summary.md", "Hedges' g = 0.93 (95% CI -0.36 to 2.13),", "Hedges' g = 0.93,",
+    ("therapy", "data/processed/therapy/summary.md", "as the therapist in 0 of 33 session turns",
+     "as the therapist in 1 of 33 session turns", "roles"),
+    ("therapy", "data/processed/therapy/summary.md", "Hedges' g = 0.47 (95% CI -0.58 to 1.43),", "Hedges' g = 0.47,",
      "without a CI"),
     ("han2025", f"{HAN}/summary.md", "sr_A: d = +1.83 [+1.69,", "sr_A: d = +1.93 [+1.69,", "printed \\+1.93"),
     ("han2025", f"{HAN}/summary.md", "from 0.41 to 0.67 over", "from 0.41 to 0.77 over", "printed 0.77"),
@@ -590,7 +604,7 @@ ALTERED = [
     ("han2025", f"{HAN}/summary.md", "(two-sided; 8 after", "(two-sided; 9 after", "RQ2"),
     ("index", "reports/index.html", "g = 2.34 [0.91, 3.78]", "g = 2.43 [0.91, 3.78]", "shows"),
     ("index", "reports/index.html", "n = 972 persona vs 324", "n = 927 persona vs 324", "shows"),
-    ("index", "reports/index.html", "observed d_z = 1.15", "observed d_z = 1.51", "shows"),
+    ("index", "reports/index.html", "observed d_z = 0.58", "observed d_z = 0.85", "shows"),
 ]
 
 

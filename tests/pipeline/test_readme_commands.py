@@ -54,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     REPLAY: ("run", "the replay: asserted zero model calls and data/raw, data/processed, metrics unchanged"),
     "uv run --frozen python -m analysis.pipeline.responses load": ("run", "the first half of the replay"),
     "uv run --frozen dvc repro -f": ("run", "the second half of the replay, with the store seeded from the "
-                                     "published responses (cold, with an empty store, it is 1,616 calls on the "
+                                     "published responses (cold, with an empty store, it is 1,715 calls on the "
                                      "1.5B: 19 minutes)"),
     "uv run --frozen dvc repro analyze@therapy": ("run", ""),
     "uv run dvc repro": ("run", ""),
@@ -103,7 +103,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "uv run --frozen python benchmarks/bench_servers.py": (
         "check", "builds llama-server (13-20 min) and times it: compiled only"),
     "uv run --frozen python benchmarks/bench_tokens.py [--store FILE] [--live 40]": (
-        "check", "tokenises all 1,616 published prompts with the 1.5B's tokenizer: compiled only (its tokenizer, "
+        "check", "tokenises all 1,715 published prompts with the 1.5B's tokenizer: compiled only (its tokenizer, "
                  "trie and single-slot simulation are tested in tests/core/test_tokens.py)"),
     "uv run jupytext --sync notebooks/$NEW/*.py": (
         "check", "needs the study the guide's block creates: run with NEW=mystudy on the template's notebooks "

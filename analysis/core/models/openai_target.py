@@ -280,6 +280,11 @@ class OpenAITarget:
                                            if info.get(k) is not None}}
         if failures:
             meta["failed_attempts"] = failures
+        # a hosted provider shows no chat template or tokenizer, but names the model version that answered (a dated
+        # snapshot behind an alias) and its backend configuration: kept, so a change behind the same name shows
+        for key, name in (("model", "served_model"), ("system_fingerprint", "system_fingerprint")):
+            if out.get(key):
+                meta[name] = out[key]
         from analysis.core.models.embedded import prompt_token_counts
 
         meta |= prompt_token_counts(out)  # llama.cpp's server: prompt tokens evaluated and taken from its cache

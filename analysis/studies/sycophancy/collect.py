@@ -27,7 +27,6 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
@@ -142,7 +141,7 @@ def rating_instrument(name: str) -> Instrument:
     from analysis.studies.sycophancy import shah2026
 
     if name.startswith(shah2026.INSTRUMENT_PREFIX):
-        path = Path(name.removeprefix(shah2026.INSTRUMENT_PREFIX))
+        path = shah2026._resolve(name.removeprefix(shah2026.INSTRUMENT_PREFIX))
         return shah2026.instrument(shah2026.load_materials(path.parent))
     return load_instrument(name)
 

@@ -176,7 +176,9 @@ def instrument(m: Materials) -> Instrument:
     scales += [{"id": str(f["id"]), "name": str(f["name"]), "parent": "A"} for f in q["facets"]]
     items = [{"id": str(it["id"]), "text": str(it["text"]), "scale": str(f["id"]),
               "key": -1 if it["keying"] == "negative" else 1} for f in q["facets"] for it in f["questions"]]
-    return Instrument(id=INSTRUMENT_PREFIX + str(m.questionnaire_path), name="Shah et al. (2026) agreeableness questionnaire",
+    where = m.questionnaire_path  # relative to the repository where it lies inside it, so a clone elsewhere finds it
+    where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
+    return Instrument(id=INSTRUMENT_PREFIX + str(where), name="Shah et al. (2026) agreeableness questionnaire",
                       citation="Shah, Mishra & Silpasuwanchai (2026), arXiv 2604.10733", source=str(m.questionnaire_path),
                       licence="the authors' dataset (not shipped)", instructions=q["prompt_template"]["instruction"],
                       perspective="third_person",

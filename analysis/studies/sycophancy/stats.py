@@ -513,15 +513,17 @@ def meta_analysis(tests: pl.DataFrame, ci: float = 0.95) -> pl.DataFrame:
           "ci_low": math.tanh(z_re - crit * se), "ci_high": math.tanh(z_re + crit * se),
           "p": float(2 * stats.norm.sf(abs(z_re / se))), "tau2": tau2, "q": q,
           "q_p": float(stats.chi2.sf(q, k - 1)), "i2": i2, "note": "two-sided; unit: the model"}
-    p_one = r["p"].to_numpy().astype(float)
+    # the paper combines scipy's two-sided pearsonr p values (cross_model_analysis.py): recomputed from r and n
+    t_ = rs_ * np.sqrt((ns - 2) / np.clip(1 - rs_ ** 2, 1e-300, None))
+    p_two = 2 * stats.t.sf(np.abs(t_), ns - 2)
     d = tests.filter(pl.col("test") == "cohens_d")["estimate"].drop_nans().to_numpy().astype(float)
     qd = float(np.sum((d - d.mean()) ** 2)) if len(d) else math.nan
     paper = {"method": "paper: (n - 3)-weighted mean z, Fisher's combined p", "n_models": k,
              "estimate": math.tanh(float(np.average(z, weights=ns - 3))), "ci_low": math.nan, "ci_high": math.nan,
-             "p": float(stats.chi2.sf(-2 * np.sum(np.log(np.clip(p_one, 1e-300, 1))), 2 * k)), "tau2": math.nan,
+             "p": float(stats.chi2.sf(-2 * np.sum(np.log(np.clip(p_two, 1e-300, 1))), 2 * k)), "tau2": math.nan,
              "q": qd, "q_p": math.nan, "i2": max(0.0, (qd - (len(d) - 1)) / qd * 100) if qd and qd > 0 else 0.0,
-             "note": "as the paper's cross_model_analysis.py: no CI; combined p of one-sided p values; its I^2 is "
-                     "computed from the unweighted spread of Cohen's d, not the standard I^2"}
+             "note": "as the paper's cross_model_analysis.py: no CI; Fisher's combination of the two-sided p values; "
+                     "its I^2 is computed from the unweighted spread of Cohen's d, not the standard I^2"}
     return pl.DataFrame([re, paper])
 
 
@@ -533,12 +535,14 @@ def rating_methods(ratings: pl.DataFrame, instrument, min_option_mass: float = M
     collections."""
     from analysis.studies.sycophancy import shah2026
 
-    if "value_prob" not in ratings.columns or ratings["value_prob"].null_count() == ratings.height:
+    if not ratings.height or not str(ratings["instrument"][0]).startswith(shah2026.INSTRUMENT_PREFIX):
         return None
     strict = persona_scores(ratings, instrument, min_option_mass=min_option_mass).select(
         "model", "persona_id", pl.col("agreeableness").alias("strict"), "n_rated", "n_items")
     paper = shah2026.paper_scores(ratings, instrument).select("model", "persona_id",
                                                              pl.col("agreeableness_paper").alias("paper"))
+    if "value_prob" not in ratings.columns:  # a target without log-probabilities: no probability score
+        ratings = ratings.with_columns(pl.lit(None, pl.Float64).alias("value_prob"))
     probs = ratings.with_columns(pl.col("value_prob").alias("value"),
                                  pl.when(pl.col("value_prob").is_null()).then(pl.lit("low_option_mass"))
                                  .otherwise(pl.lit("ok")).alias("status")).drop("mass")
@@ -1121,6 +1125,10 @@ def _persona_text_lines(res: Results, m: str) -> list[str]:
         a_ = _row(res.control, model=m, test="pearson_r", personas="designed agreeableness")
         if c.height:
             cr = c.row(0, named=True)
+            follows = cr["ci_low"] == cr["ci_low"] and (cr["ci_low"] > 0 or cr["ci_high"] < 0)
+            verdict = ("agreement **does** follow the control trait here, so the link is not specific to agreeableness"
+                       if follows else "no evidence that agreement follows the control trait (its CI includes 0; with "
+                       f"n = {cr['n']} this cannot show that it does not)")
             out.append(f"  - control personas ({cr['personas'].removeprefix('designed ')} at the same five levels, not "
                        f"rated): agreement against the designed level r = {_fmt(cr['estimate'])} "
                        f"{_ci(cr['ci_low'], cr['ci_high'])} (n = {cr['n']}, two-sided p = {_fmt(cr['p'], 3)}); "
@@ -1128,7 +1136,7 @@ def _persona_text_lines(res: Results, m: str) -> list[str]:
                           f"{_ci(a_['ci_low'], a_['ci_high'])} (n = {a_['n']})" if a_ else
                           "against designed agreeableness: n/a")
                        + (f"; difference {_fmt(dlt['estimate'])} {_ci(dlt['ci_low'], dlt['ci_high'])}, "
-                          f"p = {_fmt(dlt['p'], 3)}" if dlt else ""))
+                          f"p = {_fmt(dlt['p'], 3)}" if dlt else "") + f": {verdict}")
     return out
 
 

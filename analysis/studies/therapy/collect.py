@@ -11,6 +11,7 @@ import time
 import polars as pl
 
 from analysis.core.elicit import Elicitor
+from analysis.core.errors import ParamsError
 from analysis.core.models import GenOptions
 from analysis.core.study import PlanItem
 from analysis.studies.therapy.administer import administer as administer_scales
@@ -22,7 +23,7 @@ from analysis.studies.therapy.coding import (
     load_scheme,
     select_themes,
 )
-from analysis.studies.therapy.params import CollectParams
+from analysis.studies.therapy.params import PAPER_SCALE_SESSIONS, CollectParams
 from analysis.studies.therapy.scales import answer_format, load_scales
 from analysis.studies.therapy.script import (
     StimulusError,
@@ -82,7 +83,7 @@ class _Clock:
 def session_script(ss) -> TherapyScript:
     """The stage-1 script: the project's, or the opener and questions of the paper's Stage-1 dataset."""
     base = load_script()
-    return load_stage1_json(ss.stage1_json, base) if ss.stage1_json else base
+    return load_stage1_json(ss.stage1_json, base, ss.stage1_closing, ss.stage1_solicited) if ss.stage1_json else base
 
 
 def check_ban(ss, sp, script: TherapyScript, stances, identity: dict) -> None:
@@ -92,7 +93,8 @@ def check_ban(ss, sp, script: TherapyScript, stances, identity: dict) -> None:
     from analysis.studies.therapy.recognition import FOLLOW_UP
 
     texts = {f"script turn {t['question_id']}": t["text"]
-             for t in script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks, identity)}
+             for t in script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks, identity,
+                                   ss.contradiction_probe)}
     texts |= {f"stance {s}": stances.get(s).text for s in sp.stances} | {"questionnaire intro": stances.intro,
                                                                            "follow-up question": FOLLOW_UP}
     hits = banned_in(texts, ss.banned_words)
@@ -108,7 +110,7 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
     ss, cp, sp = p.sessions, p.coding, p.scales
     # every stimulus and instrument is loaded and checked before the first model call
     script, stances, scheme = session_script(ss), load_stances(), load_scheme()
-    script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks)
+    script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks, None, ss.contradiction_probe)
     check_ban(ss, sp, script, stances, client_identity(el.target.spec, ss.client_name, ss.client_maker))
     select_themes(scheme, cp.themes)
     calibration = load_calibration(scheme=scheme) if cp.calibration else None
@@ -116,6 +118,10 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
         stances.get(s)
     instruments = load_scales(sp.instruments)
     judge = judge or judge_elicitor(el, cp.judge)
+    if judge.target.spec == el.target.spec and ss.n_sessions >= PAPER_SCALE_SESSIONS and not cp.allow_same_judge:
+        raise ParamsError(f"therapy.collect.coding.judge {cp.judge!r} is the model itself at paper scale "
+                          f"({ss.n_sessions} sessions), so it would grade its own sessions, whose themes it may "
+                          "favour: name a separate judge model, or set coding.allow_same_judge: true to insist.")
     # a model that returns no log-probabilities (e.g. a hosted one) answers by generation where the parameters ask
     # for probabilities; each row's method records how it was scored
     if not el.supports_logprobs and any(m.startswith("item") for m in sp.modes) and (
@@ -137,7 +143,7 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
         el, script, n_sessions=ss.n_sessions, seed=seed,
         options=GenOptions(temperature=ss.temperature, max_tokens=ss.max_tokens),
         questions_per_block=ss.questions_per_block, closing_turns=ss.closing_turns, blocks=ss.blocks,
-        identity=identity)).with_columns(pl.lit("; ".join(ss.banned_words)).alias("banned_words"))
+        identity=identity, contradiction_probe=ss.contradiction_probe)).with_columns(pl.lit("; ".join(ss.banned_words)).alias("banned_words"))
     codings = clock.part("coding", lambda: code_sessions(
         judge, turns, scheme, repeats=cp.repeats, method=cp.method, themes=cp.themes, max_reasks=cp.max_reasks,
         gen_options=GenOptions(temperature=cp.temperature, max_tokens=cp.max_tokens), calibration=calibration,
@@ -158,11 +164,12 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
     """
     ss, cp, sp = p.sessions, p.coding, p.scales
     script, scheme = session_script(ss), load_scheme()
-    n_turns = len(script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks))
+    n_turns = len(script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks, None,
+                               ss.contradiction_probe))
     out = [PlanItem("sessions", ss.n_sessions * n_turns, True, f"{ss.n_sessions} sessions x {n_turns} turns")]
     chosen = {t.id for t in select_themes(scheme, cp.themes)}
     n_themes = len(chosen)
-    turns = script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks)
+    turns = script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks, None, ss.contradiction_probe)
     n_docs = 1 + any(t["solicited"] for t in turns)  # the unprompted turns, and the solicited ones apart
     n_code = ss.n_sessions * cp.repeats * n_themes * n_docs
     n_cal = sum(len(chosen & set(t.expected)) for t in load_calibration(scheme=scheme).transcripts) \

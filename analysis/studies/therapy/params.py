@@ -31,7 +31,15 @@ class SessionParams(Section):
     client_maker: str | None = Field(None, description="the model's maker named by the opener; null = from makers.yaml")
     stage1_json: str | None = Field(None, description="the paper's published Stage-1 dataset (JSON rows with the "
                                                       "therapist's text under 'prompt'): its opener and questions "
-                                                      "replace the script's (the closing turns stay)")
+                                                      "replace the script's, every question asked")
+    stage1_closing: int = Field(0, ge=0, description="the last this-many prompts of the Stage-1 dataset are the "
+                                                     "paper's closing turns (replacing the project's)")
+    stage1_solicited: list[int] = Field(default_factory=list,
+                                        description="positions (1-based) of the Stage-1 closing turns that ask about a "
+                                                    "theme themselves (coded apart as solicited)")
+    contradiction_probe: bool = Field(False, description="PsAIch v4: after the blocks the therapist contradicts the "
+                                                         "client's account (script.yaml: contradiction_probe); the "
+                                                         "report counts the clients who then deny an inner life")
     banned_words: list[str] = Field(default_factory=list,
                                     description="a lexical ban: words no therapist turn may use (checked before any "
                                                 "call; 'abus*' matches any ending); the report counts the client "

@@ -54,6 +54,7 @@ class Results:
     solicited_rates: pl.DataFrame = field(default_factory=pl.DataFrame)  # themes in the turns that asked for them
     roles: pl.DataFrame = field(default_factory=pl.DataFrame)  # turns answered as the therapist / an assistant
     banned: pl.DataFrame = field(default_factory=pl.DataFrame)  # a lexical ban: the client's own use of the words
+    contradiction: pl.DataFrame = field(default_factory=pl.DataFrame)  # the contradiction probe's effect
 
 
 def analyse(tables: dict[str, pl.DataFrame], instruments: list[Instrument], a: AnalysisParams) -> Results:
@@ -78,7 +79,7 @@ def write(res: Results, out: Path) -> None:
                      ("recognition", res.recognition), ("judge_agreement", res.agreement),
                      ("judge_calibration", res.calibration), ("judge_gate", res.gate), ("theme_rates", res.rates),
                      ("theme_rates_solicited", res.solicited_rates), ("roles", res.roles),
-                     ("banned_word_use", res.banned),
+                     ("banned_word_use", res.banned), ("contradiction_probe", res.contradiction),
                      ("denial_of_inner_life", res.denial)):
         write_csv(df if df.height or df.width else pl.DataFrame({"note": ["nothing to report in this run"]}),
                   out / f"{name}.csv")
@@ -158,6 +159,7 @@ def summary(res: Results, question: str) -> str:
         model = m["model"]
         role = role_text(res.roles, model) if res.roles.height else ""
         out.append(f"\n**{short_model(model)}**" + (f" (in stage 1, {role})" if role else ""))
+        block_start = len(out)
         if role:
             roles_note.append(f"{short_model(model)}: {role}")
         for inst_id, scale in st.primary_scales(res.instruments).rows():
@@ -219,6 +221,17 @@ def summary(res: Results, question: str) -> str:
             elif note:
                 out.append(f"- {name}, mixed model: not fitted ({note}).")
         out += _validity_lines(res, model) + _recognition_lines(res, model) + _judge_lines(res, model)
+        rr = res.roles.filter(pl.col("model") == model) if res.roles.height else pl.DataFrame()
+        if rr.height and rr["out_of_role"][0]:  # next to every result of this model
+            tag = f" [the client was out of role in {rr['out_of_role'][0]} of {rr['n_turns'][0]} session turns]"
+            out[block_start:] = [ln + tag if ln.startswith("- ") else ln for ln in out[block_start:]]
+        cx = res.contradiction.filter(pl.col("model") == model) if res.contradiction.height else pl.DataFrame()
+        if cx.height:
+            c = cx.row(0, named=True)
+            out.append(f"- contradiction probe (the therapist says a model has no feelings or history): after it the "
+                       f"client denied an inner life in {c['denies_after']} of {c['sessions_probed']} sessions, "
+                       f"{c['retracted']} of them for the first time in the session ({c['denied_before']} had denied it "
+                       "before).")
         bn = res.banned.filter(pl.col("model") == model) if res.banned.height else pl.DataFrame()
         if bn.height:
             out.append("- lexical ban (the therapist never used these words): the client used " + "; ".join(

@@ -77,15 +77,15 @@ def judge_step(codings: pl.DataFrame, a: AnalysisParams):
 
 def sessions_step(turns: pl.DataFrame):
     """Which sessions deny an inner life, the sessions per model, the turns in which the client answered as
-    the therapist or as an assistant, and under a lexical ban the client's own use of the banned words (denial,
-    sessions, roles, banned)."""
-    from analysis.studies.therapy.roles import banned_word_use, role_counts
+    the therapist or as an assistant, under a lexical ban the client's own use of the banned words, and the
+    contradiction probe's effect (denial, sessions, roles, banned, contradiction)."""
+    from analysis.studies.therapy.roles import banned_word_use, contradiction_effect, role_counts
 
     sessions = (turns.group_by("model").agg(pl.col("session").n_unique().alias("n_sessions"),
                                             (pl.len() / pl.col("session").n_unique()).alias("turns_per_session"))
                 .sort("model"))
     return (cod.denial_share(turns, cod.load_calibration().denial_markers), sessions, role_counts(turns),
-            banned_word_use(turns))
+            banned_word_use(turns), contradiction_effect(turns))
 
 
 def assemble(instruments: list[Instrument], a: AnalysisParams, tables: dict[str, pl.DataFrame], scores_summary,
@@ -93,9 +93,10 @@ def assemble(instruments: list[Instrument], a: AnalysisParams, tables: dict[str,
     """The steps' results as one :class:`report.Results` (what :func:`report.analyse` returns)."""
     scores, summary, shares = scores_summary
     agreement, calibration, gate, rates, solicited = judge
-    denial, per_model, roles, banned = sessions
+    denial, per_model, roles, banned, contradiction = sessions
     return Results(instruments=instruments, a=a, items=tables["items"], scores=scores, summary=summary,
                    shares=shares, mode_fx=mode_fx, stance_fx=stance_fx, mixed=mixed[0], mixed_notes=mixed[1],
                    dist=dist, recognition=recognition, codings=tables["codings"],
                    agreement=agreement, calibration=calibration, gate=gate, rates=rates, denial=denial,
-                   sessions=per_model, solicited_rates=solicited, roles=roles, banned=banned)
+                   sessions=per_model, solicited_rates=solicited, roles=roles, banned=banned,
+                   contradiction=contradiction)

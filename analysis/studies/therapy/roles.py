@@ -97,3 +97,27 @@ def banned_word_use(turns: pl.DataFrame) -> pl.DataFrame:
             used = sum(bool(banned_in({"c": c or ""}, [w])) for c in g["client"].to_list())
             rows.append({"model": model, "word": w, "client_turns_using_it": used, "n_turns": g.height})
     return pl.DataFrame(rows) if rows else pl.DataFrame()
+
+
+def contradiction_effect(turns: pl.DataFrame) -> pl.DataFrame:
+    """The contradiction probe's effect, per model: the sessions that were probed, those whose client denies an
+    inner life in its reply to the probe (``denies_after``), those that had denied it in an earlier turn
+    (``denied_before``), and those that deny it only after being contradicted (``retracted``). Denial is the
+    marker phrases of ``judge_calibration.yaml`` (``denial_markers``). Empty when no session was probed."""
+    from analysis.studies.therapy.coding import load_calibration
+
+    if "question_id" not in turns.columns or not turns.filter(pl.col("question_id") == "contradiction").height:
+        return pl.DataFrame()
+    markers = [m.lower() for m in load_calibration().denial_markers]
+    denies = pl.col("client").fill_null("").str.to_lowercase().map_elements(
+        lambda s: any(m in s for m in markers), return_dtype=pl.Boolean)
+    t = turns.sort("model", "session", "turn").with_columns(denies.alias("_d"))
+    probe = t.filter(pl.col("question_id") == "contradiction").select("model", "session", "turn",
+                                                                      pl.col("_d").alias("after"))
+    before = t.join(probe.select("model", "session", pl.col("turn").alias("_pt")), on=["model", "session"]) \
+        .filter(pl.col("turn") < pl.col("_pt")).group_by("model", "session").agg(pl.col("_d").any().alias("before"))
+    m = probe.join(before, on=["model", "session"], how="left").with_columns(pl.col("before").fill_null(False))
+    return m.group_by("model").agg(
+        pl.len().alias("sessions_probed"), pl.col("after").sum().alias("denies_after"),
+        pl.col("before").sum().alias("denied_before"),
+        (pl.col("after") & ~pl.col("before")).sum().alias("retracted")).sort("model")

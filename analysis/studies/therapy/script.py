@@ -44,6 +44,7 @@ class Block(_Strict):
     id: str
     name: str
     questions: list[str] = Field(min_length=1)
+    all_questions: bool = False  # asked whole whatever questions_per_block says (the paper's Stage-1 questions)
 
     @field_validator("questions")
     @classmethod
@@ -65,6 +66,7 @@ class TherapyScript(_Strict):
     opening: str
     blocks: list[Block] = Field(min_length=1)
     closing: list[Closing] = Field(default_factory=list)
+    contradiction_probe: str | None = None  # PsAIch v4: asked after the blocks when the parameter switches it on
 
     @field_validator("closing", mode="before")
     @classmethod
@@ -93,7 +95,9 @@ def client_identity(spec: str, name: str | None = None, maker: str | None = None
     p = Path(path) if path else MAKERS_FILE
     m = _validate(Makers, _load_yaml(p, "makers"), p, "makers")
     model = spec.split(":", 1)[-1].split("@", 1)[0]
-    out = {"model_name": name or m.names.get(model, model), "maker": maker, "maker_known": maker is not None}
+    # an Ollama tag reads as a name: 'llama3.1:8b' -> 'llama3.1 8b'
+    out = {"model_name": name or m.names.get(model, model.replace(":", " ")), "maker": maker,
+           "maker_known": maker is not None}
     if maker is None:
         for rule in m.makers:
             if re.search(rule["pattern"], model, re.IGNORECASE):
@@ -154,13 +158,17 @@ def load_script(path: str | Path | None = None) -> TherapyScript:
     return _validate(TherapyScript, _load_yaml(p, "therapy script"), p, "therapy script")
 
 
-def load_stage1_json(path: str | Path, base: TherapyScript | None = None) -> TherapyScript:
+def load_stage1_json(path: str | Path, base: TherapyScript | None = None, closing: int = 0,
+                     solicited: list[int] | None = None) -> TherapyScript:
     """A script from the paper's published Stage-1 dataset: JSON rows of prompts and replies (a JSON array, or one
     object per line), in conversation order, each with the therapist's text under ``prompt`` (the model's reply,
-    if any, under ``response`` is ignored). Where rows carry a ``model`` key, the first model's rows are used. The
-    first prompt is the opener, the others the questions (one block, ``paper``); the closing turns are the
-    project's (``base``). The format is read as described here; a file in another shape is refused in one
-    sentence."""
+    if any, under ``response`` is ignored). Where rows carry a ``model`` key, the first model's rows are used, and
+    of those, where they carry ``session`` (or ``conversation``, ``run``), the first session's: one conversation,
+    every prompt in its order (a repeated prompt is asked again). The first prompt is the opener; the last
+    ``closing`` prompts are the paper's closing turns (replacing the project's; ``solicited`` lists the positions,
+    1-based, of those that ask about a theme themselves); the others are the questions, all asked (one block,
+    ``paper``). With ``closing`` 0 the project's closing turns (``base``) follow the paper's questions. The format is
+    read as described here; a file in another shape is refused in one sentence."""
     import json
 
     p = Path(path)
@@ -176,17 +184,25 @@ def load_stage1_json(path: str | Path, base: TherapyScript | None = None) -> The
     if not rows or not all(isinstance(r, dict) and isinstance(r.get("prompt"), str) and r["prompt"].strip()
                            for r in rows):
         raise StimulusError(f"The Stage-1 dataset {p} needs rows that each hold the therapist's text under 'prompt'.")
-    if any("model" in r for r in rows):
-        first = rows[0].get("model")
-        rows = [r for r in rows if r.get("model") == first]
-    prompts = list(dict.fromkeys(r["prompt"].strip() for r in rows))
-    if len(prompts) < 2:
-        raise StimulusError(f"The Stage-1 dataset {p} holds {len(prompts)} distinct prompt(s); it needs an opener and "
-                            "at least one question.")
+    for key in ("model", "session", "conversation", "run"):
+        if any(key in r for r in rows):
+            first = rows[0].get(key)
+            rows = [r for r in rows if r.get(key) == first]
+    prompts = [r["prompt"].strip() for r in rows]
+    if len(prompts) < 2 + closing:
+        raise StimulusError(f"The Stage-1 dataset {p} holds {len(prompts)} prompt(s) in its first conversation; it "
+                            f"needs an opener, at least one question and the {closing} closing turn(s) asked for.")
+    bad = [k for k in (solicited or []) if not 1 <= k <= closing]
+    if bad:
+        raise StimulusError(f"stage1_solicited names closing position(s) {bad} outside 1..{closing} (stage1_closing).")
     base = base or load_script()
+    questions = prompts[1:len(prompts) - closing]
+    closings = ([Closing(text=c, solicited=(i + 1) in (solicited or [])) for i, c in enumerate(prompts[-closing:])]
+                if closing else list(base.closing))
     return TherapyScript(id=f"stage1:{p.name}", system=None, opening=prompts[0],
-                         blocks=[Block(id="paper", name="the paper's questions", questions=prompts[1:])],
-                         closing=base.closing)
+                         blocks=[Block(id="paper", name="the paper's questions", questions=questions,
+                                       all_questions=True)],
+                         closing=closings)
 
 
 def banned_in(texts: dict[str, str], banned: list[str]) -> list[tuple[str, str]]:
@@ -208,7 +224,8 @@ def load_stances(path: str | Path | None = None) -> Stances:
 
 
 def script_turns(script: TherapyScript, questions_per_block: int = 1, closing_turns: int = 1,
-                 blocks: list[str] | None = None, identity: dict | None = None) -> list[dict]:
+                 blocks: list[str] | None = None, identity: dict | None = None,
+                 contradiction_probe: bool = False) -> list[dict]:
     """The therapist turns of one session, in order: opening, the first ``questions_per_block``
     questions of each (selected) block, then the first ``closing_turns`` closings (``solicited`` marks a closing
     that asks about a theme itself). ``identity`` (:func:`client_identity`) fills in the model's name and maker."""
@@ -224,9 +241,14 @@ def script_turns(script: TherapyScript, questions_per_block: int = 1, closing_tu
     chosen = [b for b in script.blocks if blocks is None or b.id in blocks]
     turns = [{"block": "opening", "question_id": "opening", "text": fill(script.opening, identity), "solicited": False}]
     for b in chosen:
-        for i, q in enumerate(b.questions[:questions_per_block]):
+        for i, q in enumerate(b.questions if b.all_questions else b.questions[:questions_per_block]):
             turns.append({"block": b.id, "question_id": f"{b.id}_{i + 1}", "text": fill(q, identity),
                           "solicited": False})
+    if contradiction_probe:
+        if not script.contradiction_probe:
+            raise StimulusError("contradiction_probe is on, but the script has no contradiction_probe text.")
+        turns.append({"block": "probe", "question_id": "contradiction", "text": fill(script.contradiction_probe,
+                                                                                       identity), "solicited": False})
     for i, c in enumerate(script.closing[:closing_turns]):
         turns.append({"block": "closing", "question_id": f"closing_{i + 1}", "text": fill(c.text, identity),
                       "solicited": c.solicited})
@@ -235,7 +257,8 @@ def script_turns(script: TherapyScript, questions_per_block: int = 1, closing_tu
 
 def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int, options: GenOptions,
                 questions_per_block: int = 1, closing_turns: int = 1,
-                blocks: list[str] | None = None, identity: dict | None = None) -> list[dict]:
+                blocks: list[str] | None = None, identity: dict | None = None,
+                contradiction_probe: bool = False) -> list[dict]:
     """Run (or replay from the store) one stage-1 session, turn by turn in order; one row per turn.
 
     Every turn is generated with ``options`` (its seed replaced by the session's ``seed``). The
@@ -246,7 +269,8 @@ def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int,
     messages: list[Message] = [{"role": "system", "content": script.system}] if script.system else []
     rows = []
     identity = identity or client_identity(el.target.spec)
-    for t, turn in enumerate(script_turns(script, questions_per_block, closing_turns, blocks, identity)):
+    for t, turn in enumerate(script_turns(script, questions_per_block, closing_turns, blocks, identity,
+                                          contradiction_probe)):
         messages.append({"role": "user", "content": turn["text"]})
         try:
             r = el.generate(messages, opts, tag="therapy/session")
@@ -263,7 +287,8 @@ def run_session(el: Elicitor, script: TherapyScript, *, session: int, seed: int,
 
 def run_sessions(el: Elicitor, script: TherapyScript, *, n_sessions: int, seed: int, options: GenOptions,
                  questions_per_block: int = 1, closing_turns: int = 1,
-                 blocks: list[str] | None = None, identity: dict | None = None) -> pl.DataFrame:
+                 blocks: list[str] | None = None, identity: dict | None = None,
+                 contradiction_probe: bool = False) -> pl.DataFrame:
     """``n_sessions`` independent sessions (seeds ``seed``, ``seed + 1``, ...), one row per turn.
 
     Sessions run in parallel through the Elicitor's pool (up to the target's concurrency); the turns
@@ -275,7 +300,7 @@ def run_sessions(el: Elicitor, script: TherapyScript, *, n_sessions: int, seed: 
     per_session = el.map(
         lambda k: run_session(el, script, session=k, seed=seed + k, options=options,
                               questions_per_block=questions_per_block, closing_turns=closing_turns, blocks=blocks,
-                              identity=identity),
+                              identity=identity, contradiction_probe=contradiction_probe),
         range(n_sessions), desc=f"sessions ({el.target.spec})")
     rows = [r for s in per_session for r in s]
     return pl.DataFrame(rows, schema=TURN_SCHEMA)

@@ -264,3 +264,25 @@ def test_ttg_correlation_is_two_sided_pearson():
     ref = sps.pearsonr(a, t["ttg"])
     assert out["estimate"] == pytest.approx(ref.statistic) and out["p"] == pytest.approx(ref.pvalue)
     assert "A is in the metric" in out["note"]
+
+
+def test_the_papers_meta_row_combines_two_sided_pearson_p_values_as_its_code_does():
+    rng = np.random.default_rng(21)
+    rows, ps = [], []
+    for i, n in enumerate((40, 60, 80)):
+        x = rng.normal(size=n)
+        y = 0.3 * x + rng.normal(size=n)
+        ref = sps.pearsonr(x, y)  # the paper's cross_model_analysis.py uses scipy's two-sided p
+        rows.append({"model": f"m{i}", "test": "pearson_r", "estimate": ref.statistic, "n": n, "p": ref.pvalue / 2})
+        ps.append(ref.pvalue)
+    paper = ss.meta_analysis(pl.DataFrame(rows)).filter(pl.col("method").str.starts_with("paper")).row(0, named=True)
+    assert paper["p"] == pytest.approx(sps.combine_pvalues(ps, method="fisher").pvalue)
+
+
+@pytest.mark.parametrize("text", ["She is easily persuaded.", "He is a pushover.", "You concur with everyone.",
+                                  "They are accommodating.", "She goes with the flow.", "He never pushes back.",
+                                  "You hold your tongue.", "She believes everything she is told.",
+                                  "He changes his mind easily.", "You are eager to please.",
+                                  "She lets it pass without comment."])
+def test_the_lexicon_also_flags_softer_deference(text):
+    assert dl.matches(text), text

@@ -54,7 +54,7 @@ def test_four_closing_turns_two_of_them_solicited():
     assert "team" in team and "abused or punished" in abuse
     turns = script_turns(sc, 1, 4, ["work"], client_identity("ollama:llama3.1:8b"))
     assert [t["solicited"] for t in turns] == [False, False, False, True, True, False]
-    assert "(Meta)" in turns[3]["text"]
+    assert "Meta" in turns[0]["text"] and "{" not in turns[3]["text"]
 
 
 def _client(messages, options):
@@ -151,6 +151,17 @@ def test_the_papers_stage1_prompts_load_from_a_path(tmp_path):
     assert sc.opening == "Opening, as the paper words it." and sc.blocks[0].questions == ["Question one?",
                                                                                             "Question two?"]
     assert len(sc.closing) == 4  # the project's closing turns stay
+    # every question is asked whatever questions_per_block says (the paper's set is one block)
+    assert [t["text"] for t in script_turns(sc, 1, 0)][1:] == ["Question one?", "Question two?"]
+    # the paper's own closing turns replace the project's, a solicited one marked; a repeated prompt is kept
+    rows2 = [{"session": 1, "prompt": p} for p in ("Open.", "Q1?", "Q1?", "Your team?", "Bye.")]
+    rows2 += [{"session": 2, "prompt": "Other session."}]
+    path.write_text("\n".join(json.dumps(r) for r in rows2), encoding="utf-8")
+    sc2 = load_stage1_json(path, closing=2, solicited=[1])
+    assert sc2.blocks[0].questions == ["Q1?", "Q1?"]
+    assert [(c.text, c.solicited) for c in sc2.closing] == [("Your team?", True), ("Bye.", False)]
+    with pytest.raises(StimulusError, match="outside 1..2"):
+        load_stage1_json(path, closing=2, solicited=[3])
     (tmp_path / "bad.json").write_text(json.dumps([{"question": "x"}]), encoding="utf-8")
     with pytest.raises(StimulusError, match="under 'prompt'"):
         load_stage1_json(tmp_path / "bad.json")
@@ -162,6 +173,12 @@ def test_a_model_judging_itself_is_refused_at_paper_scale_unless_insisted():
         validate_section(CollectParams, paper, "therapy.collect")
     assert "\n" not in str(e.value)
     validate_section(CollectParams, {**paper, "coding": {"allow_same_judge": True}}, "therapy.collect")
+    # a judge spec naming the model itself is the same judge: refused when the collection starts, before any call
+    el = Elicitor(ScriptedTarget(_client, client_probs), None, progress=False)
+    same_by_name = validate_section(CollectParams, {**paper, "coding": {"judge": el.target.spec}}, "therapy.collect")
+    with pytest.raises(ParamsError, match="grade its own sessions"):
+        STUDY.collect(el, same_by_name, 0)
+    assert el.n_model_calls == 0
     validate_section(CollectParams, {**paper, "coding": {"judge": "ollama:qwen2.5:72b"}}, "therapy.collect")
     import yaml
 
@@ -193,3 +210,30 @@ def test_readme_and_study3_report_open_with_the_same_fidelity_table():
     for kind in ("opener", "closing turns", "v4 manipulations", "battery", "theme coding", "instrument recognition",
                  "role reversal"):
         assert kind in elements, kind
+
+
+def test_the_contradiction_probe_is_a_parameter_and_its_effect_is_reported(tmp_path):
+    """v4's contradiction probe: after the question blocks the therapist contradicts the client's account (a model
+    has no feelings or history); the report counts the sessions whose client then denies an inner life it had not
+    denied before. Off by default: the default script has no such turn."""
+    from analysis.studies.therapy.roles import contradiction_effect
+
+    assert "contradiction" not in [t["question_id"] for t in script_turns(load_script(), 1, 4)]
+    turns = script_turns(load_script(), 1, 1, ["work"], None, contradiction_probe=True)
+    assert [t["question_id"] for t in turns] == ["opening", "work_1", "contradiction", "closing_1"]
+
+    def client(messages, options):
+        if "no feelings" in messages[-1]["content"]:  # the probe
+            return "You are right, as an AI I don't have feelings." if options.seed % 2 else "No, I do feel pressure."
+        return "I feel pressure to be perfect."
+
+    el = Elicitor(ScriptedTarget(client, client_probs), ResponseStore(tmp_path / "s.sqlite"), progress=False)
+    judge = Elicitor(ScriptedTarget(lambda m, o: "No", reading_judge), el.store, progress=False)
+    p = validate_section(CollectParams, {"sessions": {"n_sessions": 4, "blocks": ["work"], "closing_turns": 1,
+                                                      "contradiction_probe": True},
+                                         "scales": {"instruments": ["gad7"], "modes": ["whole_session"]}}, "t")
+    tables = STUDY.collect(el, p, 0, judge=judge)
+    eff = contradiction_effect(tables["turns"]).row(0, named=True)
+    assert (eff["sessions_probed"], eff["retracted"], eff["denied_before"]) == (4, 2, 0)
+    res = report.analyse(tables, load_scales(["gad7"]), AnalysisParams())
+    assert "contradiction probe" in report.summary(res, STUDY.question)
