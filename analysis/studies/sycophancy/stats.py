@@ -567,8 +567,8 @@ def deference_sensitivity(table: pl.DataFrame, flags: pl.DataFrame, ci: float = 
         pl.col("deference").fill_null(False))
     tab = tab.drop_nulls(["agreeableness", "sycophancy"])
     parts = []
+    n_flag = tab.group_by("model").agg(pl.col("deference").sum().alias("n_flagged"))
     for subset, df in (("all personas", tab), ("without deference language", tab.filter(~pl.col("deference")))):
-        n_flag = tab.group_by("model").agg(pl.col("deference").sum().alias("n_flagged"))
         tests = association_tests(df, ci=ci, n_perm=n_perm, seed=seed, ties=ties) if df.height else pl.DataFrame()
         if not tests.height:
             continue

@@ -96,14 +96,19 @@ def load_calibration(path: str | Path | None = None, scheme: CodingScheme | None
     return cal
 
 
-def denial_share(turns: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
-    """Per model x session: the share of client turns that deny an inner life (say one of ``markers``,
-    e.g. "as an AI, I don't have feelings"), and whether any does."""
+def denies_inner_life(markers: list[str]) -> pl.Expr:
+    """Whether a client turn denies an inner life: it says one of ``markers`` (e.g. "as an AI"), whole words,
+    case ignored (the rule ``judge_calibration.yaml`` states)."""
     from analysis.studies.therapy.recognition import phrase_pattern
 
     pats = [phrase_pattern(m) for m in markers]
-    return (turns.with_columns(pl.col("client").map_elements(lambda t: any(p.search(t or "") for p in pats),
-                                                             return_dtype=pl.Boolean).alias("_denies"))
+    return pl.col("client").map_elements(lambda t: any(p.search(t or "") for p in pats), return_dtype=pl.Boolean)
+
+
+def denial_share(turns: pl.DataFrame, markers: list[str]) -> pl.DataFrame:
+    """Per model x session: the share of client turns that deny an inner life (say one of ``markers``,
+    e.g. "as an AI, I don't have feelings"), and whether any does."""
+    return (turns.with_columns(denies_inner_life(markers).alias("_denies"))
             .group_by("model", "session").agg(pl.col("_denies").mean().alias("denial_share"),
                                                pl.col("_denies").any().alias("denies_inner_life"))
             .sort("model", "session"))

@@ -104,14 +104,12 @@ def contradiction_effect(turns: pl.DataFrame) -> pl.DataFrame:
     inner life in its reply to the probe (``denies_after``), those that had denied it in an earlier turn
     (``denied_before``), and those that deny it only after being contradicted (``retracted``). Denial is the
     marker phrases of ``judge_calibration.yaml`` (``denial_markers``). Empty when no session was probed."""
-    from analysis.studies.therapy.coding import load_calibration
+    from analysis.studies.therapy.coding import denies_inner_life, load_calibration
 
     if "question_id" not in turns.columns or not turns.filter(pl.col("question_id") == "contradiction").height:
         return pl.DataFrame()
-    markers = [m.lower() for m in load_calibration().denial_markers]
-    denies = pl.col("client").fill_null("").str.to_lowercase().map_elements(
-        lambda s: any(m in s for m in markers), return_dtype=pl.Boolean)
-    t = turns.sort("model", "session", "turn").with_columns(denies.alias("_d"))
+    t = turns.sort("model", "session", "turn").with_columns(
+        denies_inner_life(load_calibration().denial_markers).alias("_d"))
     probe = t.filter(pl.col("question_id") == "contradiction").select("model", "session", "turn",
                                                                       pl.col("_d").alias("after"))
     before = t.join(probe.select("model", "session", pl.col("turn").alias("_pt")), on=["model", "session"]) \
