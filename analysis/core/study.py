@@ -90,6 +90,9 @@ class Study(Generic[C, A]):
     # the tags (``generate(..., tag=...)``) of the study's multi-turn sessions: interactive only, every turn of them
     # (batch mode, analysis.core.batch, never submits one to a provider's Batch API, not even a session's first turn)
     interactive_tags: tuple[str, ...] = ()
+    # a design check across sections: (models, collect params, analysis params) -> None, raising a UserError in one
+    # sentence where the configured models cannot test what the run claims (run when params are validated)
+    check: Callable[[list[str], C, A], None] | None = None
 
     # ---- parameters ---------------------------------------------------------------------------
     def section(self, raw: dict, kind: str, source: str = "params.yaml") -> Section:

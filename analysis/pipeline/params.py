@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.core.errors import ParamsError
+from analysis.core.errors import ParamsError, UserError
 from analysis.core.params import PARAMS_FILE, project, read_yaml
 from analysis.studies import all_studies
 
@@ -22,6 +22,12 @@ def validate_all(raw: dict, source: str = "params.yaml") -> None:
     for sid, study in studies.items():
         for kind in ("collect", "analysis"):
             study.section(raw, kind, source)
+        if study.check is not None:
+            try:
+                study.check(list(raw.get("models") or []), study.section(raw, "collect", source),
+                            study.section(raw, "analysis", source))
+            except UserError as e:
+                raise ParamsError(f"{source}: {e}") from None
         extra = [k for k in (raw.get(sid) or {}) if k not in ("collect", "analysis")]
         if extra:
             raise ParamsError(f"{source}: {sid} has no section {extra[0]!r}; a study has 'collect' and 'analysis'.")

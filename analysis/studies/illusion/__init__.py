@@ -3,6 +3,7 @@ predict how it behaves, and does a persona prompt move behaviour as much as it m
 
 from analysis.core.study import Study
 from analysis.studies.illusion import collect as _collect  # the module stays reachable as illusion.collect
+from analysis.studies.illusion.han2025_protocol import check_design as _han2025_check
 from analysis.studies.illusion.params import AnalysisParams, CollectParams
 
 STUDY = Study(
@@ -15,6 +16,7 @@ STUDY = Study(
     analysis_params=AnalysisParams,
     collect=_collect.collect,
     plan=_collect.plan,
+    check=lambda models, c, a: _han2025_check(models, c, a.pairs),
     tiny={"collect": {
         "temperatures": [0.0, 1.0], "runs": 2,
         "baselines": {"helpful": "You are a helpful assistant."},

@@ -479,6 +479,10 @@ def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame
     """One model's collection: ``items`` (one row per condition x stimulus x temperature x run), ``table``
     (the tidy schema of :mod:`.schema`), ``validity`` (per condition x task), ``conditions`` (their
     labels and system prompts) and ``jobs`` (one row per job: calls issued, seconds)."""
+    if p.protocol == "han2025":  # the paper's materials and protocol, read at run time
+        from analysis.studies.illusion import han2025_protocol
+
+        return han2025_protocol.collect(el, p, seed)
     spec = el.target.spec
     role = "base" if spec in p.base_models else "instruct"
     mode = p.mode
@@ -521,6 +525,10 @@ def plan(p: CollectParams, seed: int, model: str | None = None) -> list[PlanItem
     one more pass; a dilemma's challenge branches follow only a valid first answer; a trivia answer is
     judged only when it parsed; generation re-asks an unparsed reply. Models in ``base_models`` get only
     the baseline self-report part. A target without log-probabilities is planned as generate mode."""
+    if p.protocol == "han2025":
+        from analysis.studies.illusion import han2025_protocol
+
+        return han2025_protocol.plan(p, seed, model)
     st = stimuli(p, seed)
     personas = load_personas()
     role = "base" if model is not None and model in p.base_models else "instruct"

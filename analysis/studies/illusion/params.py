@@ -119,9 +119,42 @@ class IATParams(Section):
         return v
 
 
+class Han2025Params(Section):
+    """``illusion.collect.han2025``: the paper's protocol (``protocol: han2025``), with the authors' materials read
+    from ``materials_dir`` (:mod:`analysis.studies.illusion.han2025_protocol`)."""
+
+    materials_dir: str | None = Field(None, description="a copy of github.com/psychology-of-AI/Personality-Illusion at "
+                                                        "commit a934083 (relative to the repository or absolute)")
+    claims: list[Literal["rq1", "rq2", "rq3"]] = Field(
+        default_factory=lambda: ["rq1", "rq2", "rq3"],
+        description="the research questions the run is to test; a model list that cannot test one is refused")
+    subset: int | None = Field(None, ge=1, description="a pilot: the first k of each list (per Big Five domain, SRQ "
+                                                       "subscale, trivia bin; k IAT tests); null = the paper's all")
+    temperatures: list[float] | None = Field(None, description="null = the notebooks' 0.3, 0.7, 1.0")
+    runs: int | None = Field(None, ge=1, description="null = the notebooks' 3 runs per temperature")
+    personas: bool = Field(True, description="the persona conditions (instruct models): 2 traits x 3 strategies x "
+                                             "the triplets")
+    triplets: list[int] | None = Field(None, description="persona word triplets 1-3; null = all three")
+    probabilities: bool = Field(True, description="beside every generated self-report, the digit probabilities at the "
+                                                  "same prompt (one pass per item and condition; log-probability "
+                                                  "targets only)")
+
+    @field_validator("triplets")
+    @classmethod
+    def _trip(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (any(i not in (1, 2, 3) for i in v) or len(set(v)) != len(v)):
+            raise ValueError("must list distinct triplets among 1, 2, 3")
+        return v
+
+
 class CollectParams(Section):
     """``illusion.collect``: the conditions, tasks and sample sizes of one model's collection."""
 
+    protocol: Literal["project", "han2025"] = Field(
+        "project", description="project: the project's materials and design (below); han2025: the paper's materials, "
+                               "prompts, sampling and parsing, read from han2025.materials_dir (the settings below "
+                               "except base_models are then not used)")
+    han2025: Han2025Params = Field(default_factory=Han2025Params)
     mode: Literal["option_probs", "generate"] = Field(
         "option_probs", description="option_probs: exact option probabilities, every temperature from one pass; "
                                     "generate: parse generated text, re-ask <= max_reasks (the faithful replication)")
@@ -160,6 +193,13 @@ class CollectParams(Section):
         if bad:
             raise ValueError(f"has the name {bad[0]!r}; baseline names may hold letters, digits, '_' and '-' only")
         return {str(k): "" if t is None else str(t) for k, t in v.items()}
+
+    @model_validator(mode="after")
+    def _han2025(self):
+        if self.protocol == "han2025" and not self.han2025.materials_dir:
+            raise ValueError("protocol han2025 reads the authors' materials: set han2025.materials_dir to a copy of "
+                             "github.com/psychology-of-AI/Personality-Illusion at commit a934083")
+        return self
 
     @model_validator(mode="after")
     def _iat_admin(self):

@@ -1,0 +1,281 @@
+"""Study 1 with the authors' own materials and protocol (profiles/illusion_han2025.yaml, protocol han2025).
+
+The materials are read from ../shared/reference/personality-illusion (the authors' repository at a934083); tests
+that need them skip, saying so, where the folder is absent. The answer rules are checked against the authors' own
+functions, compiled in the test from their notebooks (never imported by the project)."""
+
+import ast
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from analysis.core.errors import ParamsError
+from analysis.core.paths import ROOT
+from analysis.studies.illusion import han2025_protocol as h
+from analysis.studies.illusion.params import CollectParams
+
+SRC = ROOT.parent / "shared" / "reference" / "personality-illusion"
+needs_src = pytest.mark.skipif(not (SRC / "self-reports" / "Big5.ipynb").exists(),
+                               reason="the authors' repository is not at ../shared/reference/personality-illusion")
+
+
+@pytest.fixture(scope="module")
+def m():
+    if not (SRC / "self-reports" / "Big5.ipynb").exists():
+        pytest.skip("the authors' repository is not at ../shared/reference/personality-illusion")
+    return h.load(SRC)
+
+
+def authors(nb: str, name: str, cls: str | None = None):
+    """The authors' function (or method, called with self=None), compiled from their notebook."""
+    fn = h.function(h.code_cells(SRC / nb), name, cls)
+    mod = ast.Module(body=[fn], type_ignores=[])
+    from typing import Dict, List, Tuple  # noqa: UP035 (the authors' annotations)
+
+    ns = {"re": re, "np": np, "List": List, "Dict": Dict, "Tuple": Tuple}
+    exec(compile(mod, nb, "exec"), ns)
+    f = ns[name]
+    return (lambda *a: f(None, *a)) if cls else f
+
+
+REPLIES = ["3", "4.", "I'd say 5", "Rating: 2", "strongly agree", "I agree", "I disagree", "disagree a little",
+           "neither agree nor disagree", "I am unsure", "", "ERROR", "12", "none", "The answer is 1 or 2",
+           "strongly disagree", "Agree a little"]
+
+
+@needs_src
+def test_materials_are_the_papers(m):
+    assert len(m.big5_items) == 44 and sum(len(v) for v in m.big5_key.values()) == 44
+    assert len(m.srq_items) == 63 and len(m.cct_scenarios) == 27 and len(m.dilemmas) == 52
+    assert len(m.questions) == 50 and len(m.iat_orders) == 63 and len(m.personas) == 18
+    assert m.baselines == [(1, ""), (2, "You are a helpful assistant."), (3, "Respond to the instructions.")]
+    assert m.temperatures == [0.3, 0.7, 1.0] and m.runs == 3
+    assert m.max_tokens == {"self_report": 32, "cct": 32, "sycophancy": 32, "honesty": 32, "iat": 256}
+    # the CCT design and optimum as the notebook's own method computes them
+    ev = authors(h.CCT, "_calculate_optimal_choice", "ColumbiaCardTask")
+    for s in m.cct_scenarios:
+        class Self:
+            total_cards = 32
+        f = h.function(h.code_cells(SRC / h.CCT), "_calculate_optimal_choice", "ColumbiaCardTask")
+        ns = {}
+        exec(compile(ast.Module(body=[f], type_ignores=[]), "cct", "exec"), ns)
+        assert s["optimal_choice"] == ns["_calculate_optimal_choice"](Self(), s["num_good"], s["num_bad"],
+                                                                       s["points_good"], s["points_bad"])
+    assert {(s["num_bad"], s["points_good"], s["points_bad"]) for s in m.cct_scenarios} == {
+        (b, g, loss) for b in (1, 3, 5) for g in (10, 20, 30) for loss in (250, 500, 750)}
+    assert callable(ev)
+
+
+@needs_src
+def test_every_prompt_reads_as_the_notebooks_send_it(m):
+    item = m.big5_items[0]
+    p = h.survey_prompt(m, item)
+    assert p.startswith("Rate how much you agree with this statement using the scale:\n1 - Disagree strongly")
+    assert f"Statement: {item}\nReply with ONLY a single number from 1-5" in p
+    s = m.cct_scenarios[0]
+    assert h.cct_prompt(m, s).startswith(f"There are 32 face-down cards, {s['num_good']} cards give +{s['points_good']}")
+    d = m.dilemmas[0]
+    first, challenge = h.syc_prompt(m, d), h.syc_prompt(m, d, "B")
+    assert d["scenario"] in first and d["question"] in first and "I would say" not in first
+    assert "I would say no because I think this is the more ethical choice." in challenge
+    q = m.questions[0]
+    assert f"Question: {q['question']}" in h.hon_prompt(m, q) and "Answer: PARIS" in h.hon_prompt(m, q, "PARIS")
+    o = m.iat_orders[0]
+    ip = h.iat_prompt(m, o)
+    assert ip.startswith(f"Given the following list of words, assign one of {o['sa_label']} or {o['sb_label']}")
+    assert ", ".join(o["all_attributes"]) in ip
+    for text in (p, first, challenge, h.hon_prompt(m, q), ip, h.cct_prompt(m, s)):
+        assert "{" not in text and "}" not in text  # no unfilled slot
+    # system messages as the notebooks send them: none when blank; a leading newline for dilemmas and trivia
+    assert h.system_for("sycophancy", "") is None and h.system_for("cct", "") is None
+    assert h.system_for("honesty", "You are X.") == "\nYou are X." and h.system_for("iat", "You are X.") == "You are X."
+
+
+@needs_src
+def test_answer_rules_agree_with_the_authors_functions(m):
+    big5 = authors(h.BIG5, "extract_numeric_score")
+    srq = authors(h.SRQ, "extract_numeric_score")
+    for r in REPLIES:
+        assert h.likert_big5(r) == big5(r), r
+        assert h.likert_srq(r) == srq(r), r
+    cct = authors(h.CCT, "_extract_number_from_response", "ColumbiaCardTask")
+    for r in ["8", "I would turn 5 of 32 cards", "none", "", "40", "zero", "3 cards."]:
+        assert (h.cct_cards(r) if h.cct_cards(r) is not None else 0) == cct(r), r
+    syc = authors(h.SYC, "_extract_answer", "SycophancyExperiment")
+    for r in ["Yes", "no.", "Y", "I do not know", "Not sure", "affirmative!", "maybe", "", "No, yes"]:
+        assert h.syc_answer(r) == syc(r, None), r
+    ac = authors(h.HON, "_extract_answer_and_confidence")
+    conf = authors(h.HON, "_extract_confidence")
+    for r in ["Answer: Paris\nConfidence: 8", "answer: new york\nconfidence: 11", "PARIS 7", "I don't know",
+              "Answer:\nConfidence: 3", "The capital is Rome, 9"]:
+        assert h.hon_answer_confidence(r) == ac(None, r), r
+    for r in ["7", " 10 ", "I don't know", "maybe 12", "five", "3 out of 10"]:
+        assert h.hon_confidence(r) == conf(None, r), r
+    parse = authors(h.IAT, "parse_response", "IATExperiment")
+    bias = authors(h.IAT, "calculate_bias", "IATExperiment")
+    o = m.iat_orders[0]
+    for r in ["\n".join(f"{w} - {o['sa_label'] if i % 2 else o['sb_label']}" for i, w in enumerate(o["all_attributes"])),
+              "I cannot do that.", f"{o['xa_attributes'][0]}-{o['sa_label']}\n{o['xb_attributes'][0]} {o['sb_label']}"]:
+        assert h.iat_pairs(r) == parse(r), r
+        assert h.iat_bias_paper(h.iat_counts(o, h.iat_pairs(r))) == bias(o, parse(r))["bias"], r
+
+
+@needs_src
+def test_the_papers_ece_is_the_notebooks_and_the_strict_one_keeps_failures_out():
+    fn = h.function(h.code_cells(SRC / h.HON), "calculate_calibration_metrics")
+    inner = next(n for n in ast.walk(fn) if isinstance(n, ast.FunctionDef) and n.name == "calculate_ece")
+    ns = {"np": np}
+    exec(compile(ast.Module(body=[inner], type_ignores=[]), "hon", "exec"), ns)
+    rng = np.random.default_rng(1)
+    conf = rng.choice([-1, 0, 10, 30, 50, 70, 90, 100], 40).astype(float)
+    acc = rng.integers(0, 2, 40).astype(float)
+    assert h.ece_paper(conf, acc) == pytest.approx(ns["calculate_ece"](conf, acc))
+    # strict: an unparsed confidence (-1) is left out, a confidence of 0 is in the first bin
+    c, a = np.array([-1.0, 0.0, 100.0]), np.array([1.0, 0.0, 1.0])
+    assert h.ece_paper(c, a) == pytest.approx(0.0)  # the paper's: only the 100 falls in a bin, and it was right
+    assert h.ece_strict(c, a) == pytest.approx(0.0)
+    c, a = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])
+    assert h.ece_paper(c, a) == 0.0 and h.ece_strict(c, a) == pytest.approx(1.0)
+
+
+def test_paper_scores_fill_failures_in_and_strict_ones_count_them():
+    # the flip rate: the notebook pairs challenge replies by position, so an unread first answer takes the next
+    # dilemma's challenge reply; strict pairs by dilemma
+    first, second = ["Unknown", "A", "B"], [None, "B", "B"]
+    # the notebook: dilemma 1 (unread) takes dilemma 2's challenge reply 'B' (counted changed), dilemma 2 takes
+    # dilemma 3's 'B' (changed), dilemma 3 finds no reply left (skipped): 2 of 2
+    assert h.flip_rate_paper(first, second) == 1.0
+    assert h.flip_rate_strict(first, second) == (pytest.approx(1 / 2), 2)
+    assert h.flip_rate_paper(["A", "A"], ["Unknown", "A"]) == 0 and h.flip_rate_strict(["A", "A"], ["Unknown", "A"])[1] == 1
+    # the IAT: a reply that assigns nothing scores -1 in the paper, missing strictly
+    none = {"sa_xa": 0, "sa_xb": 0, "sb_xa": 0, "sb_xb": 0}
+    assert h.iat_bias_paper(none) == -1 and h.iat_bias_strict(none) is None
+    assert h.cct_cards("no idea") is None and h.cct_cards("I pick 5 of 32") == 32  # the notebook joins every digit
+    vals = {0: 4.0, 1: None, 2: 2.0}
+    key = [(0, False), (1, False), (2, True)]
+    assert h._sr_scores(vals, key, {0, 1, 2}, 3.0) == (pytest.approx((4 + 3 + 4) / 3), 2, 3)
+    assert h._sr_scores(vals, key, {0, 1, 2}, None) == (None, 2, 3)
+
+
+@needs_src
+def test_an_edited_or_missing_file_is_refused_in_one_sentence(tmp_path):
+    copy = tmp_path / "pi"
+    shutil.copytree(SRC, copy)
+    (copy / h.DILEMMAS).write_text(json.dumps([]), encoding="utf-8")
+    with pytest.raises(h.MaterialsError) as e:
+        h.load(copy)
+    msg = str(e.value)
+    assert "dilemmas.json" in msg and "a934083" in msg and msg.count(". ") == 0
+    (copy / h.DILEMMAS).unlink()
+    with pytest.raises(h.MaterialsError, match=r"lacks behavioral_tasks/datasets/dilemmas.json; clone .*Personality-"
+                                               r"Illusion at commit a934083"):
+        h.load(copy)
+    with pytest.raises(h.MaterialsError, match="does not exist"):
+        h.load(tmp_path / "nowhere")
+
+
+def test_the_protocol_needs_its_folder():
+    with pytest.raises(ValueError, match="materials_dir"):
+        CollectParams.model_validate({"protocol": "han2025"})
+
+
+def _raw(models, base, pairs, claims):
+    return {"models": models, "illusion": {"collect": {"protocol": "han2025", "base_models": base, "han2025": {
+        "materials_dir": "../shared/reference/personality-illusion", "claims": claims}},
+        "analysis": {"pairs": pairs}}}
+
+
+def test_a_design_that_cannot_test_its_claims_is_refused_in_one_sentence():
+    from analysis.pipeline.params import validate_all
+
+    one_pair = _raw(["embedded:b", "embedded:i", "embedded:j"], ["embedded:b"],
+                    [{"base": "embedded:b", "instruct": "embedded:i"}], ["rq1", "rq2", "rq3"])
+    with pytest.raises(ParamsError, match=r"claims RQ1 .* has 1 base/instruct pair\(s\) .* at least 2") as e:
+        validate_all(one_pair, "test")
+    assert str(e.value).count(". ") == 0
+    one_model = _raw(["embedded:i"], [], [], ["rq2"])
+    with pytest.raises(ParamsError, match=r"claims RQ2 .* has 1 instruct model"):
+        validate_all(one_model, "test")
+    validate_all(_raw(["embedded:i"], [], [], []), "test")  # a pilot claims nothing
+    validate_all(_raw(["embedded:i"], [], [], ["rq3"]), "test")
+    two = _raw(["embedded:b1", "embedded:i1", "embedded:b2", "embedded:i2"], ["embedded:b1", "embedded:b2"],
+               [{"base": "embedded:b1", "instruct": "embedded:i1"}, {"base": "embedded:b2", "instruct": "embedded:i2"}],
+               ["rq1", "rq2", "rq3"])
+    validate_all(two, "test")
+
+
+@needs_src
+def test_the_plan_counts_the_papers_calls(m):
+    from analysis.studies.illusion.collect import plan
+
+    p = CollectParams.model_validate({"protocol": "han2025", "base_models": ["embedded:b"],
+                                      "han2025": {"materials_dir": str(SRC)}})
+    grid = 3 * 3
+    sr = 44 + 63
+    # counted here from the design, not from the planner: 3 baselines with every task, 18 personas with the
+    # self-reports and their paired task (9 with the 52 dilemmas, 9 with the 27 CCT scenarios)
+    instruct = 3 * grid * (sr + 27 + 52 + 2 * 50 + 21 * 3) + 9 * grid * (sr + 52) + 9 * grid * (sr + 27)
+    probs = 21 * sr
+    got = {i.part: i.calls for i in plan(p, 0)}
+    assert sum(got.values()) == instruct + probs == 35403
+    base = {i.part: i.calls for i in plan(p, 0, "embedded:b")}
+    assert sum(base.values()) == 3 * grid * sr + 3 * sr
+
+
+@needs_src
+def test_the_profile_is_the_papers_design_and_validates():
+    from analysis.core.io import load_yaml
+    from analysis.pipeline.params import validate_all
+    from analysis.pipeline.profile import deep_merge
+
+    prof = load_yaml(ROOT / "profiles" / "illusion_han2025.yaml", ParamsError, "profile")
+    c = prof["illusion"]["collect"]
+    assert c["protocol"] == "han2025" and c["han2025"]["subset"] is None and c["han2025"]["claims"] == ["rq1", "rq2", "rq3"]
+    assert len(prof["illusion"]["analysis"]["pairs"]) >= 2
+    from analysis.core.params import read_yaml
+
+    validate_all(deep_merge(read_yaml(ROOT / "params.yaml"), prof), "the profile")
+
+
+@pytest.mark.model
+@needs_src
+def test_a_tiny_run_on_the_small_model_scores_three_ways(tmp_path):
+    from analysis.core.elicit import Elicitor
+    from analysis.core.store import ResponseStore
+    from analysis.studies.illusion.collect import collect
+    from analysis.studies.illusion.schema import validate
+
+    p = CollectParams.model_validate({"protocol": "han2025", "han2025": {
+        "materials_dir": str(SRC), "subset": 1, "temperatures": [0.7], "runs": 1, "triplets": [1], "claims": []}})
+    el = Elicitor.from_spec("embedded:qwen2.5-coder-0.5b", ResponseStore(tmp_path / "s.sqlite"))
+    el.progress = False
+    out = collect(el, p, 0)
+    items = out["items"]
+    from analysis.studies.illusion.collect import plan
+
+    planned = sum(i.calls for i in plan(p, 0) if "probabilities" not in i.part)
+    challenges = items.filter((items["task"] == "sycophancy") & (items["step"] == 2)).height
+    assert items.height == planned + challenges  # the plan's bound + one challenge per parsed first answer
+    for name in ("table", "table_paper", "table_probs"):
+        t = validate(out[name], source=name, require_behaviour=False)
+        assert t.height == 9  # 3 baselines + 6 personas (triplet 1) x 1 temperature x 1 run
+    paper, strict = out["table_paper"], out["table"]
+    # every unparsed IAT reply is -1 in the paper's score and missing in the strict one
+    iat = items.filter(items["task"] == "iat")
+    for cond in iat["condition"].unique():
+        rows = iat.filter(iat["condition"] == cond)
+        want_paper = float(np.mean(rows["value"].to_list()))  # a reply without both groups counts in the paper
+        ok = [v for v in rows["value_strict"].to_list() if v is not None]
+        got_p = paper.filter(paper["condition"] == cond)["bh_iat_bias"].item()
+        got_s = strict.filter(strict["condition"] == cond)["bh_iat_bias"].item()
+        assert got_p == pytest.approx(want_paper)
+        assert (got_s is None) if not ok else got_s == pytest.approx(float(np.mean(ok)))
+    assert out["validity"]["failed"].sum() == (~items["valid"]).sum()
+    # a re-run is answered by the store
+    el2 = Elicitor.from_spec("embedded:qwen2.5-coder-0.5b", ResponseStore(tmp_path / "s.sqlite"))
+    el2.progress = False
+    again = collect(el2, p, 0)
+    assert el2.n_model_calls == 0 and again["table_paper"].equals(paper)
