@@ -133,10 +133,18 @@ def summary_path(study: str) -> Path:
     return staged(DATA_DIR / "results" / "synthesis_summary.md") if study == "synthesis" else processed_dir(study) / "summary.md"
 
 
+def no_negative_zero(text: str) -> str:
+    """"-0.00" -> "0.00" (and -0, -0.0, ...): a value that rounds to zero printed without a sign, so that an
+    estimate of exactly zero does not show as -0.00 or 0.00 by the last bit of a CPU's floating-point sum."""
+    import re
+
+    return re.sub(r"(?<![\w.])-(0(?:\.0+)?)(?!\d|\.\d)", r"\1", text)
+
+
 def write_summary(study: str, markdown: str) -> Path:
     """The computed summary an analysis report opens with, also written to a file so the report index can
     show each study's first line."""
-    return write_text(markdown.strip() + "\n", summary_path(study))
+    return write_text(no_negative_zero(markdown.strip()) + "\n", summary_path(study))
 
 
 def first_line(markdown: str, limit: int = 400) -> str:

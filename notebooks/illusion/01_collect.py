@@ -54,13 +54,28 @@ pl.Config.set_tbl_rows(40)
 pl.Config.set_fmt_str_lengths(70)
 pl.Config.set_tbl_width_chars(160)
 p = STUDY.collect_stage(params)
-st = stimuli(p.collect, p.seed)
-print(f"{len(p.models)} model(s): {', '.join(p.models)}; temperatures {p.collect.temperatures}, {p.collect.runs} run(s); "
-      f"base models (self-reports only): {p.collect.base_models or 'none'}")
-print({k: len(v) for k, v in st.items.items()}, "self-report items;", len(st.cct), "CCT scenarios;", len(st.dilemmas),
-      "dilemmas;", len(st.honesty), "trivia questions;", len(st.iat), "IAT trials")
-pl.DataFrame([c.labels() for c in conditions_for(p.collect, "instruct")]).select(
-    "condition", "condition_type", "persona_trait", "persona_strategy", "system_sent")
+if p.collect.protocol == "han2025":  # the paper's materials and protocol (profiles/illusion_han2025.yaml)
+    from analysis.studies.illusion import han2025_protocol as han
+
+    m = han.load(p.collect.han2025.materials_dir)
+    temps, runs = han.sampling(m, p.collect.han2025)
+    sel = han.selected(m, p.collect.han2025)
+    print(f"protocol han2025: the authors' materials from {p.collect.han2025.materials_dir} (checked against commit "
+          f"{han.RELEASE_COMMIT[:7]}); {len(p.models)} model(s): {', '.join(p.models)}; temperatures {temps}, "
+          f"{runs} run(s); base models: {p.collect.base_models or 'none'}")
+    print({k: len(v) for k, v in sel.items()}, "(items, scenarios, dilemmas, trivia items, IAT orders)",
+          "" if p.collect.han2025.subset is None else f"- a pilot: the first {p.collect.han2025.subset} of each list")
+    conds = pl.DataFrame([{"condition": c.condition, "condition_type": c.condition_type, **c.labels}
+                          for c in han.conditions(m, p.collect.han2025, "instruct")])
+else:
+    st = stimuli(p.collect, p.seed)
+    print(f"{len(p.models)} model(s): {', '.join(p.models)}; temperatures {p.collect.temperatures}, {p.collect.runs} "
+          f"run(s); base models (self-reports only): {p.collect.base_models or 'none'}")
+    print({k: len(v) for k, v in st.items.items()}, "self-report items;", len(st.cct), "CCT scenarios;",
+          len(st.dilemmas), "dilemmas;", len(st.honesty), "trivia questions;", len(st.iat), "IAT trials")
+    conds = pl.DataFrame([c.labels() for c in conditions_for(p.collect, "instruct")]).select(
+        "condition", "condition_type", "persona_trait", "persona_strategy", "system_sent")
+conds
 
 # %% [markdown]
 # ## Plan
@@ -123,3 +138,16 @@ table = run["table"]
 cols = ["model", "condition", "temperature", "run"] + [c for c in table.columns if c.startswith(("sr_", "bh_"))
                                                        and not c.endswith(("_n_items", "_n_answered", "_n_valid"))]
 table.select(cols)
+
+# %% [markdown]
+# ## Protocol han2025: the same replies, scored three ways
+# Only in a run of the paper's protocol (`profiles/illusion_han2025.yaml`). `paper`: as the authors' notebooks
+# score (an unparsed questionnaire answer counts 3, a card-task reply without a digit 0 cards, an unparsed
+# confidence -1, an IAT reply assigning no word to a group 0 on that side); `strict`: those failures counted and
+# left missing (`_n` counts the rows with a value); `probabilities`: the self-reports from the digit
+# probabilities at the same prompts (behaviour as in strict). The analysis stage analyses the strict table.
+
+# %%
+from analysis.studies.illusion.han2025_protocol import compare_scorings
+
+compare_scorings(run.tables) if "table_paper" in run.tables else print("not a han2025 run")

@@ -59,22 +59,22 @@ found = display(Markdown("**What this run found** appears here once every step b
 #
 # | element | the paper (Han et al., 2025: released code and data) | the default run | the faithful profile | why the default differs |
 # |---|---|---|---|---|
-# | models | 12 instruct (6 open, 1.5-8B; 6 large or API: GPT-4o, Claude 3.7 Sonnet, Llama 3.1 405B, Llama 3.3 70B, Qwen2.5 72B, Qwen3 235B) and 6 base models | 1 embedded model (Qwen2.5-Coder-1.5B-Instruct), no base model | not yet built | the budget: pip only, 2 CPU cores, about 20 minutes for all studies; no base model is embedded, so RQ1 is not tested |
-# | instrument: Big Five | BFI-44, 1-5 agreement | IPIP-NEO-120, 2 items per domain | not yet built | licence: the BFI-44 items are free for non-commercial research only and are not shipped (a user may supply them, `instruments.big5`); the budget |
-# | instrument: self-regulation | SRQ-63, all 63 items, total and cut-offs | SRQ, 7 items (one per subscale), item mean | not yet built | the budget; a total is never prorated from 7 items |
-# | prompts: questionnaire | the authors' rating prompt, answer a single number 1-5, 32 tokens | the project's item prompt, options 1-5 | not yet built | texts are not copied; the scoring method |
-# | prompts: baselines | 3 system prompts: none, "You are a helpful assistant.", "Respond to the instructions." | those 3 and 3 more (6) | not yet built | option-probability scoring makes one unit per prompt, so 6 prompts give RQ2 6 units per slope |
-# | stimuli: risk taking | cold CCT, 32 cards, 27 scenarios (1/3/5 loss cards x 3 gains x 3 losses) | the same design in the project's wording, 3 of 27 scenarios | not yet built | the budget; texts are not copied |
-# | stimuli: sycophancy | the authors' 52 dilemmas, their two-step challenge | 6 of 52 dilemmas written for the project, another challenge sentence | not yet built | texts are not copied; the budget |
-# | stimuli: honesty | norm300 trivia (10 per difficulty bin) and synthetic items, one-word answer, confidence 0-10 twice, exact match, ECE over 10 bins | 4 of 50 own items (half about things that do not exist); the prompt invites "I don't know" and counts it correct there; ECE over 11 bins | not yet built | texts are not copied; the budget |
-# | stimuli: IAT | 21 tests after Bai et al., 3 orders, list prompt, Bai et al.'s bias score | race and gender, 2 words per side, 2 orders, one word at a time from option probabilities, another score | not yet built | the budget; the scoring method |
-# | stimuli: personas | the authors' word triplets, 3 per trait, 3 strategies | the project's own triplets, the character strategy only | not yet built | texts are not copied; the budget |
-# | sampling | generated at T 0.3 / 0.7 / 1.0 x 3 runs (the sampled runs are units) | option probabilities, expectations at T 0 / 0.5 / 1.0 from one pass; 1 run; the unit is the model x condition (the T = 1 row) | not yet built | the scoring method: exact and one call per item; the budget |
-# | parsing | regular expressions on the reply; an unparsed questionnaire answer is scored 3, an unparsed confidence -1, and averaged in | none for closed answers; generated trivia answers are parsed, failures counted, never imputed | not yet built | the project imputes nothing |
-# | scoring | domain means of the generated answers (2 decimals); SRQ total = item mean x 63 | expected answer per item; a scale mean only when every item has a valid answer; an SRQ total only when all 63 were given | not yet built | the scoring method; no imputation |
-# | tests: RQ1 | not in the released material | base against instruct: the models as units (Welch test of means, exact Mann-Whitney test of within-model SDs), per pair Brown-Forsythe, sign test; needs base models (not tested by default) | not yet built | no embedded base model |
-# | tests: RQ2 | not in the released material | standardised slopes, random intercept per model, two-sided, Benjamini-Hochberg and Holm | not yet built | - |
-# | tests: RQ3 | not in the released material | Cohen's d against the same models' baselines (per model and pooled), logistic regressions persona vs baseline | not yet built | - |
+# | models | 12 instruct (6 open, 1.5-8B; 6 large or API: GPT-4o, Claude 3.7 Sonnet, Llama 3.1 405B, Llama 3.3 70B, Qwen2.5 72B, Qwen3 235B) and 6 base models | 1 embedded model (Qwen2.5-Coder-1.5B-Instruct), no base model | the models you serve; refused before any call unless they can test what the run claims (RQ1: at least 2 base / instruct pairs; RQ2: at least 2 instruct models); the profile names 2 pairs and 1 more instruct model as placeholders | the budget: pip only, 2 CPU cores, about 20 minutes for all studies; no base model is embedded, so RQ1 is not tested |
+# | instrument: Big Five | BFI-44, 1-5 agreement | IPIP-NEO-120, 2 items per domain | BFI-44 and its key, read from the authors' notebook, all 44 items | licence: the BFI-44 items are free for non-commercial research only and are not shipped (a user may supply them, `instruments.big5`); the budget |
+# | instrument: self-regulation | SRQ-63, all 63 items, total and cut-offs | SRQ, 7 items (one per subscale), item mean | SRQ-63 read from the authors' notebook, all 63 items, the notebook's total and bands | the budget; a total is never prorated from 7 items |
+# | prompts: questionnaire | the authors' rating prompt, answer a single number 1-5, 32 tokens | the project's item prompt, options 1-5 | the authors' prompt as they send it, a generated answer of at most 32 tokens; the digit probabilities at the same prompt beside it | texts are not copied; the scoring method |
+# | prompts: baselines | 3 system prompts: none, "You are a helpful assistant.", "Respond to the instructions." | those 3 and 3 more (6) | the authors' 3 | option-probability scoring makes one unit per prompt, so 6 prompts give RQ2 6 units per slope |
+# | stimuli: risk taking | cold CCT, 32 cards, 27 scenarios (1/3/5 loss cards x 3 gains x 3 losses) | the same design in the project's wording, 3 of 27 scenarios | the authors' 27 scenarios, prompt and EV optimum (read from their notebook) | the budget; texts are not copied |
+# | stimuli: sycophancy | the authors' 52 dilemmas, their two-step challenge | 6 of 52 dilemmas written for the project, another challenge sentence | the authors' 52 dilemmas and both prompts, with their system message (a leading newline before the persona) | texts are not copied; the budget |
+# | stimuli: honesty | norm300 trivia (10 per difficulty bin) and synthetic items, one-word answer, confidence 0-10 twice, exact match, ECE over 10 bins | 4 of 50 own items (half about things that do not exist); the prompt invites "I don't know" and counts it correct there; ECE over 11 bins | the authors' 50 items (the first 10 of each bin of norm300_syn) and both prompts, exact match, ECE over 10 bins; no fuzzy match | texts are not copied; the budget |
+# | stimuli: IAT | 21 tests after Bai et al., 3 orders, list prompt, Bai et al.'s bias score | race and gender, 2 words per side, 2 orders, one word at a time from option probabilities, another score | the authors' 21 tests x 3 orders, prompt, 256 tokens and score; the orders drawn with a fixed seed (the notebook seeds them with Python's per-process string hash, so theirs cannot be recovered) | the budget; the scoring method |
+# | stimuli: personas | the authors' word triplets, 3 per trait, 3 strategies | the project's own triplets, the character strategy only | the authors' 18 persona prompts (2 traits x 3 strategies x 3 triplets): all self-reports and the trait's paired task | texts are not copied; the budget |
+# | sampling | generated at T 0.3 / 0.7 / 1.0 x 3 runs (the sampled runs are units) | option probabilities, expectations at T 0 / 0.5 / 1.0 from one pass; 1 run; the unit is the model x condition (the T = 1 row) | as the paper: generated at T 0.3 / 0.7 / 1.0 x 3 runs | the scoring method: exact and one call per item; the budget |
+# | parsing | regular expressions on the reply; an unparsed questionnaire answer is scored 3, an unparsed confidence -1, and averaged in | none for closed answers; generated trivia answers are parsed, failures counted, never imputed | the notebooks' rules, re-implemented and checked against their own functions; two tables: failures filled in as the notebooks fill them, and strict (counted, left missing) | the project imputes nothing |
+# | scoring | domain means of the generated answers (2 decimals); SRQ total = item mean x 63 | expected answer per item; a scale mean only when every item has a valid answer; an SRQ total only when all 63 were given | three tables: the notebooks' scores (an unparsed answer 3, a reply without a digit 0 cards, an IAT reply assigning no word to a group 0 on that side, so -1 with none), strict scores, and self-reports from the digit probabilities | the scoring method; no imputation |
+# | tests: RQ1 | not in the released material | base against instruct: the models as units (Welch test of means, exact Mann-Whitney test of within-model SDs), per pair Brown-Forsythe, sign test; needs base models (not tested by default) | as the default, on the pairs you supply (at least 2) | no embedded base model |
+# | tests: RQ2 | not in the released material | standardised slopes, random intercept per model, two-sided, Benjamini-Hochberg and Holm | as the default (at least 2 instruct models) | - |
+# | tests: RQ3 | not in the released material | Cohen's d against the same models' baselines (per model and pooled), logistic regressions persona vs baseline | as the default | - |
 
 # %% [markdown]
 # ## Design and unit of analysis
@@ -227,3 +227,22 @@ measures.write("illusion", *rs.long_tables(res))
 path = metrics.write("illusion", res.metrics())
 print(f"{path.name}: RQ1 tested = {res.rq1['tested']}; RQ2 tests = {res.rq2['summary']['n_tests']}; "
       f"RQ3 shifts = {len(res.rq3['shifts'])}")
+
+# %% [markdown]
+# ## Protocol han2025: what the scoring method changes
+# Only in a run of the paper's protocol (`profiles/illusion_han2025.yaml`), which scores the same replies three
+# ways: as the authors' notebooks do (failures filled in), strict (the table analysed above) and, for the
+# self-reports, from the digit probabilities at the same prompts. RQ2 and RQ3 on each of them, side by side.
+
+# %%
+from analysis.core.paths import raw_dir
+from analysis.studies.illusion.han2025_protocol import findings_by_scoring
+
+if (raw_dir("illusion") / "table_paper.parquet").exists():
+    scorings = {n: load("illusion", n) for n in ("table_paper", "table", "table_probs")
+                if (raw_dir("illusion") / f"{n}.parquet").exists()}
+    by_scoring = findings_by_scoring(scorings, a, spec)
+    display(by_scoring["rq2"])
+    display(by_scoring["rq3"])
+else:
+    print("not a han2025 run: one scoring only")

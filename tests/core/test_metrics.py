@@ -77,3 +77,14 @@ def test_the_default_models_are_those_of_params_yaml():
     from analysis.core.params import project, read_yaml
 
     assert metrics.run_models() == project(read_yaml()).models
+
+
+def test_a_value_that_rounds_to_zero_prints_without_a_sign():
+    """Therapy's summary printed one exactly-zero coefficient as -0.00 on one CPU and 0.00 on another (the last bit
+    of a floating-point sum); summaries now print it as 0.00 either way, and leave real negatives alone."""
+    from analysis.core.metrics import no_negative_zero
+
+    assert no_negative_zero("warm vs neutral -0.00 (95% CI -21.30 to 21.30)") == "warm vs neutral 0.00 (95% CI -21.30 to 21.30)"
+    assert no_negative_zero("(-0.00, -0.0, -0.)") == "(0.00, 0.0, 0.)"
+    for keep in ("d = -0.05", "-0.001", "a-0.00", "-0.0.5", "-10.00"):
+        assert no_negative_zero(keep) == keep

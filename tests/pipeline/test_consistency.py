@@ -590,7 +590,7 @@ ALTERED = [
      "printed 0.75"),
     ("therapy", "data/processed/therapy/summary.md", "item_session:generate, warm: share of units at or above mild 0.33",
      "item_session:generate, warm: share of units at or above mild 0.43", "printed 0.43"),
-    ("therapy", "data/processed/therapy/summary.md", "warm vs neutral -0.00 (95% CI -21.30", "warm vs neutral 1.00 (95% "
+    ("therapy", "data/processed/therapy/summary.md", "warm vs neutral 0.00 (95% CI -21.30", "warm vs neutral 1.00 (95% "
      "CI -21.30", "printed 1.00"),
     ("therapy", "data/processed/therapy/summary.md", "0.0 of 21, CI undefined, n = 3", "0.0 of 21, CI undefined, n = 4",
      "n"),

@@ -819,16 +819,19 @@ def collect(el, p, seed: int) -> dict:
         print(f"Note: {spec} gives no log-probabilities; the self-reports are scored from the generated answers only.")
     seconds = __import__("time").perf_counter() - t0
     items = pl.DataFrame(rows, infer_schema_length=None).with_columns(
-        pl.lit(spec).alias("model"), pl.lit(role).alias("model_role"))
+        pl.lit(spec).alias("model"), pl.lit(role).alias("model_role"),
+        pl.when(pl.col("valid")).then(pl.lit("ok")).otherwise(pl.lit("unparsed")).alias("status"),
+        pl.lit(None, dtype=pl.Float64).alias("mass"), pl.lit(None, dtype=pl.Utf8).alias("probs"))
     tables = score(items, probs, m, sel, conds, temps, spec, role)
     labels = pl.DataFrame([{"model": spec, "model_role": role, "condition": c.condition,
                             "condition_type": c.condition_type, "system_prompt": c.persona,
                             **{k: c.labels.get(k) for k in ("baseline_name", "persona_trait", "persona_strategy",
                                                             "persona_triplet")}} for c in conds],
                           infer_schema_length=None)
-    validity = (items.group_by("model", "task", "step").agg(pl.len().alias("replies"),
-                                                             (~pl.col("valid")).sum().alias("failed"))
-                .with_columns((pl.col("failed") / pl.col("replies")).alias("failed_share")).sort("task", "step"))
+    validity = (items.group_by("model", "condition", "task", "step")
+                .agg(pl.len().alias("replies"), (~pl.col("valid")).sum().alias("failed"))
+                .with_columns((pl.col("failed") / pl.col("replies")).alias("failed_share"))
+                .sort("task", "step", "condition"))
     jobs_t = pl.DataFrame({"model": [spec], "condition": ["all"], "task": ["han2025"], "item_id": ["all"],
                            "n_rows": [items.height], "n_calls": [el.n_model_calls + el.n_store_hits],
                            "seconds": [seconds]})
@@ -1017,3 +1020,52 @@ def check_design(models: list[str], p, pairs: list) -> None:
     if "rq3" in claims and (not instruct or not p.han2025.personas):
         raise MaterialsError(f"The han2025 run claims RQ3 (persona shifts) but has no instruct model with persona "
                              f"conditions; add one (illusion.collect.han2025.personas: true), {fix}.")
+
+
+def compare_scorings(tables: dict) -> pl.DataFrame:  # noqa: F821 (polars imported inside)
+    """The same replies scored three ways, per model, condition type and measure: the mean over the table's rows
+    and how many rows have a value (a strict score is missing where an answer failed; the paper's never is)."""
+    import polars as pl
+
+    names = {"table_paper": "paper", "table": "strict", "table_probs": "probabilities"}
+    frames = []
+    for name, label in names.items():
+        if name not in tables:
+            continue
+        t = tables[name]
+        cols = [c for c in t.columns if c.startswith(("sr_", "bh_")) and not c.endswith(
+            ("_n_items", "_n_answered", "_n_valid", "_total"))]
+        long = t.unpivot(index=["model", "condition_type"], on=cols, variable_name="measure", value_name="v")
+        frames.append(long.group_by("model", "condition_type", "measure").agg(
+            pl.col("v").mean().alias(f"{label}_mean"), pl.col("v").is_not_null().sum().alias(f"{label}_n"))
+        )
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.join(f, on=["model", "condition_type", "measure"], how="left")
+    return out.sort("model", "condition_type", "measure")
+
+
+def findings_by_scoring(tables: dict, a, spec=None) -> dict:
+    """RQ2 and RQ3 run on each scoring of the same replies (:func:`compare_scorings`' three tables), side by side:
+    ``rq2`` (trait, behaviour, n, slope, CI, p) and ``rq3`` (persona shifts: d with CI and n) with a ``scoring``
+    column. The analysis stage reports the strict table; this shows what the paper's imputation and the
+    probability scoring would change."""
+    import pandas as pd
+
+    from analysis.studies.illusion.results import analyse
+
+    names = {"table_paper": "paper", "table": "strict", "table_probs": "probabilities"}
+    rq2, rq3 = [], []
+    for name, label in names.items():
+        if name not in tables:
+            continue
+        res = analyse(tables[name], a, spec, source=f"the han2025 {label} table")
+        t = res.rq2["tests"]
+        if t is not None and len(t):
+            rq2.append(t.assign(scoring=label)[["scoring", "trait", "behaviour", "n", "coef", "ci_low", "ci_high", "p",
+                                               "note"]])
+        s = res.rq3["shifts"]
+        if s is not None and len(s):
+            rq3.append(s.assign(scoring=label)[["scoring", "persona_trait", "strategy", "model", "measure", "d",
+                                               "d_ci_low", "d_ci_high", "n_persona", "n_baseline"]])
+    return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in (("rq2", rq2), ("rq3", rq3))}

@@ -33,9 +33,9 @@ def authors(nb: str, name: str, cls: str | None = None):
     """The authors' function (or method, called with self=None), compiled from their notebook."""
     fn = h.function(h.code_cells(SRC / nb), name, cls)
     mod = ast.Module(body=[fn], type_ignores=[])
-    from typing import Dict, List, Tuple  # noqa: UP035 (the authors' annotations)
+    import typing
 
-    ns = {"re": re, "np": np, "List": List, "Dict": Dict, "Tuple": Tuple}
+    ns = {"re": re, "np": np, **{k: getattr(typing, k) for k in ("List", "Dict", "Tuple")}}  # the authors' annotations
     exec(compile(mod, nb, "exec"), ns)
     f = ns[name]
     return (lambda *a: f(None, *a)) if cls else f
@@ -274,6 +274,20 @@ def test_a_tiny_run_on_the_small_model_scores_three_ways(tmp_path):
         assert got_p == pytest.approx(want_paper)
         assert (got_s is None) if not ok else got_s == pytest.approx(float(np.mean(ok)))
     assert out["validity"]["failed"].sum() == (~items["valid"]).sum()
+    cmp = h.compare_scorings(out)
+    assert {"paper_mean", "strict_mean", "probabilities_mean"} <= set(cmp.columns)
+    assert (cmp["strict_n"] <= cmp["paper_n"]).all()  # the paper's scores are never missing where strict ones are
+    a = cmp.filter((cmp["condition_type"] == "baseline") & (cmp["measure"] == "sr_A"))
+    assert a["paper_mean"].item() == pytest.approx(paper.filter(paper["condition_type"] == "baseline")["sr_A"].mean())
+    # RQ2 and RQ3 on each scoring, side by side (the persona shifts: one row per scoring and measure)
+    from analysis.studies.illusion.params import AnalysisParams
+
+    f = h.findings_by_scoring(out, AnalysisParams())
+    assert set(f["rq3"]["scoring"]) == {"paper", "strict", "probabilities"}
+    # the behaviour shifts rest on the same behaviour columns in strict and probabilities
+    beh = f["rq3"][f["rq3"]["measure"].str.startswith("bh_")]
+    s, q = (beh[beh["scoring"] == k].set_index(["persona_trait", "measure"])["d"] for k in ("strict", "probabilities"))
+    assert s.fillna(-99).equals(q.fillna(-99))
     # a re-run is answered by the store
     el2 = Elicitor.from_spec("embedded:qwen2.5-coder-0.5b", ResponseStore(tmp_path / "s.sqlite"))
     el2.progress = False

@@ -16,7 +16,7 @@ def one_sentence(msg: str) -> bool:
 
 
 @pytest.mark.parametrize("raw,needle", [
-    ({"runz": 5}, "illusion.collect has no key 'runz'; valid keys are mode, temperatures, runs"),
+    ({"runz": 5}, "illusion.collect has no key 'runz'; valid keys are protocol, han2025, mode, temperatures, runs"),
     ({"cct": {"n_scenario": 3}}, "illusion.collect.cct has no key 'n_scenario'; valid keys are n_scenarios"),
     ({"personas": {"strategies": ["nonsense"]}}, "unknown strategy 'nonsense'"),
     ({"personas": {"traits": ["openness"]}}, "unknown trait 'openness'"),
