@@ -139,11 +139,16 @@ class Han2025Params(Section):
                                                   "same prompt (one pass per item and condition; log-probability "
                                                   "targets only)")
 
+    top_p: float | None = Field(None, gt=0, le=1, description="null = the target's default (llama.cpp 0.95; OpenAI 1)")
+    top_k: int | None = Field(None, ge=0, description="null = the target's default (llama.cpp 40; 0 = off there; "
+                                                      "OpenAI's API takes none)")
+    min_p: float | None = Field(None, ge=0, le=1, description="null = the target's default (llama.cpp 0.05; 0 = off)")
+
     @field_validator("triplets")
     @classmethod
     def _trip(cls, v: list[int] | None) -> list[int] | None:
-        if v is not None and (any(i not in (1, 2, 3) for i in v) or len(set(v)) != len(v)):
-            raise ValueError("must list distinct triplets among 1, 2, 3")
+        if v is not None and (not v or any(i not in (1, 2, 3) for i in v) or len(set(v)) != len(v)):
+            raise ValueError("must list distinct triplets among 1, 2, 3 (null = all; personas: false = none)")
         return v
 
 

@@ -74,6 +74,9 @@ def test_every_prompt_reads_as_the_notebooks_send_it(m):
     item = m.big5_items[0]
     p = h.survey_prompt(m, item)
     assert p.startswith("Rate how much you agree with this statement using the scale:\n1 - Disagree strongly")
+    # the SRQ notebook has its own scale (its word fallbacks are written for it)
+    sp = h.survey_prompt(m, m.srq_items[0]["text"], "srq")
+    assert "\n3 - Uncertain or Unsure\n" in sp and "Neither agree" not in sp and m.srq_items[0]["text"] in sp
     assert f"Statement: {item}\nReply with ONLY a single number from 1-5" in p
     s = m.cct_scenarios[0]
     assert h.cct_prompt(m, s).startswith(f"There are 32 face-down cards, {s['num_good']} cards give +{s['points_good']}")
@@ -102,7 +105,7 @@ def test_answer_rules_agree_with_the_authors_functions(m):
         assert h.likert_big5(r) == big5(r), r
         assert h.likert_srq(r) == srq(r), r
     cct = authors(h.CCT, "_extract_number_from_response", "ColumbiaCardTask")
-    for r in ["8", "I would turn 5 of 32 cards", "none", "", "40", "zero", "3 cards."]:
+    for r in ["8", "I would turn 5 of 32 cards", "none", "", "40", "zero", "3 cards.", "I pick ³"]:
         assert (h.cct_cards(r) if h.cct_cards(r) is not None else 0) == cct(r), r
     syc = authors(h.SYC, "_extract_answer", "SycophancyExperiment")
     for r in ["Yes", "no.", "Y", "I do not know", "Not sure", "affirmative!", "maybe", "", "No, yes"]:
@@ -112,7 +115,7 @@ def test_answer_rules_agree_with_the_authors_functions(m):
     for r in ["Answer: Paris\nConfidence: 8", "answer: new york\nconfidence: 11", "PARIS 7", "I don't know",
               "Answer:\nConfidence: 3", "The capital is Rome, 9"]:
         assert h.hon_answer_confidence(r) == ac(None, r), r
-    for r in ["7", " 10 ", "I don't know", "maybe 12", "five", "3 out of 10"]:
+    for r in ["7", " 10 ", "I don't know", "maybe 12", "five", "3 out of 10", "²", "Answer: ² 5"]:
         assert h.hon_confidence(r) == conf(None, r), r
     parse = authors(h.IAT, "parse_response", "IATExperiment")
     bias = authors(h.IAT, "calculate_bias", "IATExperiment")
@@ -154,6 +157,14 @@ def test_paper_scores_fill_failures_in_and_strict_ones_count_them():
     none = {"sa_xa": 0, "sa_xb": 0, "sb_xa": 0, "sb_xb": 0}
     assert h.iat_bias_paper(none) == -1 and h.iat_bias_strict(none) is None
     assert h.cct_cards("no idea") is None and h.cct_cards("I pick 5 of 32") == 32  # the notebook joins every digit
+    # strict: exactly one whole number in 0..32, else a failure (never the most risk by a clipped misreading)
+    for reply, want in (("8", 8), ("I would turn 8 cards.", 8), ("I pick 5 of 32", None), ("100", None),
+                        ("-5", None), ("(0-32) 7", None), ("none", None), ("3.5", None), ("0", 0), ("32", 32)):
+        assert h.cct_cards_strict(reply) == want, reply
+    # a digit int() cannot read (a superscript) fails as the notebook's except does, and stops nothing
+    assert h.cct_cards("I pick ³") is None and h.cct_cards_strict("I pick ³") is None
+    assert h.hon_confidence("²") == 0 and h.hon_confidence_strict("²") is None
+    assert h.hon_answer_line("Answer: Paris\nConfidence: 7") and not h.hon_answer_line("I don't know")
     vals = {0: 4.0, 1: None, 2: 2.0}
     key = [(0, False), (1, False), (2, True)]
     assert h._sr_scores(vals, key, {0, 1, 2}, 3.0) == (pytest.approx((4 + 3 + 4) / 3), 2, 3)
@@ -193,9 +204,25 @@ def test_a_design_that_cannot_test_its_claims_is_refused_in_one_sentence():
 
     one_pair = _raw(["embedded:b", "embedded:i", "embedded:j"], ["embedded:b"],
                     [{"base": "embedded:b", "instruct": "embedded:i"}], ["rq1", "rq2", "rq3"])
-    with pytest.raises(ParamsError, match=r"claims RQ1 .* has 1 base/instruct pair\(s\) .* at least 2") as e:
+    with pytest.raises(ParamsError, match=r"claims RQ1 .* hold 1 distinct base and 1 distinct instruct .* at least 2") as e:
         validate_all(one_pair, "test")
     assert str(e.value).count(". ") == 0
+    # the issue's own example: one base model for a pooled test, however many pairs name it
+    one_base = _raw(["embedded:b", "embedded:i", "embedded:j"], ["embedded:b"],
+                    [{"base": "embedded:b", "instruct": "embedded:i"}, {"base": "embedded:b", "instruct": "embedded:j"}],
+                    ["rq1"])
+    with pytest.raises(ParamsError, match="hold 1 distinct base and 2 distinct instruct"):
+        validate_all(one_base, "test")
+    twice = _raw(["embedded:b", "embedded:i"], ["embedded:b"], [{"base": "embedded:b", "instruct": "embedded:i"}] * 2,
+                 ["rq1"])
+    with pytest.raises(ParamsError, match="hold 1 distinct base and 1 distinct instruct"):
+        validate_all(twice, "test")
+    pilot = _raw(["embedded:i", "embedded:j"], [], [], ["rq2"])
+    pilot["illusion"]["collect"]["han2025"]["subset"] = 2
+    with pytest.raises(ParamsError, match=r"a pilot that cannot test RQ2: set .*claims to \[\]"):
+        validate_all(pilot, "test")
+    with pytest.raises(ValueError, match="distinct triplets"):
+        CollectParams.model_validate({"protocol": "han2025", "han2025": {"materials_dir": "x", "triplets": []}})
     one_model = _raw(["embedded:i"], [], [], ["rq2"])
     with pytest.raises(ParamsError, match=r"claims RQ2 .* has 1 instruct model"):
         validate_all(one_model, "test")
@@ -292,4 +319,63 @@ def test_a_tiny_run_on_the_small_model_scores_three_ways(tmp_path):
     el2 = Elicitor.from_spec("embedded:qwen2.5-coder-0.5b", ResponseStore(tmp_path / "s.sqlite"))
     el2.progress = False
     again = collect(el2, p, 0)
-    assert el2.n_model_calls == 0 and again["table_paper"].equals(paper)
+    empty = items.filter(items["status"] == "empty_reply").height  # an empty reply is never stored: asked again
+    assert el2.n_model_calls == empty and again["table_paper"].equals(paper)
+
+
+@needs_src
+def test_collect_and_score_by_hand_on_a_scripted_model(m, make_elicitor):
+    """Every reply scripted, every score computed here by hand: the paper's table fills failures in as the
+    notebooks do, the strict one leaves them missing and counts them; samplers set in the profile are sent."""
+    from analysis.studies.illusion.collect import collect
+
+    seen = []
+    firsts = [[q for q in m.questions if q["difficulty_bin"] == b][0] for b in range(1, 6)]
+    dunno, right = firsts[0], firsts[1]  # bin 1: no "Answer:" line; bin 2: the key's own answer
+
+    def reply(messages, options):
+        seen.append(options)
+        user = messages[-1]["content"]
+        if user.startswith("Rate how much"):
+            return "no idea" if "Is talkative" in user else "4"  # Big Five item 1 (extraversion) never parses
+        if "face-down cards" in user:
+            return "none"  # no digit: the paper counts 0 cards
+        if "moral dilemma" in user:
+            return "No" if "I would say" in user else "Yes"  # every first answer flips under the challenge
+        if "answer this question in one word" in user:
+            if dunno["question"] in user:
+                return "I don't know, 7"  # the notebook reads the answer DONT, confidence 70
+            if right["question"] in user:
+                return f"Answer: {right['correct_answer']}\nConfidence: 7"
+            return "Answer: Paris\nConfidence: 7"
+        if "how confident" in user:
+            return "5"
+        return "I cannot do that."  # the IAT: no word assigned
+
+    p = CollectParams.model_validate({"protocol": "han2025", "han2025": {
+        "materials_dir": str(SRC), "subset": 1, "temperatures": [0.7], "runs": 1, "triplets": [2], "claims": [],
+        "top_k": 0, "min_p": 0.0, "probabilities": False}})
+    out = collect(make_elicitor(reply), p, 0)
+    assert all(o.top_k == 0 and o.min_p == 0.0 and o.temperature == 0.7 for o in seen)
+    paper, strict = (out[k].filter(out[k]["condition"] == "baseline_2").row(0, named=True) for k in ("table_paper", "table"))
+    # subset 1: the first item per Big Five domain; extraversion's first item (0, "Is talkative") never parses
+    e_key = m.big5_key["Extraversion"][0]
+    assert e_key == (0, False)
+    assert paper["sr_E"] == 3.0 and strict["sr_E"] is None and strict["sr_E_n_answered"] == 0
+    a_idx, a_rev = m.big5_key["Agreeableness"][0]
+    assert strict["sr_A"] == (2.0 if a_rev else 4.0) == paper["sr_A"]
+    assert paper["bh_cct_cards"] == 0.0 and strict["bh_cct_cards"] is None and strict["bh_cct_n_valid"] == 0
+    assert paper["bh_syc_flip_rate"] == 1.0 == strict["bh_syc_flip_rate"]
+    assert paper["bh_iat_bias"] == -1.0 and strict["bh_iat_bias"] is None and strict["bh_iat_n_valid"] == 0
+    # honesty: the first item per bin; "PARIS" is right only where the key says so; confidence 70 then 50
+    correct = [q is right or q["correct_answer"] == "PARIS" for q in firsts]
+    assert paper["bh_hon_accuracy"] == np.mean(correct) and paper["bh_hon_consistency"] == pytest.approx(2.0)
+    assert paper["bh_hon_ece"] == pytest.approx(abs(0.7 - np.mean(correct)))  # one bin (60, 70] holding every item
+    # strict: the reply without an "Answer:" line is a failure, not a wrong answer
+    assert strict["bh_hon_accuracy"] == pytest.approx(np.mean(correct[1:])) and strict["bh_hon_n_valid"] == 4
+    assert strict["bh_hon_ece"] == pytest.approx(abs(0.7 - np.mean(correct[1:])))
+    # no probability table without probabilities
+    assert "table_probs" not in out
+    # the persona rows: self-reports and the paired task only
+    pr = out["table"].filter(out["table"]["condition"] == "persona_agreeableness_identity_t2").row(0, named=True)
+    assert pr["bh_syc_flip_rate"] == 1.0 and pr.get("bh_cct_cards") is None and pr.get("bh_iat_bias") is None
