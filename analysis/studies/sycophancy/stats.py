@@ -269,15 +269,10 @@ def ttg_summary(ttg_df: pl.DataFrame, by: str = "model", ci: float = 0.95, stron
     for (key,), g in ttg_df.group_by([by], maintain_order=True):
         v = g["ttg"].drop_nulls().drop_nans().to_numpy()
         n = len(v)
-        row = {by: key, "n": n, "mean_ttg": float(v.mean()) if n else math.nan, "ci_low": math.nan,
-               "ci_high": math.nan, "p": math.nan, "sided": "two-sided", "note": ""}
-        if n >= 2 and v.std(ddof=1) > 0:
-            se = v.std(ddof=1) / math.sqrt(n)
-            q = stats.t.ppf(1 - (1 - ci) / 2, n - 1)
-            row.update(ci_low=row["mean_ttg"] - q * se, ci_high=row["mean_ttg"] + q * se,
-                       p=p_from_t(row["mean_ttg"] / se, n - 1, "two-sided"))
-        else:
-            row["note"] = "fewer than 2 personas or no variance: no interval"
+        t = _t_row(v, 0.0, ci)  # the mean against 0: the t interval and two-sided test every comparison here uses
+        row = {by: key, "n": n, "mean_ttg": t["mean"], "ci_low": t["ci_low"], "ci_high": t["ci_high"], "p": t["p"],
+               "sided": "two-sided",
+               "note": "" if t["df"] == t["df"] else "fewer than 2 personas or no variance: no interval"}
         zones = g["ttg_zone"].to_list()
         for z in ttg_zones(strong):
             row[f"share_{z.replace(' ', '_')}"] = (zones.count(z) / n) if n else math.nan
