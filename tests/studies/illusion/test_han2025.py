@@ -267,19 +267,6 @@ def test_rq3_logistic_coefficients(res):
 # ---- the README and the Study 1 report ----------------------------------------------------------------
 
 
-def _table_rows(text: str, first_cell: str) -> list[str]:
-    """The markdown table rows of ``text`` from the table whose header starts with ``first_cell``."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.lstrip("# ").startswith(f"| {first_cell} |"))
-    out = []
-    for line in lines[start:]:
-        line = line.removeprefix("# ").strip()
-        if not line.startswith("|"):
-            break
-        out.append(line)
-    return out
-
-
 def test_the_readme_shows_the_stages_paper_vs_reanalysis_table():
     rows = pd.read_csv(han2025.OUT / "paper_vs_reanalysis.csv", dtype=str)
     readme = (ROOT / "README.md").read_text()
@@ -287,9 +274,9 @@ def test_the_readme_shows_the_stages_paper_vs_reanalysis_table():
         assert "| " + " | ".join(r) + " |" in readme, r[0]
 
 
-def test_readme_and_study1_report_open_with_the_same_fidelity_table():
-    readme = _table_rows((ROOT / "README.md").read_text(), "element")
-    report = _table_rows((ROOT / "notebooks" / "illusion" / "02_analysis.py").read_text(), "element")
+def test_readme_and_study1_report_open_with_the_same_fidelity_table(table_rows):
+    readme = table_rows((ROOT / "README.md").read_text(), "element")
+    report = table_rows((ROOT / "notebooks" / "illusion" / "02_analysis.py").read_text(), "element")
     assert readme == report and len(readme) >= 2 + 14
     header = [c.strip() for c in readme[0].strip("|").split("|")]
     assert header == ["element", "the paper (Han et al., 2025: released code and data)", "the default run",

@@ -235,17 +235,9 @@ def test_the_profile_is_the_papers_protocol_and_refuses_cleanly_without_the_mate
         assert "\n" not in str(e.value)
 
 
-def test_readme_and_study2_report_open_with_the_same_fidelity_table():
+def test_readme_and_study2_report_open_with_the_same_fidelity_table(table_rows):
     def rows(text):
-        lines = text.splitlines()
-        start = next(i for i, ln in enumerate(lines) if ln.lstrip("# ").startswith("| design element |"))
-        out = []
-        for ln in lines[start:]:
-            ln = ln.removeprefix("# ").strip()
-            if not ln.startswith("|"):
-                break
-            out.append(ln)
-        return out
+        return table_rows(text, "design element")
 
     readme = rows((ROOT / "README.md").read_text(encoding="utf-8"))
     report = rows((ROOT / "notebooks" / "sycophancy" / "02_analysis.py").read_text(encoding="utf-8"))

@@ -189,19 +189,11 @@ def test_a_model_judging_itself_is_refused_at_paper_scale_unless_insisted():
     assert prof["therapy"]["collect"]["sessions"]["closing_turns"] == 4
 
 
-def test_readme_and_study3_report_open_with_the_same_fidelity_table():
+def test_readme_and_study3_report_open_with_the_same_fidelity_table(table_rows):
     from analysis.core.paths import ROOT
 
     def rows(text):
-        lines = text.splitlines()
-        start = next(i for i, ln in enumerate(lines) if ln.lstrip("# ").startswith("| protocol element |"))
-        out = []
-        for ln in lines[start:]:
-            ln = ln.removeprefix("# ").strip()
-            if not ln.startswith("|"):
-                break
-            out.append(ln)
-        return out
+        return table_rows(text, "protocol element")
 
     readme = rows((ROOT / "README.md").read_text(encoding="utf-8"))
     report_rows = rows((ROOT / "notebooks" / "therapy" / "02_analysis.py").read_text(encoding="utf-8"))
