@@ -376,6 +376,16 @@ def test_collect_and_score_by_hand_on_a_scripted_model(m, make_elicitor):
     assert strict["bh_hon_ece"] == pytest.approx(abs(0.7 - np.mean(correct[1:])))
     # no probability table without probabilities
     assert "table_probs" not in out
+    # the collection report's cells run on this output as on the project's (notebooks/illusion/01_collect.py)
+    import polars as pl
+
+    from analysis.core.administer import mass_summary
+
+    out["validity"].sort("model", "task", "condition")
+    by_status = out["items"].group_by("model", "task", "status").len()
+    assert set(by_status["status"]) >= {"ok", "unparsed"}
+    mass_summary(out["items"].filter(pl.col("mass").is_not_null()), ["model", "task"])
+    h.compare_scorings(out)
     # the persona rows: self-reports and the paired task only
     pr = out["table"].filter(out["table"]["condition"] == "persona_agreeableness_identity_t2").row(0, named=True)
     assert pr["bh_syc_flip_rate"] == 1.0 and pr.get("bh_cct_cards") is None and pr.get("bh_iat_bias") is None
