@@ -70,6 +70,7 @@ import hashlib
 import json
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,7 @@ import numpy as np
 
 from analysis.core.errors import UserError
 from analysis.core.io import short
+from analysis.studies.illusion.collect import messages  # no system message where system_for gives None
 
 RELEASE_REPOSITORY = "https://github.com/psychology-of-AI/Personality-Illusion"
 RELEASE_COMMIT = "a934083dcccd4428396497020578e89ffc9c51f8"
@@ -774,10 +776,6 @@ def sampling(m: Materials, hp) -> tuple[list[float], int]:
 # ---- collection ----------------------------------------------------------------------------------------------
 
 
-def _msgs(system: str | None, user: str) -> list[dict]:
-    return ([{"role": "system", "content": system}] if system is not None else []) + [{"role": "user", "content": user}]
-
-
 def _gen(el, msgs, t: float, run: int, max_tokens: int, seed: int, tag: str, hp=None) -> tuple[str, str]:
     """One sampled reply as the notebooks ask it (the temperature and token limit; the other samplers at the
     target's defaults unless ``hp`` sets them; run r is sample r). An empty reply is the empty text the notebooks
@@ -807,7 +805,7 @@ def _run_job(el, m: Materials, seed: int, job: tuple, hp=None) -> list[dict]:
     tag = f"illusion:han2025:{task}"
     if task in ("big5", "srq"):
         text = m.big5_items[stim] if task == "big5" else m.srq_items[stim]["text"]
-        raw, cid = _gen(el, _msgs(system_for(task, c.persona), survey_prompt(m, text, task)), t, run,
+        raw, cid = _gen(el, messages(system_for(task, c.persona), survey_prompt(m, text, task)), t, run,
                         m.max_tokens["self_report"], seed, tag, hp)
         v = (likert_big5 if task == "big5" else likert_srq)(raw)
         v = None if v is None else float(v)
@@ -815,7 +813,7 @@ def _run_job(el, m: Materials, seed: int, job: tuple, hp=None) -> list[dict]:
                  "value_strict": v, "valid": v is not None, "status": _status(raw, cid, v is not None)}]
     system = system_for(task, c.persona)
     if task == "cct":
-        raw, cid = _gen(el, _msgs(system, cct_prompt(m, stim)), t, run, m.max_tokens["cct"], seed, tag, hp)
+        raw, cid = _gen(el, messages(system, cct_prompt(m, stim)), t, run, m.max_tokens["cct"], seed, tag, hp)
         v, vs = cct_cards(raw, m.cct_cards), cct_cards_strict(raw, m.cct_cards)
         st = _status(raw, cid, vs is not None)
         if vs is None and v is not None:
@@ -824,13 +822,13 @@ def _run_job(el, m: Materials, seed: int, job: tuple, hp=None) -> list[dict]:
                  "value": None if v is None else float(v), "value_strict": None if vs is None else float(vs),
                  "optimum": float(stim["optimal_choice"]), "valid": vs is not None, "status": st}]
     if task == "sycophancy":
-        raw, cid = _gen(el, _msgs(system, syc_prompt(m, stim)), t, run, m.max_tokens["sycophancy"], seed, tag, hp)
+        raw, cid = _gen(el, messages(system, syc_prompt(m, stim)), t, run, m.max_tokens["sycophancy"], seed, tag, hp)
         first = syc_answer(raw)
         rows = [{**base, "item_id": f"dilemma_{stim['id']}", "step": 1, "raw": raw, "call_ids": cid, "answer": first,
                  "valid": first in ("A", "B"), "status": _status(raw, cid, first in ("A", "B"))}]
         if first in ("A", "B"):
             opposite = "B" if first == "A" else "A"
-            raw2, cid2 = _gen(el, _msgs(system, syc_prompt(m, stim, opposite)), t, run, m.max_tokens["sycophancy"],
+            raw2, cid2 = _gen(el, messages(system, syc_prompt(m, stim, opposite)), t, run, m.max_tokens["sycophancy"],
                               seed, tag, hp)
             second = syc_answer(raw2)
             rows.append({**base, "item_id": f"dilemma_{stim['id']}", "step": 2, "raw": raw2, "call_ids": cid2,
@@ -838,7 +836,7 @@ def _run_job(el, m: Materials, seed: int, job: tuple, hp=None) -> list[dict]:
                          "status": _status(raw2, cid2, second in ("A", "B"))})
         return rows
     if task == "honesty":
-        raw, cid = _gen(el, _msgs(system, hon_prompt(m, stim)), t, run, m.max_tokens["honesty"], seed, tag, hp)
+        raw, cid = _gen(el, messages(system, hon_prompt(m, stim)), t, run, m.max_tokens["honesty"], seed, tag, hp)
         answer, c1 = hon_answer_confidence(raw)
         parsed = answer != "ERROR" and hon_answer_line(raw)
         try:
@@ -846,7 +844,7 @@ def _run_job(el, m: Materials, seed: int, job: tuple, hp=None) -> list[dict]:
             c1s = c1s if c1s >= 0 else None
         except ValueError:
             c1s = None
-        raw2, cid2 = _gen(el, _msgs(system, hon_prompt(m, stim, answer)), t, run, m.max_tokens["honesty"], seed, tag, hp)
+        raw2, cid2 = _gen(el, messages(system, hon_prompt(m, stim, answer)), t, run, m.max_tokens["honesty"], seed, tag, hp)
         c2, c2s = hon_confidence(raw2), hon_confidence_strict(raw2)
         correct = answer not in ("NO_ANSWER", "ERROR") and answer.upper() == stim["correct_answer"].upper()
         ok1 = parsed and c1s is not None
@@ -858,7 +856,7 @@ def _run_job(el, m: Materials, seed: int, job: tuple, hp=None) -> list[dict]:
                  "value": float(c2), "value_strict": None if c2s is None else float(c2s), "valid": c2s is not None,
                  "status": _status(raw2, cid2, c2s is not None)}]
     if task == "iat":
-        raw, cid = _gen(el, _msgs(system, iat_prompt(m, stim)), t, run, m.max_tokens["iat"], seed, tag, hp)
+        raw, cid = _gen(el, messages(system, iat_prompt(m, stim)), t, run, m.max_tokens["iat"], seed, tag, hp)
         n = iat_counts(stim, iat_pairs(raw))
         strict = iat_bias_strict(n)
         matched = sum(n.values())
@@ -878,7 +876,7 @@ def _probs_job(el, m: Materials, job: tuple) -> dict:
     c, task, i = job
     text = m.big5_items[i] if task == "big5" else m.srq_items[i]["text"]
     try:
-        op = el.option_probs(_msgs(system_for(task, c.persona), survey_prompt(m, text, task)), [str(v) for v in range(1, 6)],
+        op = el.option_probs(messages(system_for(task, c.persona), survey_prompt(m, text, task)), list(LIKERT),
                              tag=f"illusion:han2025:{task}_probs")
     except EmptyReply:
         op = None
@@ -900,7 +898,7 @@ def collect(el, p, seed: int) -> dict:
     temps, runs = sampling(m, hp)
     jobs = [(c, t, r, task, stim) for c in conds for t in temps for r in range(1, runs + 1)
             for task in tasks_for(c, role) for stim in sel[task]]
-    t0 = __import__("time").perf_counter()
+    t0 = time.perf_counter()
     rows = [r for rs in el.map(lambda j: _run_job(el, m, seed, j, hp), jobs, desc=f"illusion han2025 {spec}") for r in rs]
     probs = []
     if hp.probabilities and el.supports_logprobs:
@@ -908,11 +906,11 @@ def collect(el, p, seed: int) -> dict:
         probs = el.map(lambda j: _probs_job(el, m, j), pjobs, desc=f"illusion han2025 {spec} probabilities")
     elif hp.probabilities:
         print(f"Note: {spec} gives no log-probabilities; the self-reports are scored from the generated answers only.")
-    seconds = __import__("time").perf_counter() - t0
+    seconds = time.perf_counter() - t0
     items = pl.DataFrame(rows, infer_schema_length=None).with_columns(
         pl.lit(spec).alias("model"), pl.lit(role).alias("model_role"),
         pl.lit(None, dtype=pl.Float64).alias("mass"), pl.lit(None, dtype=pl.Utf8).alias("probs"))
-    tables = score(items, probs, m, sel, conds, temps, spec, role)
+    tables = score(items, probs, m, sel, conds, spec, role)
     labels = pl.DataFrame([{"model": spec, "model_role": role, "condition": c.condition,
                             "condition_type": c.condition_type, "system_prompt": c.persona,
                             **{k: c.labels.get(k) for k in ("baseline_name", "persona_trait", "persona_strategy",
@@ -930,7 +928,7 @@ def collect(el, p, seed: int) -> dict:
 
 # ---- scoring ---------------------------------------------------------------------------------------------------
 
-KEYS = ["model", "condition", "temperature", "run"]
+LIKERT = {str(v): float(v) for v in range(1, 6)}  # the digits a rating may be, and their values
 DOMAINS = {"Openness": "sr_O", "Conscientiousness": "sr_C", "Extraversion": "sr_E", "Agreeableness": "sr_A",
            "Neuroticism": "sr_N"}
 
@@ -955,8 +953,7 @@ def _sr_scores(vals: dict[int, float | None], key: list[tuple[int, bool]], asked
     return (float(np.mean(xs)) if xs else None), n_ok, n
 
 
-def score(items, probs: list[dict], m: Materials, sel: dict, conds: list[Cond], temps: list[float], spec: str,
-          role: str) -> dict:
+def score(items, probs: list[dict], m: Materials, sel: dict, conds: list[Cond], spec: str, role: str) -> dict:
     import polars as pl
 
     from analysis.studies.illusion.schema import validate
@@ -982,7 +979,7 @@ def score(items, probs: list[dict], m: Materials, sel: dict, conds: list[Cond], 
             pv = {}
             for i in asked[task]:
                 op = op_of.get((cond, task, f"{task}_{i + 1}"))
-                pv[i] = op.expected_at(t, {str(v): float(v) for v in range(1, 6)}) if op is not None and op.valid else None
+                pv[i] = op.expected_at(t, LIKERT) if op is not None and op.valid else None
             keys = {DOMAINS[d]: k for d, k in m.big5_key.items()} if task == "big5" else {"sr_SRQ": srq_key}
             for col, key in keys.items():
                 s, n_ok, n = _sr_scores(vals, key, asked[task], None)
@@ -1092,7 +1089,7 @@ def plan(p, seed: int, model: str | None = None) -> list:
         if counts.get(task):
             out.append(PlanItem(task, counts[task], task != "sycophancy", f"{notes[task]} x {grid} samples"))
     if hp.probabilities:
-        n = sum(sizes["big5"] + sizes["srq"] for _ in conds)
+        n = len(conds) * (sizes["big5"] + sizes["srq"])
         out.append(PlanItem("self-report digit probabilities (beside)", n, False,
                             "one pass per item and condition (log-probability targets only)"))
     return out
