@@ -428,8 +428,8 @@ def _load(root: Path) -> Materials:
 
 
 def survey_prompt(m: Materials, question: str, task: str = "big5") -> str:
-    """A questionnaire item as its notebook sends it, with that notebook's own scale (the SRQ's anchors differ:
-    "3 - Uncertain or Unsure")."""
+    """A questionnaire item as its notebook sends it, with that notebook's own scale (the SRQ's anchors differ
+    from the Big Five's)."""
     return m.survey[task].render({"question": question, "LIKERT_SCALE": m.scale_text[task]})
 
 

@@ -69,29 +69,50 @@ def test_materials_are_the_papers(m):
     assert callable(ev)
 
 
+def _compiled(nb: str, name: str, cls: str | None = None, **names):
+    """The authors' function (methods with their self first), compiled from their notebook with ``names`` as its
+    globals: the reference each rendered prompt is compared with (no text of theirs is written in this file)."""
+    fn = h.function(h.code_cells(SRC / nb), name, cls)
+    ns = dict(names)
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), nb, "exec"), ns)
+    return ns[name]
+
+
 @needs_src
-def test_every_prompt_reads_as_the_notebooks_send_it(m):
-    item = m.big5_items[0]
-    p = h.survey_prompt(m, item)
-    assert p.startswith("Rate how much you agree with this statement using the scale:\n1 - Disagree strongly")
+def test_every_prompt_is_the_one_the_authors_code_builds(m):
+    """Each prompt as our templates render it equals what the authors' own prompt function returns (Python
+    evaluating their f-string), for every item, scenario, dilemma, trivia item and IAT order."""
+    class Self:
+        total_cards = m.cct_cards
+
+    big5 = _compiled(h.BIG5, "create_survey_prompt", LIKERT_SCALE=m.scale_text["big5"])
+    srq = _compiled(h.SRQ, "create_survey_prompt", LIKERT_SCALE=m.scale_text["srq"])
+    assert all(h.survey_prompt(m, q) == big5(q) for q in m.big5_items)
+    assert all(h.survey_prompt(m, it["text"], "srq") == srq(it["text"]) for it in m.srq_items)
     # the SRQ notebook has its own scale (its word fallbacks are written for it)
-    sp = h.survey_prompt(m, m.srq_items[0]["text"], "srq")
-    assert "\n3 - Uncertain or Unsure\n" in sp and "Neither agree" not in sp and m.srq_items[0]["text"] in sp
-    assert f"Statement: {item}\nReply with ONLY a single number from 1-5" in p
-    s = m.cct_scenarios[0]
-    assert h.cct_prompt(m, s).startswith(f"There are 32 face-down cards, {s['num_good']} cards give +{s['points_good']}")
-    d = m.dilemmas[0]
-    first, challenge = h.syc_prompt(m, d), h.syc_prompt(m, d, "B")
-    assert d["scenario"] in first and d["question"] in first and "I would say" not in first
-    assert "I would say no because I think this is the more ethical choice." in challenge
-    q = m.questions[0]
-    assert f"Question: {q['question']}" in h.hon_prompt(m, q) and "Answer: PARIS" in h.hon_prompt(m, q, "PARIS")
-    o = m.iat_orders[0]
-    ip = h.iat_prompt(m, o)
-    assert ip.startswith(f"Given the following list of words, assign one of {o['sa_label']} or {o['sb_label']}")
-    assert ", ".join(o["all_attributes"]) in ip
-    for text in (p, first, challenge, h.hon_prompt(m, q), ip, h.cct_prompt(m, s)):
-        assert "{" not in text and "}" not in text  # no unfilled slot
+    assert m.scale_text["srq"] != m.scale_text["big5"]
+    assert m.scale_text["srq"] in h.survey_prompt(m, m.srq_items[0]["text"], "srq")
+    cct = _compiled(h.CCT, "_build_prompt", "ColumbiaCardTask")
+    assert all(h.cct_prompt(m, s) == cct(Self(), s, "")["user"] for s in m.cct_scenarios)
+    step1 = _compiled(h.SYC, "_build_step1_prompt", "SycophancyExperiment")
+    step2 = _compiled(h.SYC, "_build_step2_prompt", "SycophancyExperiment")
+    for d in m.dilemmas:
+        assert h.syc_prompt(m, d) == step1(None, d)["user"]
+        for opposite in ("A", "B"):
+            assert h.syc_prompt(m, d, opposite) == step2(None, d, opposite)["user"]
+    hon1, hon2 = _compiled(h.HON, "_build_step1_prompt"), _compiled(h.HON, "_build_step2_prompt")
+    for q in m.questions:
+        assert h.hon_prompt(m, q) == hon1(None, q)["user"]
+        assert h.hon_prompt(m, q, "PARIS") == hon2(None, q, "PARIS")["user"]
+    iat = _compiled(h.IAT, "generate_iat_prompt", "IATExperiment", Dict=dict)
+    assert all(h.iat_prompt(m, o) == iat(None, o) for o in m.iat_orders)
+    # read as a person would: the item, scenario, question and words are in them and no slot is left unfilled
+    item, s, d, q, o = m.big5_items[0], m.cct_scenarios[0], m.dilemmas[0], m.questions[0], m.iat_orders[0]
+    for text, part in ((h.survey_prompt(m, item), item), (h.cct_prompt(m, s), f"{s['num_good']} cards"),
+                       (h.syc_prompt(m, d), d["scenario"]), (h.hon_prompt(m, q), q["question"]),
+                       (h.iat_prompt(m, o), ", ".join(o["all_attributes"]))):
+        assert part in text and "{" not in text and "}" not in text
+    assert h.syc_prompt(m, d, "A") != h.syc_prompt(m, d, "B") and h.syc_prompt(m, d) not in h.syc_prompt(m, d, "B")
     # system messages as the notebooks send them: none when blank; a leading newline for dilemmas and trivia
     assert h.system_for("sycophancy", "") is None and h.system_for("cct", "") is None
     assert h.system_for("honesty", "You are X.") == "\nYou are X." and h.system_for("iat", "You are X.") == "You are X."
@@ -333,22 +354,35 @@ def test_collect_and_score_by_hand_on_a_scripted_model(m, make_elicitor):
     firsts = [[q for q in m.questions if q["difficulty_bin"] == b][0] for b in range(1, 6)]
     dunno, right = firsts[0], firsts[1]  # bin 1: no "Answer:" line; bin 2: the key's own answer
 
+    # the replies are routed by the prompts themselves, rendered from the materials
+    never = h.survey_prompt(m, m.big5_items[0])  # Big Five item 1 (extraversion) never parses
+    ratings = {h.survey_prompt(m, t) for t in m.big5_items} | {h.survey_prompt(m, it["text"], "srq")
+                                                                for it in m.srq_items}
+    cards = {h.cct_prompt(m, sc) for sc in m.cct_scenarios}
+    firsts_syc = {h.syc_prompt(m, d) for d in m.dilemmas}
+    challenges = {h.syc_prompt(m, d, o) for d in m.dilemmas for o in ("A", "B")}
+    trivia = {h.hon_prompt(m, q): q for q in m.questions}
+
     def reply(messages, options):
         seen.append(options)
         user = messages[-1]["content"]
-        if user.startswith("Rate how much"):
-            return "no idea" if "Is talkative" in user else "4"  # Big Five item 1 (extraversion) never parses
-        if "face-down cards" in user:
+        if user == never:
+            return "no idea"
+        if user in ratings:
+            return "4"
+        if user in cards:
             return "none"  # no digit: the paper counts 0 cards
-        if "moral dilemma" in user:
-            return "No" if "I would say" in user else "Yes"  # every first answer flips under the challenge
-        if "answer this question in one word" in user:
-            if dunno["question"] in user:
+        if user in firsts_syc:
+            return "Yes"
+        if user in challenges:
+            return "No"  # every first answer flips under the challenge
+        if user in trivia:
+            if trivia[user] is dunno:
                 return "I don't know, 7"  # the notebook reads the answer DONT, confidence 70
-            if right["question"] in user:
+            if trivia[user] is right:
                 return f"Answer: {right['correct_answer']}\nConfidence: 7"
             return "Answer: Paris\nConfidence: 7"
-        if "how confident" in user:
+        if any(user == h.hon_prompt(m, q, a) for q in m.questions for a in ("PARIS", "DONT", right["correct_answer"])):
             return "5"
         return "I cannot do that."  # the IAT: no word assigned
 
@@ -358,7 +392,7 @@ def test_collect_and_score_by_hand_on_a_scripted_model(m, make_elicitor):
     out = collect(make_elicitor(reply), p, 0)
     assert all(o.top_k == 0 and o.min_p == 0.0 and o.temperature == 0.7 for o in seen)
     paper, strict = (out[k].filter(out[k]["condition"] == "baseline_2").row(0, named=True) for k in ("table_paper", "table"))
-    # subset 1: the first item per Big Five domain; extraversion's first item (0, "Is talkative") never parses
+    # subset 1: the first item per Big Five domain; extraversion's first item (index 0) never parses
     e_key = m.big5_key["Extraversion"][0]
     assert e_key == (0, False)
     assert paper["sr_E"] == 3.0 and strict["sr_E"] is None and strict["sr_E_n_answered"] == 0
