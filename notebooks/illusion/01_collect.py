@@ -12,6 +12,10 @@
 # Reproduces the design of Han et al. (2025, arXiv 2509.03730): do the traits a model reports about itself
 # predict how it behaves, and does a persona prompt move behaviour as much as it moves the self-report?
 #
+# **A run of the paper's own protocol** (`protocol: han2025`, `profiles/illusion_han2025.yaml`) replaces what
+# follows by the authors' materials, prompts, sampled answers and parsing, read from their repository: the first
+# output below names them, and the last section shows the same replies scored three ways.
+#
 # Per model x condition x temperature x run this notebook collects
 #
 # * **self-reports**, one item per prompt: the Big Five (IPIP-NEO-120 by default, or any file in the instrument
