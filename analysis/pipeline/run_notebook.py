@@ -535,6 +535,7 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
                 add_report_setup(source)
                 pm.execute_notebook(source, str(tmp_nb), parameters=injected, cwd=str(ROOT),
                                     kernel_name="python3", progress_bar=False, log_output=True, report_mode=False,
+                                    request_save_on_cell_execute=False,
                                     extra_arguments=KERNEL_ARGS)
         except DeadKernelError:
             shutil.rmtree(area, ignore_errors=True)

@@ -120,3 +120,20 @@ def test_cohen_d_interval_is_the_noncentral_t_one():
     t = r["d"] / s
     assert r["d_ci_low"] == pytest.approx(_ncp_by_ppf_bisection(t, 7, 0.975) * s, abs=1e-6)
     assert r["d_ci_high"] == pytest.approx(_ncp_by_ppf_bisection(t, 7, 0.025) * s, abs=1e-6)
+
+
+def test_holm_is_statsmodels_holm_to_the_last_bit():
+    """adjust's own Holm (statsmodels' Holm runs a full garbage collection per call) returns statsmodels' floats:
+    random p-values, ties, ones, a single test and NaNs."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    cases = [rng.uniform(0, 1, n) for n in (1, 2, 3, 7, 30, 200)]
+    cases += [np.round(rng.uniform(0, 0.2, 40), 2), np.array([0.01, 0.01, 0.04, 1.0, 0.5, 0.01]),
+              rng.uniform(0, 1e-3, 12), np.array([0.3, 0.3, 0.3])]
+    for p in cases:
+        assert np.array_equal(adjust(p, "holm"), multipletests(p, method="holm")[1])
+    p = np.array([0.02, np.nan, 0.01, 0.5, np.nan])
+    got = adjust(p, "holm")
+    assert np.isnan(got[[1, 4]]).all()
+    assert np.array_equal(got[[0, 2, 3]], multipletests(p[[0, 2, 3]], method="holm")[1])

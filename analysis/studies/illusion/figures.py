@@ -99,22 +99,33 @@ def profiles(table: pd.DataFrame, columns: list[str], path=None, title: str = ""
     for ax, c in zip(axes.flat, cols):
         d, groups = per[c], rows[c]
         lows, highs, labels = [d[c].min()], [d[c].max()], []
+        # drawn in one call per kind of mark and panel (the same marks, in the same order, as one call per model
+        # and group would draw: hundreds of calls made a figure take seconds)
+        dots_x, dots_y, dots_c, bars, open_ = [], [], [], [], []
         for i, k in enumerate(groups):
             g = d[d["_group"] == k]
             labels.append(f"{k}\n({g['condition'].nunique()} conditions, n = {len(g)})")
             for m, gm in g.groupby("model", sort=False):
                 y = i + off[m]
                 x = gm[c].to_numpy(float)
-                ax.scatter(x, y + 0.12 + rng.uniform(-0.05, 0.05, len(x)), s=12, alpha=0.55, color=colours[m],
-                           edgecolors="none")
+                dots_x.append(x)
+                dots_y.append(y + 0.12 + rng.uniform(-0.05, 0.05, len(x)))
+                dots_c += [colours[m]] * len(x)
                 mean, lo, hi = _mean_ci(x, ci)
                 if lo == lo:
-                    ax.errorbar([mean], [y - 0.12], xerr=[[mean - lo], [hi - mean]], fmt="D", ms=4, color="k",
-                                capsize=2, lw=1)
+                    bars.append((mean, y - 0.12, mean - lo, hi - mean))
                     lows.append(lo)
                     highs.append(hi)
                 else:
-                    ax.scatter([mean], [y - 0.12], marker="D", s=18, facecolors="none", edgecolors="k", zorder=3)
+                    open_.append((mean, y - 0.12))
+        if dots_x:
+            ax.scatter(np.concatenate(dots_x), np.concatenate(dots_y), s=12, alpha=0.55, c=dots_c, edgecolors="none")
+        if bars:
+            bx, by, blo, bhi = (list(v) for v in zip(*bars))
+            ax.errorbar(bx, by, xerr=[blo, bhi], fmt="D", ms=4, color="k", capsize=2, lw=1, ls="none")
+        if open_:
+            ox, oy = zip(*open_)
+            ax.scatter(ox, oy, marker="D", s=18, facecolors="none", edgecolors="k", zorder=3)
         ax.set_yticks(range(len(groups)), labels, fontsize=8)
         ax.set_ylim(-0.6, len(groups) - 0.4)
         ax.invert_yaxis()

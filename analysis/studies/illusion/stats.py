@@ -82,6 +82,42 @@ def _measures(d: pd.DataFrame) -> list[str]:
     return trait_columns(d) + behaviour_columns(d)
 
 
+def _cell_codes(d: pd.DataFrame) -> tuple[np.ndarray, pd.MultiIndex]:
+    """Each row's cell (model x condition x temperature; a missing value is a level of its own) as a code
+    0..n-1 in order of first appearance, and the cells in that order."""
+    grp = d.groupby(CELL, sort=False, dropna=False)
+    return grp.ngroup().to_numpy(), grp.size().index
+
+
+def _constant_within(d: pd.DataFrame, cols: list[str], codes: np.ndarray, n: int) -> np.ndarray:
+    """Per cell: does every row hold its cell's first row's values of ``cols`` (a missing value equal to a
+    missing value), i.e. ``nunique(dropna=False) <= 1`` for each column? Numeric columns are compared as
+    arrays; others through pandas."""
+    try:
+        v = d[cols].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        return d[cols].groupby(codes).nunique(dropna=False).le(1).all(axis=1).reindex(range(n)).to_numpy()
+    first_row = np.full(n, len(codes))
+    np.minimum.at(first_row, codes, np.arange(len(codes)))
+    f = v[first_row[codes]]
+    differs = ~((v == f) | (np.isnan(v) & np.isnan(f))).all(axis=1)
+    return np.bincount(codes, weights=differs, minlength=n) == 0
+
+
+def _exact_flags(d: pd.DataFrame, cols: list[str], codes: np.ndarray, cells: pd.MultiIndex) -> np.ndarray:
+    """:func:`_exact_cells` as an array over ``cells`` (the codes of :func:`_cell_codes`)."""
+    n = len(cells)
+    same = _constant_within(d, cols, codes, n)
+    whole = _constant_within(d, _measures(d), codes, n)
+    first_row = np.full(n, len(codes))
+    np.minimum.at(first_row, codes, np.arange(len(codes)))
+    temp0 = d["temperature"].to_numpy()[first_row] == 0  # a cell's temperature is one value (it is a key)
+    by_design = temp0 | whole
+    if "mode" in d:
+        by_design = by_design | d.groupby(codes, sort=True)["mode"].first().reindex(range(n)).eq("option_probs").to_numpy()
+    return same & by_design & (np.bincount(codes, minlength=n) > 1)
+
+
 def _exact_cells(d: pd.DataFrame, cols: list[str]) -> pd.Series:
     """Per cell (model x condition x temperature) of ``d``: are its runs exact repeats for ``cols``?
 
@@ -89,14 +125,8 @@ def _exact_cells(d: pd.DataFrame, cols: list[str]) -> pd.Series:
     decoding (T = 0), answers scored from option probabilities (``mode`` option_probs), or the whole row
     repeated (every measure of the cell identical across runs). So runs sampled at T > 0 that happen to
     agree on one measure (two sampled answers at a scale's ceiling) are not taken for repeats."""
-    grp = d.groupby(CELL, sort=False, dropna=False)
-    same = grp[cols].nunique(dropna=False).le(1).all(axis=1)
-    whole = grp[_measures(d)].nunique(dropna=False).le(1).all(axis=1)
-    temp0 = grp["temperature"].first().eq(0)
-    by_design = temp0 | whole
-    if "mode" in d:
-        by_design = by_design | grp["mode"].first().eq("option_probs")
-    return (same & by_design & grp.size().gt(1)).rename("_same")
+    codes, cells = _cell_codes(d)
+    return pd.Series(_exact_flags(d, cols, codes, cells), index=cells, name="_same")
 
 
 REFERENCE_TEMPERATURE = 1.0  # the model's own, untempered answer distribution
@@ -117,17 +147,17 @@ def units(df, cols: list[str], collapse: bool = True) -> pd.DataFrame:
     d = _pd(df)
     if d.empty or not collapse:
         return d.dropna(subset=cols).assign(n_runs=1)
-    flags = _exact_cells(d, cols)
-    d = d.dropna(subset=cols)
+    codes, cells = _cell_codes(d)
+    exact = _exact_flags(d, cols, codes, cells)
+    keep = d[cols].notna().all(axis=1).to_numpy()
+    d, codes = d[keep], codes[keep]
     if d.empty:
         return one_pass_units(d.assign(n_runs=1))
-    size = d.groupby(CELL, sort=False, dropna=False).size().rename("_k")
-    d = d.join(flags, on=CELL).join(size, on=CELL)
-    d["_same"] = d["_same"].fillna(False).astype(bool)
-    first = ~d.duplicated(subset=CELL, keep="first")
-    out = d[~d["_same"] | first].copy()
-    out["n_runs"] = np.where(out["_same"], out["_k"], 1)
-    out = out.drop(columns=["_same", "_k"])
+    same = exact[codes]  # the row's cell repeats exactly: one unit for its complete rows
+    first = np.zeros(len(codes), bool)
+    first[np.unique(codes, return_index=True)[1]] = True
+    out = d[~same | first].copy()
+    out["n_runs"] = np.where(same, np.bincount(codes, minlength=len(cells))[codes], 1)[~same | first]
     return one_pass_units(out)
 
 

@@ -539,3 +539,45 @@ def test_logistic_names_dropped_predictors_and_the_no_information_rate():
     assert beh["no_information_rate"] == pytest.approx(max(n_p, beh["n"] - n_p) / beh["n"])
     r = st.logistic_persona(pd.DataFrame({"x": [0.0, 1, 2, 3, 4, 5], "k": [1.0] * 6}), np.array([0, 0, 0, 0, 1, 1]))
     assert r["dropped"] == "k: no variance" and r["no_information_rate"] == pytest.approx(4 / 6)
+
+
+def _units_by_groupby(d: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """A plain pandas statement of :func:`st.units` (groupby / nunique / join, as the function was first written):
+    the reference its array implementation is checked against."""
+    grp = d.groupby(st.CELL, sort=False, dropna=False)
+    same = grp[cols].nunique(dropna=False).le(1).all(axis=1)
+    whole = grp[st._measures(d)].nunique(dropna=False).le(1).all(axis=1)
+    by_design = grp["temperature"].first().eq(0) | whole | grp["mode"].first().eq("option_probs")
+    flags = (same & by_design & grp.size().gt(1)).rename("_same")
+    k = d.dropna(subset=cols)
+    size = k.groupby(st.CELL, sort=False, dropna=False).size().rename("_k")
+    k = k.join(flags, on=st.CELL).join(size, on=st.CELL)
+    first = ~k.duplicated(subset=st.CELL, keep="first")
+    out = k[~k["_same"] | first].copy()
+    out["n_runs"] = np.where(out["_same"], out["_k"], 1)
+    return st.one_pass_units(out.drop(columns=["_same", "_k"]))
+
+
+def test_units_equal_the_groupby_statement():
+    """Sampled runs that differ or agree by chance, greedy repeats, option_probs rows at several temperatures, whole
+    rows repeated, missing values in the measures: every column pair gives the reference's rows, values and n_runs."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for model in ("m1", "m2"):
+        for cond in ("baseline_1", "baseline_2", "persona_a"):
+            for temp in (0.0, 0.7, 1.0):
+                for mode in ("generate", "option_probs") if model == "m1" else ("generate",):
+                    base = rng.integers(1, 5, 3).astype(float)
+                    for run in range(3):
+                        v = base.copy() if temp == 0 or mode == "option_probs" or cond == "baseline_2" \
+                            else np.where(rng.uniform(size=3) < 0.5, base, rng.integers(1, 5, 3))
+                        if rng.uniform() < 0.1:
+                            v[rng.integers(0, 3)] = np.nan
+                        rows.append({"model": model, "condition": cond, "temperature": temp, "run": run + 1,
+                                     "mode": mode, "condition_type": "baseline" if cond.startswith("b") else "persona",
+                                     "sr_A": v[0], "sr_C": v[1], "bh_cct_cards": v[2]})
+    d = pd.DataFrame(rows)
+    for cols in (["sr_A"], ["bh_cct_cards"], ["sr_A", "bh_cct_cards"], ["sr_C", "sr_A"]):
+        got, want = st.units(d, cols), _units_by_groupby(d, cols)
+        assert len(got) < len(d)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
