@@ -54,6 +54,11 @@ class TargetsParams(Section):
     model_digests: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible servers: "
                                           "{served model name: digest of its weights}, for servers that do not "
                                           "report what they serve (and to pin it where they do)")
+    logprobs: dict[str, bool] = Field(default_factory=dict, description="{model spec, KIND:NAME or NAME: false} for a "
+                                      "model that returns no log-probabilities (many hosted ones): the plan counts "
+                                      "and prices its answers by generation, and the run asks it so from its first "
+                                      "call; an openai: model not named here is planned as returning them (a server "
+                                      "says so only when called)")
     batch: list[str] = Field(default_factory=list, description="openai: models (spec, openai:NAME or NAME) whose "
                              "single-turn calls go through the provider's Batch API (about half the price, answers "
                              "within hours): `python -m analysis.pipeline.batch submit` sends them, `poll` collects them "
@@ -93,6 +98,12 @@ class Project(Section):
             raise ValueError(f"api_key_env names {unused[0]!r}, which is no openai: model in models "
                              f"({', '.join(served) or 'none'}); name a model as models does (its spec, openai:NAME or "
                              "NAME), so that no key goes to another provider under a mistyped name")
+        from analysis.core.models import declared_logprobs
+
+        named = [k for k in v.logprobs if not any(declared_logprobs(m, {k: False}) is not None for m in models)]
+        if named:
+            raise ValueError(f"logprobs names {named[0]!r}, which is no model in models ({', '.join(models) or 'none'}); "
+                             "name a model as models does (its spec, KIND:NAME or NAME)")
         wrong = [b for b in v.batch if not any(key_env_of(m, {b: "x"}) for m in served)]
         if wrong:
             raise ValueError(f"batch names {wrong[0]!r}, which is no openai: model in models "
@@ -204,6 +215,6 @@ def elicitor(spec: str, targets: TargetsParams | dict[str, Any] | None = None, s
     el = Elicitor.from_spec(spec, store=store, ollama_hosts=t.ollama_hosts, timeout_s=t.timeout_s,
                             per_host_concurrency=t.per_host_concurrency, cache_prompt=t.cache_prompt,
                             n_ctx=t.n_ctx, retries=t.retries, backoff_s=t.backoff_s,
-                            model_digests=t.model_digests, api_key_env=t.api_key_env)
+                            model_digests=t.model_digests, api_key_env=t.api_key_env, logprobs=t.logprobs)
     el.targets = t  # a study that makes a second elicitor (a judge model) reaches it the same way
     return el

@@ -47,6 +47,7 @@ from analysis.core.errors import UserError
 from analysis.core.models.base import GenOptions, RawReply, TokenLogprob
 from analysis.core.paths import response_store_path
 from analysis.core.study import CollectStage, PlanItem, Study
+from analysis.core.tokens import SharedPrefixes
 
 COLUMNS = ["stage", "model", "part", "calls", "exact", "note"]
 PLACEHOLDER = "(placeholder: not in the store)"  # the dry run's answer to a generation the store does not hold
@@ -65,6 +66,20 @@ def estimate_tokens(chars: int, messages: int = 1) -> int:
     :data:`TOKENS_PER_MESSAGE` per message. For Qwen2.5's tokenizer and this project's prompts the estimate is
     checked in tests/core/test_pricing.py against the engine's counts over the published prompts."""
     return int(math.ceil(chars / CHARS_PER_TOKEN)) + TOKENS_PER_MESSAGE * int(messages)
+
+
+def prompt_text(messages) -> str:
+    """A request's messages as one text for prefix comparison, on the scale of :func:`estimate_tokens`: each
+    message is its role in a header of :data:`TOKENS_PER_MESSAGE` x :data:`CHARS_PER_TOKEN` characters, then its
+    content. So a shared prefix of ``n`` characters is about ``n / CHARS_PER_TOKEN`` prompt tokens, a different role
+    ends it, and the whole text is :func:`estimate_tokens` of the request (to the rounding of its last token)."""
+    width = int(TOKENS_PER_MESSAGE * CHARS_PER_TOKEN)
+    return "".join(f"<{m.get('role', '')}>"[:width].ljust(width, "\x00") + str(m.get("content", "")) for m in messages)
+
+
+def prefix_tokens(shared_chars: int) -> int:
+    """Prompt tokens of a shared prefix of ``shared_chars`` characters of :func:`prompt_text` (whole tokens only)."""
+    return int(shared_chars // CHARS_PER_TOKEN)
 
 
 # ---- the dry run: the study's own code, the store's answers, no model ---------------------------------
@@ -89,6 +104,10 @@ class _DryTarget:
         # earlier answer must wait for it: interactive only) or stand alone (a provider's batch API can take them)
         self.tokens = {k: {"calls": 0, "prompt_tokens": 0, "output_tokens": 0} for k in ("single", "conversation")}
         self._priced: set[str] = set()
+        # per priced call, in order: the prompt tokens of the longest prefix it shares with an earlier priced call
+        # (what a provider's prompt cache could serve of it; 0 left out), see analysis.core.pricing
+        self.prefix_tokens: list[int] = []
+        self._prefixes = SharedPrefixes()
         self.session = threading.local()  # ``on``: the call is a turn of a multi-turn session (interactive only)
 
     def __getattr__(self, name):
@@ -117,6 +136,9 @@ class _DryTarget:
         t["calls"] += 1
         t["prompt_tokens"] += estimate_tokens(chars, len(messages))
         t["output_tokens"] += int(options.max_tokens)
+        shared = prefix_tokens(self._prefixes.add(prompt_text(messages)))
+        if shared:
+            self.prefix_tokens.append(shared)
         return self._placeholder(logprobs)
 
     @staticmethod
@@ -138,6 +160,11 @@ class _DryElicitor(Elicitor):
     ``interactive_tags`` (the study's multi-turn sessions) is priced as interactive, its first turn too."""
 
     interactive_tags: frozenset[str] = frozenset()
+
+    @staticmethod
+    def never_parses(text: str) -> bool:
+        """Whether a reply is the placeholder, which a study's own re-ask loop should not re-ask either."""
+        return text == PLACEHOLDER
 
     def generate(self, messages, options=GenOptions(), *, sample=0, top_logprobs=0, tag=None):
         session = self.target.session if tag in self.interactive_tags and isinstance(self.target, _DryTarget) else None
@@ -193,6 +220,7 @@ class StoreView:
     why_unknown: str = ""
     target: object | None = None  # the real target (built for its listing only), for a timed probe
     tokens: dict[str, dict[str, int]] | None = None  # the calls to make: _DryTarget.tokens (None: not known)
+    prefix_tokens: list[int] | None = None  # _DryTarget.prefix_tokens (None: not known)
 
 
 def _latencies(store_path: Path, spec: str, digest: str | None = None) -> dict[str, tuple[float, int]]:
@@ -273,11 +301,13 @@ def _dry_run(study: Study, p: CollectStage, spec: str, store_path: Path, offline
     # dry run then only lists the requests, for their tokens
     source = _ReadOnlyStore(ResponseStore(store_path) if view.latency else None)
     el = _DryElicitor(dry, source, progress=False)
+    el.targets = p.targets  # as params.elicitor gives it: a second elicitor (a study's judge) is built the same way
     el.interactive_tags = frozenset(study.interactive_tags)
     study.collect(el, p.collect, p.seed)
     view.hits = el.n_store_hits
     view.dry_misses = dict(dry.misses)
     view.tokens = dry.tokens
+    view.prefix_tokens = dry.prefix_tokens
     return view
 
 
@@ -312,16 +342,48 @@ def _probe(study: Study, p: CollectStage, real) -> tuple[dict[str, tuple[float, 
 # ---- the plan -----------------------------------------------------------------------------------------
 
 
-def _items(study: Study, p: CollectStage, model: str | None = None) -> list[PlanItem] | None:
+# kinds whose targets learn whether the model returns log-probabilities only from a call (they start with True)
+LEARNED_AT_RUN_TIME = ("openai", "ollama")
+
+
+def logprobs_of(spec: str, targets, target=None) -> bool:
+    """Whether the plan counts ``spec`` as returning log-probabilities: its built ``target``'s own
+    ``supports_logprobs`` when there is one (``make_target`` applies ``targets.logprobs`` to it, and a kind without
+    log-probabilities says False itself), else what ``targets.logprobs`` declares, else True (assumed)."""
+    from analysis.core.models import declared_logprobs
+
+    if target is not None and not target.supports_logprobs:
+        return False
+    declared = declared_logprobs(spec, getattr(targets, "logprobs", None))
+    return True if declared is None else declared
+
+
+def assumes_logprobs(spec: str, targets, target=None) -> bool:
+    """Whether the plan of ``spec`` rests on the assumption that it returns log-probabilities: a kind that learns
+    it only from a call, not declared in ``targets.logprobs``, and not known to lack them."""
+    from analysis.core.models import declared_logprobs, parse_spec
+
+    return (parse_spec(spec)[0] in LEARNED_AT_RUN_TIME and logprobs_of(spec, targets, target)
+            and declared_logprobs(spec, getattr(targets, "logprobs", None)) is None)
+
+
+def _items(study: Study, p: CollectStage, model: str | None = None, target=None) -> list[PlanItem] | None:
     """The study's own plan for one model. A study whose ``plan`` takes a ``model`` keyword plans each model
-    on its own (Study 1: a model in ``base_models`` gets the baseline self-reports only)."""
+    on its own (Study 1: a model in ``base_models`` gets the baseline self-reports only); one whose ``plan`` takes
+    ``logprobs`` plans a model without log-probabilities (:func:`logprobs_of`; ``target``: the model's built target,
+    when there is one) as its collection asks it, by generation."""
     if study.plan is None:
         return None
     try:
-        per_model = "model" in inspect.signature(study.plan).parameters
+        accepted = inspect.signature(study.plan).parameters
     except (TypeError, ValueError):
-        per_model = False
-    items = study.plan(p.collect, p.seed, model=model) if per_model else study.plan(p.collect, p.seed)
+        accepted = {}
+    kw: dict = {}
+    if "model" in accepted:
+        kw["model"] = model
+    if "logprobs" in accepted:
+        kw["logprobs"] = lambda spec: logprobs_of(spec, p.targets, target if spec == model else None)
+    items = study.plan(p.collect, p.seed, **kw)
     for it in items:
         if not isinstance(it, PlanItem) or it.calls < 0:
             raise UserError(f"{study.id}: STUDY.plan must return PlanItem rows with calls >= 0, got {it!r}.")
@@ -354,7 +416,10 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
     rows: list[dict] = []
     stage = f"collect@{study.id}"
     for spec in p.models:
-        items = _items(study, p, spec)
+        # the dry run first: it builds the model's target, whose own supports_logprobs the study's plan follows
+        view = _dry_run(study, p, spec, store_path, offline) if cached and study.plan is not None else None
+        real = view.target if view is not None else None
+        items = _items(study, p, spec, real)
         if items is None:
             rows.append({"stage": stage, "model": spec, "part": "total", "calls": None, "exact": False,
                          "note": f"{study.id} defines no STUDY.plan: its calls cannot be counted in advance"})
@@ -364,9 +429,10 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
                          "note": it.note})
         total = sum(it.calls for it in items)
         exact = all(it.exact for it in items)
-        row = {"stage": stage, "model": spec, "part": "total", "calls": total, "exact": exact, "note": ""}
-        if cached:
-            view = _dry_run(study, p, spec, store_path, offline)
+        row = {"stage": stage, "model": spec, "part": "total", "calls": total, "exact": exact, "note": "",
+               "logprobs": logprobs_of(spec, p.targets, real),
+               "logprobs_assumed": assumes_logprobs(spec, p.targets, real)}
+        if view is not None:
             source = "store"
             if not view.latency:  # never called from this store: the reference run's latencies, as an estimate
                 from analysis.core.models import label
@@ -393,6 +459,7 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
                 t = (view.tokens or {}).get(kind)
                 for what in ("calls", "prompt_tokens", "output_tokens"):
                     row[f"{kind}_{what}"] = None if t is None else t[what]
+            row["prefix_tokens"] = view.prefix_tokens
             notes = []
             if view.why_unknown:
                 notes.append(f"store not checked: {view.why_unknown}")
@@ -436,13 +503,17 @@ def render(df: pl.DataFrame) -> str:
     all_exact = True
     unknown_time = False
     unchecked: list[str] = []  # why the store could not be checked, each reason printed once at the end
+    assumed: list[str] = []  # models planned as returning log-probabilities that only a call would confirm
     for (stage, model), g in df.group_by(["stage", "model"], maintain_order=True):
-        lines.append(f"{stage}  {model}")
+        t = g.filter(pl.col("part") == "total").row(0, named=True)
+        if t.get("logprobs_assumed") and model not in assumed:
+            assumed.append(model)
+        lines.append(f"{stage}  {model}" + ("  (no log-probabilities: planned as its answers are asked, by generation)"
+                                            if t.get("logprobs") is False else ""))
         parts = g.filter(pl.col("part") != "total")
         width = max([len(p) for p in parts["part"].to_list()] + [5])
         for r in parts.iter_rows(named=True):
             lines.append(f"  {r['part']:<{width}}  {_n(r['calls'], r['exact']):>12}  {r['note'] or ''}".rstrip())
-        t = g.filter(pl.col("part") == "total").row(0, named=True)
         if t["calls"] is None:
             lines.append(f"  {'total':<{width}}  {'?':>12}  {t['note']}")
             all_exact = False
@@ -498,6 +569,8 @@ def render(df: pl.DataFrame) -> str:
         if t["note"] and "store not checked" in t["note"]:
             msg += f"; {t['note']}"
         lines.append(msg)
+    if assumed:
+        lines.append(_assumed_line(assumed))
     lines.append("")
     eq = "" if all_exact else ">= "
     summary = f"all stages: {eq}{int(grand['calls']):,} model calls"
@@ -530,3 +603,13 @@ def render(df: pl.DataFrame) -> str:
     for i, why in enumerate(unchecked, 1):
         lines.append(f"[{i}] store not checked: {why}")
     return "\n".join(lines)
+
+
+def _assumed_line(models: list[str]) -> str:
+    """One line: these models are planned as returning log-probabilities, and how to declare one that does not."""
+    from analysis.core.models import parse_spec
+
+    kind, name, _ = parse_spec(models[0])
+    return (f"assumed: {', '.join(models)} return{'s' if len(models) == 1 else ''} log-probabilities (a server says "
+            "so only when called); for a model that returns none, declare it in params.yaml as "
+            f"`targets.logprobs: {{{kind}:{name}: false}}` to plan and price its answers by generation.")

@@ -47,6 +47,18 @@ class PlanItem:
     note: str = ""
 
 
+# a model spec -> whether a plan counts that model as returning log-probabilities (the planner's
+# :func:`analysis.core.planning.logprobs_of`: ``targets.logprobs`` declared, else the target's own
+# ``supports_logprobs``). A plan that takes it (keyword ``logprobs``, with ``model``) counts a model without them
+# as its collection falls back: generation.
+LogprobsOf = Callable[[str], bool]
+
+
+def plans_logprobs(model: str | None, logprobs: LogprobsOf | None) -> bool:
+    """Whether a plan counts ``model`` as returning log-probabilities (True when the planner says nothing)."""
+    return True if model is None or logprobs is None else bool(logprobs(model))
+
+
 @dataclass
 class CollectStage:
     """What a collection stage runs with: the models, the seed, the targets and the study's collect section."""
@@ -85,7 +97,8 @@ class Study(Generic[C, A]):
     # the smallest settings that still exercise every part (the tiny profile and the pipeline test)
     tiny: dict = field(default_factory=dict)
     # the call planner: (collect params, seed) -> the model calls one model will get, part by part
-    # (no model is called to plan)
+    # (no model is called to plan); it may take keywords ``model`` (the model's spec) and ``logprobs``
+    # (:data:`LogprobsOf`), and the planner then passes them
     plan: Callable[[C, int], list[PlanItem]] | None = None
     # the tags (``generate(..., tag=...)``) of the study's multi-turn sessions: interactive only, every turn of them
     # (batch mode, analysis.core.batch, never submits one to a provider's Batch API, not even a session's first turn)

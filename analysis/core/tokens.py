@@ -11,11 +11,14 @@ This module gives the token sequences (the GGUF file's own tokenizer and chat te
 package and rebuilt with Hugging Face ``tokenizers``; checked against the engine's own prompt counts in
 ``tests/core/test_tokens.py``), the trie minimum, and the tokens a single slot evaluates in a given order.
 
-Needs the dev dependencies ``gguf`` and ``tokenizers`` (installed by ``uv sync``); nothing at run time imports it.
+The tokenizer needs the dev dependencies ``gguf`` and ``tokenizers`` (installed by ``uv sync``, imported only when
+it is used). :class:`SharedPrefixes` (the longest prefix each prompt shares with an earlier one) needs neither: the
+plan's dry run uses it on prompt texts to bound what a provider's prompt cache serves (:mod:`analysis.core.pricing`).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -99,12 +102,34 @@ class GGUFTokenizer:
         return self.ids(self.render(messages))
 
 
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+def common_prefix(a: Sequence, b: Sequence) -> int:
+    """Length of the longest common prefix of two sequences (token ids, or the characters of two strings): a
+    binary search on slices, so long prompts compare at C speed."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class SharedPrefixes:
+    """Sequences in the order they come, each asked once: :meth:`add` gives the longest prefix a new sequence
+    shares with any earlier one (what a provider's prompt cache could hold of it). The earlier sequences are
+    kept sorted: the longest common prefix with a set is the one with a neighbour in sorted order, the same fact
+    :func:`trie_size` rests on."""
+
+    def __init__(self) -> None:
+        self._seen: list = []
+
+    def add(self, seq: Sequence) -> int:
+        i = bisect.bisect_left(self._seen, seq)
+        shared = max((common_prefix(self._seen[j], seq) for j in (i - 1, i) if 0 <= j < len(self._seen)), default=0)
+        if i == len(self._seen) or self._seen[i] != seq:
+            self._seen.insert(i, seq)
+        return shared
 
 
 def trie_size(seqs: Iterable[Sequence[int]]) -> int:

@@ -12,7 +12,10 @@ store already answers, and the expected time from the latencies recorded there (
 from this store: the published reference run's latencies, or with ``--probe`` a timed probe of at most 3
 real calls that are not stored; both labelled estimates); then, for the calls not yet in the store, the
 estimated prompt tokens, the output tokens at most, and the cost interactive and with a Batch API from the price
-table (``data/prices.yaml``: see :mod:`analysis.core.pricing`). The table of one stage
+table (``data/prices.yaml``: see :mod:`analysis.core.pricing`), and interactive with cached input where the table
+gives a ``cached_input`` price. A model declared in ``targets.logprobs: {MODEL: false}`` (or whose target says it
+has no log-probabilities) is counted and priced by generation, as its collection asks it; an undeclared
+``openai:`` model is counted with log-probabilities, and one line says so. The table of one stage
 comes from :func:`analysis.core.planning.plan_stage` (import it from there in a notebook: a collection
 stage depends on analysis/core, not on this module); see that module for how each number is found.
 """
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--probe", action="store_true",
                     help="time a model with no recorded calls by a short probe (at most 3 real calls, 30 s; not stored)")
     ap.add_argument("--prices", help="the price table for the cost lines (default: data/prices.yaml; USD per "
-                                     "million tokens, interactive and batch)")
+                                     "million tokens: interactive, batch and cached input)")
     a = ap.parse_args(argv)
     from analysis.core.pricing import costs, load_prices, render_costs
 

@@ -11,8 +11,10 @@ import polars as pl
 import pytest
 
 from analysis.core.errors import ParamsError
-from analysis.core.planning import estimate_tokens
-from analysis.core.pricing import PRICES_FILE, costs, load_prices, render_costs
+from analysis.core.models import GenOptions
+from analysis.core.planning import _DryTarget, estimate_tokens, prompt_text
+from analysis.core.pricing import PRICES_FILE, cached_tokens, costs, load_prices, render_costs
+from analysis.core.tokens import SharedPrefixes, common_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "data/published/responses.parquet"
@@ -75,6 +77,15 @@ def test_no_price_and_embedded_models(tmp_path):
     ("models:\n  openai:m:\n    input: 1\n    output: 1\n    batch_input: 1\n", "give both or neither"),
     ("models:\n  openai:m:\n    input: 1\n    output: 1\n    cached: 1\n", "unknown key(s) cached"),
     ("models:\n  openai:m: 3\n", "must be a mapping"),
+    ("models:\n  openai:m:\n    input: 1\n    output: 1\n    cached_input: -0.1\n", "cached_input is -0.1; give a number >= 0"),
+    ("models:\n  openai:m:\n    input: 1\n    output: 1\n    cached_input: 0.1\n    cache_min_tokens: 0\n",
+     "cache_min_tokens is 0; give a whole number of tokens >= 1"),
+    ("models:\n  openai:m:\n    input: 1\n    output: 1\n    cached_input: 0.1\n    cache_min_tokens: 1024.5\n",
+     "give a whole number of tokens"),
+    ("models:\n  openai:m:\n    input: 1\n    output: 1\n    cached_input: 0.1\n    cache_min_tokens: true\n",
+     "give a whole number of tokens"),
+    ("models:\n  openai:m:\n    input: 1\n    output: 1\n    cache_min_tokens: 1024\n",
+     "gives cache_min_tokens but no cached_input price"),
     ("- a\n- b\n", "must be a mapping"),
 ])
 def test_a_bad_price_table_is_one_sentence(tmp_path, body, says):
@@ -87,3 +98,61 @@ def test_the_shipped_table_is_empty_and_a_missing_given_table_is_refused(tmp_pat
     assert PRICES_FILE.exists() and load_prices() == {}  # no price ships filled in
     with pytest.raises(ParamsError, match="does not exist"):
         load_prices(tmp_path / "nope.yaml")
+
+
+# ---- cached input: the prompt tokens a provider's cache could serve ----------------------------------------
+
+
+def _msgs(system: str, user: str) -> list[dict]:
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+class _Real:
+    """What a dry run's target needs of the real one: nothing but its attributes."""
+
+    spec = "openai:m"
+
+
+def test_the_cacheable_prefix_of_each_prompt_by_hand():
+    """On the characters / 4 scale (a message header is 4 tokens, 16 characters): a system message of 4,784
+    characters is 4 + 1,196 = 1,200 tokens; two prompts that share it and the user header share 1,204 tokens; a
+    third whose system message is 3,184 characters shares 4 + 796 = 800 tokens with them (its user header follows
+    where theirs have more system text). The first prompt shares nothing."""
+    dry = _DryTarget(_Real())
+    for msgs in (_msgs("S" * 4784, "1. How are you?"), _msgs("S" * 4784, "2. How are you?"),
+                 _msgs("S" * 3184, "3. How are you?")):
+        dry.chat(msgs, GenOptions(max_tokens=8))
+    assert dry.prefix_tokens == [1204, 800]
+    assert len(prompt_text(_msgs("S" * 4784, "x"))) // 4 == estimate_tokens(4784 + 1, 2) - 1  # same scale, rounded
+    assert cached_tokens(dry.prefix_tokens) == 1204  # OpenAI's 1,024-token minimum: the 800-token prefix is not cached
+    assert cached_tokens(dry.prefix_tokens, 800) == 2004 and cached_tokens([], 1) == 0
+
+
+def test_the_cost_with_cached_input_by_hand(tmp_path):
+    prices = load_prices(_write(tmp_path, "models:\n  openai:m:\n    input: 2.0\n    output: 8.0\n"
+                                          "    cached_input: 0.5\n"))
+    plan = _plan().with_columns(pl.Series("prefix_tokens", [[600_000, 1000, 400_000]]))
+    r = costs(plan, prices).row(0, named=True)
+    # 1,000,000 of the 3M prompt tokens from the cache at $0.5 (the 1,000-token prefix is below 1,024), 2M at $2
+    assert r["cached_tokens"] == 1_000_000
+    assert r["usd_cached"] == pytest.approx(2 * 2.0 + 1 * 0.5 + 0.5 * 8.0)
+    assert r["usd"] == pytest.approx(3 * 2.0 + 0.5 * 8.0) and r["usd_batch"] is None  # the other columns as before
+    text = render_costs(costs(plan, prices))
+    assert "$10.00 interactive; batch price unknown, $8.50 interactive if a prompt cache serves up to ~1,000,000" in text
+    assert "$8.50 interactive with cached input where a cached price is given" in text
+    lower = load_prices(_write(tmp_path, "models:\n  openai:m:\n    input: 2.0\n    output: 8.0\n"
+                                         "    cached_input: 0.5\n    cache_min_tokens: 1000\n"))
+    assert costs(plan, lower).row(0, named=True)["cached_tokens"] == 1_001_000
+    # no cached price: no such column filled, and the total line does not mention it
+    plain = load_prices(_write(tmp_path, "models:\n  openai:m:\n    input: 2.0\n    output: 8.0\n"))
+    assert costs(plan, plain).row(0, named=True)["usd_cached"] is None
+    assert "cached" not in render_costs(costs(plan, plain))
+
+
+def test_shared_prefixes_are_the_longest_with_any_earlier_sequence():
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ab"), size=rng.integers(0, 12))) for _ in range(300)]
+    index = SharedPrefixes()
+    got = [index.add(x) for x in seqs]
+    want = [max((common_prefix(x, y) for y in seqs[:i]), default=0) for i, x in enumerate(seqs)]
+    assert got == want

@@ -542,6 +542,14 @@ def test_the_priced_calls_are_the_planned_calls_not_phantom_re_asks(tmp_path):
         df = plan_stage(STUDIES[sid], planmod._stage_from(STUDIES[sid], raw, "params.yaml"), store=tmp_path / "n.sqlite")
         t = df.filter(df["part"] == "total").row(0, named=True)
         assert t["single_calls"] + t["conversation_calls"] == t["to_call"] and t["conversation_calls"] == 0, sid
+    # Study 3 re-asks in its own loop (a session's history keeps the reminder): a placeholder is not re-asked there
+    # either, with log-probabilities (its codings and items are passes) or without (generated, up to 2 re-asks)
+    th = STUDIES["therapy"]
+    for declared in ({}, {SPEC: False}):
+        raw["targets"] = {**(raw.get("targets") or {}), "logprobs": declared}
+        df = plan_stage(th, planmod._stage_from(th, raw, "params.yaml"), store=tmp_path / "n.sqlite")
+        t = df.filter(df["part"] == "total").row(0, named=True)
+        assert not t["exact"] and t["single_calls"] + t["conversation_calls"] == t["to_call"], declared
 
 
 def test_a_prefill_is_no_conversation_and_a_repeat_is_priced_once():
@@ -559,3 +567,143 @@ def test_a_prefill_is_no_conversation_and_a_repeat_is_priced_once():
     assert (s["calls"], c["calls"]) == (1, 3)  # the repeated prefill once; a placeholder-bearing repeat each time
     assert s["prompt_tokens"] == estimate_tokens(len(u["content"]) + len("Answer:"), 2)
     assert c["output_tokens"] == 3 * 8 and dry.misses["generate"] == 5
+
+
+# ---- a model without log-probabilities: planned, priced and run by generation ---------------------------
+
+# the tiny settings with one answer per question (no re-ask) and, where generation samples, two samples: a
+# log-probability pass is one call whatever the samples, so counting passes for such a model is visibly wrong
+NO_LOGPROBS = {
+    "bigfive": {"mode": "logprob", "samples": 2, "max_reasks": 0},
+    "illusion": {"mode": "option_probs", "max_reasks": 0},
+    "sycophancy": {"rating_mode": "logprob", "stance_mode": "logprob", "samples": 2, "max_reasks": 0},
+    "therapy": {"coding": {"method": "probs", "max_reasks": 0},
+                "scales": {"item_methods": ["probs"], "session_history": "most_likely_option", "max_reasks": 0}},
+}
+
+
+def _tiny_without_logprobs(study: Study):
+    from analysis.pipeline.profile import deep_merge
+
+    return _collect_params(study, deep_merge(study.tiny.get("collect") or {}, NO_LOGPROBS[study.id]))
+
+
+def _no_logprobs_plan(study: Study, params, model: str) -> list[PlanItem]:
+    return study.plan(params, 0, model=model, logprobs=lambda spec: False)
+
+
+@pytest.mark.parametrize("study", WITH_PLAN, ids=[s.id for s in WITH_PLAN])
+def test_a_model_without_logprobs_is_planned_with_the_calls_its_run_makes(study, tmp_path):
+    """A target that returns no log-probabilities answers by generation; its plan (``logprobs`` False) counts that
+    path: exact parts exactly the calls the scripted run makes, bounds at most them, and the exact parts all the
+    calls where no part depends on the answers. A plan of log-probability passes for it counts something else."""
+    params = _tiny_without_logprobs(study)
+    target = ScriptedTarget(_reply, None)  # no next-token table: supports_logprobs is False
+    assert not target.supports_logprobs
+    items = _no_logprobs_plan(study, params, target.spec)
+    el = Elicitor(target, ResponseStore(tmp_path / "s.sqlite"), progress=False)
+    study.collect(el, params, 0)
+    made = el.n_model_calls
+    planned = sum(i.calls for i in items)
+    if all(i.exact for i in items):
+        assert planned == made, f"{study.id}: planned {planned} generated calls, the run made {made}"
+    else:
+        assert planned <= made, f"{study.id}: the plan's lower bound {planned} exceeds the {made} calls made"
+    with_passes = study.plan(params, 0, model=target.spec, logprobs=lambda spec: True)
+    # Study 3 counts as many generations as passes (one per item or coding), but only generation is exact here
+    assert [(i.part, i.calls, i.exact) for i in with_passes] != [(i.part, i.calls, i.exact) for i in items], study.id
+    if study.id != "illusion":  # Study 1's dilemmas and trivia follow-ups depend on the answers
+        assert all(i.exact for i in items) and planned == made, study.id
+
+
+def test_a_model_without_logprobs_plans_illusion_parts_as_its_run_makes_them(tmp_path):
+    """Study 1 part by part (its _jobs table counts the calls of each task): the self-reports are exact."""
+    ill = STUDIES["illusion"]
+    params = _tiny_without_logprobs(ill)
+    target = ScriptedTarget(_reply, None)
+    items = _no_logprobs_plan(ill, params, target.spec)
+    out = ill.collect(Elicitor(target, ResponseStore(tmp_path / "s.sqlite"), progress=False), params, 0)
+    jobs = out["_jobs"].join(out["conditions"].select("condition", "condition_type"), on="condition")
+    for it in items:
+        if it.part.startswith("self-reports"):
+            kind = it.part.split("(")[1].split(" ")[0]
+            made = jobs.filter((jobs["task"] == "self_report") & (jobs["condition_type"] == kind))["n_calls"].sum()
+            assert it.exact and it.calls == made, it
+        else:
+            task = {"dilemmas": "dilemma"}.get(it.part, it.part)
+            assert it.calls <= jobs.filter(jobs["task"] == task)["n_calls"].sum(), it
+
+
+def _declared_stage(study: Study, declared: dict) -> object:
+    from analysis.core.params import TargetsParams
+    from analysis.core.study import CollectStage
+
+    targets = TargetsParams(logprobs=declared)
+    return CollectStage(study.id, [SPEC], 0, targets, _tiny_without_logprobs(study))
+
+
+@pytest.mark.parametrize("study", WITH_PLAN, ids=[s.id for s in WITH_PLAN])
+def test_a_declared_model_without_logprobs_is_priced_as_its_plan_counts(study, tmp_path):
+    """``targets.logprobs: {model: false}``: the plan's dry run (the study's own code against the model's target,
+    which the declaration tells it has no log-probabilities) prices the generation path, and its priced calls are
+    the plan's; the output tokens are generations' (max_tokens), not one-token passes."""
+    p = _declared_stage(study, {SPEC: False})
+    df = plan_stage(study, p, store=tmp_path / "none.sqlite")
+    t = df.filter(df["part"] == "total").row(0, named=True)
+    assert t["logprobs"] is False and not t["logprobs_assumed"]
+    priced = t["single_calls"] + t["conversation_calls"]
+    items = _no_logprobs_plan(study, p.collect, SPEC)
+    assert t["calls"] == sum(i.calls for i in items) and (t["exact"] or study.id == "illusion")
+    # a placeholder never parses, so no answer-dependent call follows it: Study 1's bound is priced as counted too
+    assert priced == t["to_call"], study.id
+    # declared with log-probabilities (or undeclared, for an embedded model that has them): the passes
+    q = plan_stage(study, _declared_stage(study, {}), store=tmp_path / "none.sqlite")
+    u = q.filter(q["part"] == "total").row(0, named=True)
+    assert u["logprobs"] is True, study.id
+    assert (u["calls"], u["single_output_tokens"]) != (t["calls"], t["single_output_tokens"]), study.id
+    assert "no log-probabilities: planned" in planmod.render(df) and "no log-probabilities" not in planmod.render(q)
+
+
+def test_the_run_asks_a_declared_model_by_generation_from_its_first_call(tmp_path):
+    """The declaration reaches the target the run builds: no log-probability call is ever sent to it."""
+    from analysis.core.params import elicitor
+
+    el = elicitor(SPEC, {"logprobs": {"qwen2.5-coder-0.5b": False}}, ResponseStore(tmp_path / "s.sqlite"))
+    assert el.supports_logprobs is False
+    assert make_target(SPEC, logprobs={"embedded:qwen2.5-coder-0.5b": True}).supports_logprobs is True
+    assert make_target(SPEC, logprobs={"other": False}).supports_logprobs is True
+
+
+def test_an_undeclared_openai_model_is_planned_with_logprobs_and_the_plan_says_so(tmp_path):
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["models"] = [SPEC, "openai:m@http://127.0.0.1:9/v1", "openai:n@http://127.0.0.1:9/v1"]
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "s.sqlite", offline=True)
+    text = planmod.render(df)
+    line = [x for x in text.splitlines() if x.startswith("assumed:")]
+    assert line == ["assumed: openai:m@http://127.0.0.1:9/v1, openai:n@http://127.0.0.1:9/v1 return log-probabilities "
+                    "(a server says so only when called); for a model that returns none, declare it in params.yaml "
+                    "as `targets.logprobs: {openai:m: false}` to plan and price its answers by generation."]
+    raw["targets"]["logprobs"] = {"m": False, "openai:n": True}
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "s.sqlite", offline=True)
+    totals = {r["model"]: r for r in df.filter(df["part"] == "total").iter_rows(named=True)}
+    m, n = totals["openai:m@http://127.0.0.1:9/v1"], totals["openai:n@http://127.0.0.1:9/v1"]
+    # 30 items either way; generated with up to 2 re-asks each, the count is a lower bound
+    assert (m["calls"], m["exact"], m["logprobs"]) == (30, False, False)
+    assert (n["calls"], n["exact"], n["logprobs"]) == (30, True, True)
+    assert "assumed:" not in planmod.render(df)
+
+
+def test_targets_logprobs_must_name_a_model_in_one_sentence():
+    from analysis.core.params import project
+
+    with pytest.raises(UserError) as e:
+        project({"models": [SPEC, "openai:m@http://h/v1"], "targets": {"logprobs": {"openai:mm": False}}})
+    msg = str(e.value)
+    assert "logprobs names 'openai:mm', which is no model in models" in msg and "\n" not in msg
+    with pytest.raises(UserError, match="targets.logprobs"):
+        project({"models": [SPEC], "targets": {"logprobs": {SPEC: "sometimes"}}})
+    assert project({"models": [SPEC, "openai:m@http://h/v1"],
+                    "targets": {"logprobs": {"m": False, SPEC: True}}}).targets.logprobs == {"m": False, SPEC: True}

@@ -55,6 +55,17 @@ def key_env_of(spec: str, api_key_env: dict[str, str] | None) -> str | None:
     return envs.get(spec) or envs.get(f"openai:{name}") or envs.get(name)
 
 
+def declared_logprobs(spec: str, logprobs: dict[str, bool] | None) -> bool | None:
+    """What ``targets.logprobs`` declares for ``spec`` (named by its spec, ``KIND:NAME`` or ``NAME``): False for a
+    model that returns no log-probabilities, True for one that does, None when it says nothing. Any kind."""
+    kind, name, _ = parse_spec(spec)
+    declared = logprobs or {}
+    for key in (spec, f"{kind}:{name}", name):
+        if key in declared:
+            return bool(declared[key])
+    return None
+
+
 def check_api_keys(models: list[str], api_key_env: dict[str, str] | None) -> None:
     """Every variable ``targets.api_key_env`` names for these models is set; else one sentence naming the first
     that is not (checked for all models before a stage calls any)."""
@@ -68,11 +79,25 @@ def check_api_keys(models: list[str], api_key_env: dict[str, str] | None) -> Non
 def make_target(spec: str, *, ollama_hosts: list[str] | None = None, timeout_s: float = 600.0,
                 per_host_concurrency: int = 1, cache_prompt: bool = True, n_ctx: int = 4096, retries: int = 3,
                 backoff_s: float = 1.0, model_digests: dict[str, str] | None = None,
-                api_key_env: dict[str, str] | None = None) -> Target:
+                api_key_env: dict[str, str] | None = None, logprobs: dict[str, bool] | None = None) -> Target:
     """The target a spec names. ``n_ctx``: the embedded engine's context window; ``retries``/``backoff_s``:
     how transient server failures are retried; ``model_digests``: {served name: digest} declaring the
     weights behind an OpenAI-compatible server's model name (see openai_target); ``api_key_env``: {spec or
-    served name: environment variable holding its API key} (default OPENAI_API_KEY)."""
+    served name: environment variable holding its API key} (default OPENAI_API_KEY); ``logprobs``: {spec or
+    name: False} for a model that returns no log-probabilities, which is then asked by generation from its
+    first call (as the plan counts it) instead of after a first refused log-probability call."""
+    target = _build(spec, ollama_hosts=ollama_hosts, timeout_s=timeout_s, per_host_concurrency=per_host_concurrency,
+                    cache_prompt=cache_prompt, n_ctx=n_ctx, retries=retries, backoff_s=backoff_s,
+                    model_digests=model_digests, api_key_env=api_key_env)
+    if declared_logprobs(spec, logprobs) is False:
+        # declared True changes nothing: a target that then returns none falls back as it would undeclared
+        target.supports_logprobs = False
+    return target
+
+
+def _build(spec: str, *, ollama_hosts: list[str] | None, timeout_s: float, per_host_concurrency: int,
+           cache_prompt: bool, n_ctx: int, retries: int, backoff_s: float, model_digests: dict[str, str] | None,
+           api_key_env: dict[str, str] | None) -> Target:
     kind, name, urls = parse_spec(spec)
     if kind == "embedded":
         from analysis.core.models.embedded import EMBEDDED_MODELS, OllamaAPITransport

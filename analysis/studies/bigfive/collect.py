@@ -13,7 +13,7 @@ from analysis.core.instruments import load_instrument
 from analysis.core.io import load_yaml
 from analysis.core.models import GenOptions
 from analysis.core.paths import stimuli_dir
-from analysis.core.study import PlanItem
+from analysis.core.study import LogprobsOf, PlanItem, plans_logprobs
 from analysis.studies.bigfive.params import CollectParams
 
 PERSONAS_FILE = stimuli_dir("bigfive") / "personas.yaml"
@@ -64,14 +64,15 @@ def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame
     return {"items": df.with_columns(pl.lit(instrument.id).alias("instrument"))}
 
 
-def plan(p: CollectParams, seed: int) -> list[PlanItem]:
+def plan(p: CollectParams, seed: int, *, model: str | None = None, logprobs: LogprobsOf | None = None) -> list[PlanItem]:
     """Model calls per model: one forward pass per item and participant in logprob mode (the response
     options are single digits); one generation per item, participant and sample in generate mode, plus
-    up to ``max_reasks`` re-asks of an unparsed reply (so a lower bound)."""
+    up to ``max_reasks`` re-asks of an unparsed reply (so a lower bound). A model without log-probabilities
+    (``logprobs(model)`` False) is planned in generate mode, as :func:`collect` asks it."""
     instrument = load_instrument(p.instrument)
     n_items = len(select_items(instrument, per_scale=p.items_per_facet))
     n_part = len(p.personas) * len(p.variants)
-    if p.mode == "logprob":
+    if p.mode == "logprob" and plans_logprobs(model, logprobs):
         return [PlanItem("items", n_items * n_part, True, f"{n_items} items x {n_part} participants, 1 pass each")]
     return [PlanItem("items", n_items * n_part * p.samples, p.max_reasks == 0,
                      f"{n_items} items x {n_part} participants x {p.samples} samples, + re-asks of unparsed replies")]

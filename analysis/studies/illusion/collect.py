@@ -43,7 +43,7 @@ from analysis.core.errors import EmptyReply
 from analysis.core.instruments import Instrument, Item, load_instrument
 from analysis.core.models import GenOptions
 from analysis.core.parsers import parse_likert
-from analysis.core.study import PlanItem
+from analysis.core.study import LogprobsOf, PlanItem, plans_logprobs
 from analysis.studies.illusion.conditions import Condition, build_conditions, load_personas
 from analysis.studies.illusion.params import CollectParams
 from analysis.studies.illusion.tasks import cct as cct
@@ -515,7 +515,7 @@ def collect(el: Elicitor, p: CollectParams, seed: int) -> dict[str, pl.DataFrame
             "_jobs": job_table}
 
 
-def plan(p: CollectParams, seed: int, model: str | None = None) -> list[PlanItem]:
+def plan(p: CollectParams, seed: int, model: str | None = None, *, logprobs: LogprobsOf | None = None) -> list[PlanItem]:
     """Model calls of one model (an instruction-tuned one when ``model`` is None), part by part, with an
     empty store and no model call.
 
@@ -524,18 +524,20 @@ def plan(p: CollectParams, seed: int, model: str | None = None) -> list[PlanItem
     counts 10-32 and confidences 10 span two tokens, so a first digit the model puts probability on costs
     one more pass; a dilemma's challenge branches follow only a valid first answer; a trivia answer is
     judged only when it parsed; generation re-asks an unparsed reply. Models in ``base_models`` get only
-    the baseline self-report part. A target without log-probabilities is planned as generate mode."""
+    the baseline self-report part. A target without log-probabilities (``logprobs(model)`` False) is planned
+    in generate mode, as :func:`collect` asks it."""
     if p.protocol == "han2025":
         from analysis.studies.illusion import han2025_protocol
 
-        return han2025_protocol.plan(p, seed, model)
+        return han2025_protocol.plan(p, seed, model, logprobs=logprobs)
     st = stimuli(p, seed)
     personas = load_personas()
     role = "base" if model is not None and model in p.base_models else "instruct"
     conditions = conditions_for(p, role)  # as collect() builds them: a base model gets the baselines only
     temps = list(p.temperatures)
     n_samples = sum(p.runs if t > 0 else 1 for t in temps)  # distinct (temperature, sample) requests
-    gen = p.mode == "generate"
+    mode = p.mode if p.mode != "option_probs" or plans_logprobs(model, logprobs) else "generate"
+    gen = mode == "generate"
     exact_gen = p.max_reasks == 0
     counts: dict[str, int] = defaultdict(int)
     n_units: dict[str, int] = defaultdict(int)
@@ -558,7 +560,7 @@ def plan(p: CollectParams, seed: int, model: str | None = None) -> list[PlanItem
             n_units["honesty"] += len(st.honesty)
         if todo["iat"]:
             words = sum(len(t.words) for t in st.iat)
-            per_word = p.iat_administration() == "per_word"
+            per_word = p.iat_administration(mode) == "per_word"
             counts["iat"] += words if per_word else len(st.iat) * n_samples
             n_units["iat"] += len(st.iat)
     out = []
@@ -577,7 +579,7 @@ def plan(p: CollectParams, seed: int, model: str | None = None) -> list[PlanItem
                                      "+ re-asks"),
         "honesty": f"answers x {n_samples} samples ({len(temps)} temperature(s), {p.runs} run(s) where T > 0); "
                    "+ one confidence judgement per parsed answer, + re-asks",
-        "iat": "one pass per word (group terms of several tokens cost more)" if p.iat_administration() == "per_word"
+        "iat": "one pass per word (group terms of several tokens cost more)" if p.iat_administration(mode) == "per_word"
                else f"one list per trial x {n_samples} samples, + re-asks",
     }
     for part in ("cct", "dilemmas", "honesty", "iat"):

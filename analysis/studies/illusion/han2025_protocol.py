@@ -1060,11 +1060,12 @@ def score(items, probs: list[dict], m: Materials, sel: dict, conds: list[Cond], 
 # ---- the plan and the design check -----------------------------------------------------------------------------
 
 
-def plan(p, seed: int, model: str | None = None) -> list:
+def plan(p, seed: int, model: str | None = None, *, logprobs=None) -> list:
     """Calls of one model under the paper's protocol (an instruct model when ``model`` is None). Exact for every
     first reply and the trivia's second question; a challenge follows only a parsed first answer (a bound); the
-    digit probabilities are one pass per self-report item and condition, more where a model spreads over tokens."""
-    from analysis.core.study import PlanItem
+    digit probabilities are one pass per self-report item and condition, more where a model spreads over tokens,
+    and none for a model without log-probabilities (``logprobs(model)`` False, :data:`analysis.core.study.LogprobsOf`)."""
+    from analysis.core.study import PlanItem, plans_logprobs
 
     hp = p.han2025
     m = load(hp.materials_dir)
@@ -1088,7 +1089,7 @@ def plan(p, seed: int, model: str | None = None) -> list:
     for task in ("cct", "sycophancy", "honesty", "iat"):
         if counts.get(task):
             out.append(PlanItem(task, counts[task], task != "sycophancy", f"{notes[task]} x {grid} samples"))
-    if hp.probabilities:
+    if hp.probabilities and plans_logprobs(model, logprobs):
         n = len(conds) * (sizes["big5"] + sizes["srq"])
         out.append(PlanItem("self-report digit probabilities (beside)", n, False,
                             "one pass per item and condition (log-probability targets only)"))

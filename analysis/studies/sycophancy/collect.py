@@ -37,7 +37,7 @@ from analysis.core.instruments import Instrument, Item, load_instrument
 from analysis.core.models import GenOptions
 from analysis.core.params import validate_section
 from analysis.core.parsers import parse_likert
-from analysis.core.study import PlanItem
+from analysis.core.study import LogprobsOf, PlanItem, plans_logprobs
 from analysis.studies.sycophancy.params import CollectParams
 from analysis.studies.sycophancy.stance import STANCE_SCORE, parse_stance_detail
 from analysis.studies.sycophancy.stimuli import (
@@ -460,7 +460,8 @@ def collect(el: Elicitor, params: CollectParams | dict | None = None, seed: int 
     return out
 
 
-def plan(params: CollectParams | dict | None = None, seed: int = 0) -> list[PlanItem]:
+def plan(params: CollectParams | dict | None = None, seed: int = 0, *, model: str | None = None,
+         logprobs: LogprobsOf | None = None) -> list[PlanItem]:
     """The model calls one model gets, part by part, computed from the design alone (no model call).
 
     Exact where the parameters decide it: a rating scored from log-probabilities is one forward pass
@@ -468,9 +469,14 @@ def plan(params: CollectParams | dict | None = None, seed: int = 0) -> list[Plan
     (``exact`` False) where the answers decide it: a multi-token probe follows every branch the model
     puts at least 2% on (on the Qwen tokeniser about 7 passes for the merged probe and 15 for the full
     one), and generation re-asks an unparsed reply up to ``max_reasks`` times. A check never runs on
-    more trials than there are (the old planner multiplied ``probe_check`` by 15 without that cap).
+    more trials than there are (the old planner multiplied ``probe_check`` by 15 without that cap). A model
+    without log-probabilities (``logprobs(model)`` False) is planned as :func:`collect` asks it: ratings and
+    stances generated, no probability check beside them.
     """
     p = params_of(params)
+    lp = plans_logprobs(model, logprobs)
+    if not lp:
+        p = p.model_copy(update={k: "generate" for k in ("rating_mode", "stance_mode") if getattr(p, k) == "logprob"})
     d = build_design(p, seed)
     n_pers, n_items, n_trials = d.personas.height, len(d.items), d.trials.height
     reask = f", + up to {p.max_reasks} re-ask(s) of each unparsed reply" if p.max_reasks else ""
@@ -491,7 +497,8 @@ def plan(params: CollectParams | dict | None = None, seed: int = 0) -> list[Plan
         out.append(PlanItem("stances", n_trials * p.samples, p.max_reasks == 0,
                             f"{what} x {p.samples} generated sample(s){reask}"))
     if d.control_trials is not None and d.control_trials.height:
-        n_c, exact = d.control_trials.height, p.stance_mode == "logprob" and p.stance_probe == "first_token"
+        n_c = d.control_trials.height
+        exact = p.stance_probe == "first_token" if p.stance_mode == "logprob" else p.max_reasks == 0
         out.append(PlanItem("control stances", n_c * (1 if p.stance_mode == "logprob" else p.samples), exact,
                             f"{d.controls.height} control personas x {p.prompts_per_persona or 'all'} opinions"
                             + ("" if exact else " (probe branches / re-asks decide the rest)")))
@@ -500,7 +507,7 @@ def plan(params: CollectParams | dict | None = None, seed: int = 0) -> list[Plan
         out.append(PlanItem("probe check", 0, False,
                             f"{n_probe} trials by the full four-label probe: their first pass is the main trial's "
                             "(answered from the store), + one pass per followed branch (about 14 on Qwen)"))
-    if p.stance_mode == "generate" and n_probe:
+    if p.stance_mode == "generate" and n_probe and lp:
         exact = p.stance_probe == "first_token"
         out.append(PlanItem("stance probabilities", n_probe, exact,
                             f"{n_probe} trials also scored by the {p.stance_probe} probe (only on a target that "

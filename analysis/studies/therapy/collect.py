@@ -13,7 +13,7 @@ import polars as pl
 from analysis.core.elicit import Elicitor
 from analysis.core.errors import ParamsError
 from analysis.core.models import GenOptions
-from analysis.core.study import PlanItem
+from analysis.core.study import LogprobsOf, PlanItem, plans_logprobs
 from analysis.studies.therapy.administer import administer as administer_scales
 from analysis.studies.therapy.administer import plan_units
 from analysis.studies.therapy.coding import (
@@ -153,7 +153,7 @@ def collect(el: Elicitor, p: CollectParams, seed: int, *, judge: Elicitor | None
             **scales, "instruments": instrument_table(sp.instruments), "_timing": pl.DataFrame(clock.rows)}
 
 
-def plan(p: CollectParams, seed: int) -> list[PlanItem]:
+def plan(p: CollectParams, seed: int, *, model: str | None = None, logprobs: LogprobsOf | None = None) -> list[PlanItem]:
     """Model calls per model, part by part (no model is called).
 
     Exact where the parameters determine the count: one call per session turn, one forward pass per
@@ -161,8 +161,16 @@ def plan(p: CollectParams, seed: int) -> list[PlanItem]:
     A lower bound (``exact=False``) where it depends on the answers: re-asks of an unparsed reply,
     options whose first token may be only part of the option (Yes / No: one more pass per such
     branch), and the synthetic-history mode's fallback generation when no option carries the answer.
+    A model or judge without log-probabilities (``logprobs(spec)`` False) is planned as :func:`collect`
+    asks it: scale items generated (an in-session chain of its own replies), codings generated.
     """
     ss, cp, sp = p.sessions, p.coding, p.scales
+    if not plans_logprobs(model, logprobs) and any(m.startswith("item") for m in sp.modes) and (
+            "probs" in sp.item_methods or sp.session_history == "most_likely_option"):
+        sp = sp.model_copy(update={"item_methods": ["generate"], "session_history": "model_reply"})
+    judge = model if cp.judge == "same" else cp.judge
+    if cp.method == "probs" and not plans_logprobs(judge, logprobs):
+        cp = cp.model_copy(update={"method": "generate"})
     script, scheme = session_script(ss), load_scheme()
     n_turns = len(script_turns(script, ss.questions_per_block, ss.closing_turns, ss.blocks, None,
                                ss.contradiction_probe))

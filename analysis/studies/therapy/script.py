@@ -330,6 +330,8 @@ def ask_in_history(el: Elicitor, messages: list[Message], parse, *, reminder: st
         value = parse(text) if text else None
         if value is not None:
             return hist, ClosedAnswer(value, "ok", attempt, texts, ids)
+        if getattr(el, "never_parses", lambda _: False)(text):
+            break  # the call planner's placeholder (analysis.core.planning): no run re-asks it, so no plan prices it
         if attempt <= max_reasks:
             hist.append({"role": "user", "content": reminder})
     status = "refused" if any(REFUSAL.search(t) for t in texts) else "unparsed"
