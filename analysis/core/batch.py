@@ -1,7 +1,11 @@
 """Batch mode (issue 21): a model's single-turn requests through a provider's Batch API, the response store as ledger.
 
 A provider's Batch API answers at about half the price of a call, within hours (OpenAI: a JSONL file uploaded to
-``/v1/files``, a batch created at ``/v1/batches``, polled, its result file read from ``/v1/files/{id}/content``).
+``/v1/files``, a batch created at ``/v1/batches``, polled, its result file read from ``/v1/files/{id}/content``;
+Anthropic's Message Batches: the requests in the body of ``POST /v1/messages/batches``, polled at
+``/v1/messages/batches/{id}``, the JSONL of results read from the batch's ``results_url``). One ledger serves both:
+:class:`OpenAIBatchAPI` and :class:`AnthropicBatchAPI` offer the same steps (:class:`BatchAPI`), and
+:func:`api_for` picks the one of a target's kind.
 Only requests that stand alone can wait that long: one that holds an earlier answer of the model (a conversation's
 later turns) needs that answer first and stays interactive, and so does every turn of a multi-turn session, its
 opening turn too (the tags a study names in ``Study.interactive_tags``: Study 3's sessions).
@@ -10,12 +14,22 @@ The response store is the ledger (tables ``batches`` and ``batch_requests``, see
 
 * a request whose answer the store holds is never submitted; one that is open (``submitted`` or ``pending``) in a
   batch is polled, never submitted again (a unique index refuses a second open entry, whichever process tries);
-* a batch is recorded *before* it is created at the provider, under a local submission id that is also sent as the
-  batch's metadata: a process killed at any point resumes by polling, and a batch whose creation it did not see is
-  found again in the provider's list. Its requests are released as ``failed`` at once only when no batch can exist:
-  the input file was not uploaded, the provider refused the creation (HTTP 4xx), or the server has no Batch API
-  (HTTP 404); after a server error or no answer they stay open until the provider's list shows the batch or, after
-  a settle window, still does not;
+* a batch is recorded *before* it is created at the provider, under a local submission id: a process killed at any
+  point resumes by polling, and a batch whose creation it did not see is found again in the provider's list. Its
+  requests are released as ``failed`` at once only when no batch can exist: the input file was not uploaded, the
+  provider refused the creation (HTTP 4xx), or the server has no Batch API (HTTP 404); after a server error or no
+  answer they stay open until the provider's list shows the batch or, after a settle window, shows none that may be
+  it;
+* how the list shows a batch whose creation was not seen differs. OpenAI's batch carries the submission id as its
+  metadata, so it is found at once. Anthropic's batches carry no metadata, and which requests a batch holds is told
+  only by its results, once it has ended. So the list is searched for batches the ledger does not hold, created since
+  the submission was recorded (less ten minutes for the provider's clock), with as many requests: one that has ended
+  is the submission's only when the custom_ids of its results are exactly the submission's requests (custom_ids are
+  request keys, sha256 digests: another batch cannot hold the same set by chance); while one of them is still running
+  nothing is guessed: the requests stay open (never submitted again, and a stage refuses to call the model for
+  them) until it ends and its results say whether it is the submission's. With no such batch, the requests are
+  released after the settle window, as for OpenAI. The price of never guessing is waiting: at worst until an
+  unrelated batch of the same size on the same account ends (24 hours at most);
 * a finished batch is collected in one transaction: each answer becomes an ordinary row of ``calls`` (the provenance
   of an interactive call, plus ``mode: batch``, the batch id and custom_id in ``meta``), each error leaves its request
   ``failed`` and each request the provider did not reach ``expired``; an error is never stored as an answer, and a
@@ -23,8 +37,13 @@ The response store is the ledger (tables ``batches`` and ``batch_requests``, see
 * a result file whose custom_ids do not match the batch's requests (one not submitted, a submitted one missing from a
   completed batch, one twice) is refused in one sentence and nothing is written;
 * while a request waits in a batch, the Elicitor refuses to call the model for it, so no answer is paid for twice;
-* ``abandon`` cancels a batch at the provider (``POST /v1/batches/{id}/cancel``), collects what it completed, and
-  releases the rest as ``failed``.
+* ``abandon`` cancels a batch at the provider (``POST /v1/batches/{id}/cancel``, ``POST
+  /v1/messages/batches/{id}/cancel``), collects what it completed, and releases the rest as ``failed``.
+
+Anthropic's states map onto the ledger's: ``in_progress`` and ``canceling`` are open (``pending``); an ``ended``
+batch is collected, each request by its result line: ``succeeded`` collected, ``errored`` and ``canceled`` failed,
+``expired`` expired (the batch's own state: ``failed`` when it was cancelled, ``expired`` when a request expired,
+otherwise ``collected``). Its results list every request, so one missing from them is refused like an unknown one.
 
 The answers then serve the collection stage from the store like any other (0 calls for them). Which requests a
 stage makes is found by the plan's dry run (:mod:`analysis.core.planning`): the study's own collection code against
@@ -36,13 +55,14 @@ makes the rest interactively. The command is ``python -m analysis.pipeline.batch
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -56,6 +76,10 @@ ENDPOINT = "/v1/chat/completions"  # the only endpoint batched here
 MAX_REQUESTS = 50_000  # OpenAI's limit of requests per batch: more are split into several batches
 OPEN_STATUS = ("validating", "in_progress", "finalizing", "cancelling")  # the provider is still working
 ENDED_AT = ("completed_at", "expired_at", "failed_at", "cancelled_at")
+ANTHROPIC_BATCHES = "/v1/messages/batches"
+ANTHROPIC_MAX_REQUESTS = 100_000  # Anthropic's limits per Message Batch: 100,000 requests, 256 MB
+CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # Anthropic's custom_id (a request key: 64 hex digits)
+CLOCK_SKEW_S = 600.0  # how far the provider's clock may be behind ours when a listed batch's age is compared
 
 
 @dataclass(frozen=True)
@@ -101,10 +125,54 @@ class ProviderBatch:
     created_at: float | None = None
     ended_at: float | None = None
     errors: str = ""  # why a batch failed as a whole (validation), in the provider's words
+    covers_all: bool = False  # its results hold a line for every request (a request missing from them is refused)
 
     @property
     def open(self) -> bool:
         return self.status in OPEN_STATUS
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the ledger knows of one submission whose batch the provider's list must show (its creation not seen)."""
+
+    id: str  # the local submission id (OpenAI: also the batch's metadata)
+    recorded_at: float  # when the ledger recorded it (epoch seconds): its batch cannot be older
+    custom_ids: frozenset[str]  # its requests
+    claimed: frozenset[str]  # provider batch ids the ledger holds already: never another submission's batch
+
+
+class NotYetKnown(BatchError):
+    """Batches at the provider may be the one of a submission, but cannot be told apart from others before they end
+    (Anthropic's batches carry no metadata): its requests stay open."""
+
+
+class BatchAPI(Protocol):
+    """What the ledger asks of a provider's Batch API (:class:`OpenAIBatchAPI`, :class:`AnthropicBatchAPI`)."""
+
+    provider: str
+    target: Any
+    base_url: str
+    max_requests: int
+    max_bytes: int
+    found_by: str  # how a batch whose creation was not seen is found again, in words
+    found_tag: str  # ... and in the batch's info in the ledger (``found_by``)
+
+    def line(self, custom_id: str, req: BatchRequest) -> dict[str, Any]: ...
+
+    def upload(self, lines: list[dict[str, Any]], submission: str) -> Any: ...
+
+    def create(self, staged: Any, submission: str) -> ProviderBatch: ...
+
+    def get(self, batch_id: str) -> ProviderBatch: ...
+
+    def cancel(self, batch_id: str) -> ProviderBatch: ...
+
+    def find(self, sub: Submission) -> ProviderBatch | None: ...
+
+    def results(self, pb: ProviderBatch) -> list[tuple[str, int, Any]]: ...
+
+    def outcome(self, line: dict[str, Any], req: BatchRequest) -> tuple[RawReply | None, str | None, str]: ...
 
 
 class NoBatchAPI(BatchError):
@@ -116,28 +184,25 @@ def _refused(e: BaseException) -> bool:
     return 400 <= getattr(e, "http_status", 0) < 500
 
 
-# ---- the OpenAI Batch API -------------------------------------------------------------------------------------
+# ---- the providers' Batch APIs --------------------------------------------------------------------------------
 
 
-class OpenAIBatchAPI:
-    """OpenAI's Batch API at an ``openai:`` target's first base URL, with its key header (the key is never read here).
+class _BatchHTTP:
+    """HTTP to a provider's Batch API with the target's client (its key header; the key is never read here) and
+    retries. Creating a batch is called with ``retry=False``: it is not retried after the request may have reached the
+    provider (a second batch would be paid for twice). An error raised on an HTTP answer carries its status as
+    ``http_status``."""
 
-    Files and status are fetched with the target's retries. Creating a batch is not retried after the request may
-    have reached the provider (a second batch would be paid for twice): a failure without a definite refusal leaves
-    the ledger's submission without a batch id, and the next poll looks for it in the provider's list by its
-    metadata. An error raised on an HTTP answer carries its status as ``http_status``."""
-
-    provider = "openai"
+    provider = ""
+    transient: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    api_paths: tuple[str, ...] = ()  # a 404 on these means: no Batch API at this base URL
 
     def __init__(self, target: Any, *, client: httpx.Client | None = None):
-        if getattr(target, "kind", None) != "openai":
-            raise BatchError(f"Batch mode needs an openai: model (a provider's OpenAI Batch API), not {target.spec!r}.")
         self.target = target
         self.base_url = target.base_urls[0]
         self.client = client or target.clients[0]
         self.policy = RetryPolicy(target.policy.retries, target.policy.backoff_s)
 
-    # ---- HTTP ----
     def _call(self, method: str, path: str, *, retry: bool = True, **kw) -> httpx.Response:
         def once() -> httpx.Response:
             try:
@@ -150,7 +215,7 @@ class OpenAIBatchAPI:
                     raise ServerError(f"The batch request {method} {self.base_url}{path} failed "
                                       f"({type(e).__name__}: {e}).") from None
                 raise t from None
-            if retry and r.status_code in (429, 500, 502, 503, 504):
+            if retry and r.status_code in self.transient:
                 raise Transient(f"HTTP {r.status_code}: {server_message(r.text)}")
             return r
 
@@ -163,7 +228,7 @@ class OpenAIBatchAPI:
             e = TargetUnavailable(f"The server at {self.base_url} refused access to its Batch API (HTTP "
                                   f"{r.status_code}: {server_message(r.text)}); set {self.target.key_env} to a key "
                                   "it accepts.")
-        elif r.status_code == 404 and path in ("/files", "/batches"):
+        elif r.status_code == 404 and path in self.api_paths:
             e = NoBatchAPI(f"The server at {self.base_url} has no Batch API ({method} {path}: HTTP 404); take "
                            f"{self.target.spec} out of targets.batch, and the stage calls its requests interactively.")
         else:
@@ -181,6 +246,35 @@ class OpenAIBatchAPI:
             raise ServerError(f"The Batch API at {self.base_url} answered {what} with something other than a JSON "
                               "object; check the base URL in the model spec.")
         return out
+
+    @staticmethod
+    def _jsonl(name: str, text: str) -> list[tuple[str, int, Any]]:
+        """The lines of a JSONL result file: (its name, line number, parsed JSON or None)."""
+        lines = []
+        for i, raw in enumerate(text.splitlines(), 1):
+            if raw.strip():
+                try:
+                    lines.append((name, i, json.loads(raw)))
+                except ValueError:
+                    lines.append((name, i, None))
+        return lines
+
+
+class OpenAIBatchAPI(_BatchHTTP):
+    """OpenAI's Batch API at an ``openai:`` target's first base URL. A batch whose creation was not seen is found in
+    the provider's list by its metadata (the ledger's submission id)."""
+
+    provider = "openai"
+    api_paths = ("/files", "/batches")
+    max_requests = MAX_REQUESTS
+    max_bytes = 190_000_000  # OpenAI's input files hold at most 200 MB
+    found_by = "by its metadata"
+    found_tag = "metadata"
+
+    def __init__(self, target: Any, *, client: httpx.Client | None = None):
+        if getattr(target, "kind", None) != "openai":
+            raise BatchError(f"Batch mode needs an openai: model (a provider's OpenAI Batch API), not {target.spec!r}.")
+        super().__init__(target, client=client)
 
     # ---- the documented steps ----
     def line(self, custom_id: str, req: BatchRequest) -> dict[str, Any]:
@@ -213,15 +307,15 @@ class OpenAIBatchAPI:
         the requests it completed (which are paid for)."""
         return self._batch(self._json(self._call("POST", f"/batches/{batch_id}/cancel"), "POST /batches/{id}/cancel"))
 
-    def find(self, submission: str, pages: int = 20) -> ProviderBatch | None:
-        """The provider's batch made for ``submission`` (by its metadata), from the provider's list of batches."""
+    def find(self, sub: Submission, pages: int = 20) -> ProviderBatch | None:
+        """The provider's batch made for submission ``sub`` (by its metadata), from the provider's list of batches."""
         after = None
         for _ in range(pages):
             params = {"limit": 100} | ({"after": after} if after else {})
             out = self._json(self._call("GET", "/batches", params=params), "GET /batches")
             data = out.get("data") or []
             for b in data:
-                if isinstance(b, dict) and (b.get("metadata") or {}).get("psy_submission") == submission:
+                if isinstance(b, dict) and (b.get("metadata") or {}).get("psy_submission") == sub.id:
                     return self._batch(b)
             if not out.get("has_more") or not data:
                 return None
@@ -232,15 +326,8 @@ class OpenAIBatchAPI:
         """Every line of the batch's output and error files: (file, line number, parsed JSON or None)."""
         lines = []
         for fid in (pb.output_file_id, pb.error_file_id):
-            if not fid:
-                continue
-            text = self._call("GET", f"/files/{fid}/content").text
-            for i, raw in enumerate(text.splitlines(), 1):
-                if raw.strip():
-                    try:
-                        lines.append((fid, i, json.loads(raw)))
-                    except ValueError:
-                        lines.append((fid, i, None))
+            if fid:
+                lines += self._jsonl(fid, self._call("GET", f"/files/{fid}/content").text)
         return lines
 
     def outcome(self, line: dict[str, Any], req: BatchRequest) -> tuple[RawReply | None, str | None, str]:
@@ -269,7 +356,180 @@ class OpenAIBatchAPI:
         ended = next((b[k] for k in ENDED_AT if b.get(k)), None)
         return ProviderBatch(str(b.get("id")), str(b.get("status")), b.get("output_file_id"), b.get("error_file_id"),
                              b.get("request_counts") or {}, b.get("created_at"), ended,
-                             "; ".join(str(e.get("message", e)) for e in errs or [] if isinstance(e, dict)))
+                             "; ".join(str(e.get("message", e)) for e in errs or [] if isinstance(e, dict)),
+                             covers_all=b.get("status") == "completed")
+
+
+class AnthropicBatchAPI(_BatchHTTP):
+    """Anthropic's Message Batches at an ``anthropic:`` target's base URL: ``POST /v1/messages/batches`` with the
+    requests in its body (``custom_id`` and the ``params`` of a Messages API call), ``GET .../{id}``, ``GET ...``
+    (the list, newest first), ``POST .../{id}/cancel``, and the JSONL at the batch's ``results_url`` (one line per
+    request, in any order). Its batches carry no metadata, so a batch whose creation was not seen is found again by
+    the ids of its requests, once it has ended (see the module docstring)."""
+
+    provider = "anthropic"
+    transient = frozenset({429, 500, 502, 503, 504, 529})  # 529: overloaded
+    api_paths = (ANTHROPIC_BATCHES,)
+    max_requests = ANTHROPIC_MAX_REQUESTS
+    max_bytes = 250_000_000  # a Message Batch's body holds at most 256 MB
+    found_by = "by the ids of its requests once it has ended (Anthropic's batches carry no metadata)"
+    found_tag = "request_ids"
+
+    def __init__(self, target: Any, *, client: httpx.Client | None = None):
+        if getattr(target, "kind", None) != "anthropic":
+            raise BatchError(f"Anthropic's Message Batches need an anthropic: model, not {target.spec!r}.")
+        super().__init__(target, client=client)
+
+    def line(self, custom_id: str, req: BatchRequest) -> dict[str, Any]:
+        """One request of the batch: the body an interactive call would send, as its ``params``."""
+        if not CUSTOM_ID.fullmatch(custom_id):
+            raise BatchError(f"The custom_id {custom_id[:70]!r} is not 1 to 64 letters, digits, '_' or '-', as "
+                             "Anthropic's Message Batches require.")
+        body = self.target.payload(req.messages, req.gen_options(), logprobs=req.top_logprobs > 0,
+                                   top_logprobs=req.top_logprobs)
+        return {"custom_id": custom_id, "params": body}
+
+    def upload(self, lines: list[dict[str, Any]], submission: str) -> list[dict[str, Any]]:
+        """Nothing to upload: the requests go in the body of the call that creates the batch."""
+        return lines
+
+    def create(self, staged: list[dict[str, Any]], submission: str) -> ProviderBatch:
+        """Create the batch (``submission`` stays local: Anthropic's batches have no metadata); never retried."""
+        out = self._json(self._call("POST", ANTHROPIC_BATCHES, retry=False, json={"requests": staged}),
+                         f"POST {ANTHROPIC_BATCHES}")
+        return self._batch(out)
+
+    def get(self, batch_id: str) -> ProviderBatch:
+        return self._batch(self._json(self._call("GET", f"{ANTHROPIC_BATCHES}/{batch_id}"),
+                                      f"GET {ANTHROPIC_BATCHES}/{{id}}"))
+
+    def cancel(self, batch_id: str) -> ProviderBatch:
+        """Ask the provider to stop the batch: it turns ``canceling``, then ends, its results holding the requests it
+        completed (paid for) and the others as ``canceled``."""
+        return self._batch(self._json(self._call("POST", f"{ANTHROPIC_BATCHES}/{batch_id}/cancel"),
+                                      f"POST {ANTHROPIC_BATCHES}/{{id}}/cancel"))
+
+    def find(self, sub: Submission, pages: int = 20) -> ProviderBatch | None:
+        """The batch made for submission ``sub``, from the provider's list (newest first): a batch the ledger does not
+        hold, created since the submission was recorded, with as many requests. One that has ended is the
+        submission's only when the custom_ids of its results are exactly the submission's (they are request keys:
+        sha256 digests of the requests). One still running cannot be told apart yet: then :class:`NotYetKnown` is
+        raised, and the submission's requests stay open. None: no listed batch can be it."""
+        after = None
+        running = 0
+        for _ in range(pages):
+            params = {"limit": 100} | ({"after_id": after} if after else {})
+            out = self._json(self._call("GET", ANTHROPIC_BATCHES, params=params), f"GET {ANTHROPIC_BATCHES}")
+            data = [b for b in out.get("data") or [] if isinstance(b, dict)]
+            older = False
+            for b in data:
+                pb = self._batch(b)
+                if pb.batch_id in sub.claimed:
+                    continue
+                if pb.created_at is not None and pb.created_at < sub.recorded_at - CLOCK_SKEW_S:
+                    older = True  # the list is newest first: every later batch is older still
+                    continue
+                if sum(v for v in pb.counts.values() if isinstance(v, int)) != len(sub.custom_ids):
+                    continue
+                if pb.open:
+                    running += 1
+                    continue
+                try:
+                    lines = self.results(pb)
+                except UserError as e:
+                    if getattr(e, "http_status", 0) == 404:
+                        continue  # its results are gone: nothing of it can be collected
+                    raise
+                ids = {x.get("custom_id") for _, _, x in lines if isinstance(x, dict)}
+                if ids == set(sub.custom_ids) and len(lines) == len(sub.custom_ids):
+                    return pb
+            if older or not out.get("has_more") or not data:
+                break
+            after = out.get("last_id") or data[-1].get("id")
+        if running:
+            raise NotYetKnown(f"{running} batch(es) at {self.base_url} created since submission {sub.id} was recorded "
+                              f"and holding {len(sub.custom_ids):,} requests are still running, and which of them (if "
+                              "any) holds its requests cannot be told before they end: the requests stay open, and a "
+                              "poll after they end settles it.")
+        return None
+
+    def results(self, pb: ProviderBatch) -> list[tuple[str, int, Any]]:
+        """Every line of the batch's results (JSONL at its ``results_url``, read only at the API's own base URL, so
+        the key goes nowhere else)."""
+        url = pb.output_file_id
+        if not url:
+            return []
+        if not url.startswith(self.base_url + "/"):
+            raise BatchError(f"The results_url of batch {pb.batch_id} ({url}) is not under the API's base URL "
+                             f"{self.base_url}, so it was not read (the key is sent to that base URL only); check "
+                             "the base URL in the model spec.")
+        return self._jsonl("results", self._call("GET", url).text)
+
+    def outcome(self, line: dict[str, Any], req: BatchRequest) -> tuple[RawReply | None, str | None, str]:
+        """(answer, error, state) of one result line: ``succeeded`` is an answer (``collected``), ``errored`` and
+        ``canceled`` leave the request ``failed``, ``expired`` leaves it ``expired``."""
+        res = line.get("result") if isinstance(line.get("result"), dict) else {}
+        kind = res.get("type")
+        if kind == "succeeded":
+            try:
+                raw = self.target.reply(res.get("message"), req.messages, options=req.options)
+            except UserError as e:
+                return None, str(e), "failed"
+            if not raw.text.strip():
+                return None, "an empty reply (never stored)", "failed"
+            return raw, None, "collected"
+        if kind == "errored":
+            err = res.get("error") if isinstance(res.get("error"), dict) else {}
+            inner = err.get("error") if isinstance(err.get("error"), dict) else err
+            return None, f"{inner.get('type') or 'error'}: {inner.get('message') or json.dumps(err)}", "failed"
+        if kind == "canceled":
+            return None, "canceled: the batch was canceled before the provider reached this request", "failed"
+        if kind == "expired":
+            return None, "expired: the batch ended (after 24 hours) before the provider reached this request", "expired"
+        return None, f"a result of unknown type {kind!r}", "failed"
+
+    @staticmethod
+    def _batch(b: dict[str, Any]) -> ProviderBatch:
+        counts = b.get("request_counts") if isinstance(b.get("request_counts"), dict) else {}
+        ended = b.get("processing_status") == "ended"
+        if b.get("processing_status") == "canceling":
+            status = "cancelling"
+        elif not ended:
+            status = str(b.get("processing_status"))  # in_progress, or a state this client does not know (open)
+        elif b.get("cancel_initiated_at"):
+            status = "cancelled"
+        elif counts.get("expired"):
+            status = "expired"
+        else:
+            status = "completed"
+        if not ended and status not in OPEN_STATUS:
+            status = "in_progress"
+        return ProviderBatch(str(b.get("id")), status, b.get("results_url"), None, counts, _epoch(b.get("created_at")),
+                             _epoch(b.get("ended_at")), covers_all=ended)
+
+
+def _epoch(t: Any) -> float | None:
+    """An RFC 3339 time (Anthropic's) or epoch seconds (OpenAI's) as epoch seconds; None when absent or unreadable."""
+    if isinstance(t, (int, float)):
+        return float(t)
+    if isinstance(t, str) and t:
+        try:
+            d = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()
+    return None
+
+
+def api_for(target: Any) -> BatchAPI:
+    """The Batch API of a target's provider: OpenAI Batch for ``openai:``, Message Batches for ``anthropic:``."""
+    kind = getattr(target, "kind", None)
+    if kind == "openai":
+        return OpenAIBatchAPI(target)
+    if kind == "anthropic":
+        return AnthropicBatchAPI(target)
+    raise BatchError(f"Batch mode needs an openai: or anthropic: model (a provider's Batch API), not "
+                     f"{target.spec!r}.")
 
 
 # ---- the flow --------------------------------------------------------------------------------------------------
@@ -304,10 +564,11 @@ class BatchReport:
         return s + "."
 
 
-def submit(api: OpenAIBatchAPI, store: ResponseStore, requests: list[BatchRequest], *, retry_failed: bool = False,
+def submit(api: BatchAPI, store: ResponseStore, requests: list[BatchRequest], *, retry_failed: bool = False,
            report: BatchReport | None = None, settle_s: float | None = None) -> BatchReport:
-    """Submit every request the store does not answer and no open batch holds, as one batch (or several of at most
-    :data:`MAX_REQUESTS`). Each batch is in the ledger before it is created at the provider."""
+    """Submit every request the store does not answer and no open batch holds, as one batch (or several, each within
+    the provider's limits: ``api.max_requests`` requests, ``api.max_bytes`` bytes). Each batch is in the ledger before
+    it is created at the provider."""
     rep = report or BatchReport()
     ident = _identity(api.target)
     other = next((r for r in requests if r.identity != ident), None)
@@ -328,11 +589,12 @@ def submit(api: OpenAIBatchAPI, store: ResponseStore, requests: list[BatchReques
             rep.not_retried += 1
         else:
             todo.append(r)
-    for i in range(0, len(todo), MAX_REQUESTS):
-        part = todo[i:i + MAX_REQUESTS]
+    # custom_id = the request key: unique within a batch, and a result line names the answer it carries (every line
+    # is made before anything is recorded: a request the provider's format cannot carry stops here, nothing written)
+    all_lines = {r.key: api.line(r.key, r) for r in todo}
+    for part in _parts(todo, all_lines, api.max_requests, api.max_bytes):
         submission = f"psy-{uuid.uuid4().hex}"
-        # custom_id = the request key: unique within a batch, and a result line names the answer it carries
-        lines = {r.key: api.line(r.key, r) for r in part}
+        lines = {r.key: all_lines[r.key] for r in part}
         kept = store.batch_begin(submission, provider=api.provider, base_url=api.base_url, identity=part[0].identity,
                                  requests=[(r.key, r.key, r.to_json()) for r in part])
         if not kept:
@@ -352,29 +614,31 @@ def submit(api: OpenAIBatchAPI, store: ResponseStore, requests: list[BatchReques
                 rep.failed += len(kept)
                 raise
             # no answer, or a server error: the batch may exist (a provider's list can lag), so its requests stay
-            # open until a poll finds it by its metadata or, after the settle window, releases them
+            # open until a poll finds it (``api.found_by``) or, after the settle window, releases them
             try:
-                pb = api.find(submission)
-            except Exception:  # noqa: BLE001 - the provider cannot be asked now: a later poll settles it
+                pb = api.find(_submission(store, submission))
+            except Exception:  # noqa: BLE001 - the provider cannot be asked (or tell) now: a later poll settles it
                 pb = None
             if pb is None:
                 raise BatchError(f"Creating the batch of {len(kept):,} requests at {api.base_url} got no definite "
                                  f"answer ({str(e).rstrip('.')}), so the provider may have created it: its requests "
-                                 "stay open until `python -m analysis.pipeline.batch poll` finds it by its metadata "
-                                 f"or, after {_settle(api, settle_s):.0f} s without it, releases them.") from None
+                                 f"stay open until `python -m analysis.pipeline.batch poll` finds it {api.found_by} "
+                                 f"or, after {_settle(api, settle_s):.0f} s with no batch at the provider that may be "
+                                 "it, releases them.") from None
         store.batch_created(submission, pb.batch_id, {"created_at": pb.created_at})
         rep.submitted += len(kept)
         rep.batch_ids.append(pb.batch_id)
     return rep
 
 
-def poll(api: OpenAIBatchAPI, store: ResponseStore, *, report: BatchReport | None = None,
+def poll(api: BatchAPI, store: ResponseStore, *, report: BatchReport | None = None,
          settle_s: float | None = None) -> BatchReport:
     """Ask the provider once about every open batch of this target at this base URL; collect those that ended.
 
-    A batch recorded without the provider's id is looked for in the provider's list; one that is not there is
-    released (its requests ``failed``) only ``settle_s`` seconds after it was recorded (default: three times the
-    target's timeout, plus a minute), as another process may still be creating it. A server with no list of
+    A batch recorded without the provider's id is looked for in the provider's list (``api.found_by``); one that is not
+    there is released (its requests ``failed``) only ``settle_s`` seconds after it was recorded (default: three times
+    the target's timeout, plus a minute), as another process may still be creating it, and never while a listed batch
+    that may be it is still running (:class:`NotYetKnown`). A server with no list of
     batches (HTTP 404: no Batch API) has none of them: their requests are released at once, and it is said."""
     rep = report or BatchReport()
     rep.open = 0
@@ -385,7 +649,10 @@ def poll(api: OpenAIBatchAPI, store: ResponseStore, *, report: BatchReport | Non
             continue
         if b["batch_id"] is None:  # recorded, but its creation was not seen: the provider's list says if it exists
             try:
-                pb = api.find(b["submission"])
+                pb = api.find(_submission(store, b["submission"]))
+            except NotYetKnown:  # a running batch may be it: its requests stay open, never submitted twice
+                rep.open += b["n_requests"]
+                continue
             except NoBatchAPI as e:
                 n = _release(store, b["submission"], f"the server at {api.base_url} has no Batch API (HTTP 404)",
                              info=b["info"])
@@ -400,7 +667,9 @@ def poll(api: OpenAIBatchAPI, store: ResponseStore, *, report: BatchReport | Non
                 rep.failed += _release(store, b["submission"], "the batch was never created at the provider (the "
                                        "submitting process stopped first)", info=b["info"])
                 continue
-            store.batch_created(b["submission"], pb.batch_id, {"created_at": pb.created_at, "found_by": "metadata"})
+            # kept in the batch's info (its final record starts from it): how it was found
+            b["info"] = {**b["info"], "created_at": pb.created_at, "found_by": api.found_tag}
+            store.batch_created(b["submission"], pb.batch_id, b["info"])
             b["batch_id"] = pb.batch_id
         pb = api.get(b["batch_id"])
         if pb.open:
@@ -415,7 +684,7 @@ def poll(api: OpenAIBatchAPI, store: ResponseStore, *, report: BatchReport | Non
     return rep
 
 
-def run(api: OpenAIBatchAPI, store: ResponseStore, requests: list[BatchRequest], *, retry_failed: bool = False,
+def run(api: BatchAPI, store: ResponseStore, requests: list[BatchRequest], *, retry_failed: bool = False,
         wait: bool = True, every_s: float = 60.0, timeout_s: float | None = None, settle_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print) -> BatchReport:
     """Poll what is open (a killed run resumes here), submit the rest, and with ``wait`` poll every ``every_s``
@@ -435,7 +704,7 @@ def run(api: OpenAIBatchAPI, store: ResponseStore, requests: list[BatchRequest],
     return rep
 
 
-def _collect(api: OpenAIBatchAPI, store: ResponseStore, b: dict[str, Any], pb: ProviderBatch, rep: BatchReport) -> None:
+def _collect(api: BatchAPI, store: ResponseStore, b: dict[str, Any], pb: ProviderBatch, rep: BatchReport) -> None:
     """A batch that ended: its result files checked against its requests, then recorded in one transaction."""
     reqs = {q["custom_id"]: q for q in store.batch_requests(b["submission"])}
     lines = api.results(pb)
@@ -444,7 +713,7 @@ def _collect(api: OpenAIBatchAPI, store: ResponseStore, b: dict[str, Any], pb: P
            if not isinstance(x, dict) or not isinstance(x.get("custom_id"), str)]
     unknown = sorted(c for c in seen if isinstance(c, str) and c not in reqs)
     twice = sorted(c for c, n in seen.items() if isinstance(c, str) and n > 1)
-    missing = sorted(c for c in reqs if c not in seen) if pb.status == "completed" else []
+    missing = sorted(c for c in reqs if c not in seen) if pb.covers_all else []
     problems = bad[:1]
     if unknown:
         problems.append(f"{len(unknown)} custom_id(s) not submitted in it, e.g. {unknown[0][:16]!r}")
@@ -497,7 +766,7 @@ def _collect(api: OpenAIBatchAPI, store: ResponseStore, b: dict[str, Any], pb: P
     rep.expired += counts["expired"]
 
 
-def abandon(api: OpenAIBatchAPI, store: ResponseStore, batch_id: str) -> BatchReport:
+def abandon(api: BatchAPI, store: ResponseStore, batch_id: str) -> BatchReport:
     """The user's explicit decision to stop waiting for one open batch (by the provider's id or the submission id),
     e.g. after a refused result file. A batch still open at the provider is cancelled there first; while it is
     cancelling this refuses (its requests stay open, and a later poll collects what it completed). Once it has ended,
@@ -513,14 +782,18 @@ def abandon(api: OpenAIBatchAPI, store: ResponseStore, batch_id: str) -> BatchRe
     rep = BatchReport()
     if b["batch_id"] is None:  # its creation was not seen: the provider's list says if it exists
         try:
-            pb = api.find(b["submission"])
+            pb = api.find(_submission(store, b["submission"]))
         except NoBatchAPI:
             pb = None
+        except NotYetKnown as e:
+            raise BatchError(f"The creation of batch {batch_id} was not seen, and {str(e)[0].lower()}{str(e)[1:-1]}; "
+                             "abandon it then.") from None
         if pb is None:
             rep.failed += _release(store, b["submission"], "abandoned by the user (the batch was not found at the "
                                    "provider)", info=b["info"], provider_status="abandoned")
             return rep
-        store.batch_created(b["submission"], pb.batch_id, {"created_at": pb.created_at, "found_by": "metadata"})
+        b["info"] = {**b["info"], "created_at": pb.created_at, "found_by": api.found_tag}
+        store.batch_created(b["submission"], pb.batch_id, b["info"])
         b["batch_id"] = pb.batch_id
     try:
         pb = api.get(b["batch_id"])
@@ -555,16 +828,47 @@ def _release(store: ResponseStore, submission: str, why: str, *, info: dict | No
     return len(reqs)
 
 
+def _parts(todo: list[BatchRequest], lines: dict[str, dict[str, Any]], max_requests: int,
+           max_bytes: int) -> list[list[BatchRequest]]:
+    """``todo`` in order, cut into batches of at most ``max_requests`` requests and ``max_bytes`` bytes of JSON; a
+    single request larger than ``max_bytes`` is refused in one sentence (no batch can carry it)."""
+    parts: list[list[BatchRequest]] = []
+    cur: list[BatchRequest] = []
+    size = 0
+    for r in todo:
+        n = len(json.dumps(lines[r.key], ensure_ascii=False).encode("utf-8")) + 1
+        if n > max_bytes:
+            raise BatchError(f"One request ({r.key[:16]}, {n:,} bytes) is larger than a batch may be ({max_bytes:,} "
+                             "bytes), so it cannot be batched: take its model out of targets.batch for this study.")
+        if cur and (len(cur) >= max_requests or size + n > max_bytes):
+            parts.append(cur)
+            cur, size = [], 0
+        cur.append(r)
+        size += n
+    if cur:
+        parts.append(cur)
+    return parts
+
+
+def _submission(store: ResponseStore, submission: str) -> Submission:
+    """What the provider's list is searched with for a submission whose creation was not seen."""
+    rows = store.batches()
+    b = next(x for x in rows if x["submission"] == submission)
+    return Submission(submission, datetime.fromisoformat(b["submitted_at"]).timestamp(),
+                      frozenset(q["custom_id"] for q in store.batch_requests(submission)),
+                      frozenset(x["batch_id"] for x in rows if x["batch_id"]))
+
+
 def _identity(target: Any) -> dict[str, str]:
     return {"kind": target.kind, "spec": target.spec, "model": target.model, "digest": target.digest}
 
 
-def belongs_to(api: OpenAIBatchAPI, b: dict[str, Any]) -> bool:
+def belongs_to(api: BatchAPI, b: dict[str, Any]) -> bool:
     """The ledger's batch ``b`` was submitted for this API's target at its base URL."""
     return (b["base_url"], b["target_spec"], b["digest"]) == (api.base_url, api.target.spec, api.target.digest)
 
 
-def _settle(api: OpenAIBatchAPI, settle_s: float | None) -> float:
+def _settle(api: BatchAPI, settle_s: float | None) -> float:
     """How long a batch recorded but not seen created may still appear at the provider (default: three times the
     target's timeout, plus a minute)."""
     return 3 * api.target.timeout_s + 60 if settle_s is None else settle_s
@@ -607,7 +911,7 @@ def stage_requests(study: Any, p: Any, el: Elicitor) -> tuple[list[BatchRequest]
 
 
 def batch_models(models: list[str], names: list[str]) -> list[str]:
-    """The models of ``models`` that ``targets.batch`` names (by spec, ``openai:NAME`` or ``NAME``, as api_key_env)."""
+    """The models of ``models`` that ``targets.batch`` names (by spec, ``KIND:NAME`` or ``NAME``, as api_key_env)."""
     from analysis.core.models import key_env_of
 
     return [m for m in models if any(key_env_of(m, {n: n}) for n in names)]

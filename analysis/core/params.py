@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from analysis.core.errors import ParamsError
 from analysis.core.io import SHOWN_CHARS, load_yaml, short
-from analysis.core.models import label, parse_spec
+from analysis.core.models import HOSTED, label, parse_spec
 from analysis.core.paths import PARAMS_FILE
 
 S = TypeVar("S", bound="Section")
@@ -47,20 +47,22 @@ class TargetsParams(Section):
                          "dropped connection, timeout) before the stage stops")
     backoff_s: float = Field(1.0, ge=0, le=600, description="servers: seconds before the first retry, doubled "
                              "before each further one")
-    api_key_env: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible endpoints: {model "
-                                        "spec or served name: the environment variable holding its API key}, so "
-                                        "several providers can serve one run (default OPENAI_API_KEY); the key is "
-                                        "read at run time and never written anywhere")
-    model_digests: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible servers: "
-                                          "{served model name: digest of its weights}, for servers that do not "
-                                          "report what they serve (and to pin it where they do)")
+    api_key_env: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible endpoints and "
+                                        "anthropic: models: {model spec or served name: the environment variable "
+                                        "holding its API key}, so several providers can serve one run (default "
+                                        "OPENAI_API_KEY, for anthropic: ANTHROPIC_API_KEY); the key is read at run "
+                                        "time and never written anywhere")
+    model_digests: dict[str, str] = Field(default_factory=dict, description="OpenAI-compatible servers and "
+                                          "anthropic: models: {served model name: digest of its weights}, for "
+                                          "servers that do not report what they serve (and to pin it where they do)")
     logprobs: dict[str, bool] = Field(default_factory=dict, description="{model spec, KIND:NAME or NAME: false} for a "
                                       "model that returns no log-probabilities (many hosted ones): the plan counts "
                                       "and prices its answers by generation, and the run asks it so from its first "
                                       "call; an openai: model not named here is planned as returning them (a server "
                                       "says so only when called)")
-    batch: list[str] = Field(default_factory=list, description="openai: models (spec, openai:NAME or NAME) whose "
-                             "single-turn calls go through the provider's Batch API (about half the price, answers "
+    batch: list[str] = Field(default_factory=list, description="openai: and anthropic: models (spec, KIND:NAME or "
+                             "NAME) whose single-turn calls go through the provider's Batch API (OpenAI Batch, "
+                             "Anthropic Message Batches; about half the price, answers "
                              "within hours): `python -m analysis.pipeline.batch submit` sends them, `poll` collects them "
                              "into the response store; conversations stay interactive")
 
@@ -92,11 +94,11 @@ class Project(Section):
         from analysis.core.models import key_env_of
 
         models = info.data.get("models") or []
-        served = [m for m in models if parse_spec(m)[0] == "openai"]
+        served = [m for m in models if parse_spec(m)[0] in HOSTED]
         unused = [k for k in v.api_key_env if not any(key_env_of(m, {k: v.api_key_env[k]}) for m in served)]
         if unused:
-            raise ValueError(f"api_key_env names {unused[0]!r}, which is no openai: model in models "
-                             f"({', '.join(served) or 'none'}); name a model as models does (its spec, openai:NAME or "
+            raise ValueError(f"api_key_env names {unused[0]!r}, which is no openai: or anthropic: model in models "
+                             f"({', '.join(served) or 'none'}); name a model as models does (its spec, KIND:NAME or "
                              "NAME), so that no key goes to another provider under a mistyped name")
         from analysis.core.models import declared_logprobs
 
@@ -106,9 +108,10 @@ class Project(Section):
                              "name a model as models does (its spec, KIND:NAME or NAME)")
         wrong = [b for b in v.batch if not any(key_env_of(m, {b: "x"}) for m in served)]
         if wrong:
-            raise ValueError(f"batch names {wrong[0]!r}, which is no openai: model in models "
-                             f"({', '.join(served) or 'none'}); batch mode is for a provider's OpenAI Batch API: name "
-                             "a model as models does (its spec, openai:NAME or NAME)")
+            raise ValueError(f"batch names {wrong[0]!r}, which is no openai: or anthropic: model in models "
+                             f"({', '.join(served) or 'none'}); batch mode is for a provider's Batch API (OpenAI "
+                             "Batch, Anthropic Message Batches): name a model as models does (its spec, KIND:NAME or "
+                             "NAME)")
         return v
 
 

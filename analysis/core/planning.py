@@ -344,15 +344,17 @@ def _probe(study: Study, p: CollectStage, real) -> tuple[dict[str, tuple[float, 
 
 # kinds whose targets learn whether the model returns log-probabilities only from a call (they start with True)
 LEARNED_AT_RUN_TIME = ("openai", "ollama")
+# kinds whose API returns no log-probabilities at all (planned as generation even when no target is built)
+NEVER_LOGPROBS = ("anthropic",)
 
 
 def logprobs_of(spec: str, targets, target=None) -> bool:
     """Whether the plan counts ``spec`` as returning log-probabilities: its built ``target``'s own
     ``supports_logprobs`` when there is one (``make_target`` applies ``targets.logprobs`` to it, and a kind without
-    log-probabilities says False itself), else what ``targets.logprobs`` declares, else True (assumed)."""
-    from analysis.core.models import declared_logprobs
+    log-probabilities says False itself, also unbuilt), else what ``targets.logprobs`` declares, else True (assumed)."""
+    from analysis.core.models import declared_logprobs, parse_spec
 
-    if target is not None and not target.supports_logprobs:
+    if target is not None and not target.supports_logprobs or parse_spec(spec)[0] in NEVER_LOGPROBS:
         return False
     declared = declared_logprobs(spec, getattr(targets, "logprobs", None))
     return True if declared is None else declared

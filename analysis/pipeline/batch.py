@@ -1,5 +1,6 @@
 """Batch mode from the command line (issue 21): the single-turn calls of the models named in ``targets.batch`` go
-through their provider's Batch API, and the answers into the response store (see :mod:`analysis.core.batch`).
+through their provider's Batch API (OpenAI Batch for ``openai:`` models, Message Batches for ``anthropic:`` ones), and
+the answers into the response store (see :mod:`analysis.core.batch`).
 
     python -m analysis.pipeline.batch submit                 # every study's requests: one batch per model
     python -m analysis.pipeline.batch submit --study bigfive --wait --every 300
@@ -82,7 +83,8 @@ def run(a: argparse.Namespace) -> str:
     models = batch.batch_models(proj.models, proj.targets.batch)
     if not models:
         raise UserError(f"{source}: targets.batch names no model of models ({', '.join(proj.models)}); list there the "
-                        "openai: models whose single-turn calls should go through the provider's Batch API.")
+                        "openai: or anthropic: models whose single-turn calls should go through the provider's Batch "
+                        "API.")
     if a.command == "abandon":
         return _abandon(a.batch_id, store, [elicitor(spec, proj.targets, store) for spec in models])
     studies = [get(s) for s in a.study] if a.study else list(all_studies().values())
@@ -96,7 +98,7 @@ def run(a: argparse.Namespace) -> str:
                 reqs, n = batch.stage_requests(st, _stage_from(st, raw, source), el)
                 requests += reqs
                 interactive += n
-        rep = batch.run(batch.OpenAIBatchAPI(el.target), store, requests, retry_failed=a.retry_failed, wait=a.wait,
+        rep = batch.run(batch.api_for(el.target), store, requests, retry_failed=a.retry_failed, wait=a.wait,
                         every_s=a.every)
         line = f"{el.target.spec}: " + rep.sentence()
         if interactive:
@@ -114,11 +116,11 @@ def _abandon(batch_id: str, store, elicitors: list) -> str:
     if b is None:
         raise UserError(f"No open batch {batch_id!r} in the ledger of {store.path}; `python -m "
                         "analysis.pipeline.batch status` lists the batches.")
-    el = next((e for e in elicitors if batch.belongs_to(batch.OpenAIBatchAPI(e.target), b)), None)
+    el = next((e for e in elicitors if batch.belongs_to(batch.api_for(e.target), b)), None)
     if el is None:
         raise UserError(f"Batch {batch_id} was submitted for {b['target_spec']} at {b['base_url']}, which is no "
                         "model of targets.batch now; put it back in models and targets.batch to abandon the batch.")
-    rep = batch.abandon(batch.OpenAIBatchAPI(el.target), store, batch_id)
+    rep = batch.abandon(batch.api_for(el.target), store, batch_id)
     return (f"Abandoned {batch_id}: {rep.collected:,} answers collected, {rep.failed + rep.expired:,} requests "
             "released as failed; `submit --retry-failed` submits them again.")
 

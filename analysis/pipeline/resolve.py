@@ -24,6 +24,8 @@ A model's identity is what the response store keys it by, plus what decides how 
   template; vLLM's model root; or ``targets.model_digests``), and per base URL the server's kind, build,
   slot and thread count where it reports them (the URL itself is not part of it: where a model is served
   is not who it is);
+* ``anthropic:``: the dated snapshot Anthropic's ``GET /v1/models/{NAME}`` resolves the name to (or
+  ``targets.model_digests``): a hosted model has no weights file to hash;
 * ``ollama:``: the digest Ollama reports.
 
 A server that cannot be reached is not an error here: its last resolved identity is kept (one line says
@@ -49,7 +51,7 @@ from analysis.core.errors import TargetUnavailable, UserError
 from analysis.core.paths import DATA_DIR, PARAMS_FILE, ROOT
 
 LOCK_DIR = DATA_DIR / "resolved"
-SPEC_PREFIXES = ("embedded:", "ollama:", "openai:")
+SPEC_PREFIXES = ("embedded:", "ollama:", "openai:", "anthropic:")
 PATH_SUFFIXES = (".csv", ".tsv", ".yaml", ".yml", ".json", ".txt", ".parquet", ".md", ".jsonl", ".xlsx")
 
 

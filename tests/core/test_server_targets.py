@@ -510,7 +510,7 @@ def test_every_named_key_is_checked_before_any_model_is_called_and_a_mistyped_na
     assert a.auth == [] and b.auth == [] and store.count() == 0  # no provider was called
     with pytest.raises(ParamsError) as e:
         project({"models": models, "targets": {"api_key_env": {"openai:alpah": "PROVIDER_A_KEY"}}})
-    assert "api_key_env names 'openai:alpah', which is no openai: model in models" in str(e.value)
+    assert "api_key_env names 'openai:alpah', which is no openai: or anthropic: model in models" in str(e.value)
     assert "\n" not in str(e.value)
 
 

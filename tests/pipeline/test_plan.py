@@ -707,3 +707,19 @@ def test_targets_logprobs_must_name_a_model_in_one_sentence():
         project({"models": [SPEC], "targets": {"logprobs": {SPEC: "sometimes"}}})
     assert project({"models": [SPEC, "openai:m@http://h/v1"],
                     "targets": {"logprobs": {"m": False, SPEC: True}}}).targets.logprobs == {"m": False, SPEC: True}
+
+
+def test_an_anthropic_model_is_planned_by_generation_offline_without_a_declaration(tmp_path, monkeypatch):
+    """The Messages API returns no log-probabilities: an ``anthropic:`` model is planned by generation even when the
+    plan builds no target (offline), and no 'assumed' line is printed for it."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["models"] = [SPEC, "anthropic:claude-test", "openai:m@http://127.0.0.1:9/v1"]
+    raw.setdefault("targets", {})["logprobs"] = {"m": False}
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, studies=["bigfive"], store=tmp_path / "s.sqlite", offline=True)
+    totals = {r["model"]: r for r in df.filter(df["part"] == "total").iter_rows(named=True)}
+    a, m = totals["anthropic:claude-test"], totals["openai:m@http://127.0.0.1:9/v1"]
+    assert (a["calls"], a["exact"], a["logprobs"]) == (m["calls"], m["exact"], m["logprobs"]) == (30, False, False)
+    assert "assumed:" not in planmod.render(df)

@@ -51,7 +51,7 @@ class RawReply:
 
 class Target(Protocol):
     spec: str  # the spec string it was made from, e.g. "ollama:llama3.1:8b"
-    kind: str  # "embedded" | "ollama" | "openai" | "scripted"
+    kind: str  # "embedded" | "ollama" | "openai" | "anthropic" | "scripted"
     model: str
     digest: str  # model digest or file hash
     supports_logprobs: bool
