@@ -36,6 +36,7 @@ from scipy import stats
 
 from analysis.core.errors import UserError
 from analysis.core.io import read_user_csv
+from analysis.core.parallel import map_fork
 from analysis.core.paths import stimuli_dir
 from analysis.core.stats.correlation import fisher_z_diff, pearson
 from analysis.core.stats.effects import cohen_d
@@ -487,7 +488,7 @@ def rq2_trait_behaviour(df, expected: pd.DataFrame | None = None, *, conditions:
         d = d[d["condition_type"] == "baseline"]
     traits = traits or trait_columns(d)
     behaviours = behaviours or analysed_behaviours(d, spec)
-    rows = []
+    rows, fits = [], []
     entered: set[str] = set()
     for b in behaviours:
         for t in traits:
@@ -505,8 +506,12 @@ def rq2_trait_behaviour(df, expected: pd.DataFrame | None = None, *, conditions:
                 rows.append({**row, "coef": float(np.sign(r)),
                              "note": "exact linear fit (degenerate, e.g. two-valued data): not tested"})
                 continue
-            rows.append({**row, **_fit_one(fit, row["n_models"], ci)})
+            rows.append(row)
+            fits.append((len(rows) - 1, (fit, row["n_models"], ci)))
             entered |= set(sub["model"])
+    # the fits are independent: on every core (the loop's numbers, in its order; analysis.core.parallel)
+    for (i, _), res in zip(fits, map_fork(_fit_one, [args for _, args in fits])):
+        rows[i] = {**rows[i], **res}
     tests = pd.DataFrame(rows, columns=["trait", "behaviour", "n", "n_models", "coef", "se", "p", "ci_low", "ci_high",
                                         "method", "note"])
     tests["p"] = tests["p"].astype(float)
