@@ -182,11 +182,21 @@ def one_pass_units(d: pd.DataFrame) -> pd.DataFrame:
     op = d["mode"].eq("option_probs").to_numpy()
     if not op.any():
         return d
-    o = d[op].copy()
-    o["n_temperatures"] = o.groupby(["model", "condition"], dropna=False)["temperature"].transform("nunique")
-    o["_dist"] = (o["temperature"] - REFERENCE_TEMPERATURE).abs()
-    o = o.sort_values("_dist", kind="stable").drop_duplicates(["model", "condition"], keep="first")
-    return pd.concat([o.drop(columns="_dist"), d[~op]]).sort_index()
+    # per model x condition of the option_probs rows: how many temperatures, and the row that stands for them (the
+    # temperature closest to the reference; among equals, the first in table order)
+    pos = np.flatnonzero(op)
+    o = d.iloc[pos]
+    codes = o.groupby(["model", "condition"], sort=False, dropna=False).ngroup().to_numpy()
+    n_temps = o.groupby(codes)["temperature"].nunique().to_numpy()  # row c is group c (codes run 0..k-1)
+    dist = np.abs(o["temperature"].to_numpy(dtype=float) - REFERENCE_TEMPERATURE)
+    by = np.lexsort((np.arange(len(pos)), dist, codes))  # by group, then distance (NaN last), then table order
+    first = by[np.r_[True, codes[by][1:] != codes[by][:-1]]]
+    n_temperatures = d["n_temperatures"].to_numpy().copy()
+    n_temperatures[pos[first]] = n_temps[codes[first]]
+    keep = np.sort(np.concatenate([pos[first], np.flatnonzero(~op)]))
+    out = d.iloc[keep].copy()
+    out["n_temperatures"] = n_temperatures[keep]
+    return out.sort_index()
 
 
 def repeat_report(df, measures: list[str], collapse: bool = True) -> pd.DataFrame:

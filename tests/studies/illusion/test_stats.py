@@ -555,17 +555,24 @@ def _units_by_groupby(d: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     first = ~k.duplicated(subset=st.CELL, keep="first")
     out = k[~k["_same"] | first].copy()
     out["n_runs"] = np.where(out["_same"], out["_k"], 1)
-    return st.one_pass_units(out.drop(columns=["_same", "_k"]))
+    d = out.drop(columns=["_same", "_k"]).assign(n_temperatures=1)
+    op = d["mode"].eq("option_probs")
+    o = d[op].copy()
+    o["n_temperatures"] = o.groupby(["model", "condition"], dropna=False)["temperature"].transform("nunique")
+    o["_dist"] = (o["temperature"] - st.REFERENCE_TEMPERATURE).abs()
+    o = o.sort_values("_dist", kind="stable").drop_duplicates(["model", "condition"], keep="first")
+    return pd.concat([o.drop(columns="_dist"), d[~op]]).sort_index()
 
 
 def test_units_equal_the_groupby_statement():
-    """Sampled runs that differ or agree by chance, greedy repeats, option_probs rows at several temperatures, whole
-    rows repeated, missing values in the measures: every column pair gives the reference's rows, values and n_runs."""
+    """Sampled runs that differ or agree by chance, greedy repeats, option_probs rows at several temperatures (two
+    equally far from the reference), whole rows repeated, missing values in the measures: every column pair gives the
+    reference's rows, values, n_runs and n_temperatures."""
     rng = np.random.default_rng(3)
     rows = []
     for model in ("m1", "m2"):
         for cond in ("baseline_1", "baseline_2", "persona_a"):
-            for temp in (0.0, 0.7, 1.0):
+            for temp in (0.0, 0.7, 1.0, 1.3):
                 for mode in ("generate", "option_probs") if model == "m1" else ("generate",):
                     base = rng.integers(1, 5, 3).astype(float)
                     for run in range(3):
