@@ -588,3 +588,27 @@ def test_units_equal_the_groupby_statement():
         got, want = st.units(d, cols), _units_by_groupby(d, cols)
         assert len(got) < len(d)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_sd_rank_test_is_scipys_exact_permutation_p_to_the_last_bit():
+    """sd_rank_test enumerates the permutation distribution itself: the p of scipy's mannwhitneyu with
+    PermutationMethod(n_resamples=inf), for unequal sizes both ways round, ties, zero SDs and the smallest groups."""
+    from scipy import stats as ss
+
+    rng = np.random.default_rng(0)
+    n = 0
+    for n1, n2 in [(2, 2), (3, 3), (6, 12), (12, 6), (4, 9), (2, 10)]:
+        for k in range(4):
+            x, y = rng.uniform(0, 1, n1), rng.uniform(0, 1, n2)
+            if k % 2:
+                x, y = np.round(x, 1), np.round(y, 1)
+            if k == 3:
+                x[0], y[:2] = 0, 0
+            if np.ptp(np.concatenate([x, y])) == 0:  # every SD equal: no test (documented)
+                assert np.isnan(st.sd_rank_test(x, y))
+                continue
+            want = ss.mannwhitneyu(x, y, alternative="two-sided",
+                                   method=ss.PermutationMethod(n_resamples=np.inf)).pvalue
+            assert st.sd_rank_test(x, y) == float(want)
+            n += 1
+    assert n >= 20 and st.sd_rank_test([0.1, 0.2, 0.3], [0.4, 0.5, 0.6]) == 0.1
