@@ -47,8 +47,10 @@ def test_unreachable_openai_endpoint():
         make_target(f"openai:m@http://127.0.0.1:{_free_port()}/v1", timeout_s=5)
 
 
-def _fake_ollama(models, chat_status=200):
+def _fake_ollama(models, chat_status=200, template=None):
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/show" and template is not None:
+            return httpx.Response(200, json={"template": template, "modelfile": "", "details": {}, "model_info": {}})
         if request.url.path == "/api/tags":
             return httpx.Response(200, json={"models": [{"model": m, "name": m, "digest": "sha256:abc"} for m in models]})
         if request.url.path == "/api/chat":
@@ -214,3 +216,22 @@ def _without_root_powers():
     libc = ctypes.CDLL(None, use_errno=True)
     for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
         libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP (fails harmlessly when not root)
+
+
+def test_an_ollama_answer_records_the_servers_chat_template_hash():
+    """/api/show's template, hashed, is kept with every answer (so a template change that alters answers shows);
+    a server that does not say leaves it out and still answers."""
+    import hashlib
+
+    from analysis.core.models import GenOptions
+
+    t = OllamaTarget("ollama:qwen2:7b", "qwen2:7b", ["http://h:11434"],
+                     transport=_fake_ollama(["qwen2:7b"], template="{{ .Prompt }}"))
+    meta = t.chat([{"role": "user", "content": "x"}], GenOptions()).meta
+    assert meta["chat_template_sha256"] == hashlib.sha256(b"{{ .Prompt }}").hexdigest()[:16]
+    other = OllamaTarget("ollama:qwen2:7b", "qwen2:7b", ["http://h:11434"],
+                         transport=_fake_ollama(["qwen2:7b"], template="{{ .Prompt }} "))
+    assert other.chat([{"role": "user", "content": "x"}], GenOptions()).meta["chat_template_sha256"] != \
+        meta["chat_template_sha256"]
+    silent = OllamaTarget("ollama:qwen2:7b", "qwen2:7b", ["http://h:11434"], transport=_fake_ollama(["qwen2:7b"]))
+    assert "chat_template_sha256" not in silent.chat([{"role": "user", "content": "x"}], GenOptions()).meta

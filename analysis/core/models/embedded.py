@@ -236,6 +236,22 @@ def prompt_token_counts(out: dict) -> dict:
             "prompt_evaluated": t["prompt_n"], "prompt_cached": t["cache_n"]}
 
 
+_PROVENANCE: dict[str, dict] = {}
+
+
+def prompt_provenance(name: str) -> dict:
+    """What every answer of the embedded model ``name`` records beside its weights' sha256: the hashes of the GGUF
+    file's chat template and tokenizer (:mod:`analysis.core.gguf_meta`) and the engine's version (the engine renders
+    the template), read once per process."""
+    if name not in _PROVENANCE:
+        import xllamacpp
+
+        from analysis.core.gguf_meta import prompt_provenance as of_file
+
+        _PROVENANCE[name] = {**of_file(gguf_path(name)), "engine": f"xllamacpp {xllamacpp.__version__}"}
+    return _PROVENANCE[name]
+
+
 def last_prompt_tokens() -> dict:
     """The counts of :func:`prompt_token_counts` for the last embedded-engine call made on this thread (the
     Ollama wire format has no field for them; the in-process transport runs on the caller's thread)."""

@@ -12,6 +12,7 @@ request fails the same way), so it is never retried.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -68,6 +69,7 @@ class OllamaTarget:
         self.max_concurrency = per_host_concurrency * len(self.clients)
         self.supports_logprobs = True
         self.digest = self._resolve_digest()
+        self.template_sha256 = self._template_sha256() if kind == "ollama" else None
 
     # ---- errors a user will meet, in one sentence each ------------------------------------------
     def _unreachable(self, host: str) -> TargetUnavailable:
@@ -162,6 +164,16 @@ class OllamaTarget:
             )
         return digests.pop()
 
+    def _template_sha256(self) -> str | None:
+        """The first 16 hex digits of the sha256 of the chat template the server applies to this model (its
+        ``/api/show`` template), recorded with every answer; None when the server does not say (the model's
+        digest, which covers its template and tokenizer layers, still names it)."""
+        try:  # one request, no retries: the first call's retries meet a server that is failing
+            template = getattr(self.clients[0].show(self.model), "template", None)
+        except Exception:  # noqa: BLE001 - provenance is recorded when available, never a reason to stop
+            return None
+        return hashlib.sha256(template.encode("utf-8")).hexdigest()[:16] if isinstance(template, str) else None
+
     def chat(self, messages: list[Message], options: GenOptions, *, logprobs: bool = False, top_logprobs: int = 0) -> RawReply:
         with self._lock:
             i = next(self._next)
@@ -200,9 +212,11 @@ class OllamaTarget:
             "eval_count": r.eval_count,
         }
         if self.kind == "embedded":  # evaluated and cached prompt tokens, which the Ollama wire format lacks
-            from analysis.core.models.embedded import last_prompt_tokens
+            from analysis.core.models.embedded import last_prompt_tokens, prompt_provenance
 
-            meta |= last_prompt_tokens()
+            meta |= last_prompt_tokens() | prompt_provenance(self.model)
+        elif self.template_sha256 is not None:
+            meta["chat_template_sha256"] = self.template_sha256
         if self.kind == "ollama":
             meta["attempts"] = attempts
             if failures:
