@@ -8,6 +8,10 @@ loop (checked bit for bit in the tests and on the study tables; a worker's BLAS 
 small matrices of these fits is the loop's arithmetic). Warnings a worker raises are re-issued here in item order (a forked worker must not write to a
 notebook kernel's output itself). Where fork is unavailable, with one core, with few items, or with
 ``PSY_PARALLEL=0`` in the environment, it is the loop.
+
+Only for numpy / pandas / scipy / statsmodels work: a forked worker that touches polars or pyarrow waits forever for
+the parent's thread pools, which a fork does not copy (seen with ``DataFrame.to_pandas`` in a worker). Arguments
+that are polars frames are therefore refused, and a function given here must not convert or read with polars.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ def map_fork(fn: Callable, items: Iterable[tuple], *, min_items: int = 4) -> lis
     """``[fn(*item) for item in items]``, computed by forked workers (one per core) when that can help.
     ``fn`` must be a module-level function (it is sent to the workers by name)."""
     items = list(items)
+    if any(type(a).__module__.startswith(("polars", "pyarrow")) for item in items for a in item):
+        raise TypeError("map_fork runs in forked workers, where polars and pyarrow hang (their thread pools are not "
+                        "forked): pass pandas or numpy data instead.")
     workers = min(cores(), len(items))
     if workers < 2 or len(items) < min_items or "fork" not in mp.get_all_start_methods():
         return [fn(*item) for item in items]

@@ -72,3 +72,10 @@ def test_mixed_model_fits_are_bit_identical_to_the_loop():
     forked = parallel.map_fork(_fit, [(s,) for s in range(6)])
     for a, b in zip(loop, forked):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_polars_frames_are_refused_before_any_fork():
+    import polars as pl
+
+    with pytest.raises(TypeError, match="pass pandas or numpy data"):
+        parallel.map_fork(_pid_and_square, [(pl.DataFrame({"a": [1]}),)] * 5)
