@@ -30,6 +30,17 @@ The response store is the ledger (tables ``batches`` and ``batch_requests``, see
   them) until it ends and its results say whether it is the submission's. With no such batch, the requests are
   released after the settle window, as for OpenAI. The price of never guessing is waiting: at worst until an
   unrelated batch of the same size on the same account ends (24 hours at most);
+* the list is read newest first, down to the first batch created before the submission was recorded (less ten
+  minutes) or its end; when its pages (``LIST_PAGES`` of 100) run out before either, the batches not read may hold
+  the submission's, so that is "not yet known" too (the requests stay open), never "no batch";
+* a creation may outlast the settle window, and another process's poll release its requests meanwhile. When the
+  provider's answer then arrives, the submission is reopened (its requests ``pending`` under the batch id) if none of
+  its requests is open in another batch since; otherwise the new batch is cancelled at the provider, the conflict is
+  kept in its info and said in one sentence: either way no request is paid for twice by batch;
+* a batch is its target's by spec, base URL and digest. When open batches of the spec were submitted under another
+  digest (an ``anthropic:`` alias has moved to a new snapshot since), ``poll`` refuses in one sentence naming both
+  digests and how to collect them (declare the recorded snapshot in ``targets.model_digests``; a dated model name does
+  not move), instead of leaving them behind while their requests are made again under new keys;
 * a finished batch is collected in one transaction: each answer becomes an ordinary row of ``calls`` (the provenance
   of an interactive call, plus ``mode: batch``, the batch id and custom_id in ``meta``), each error leaves its request
   ``failed`` and each request the provider did not reach ``expired``; an error is never stored as an answer, and a
@@ -42,8 +53,8 @@ The response store is the ledger (tables ``batches`` and ``batch_requests``, see
 
 Anthropic's states map onto the ledger's: ``in_progress`` and ``canceling`` are open (``pending``); an ``ended``
 batch is collected, each request by its result line: ``succeeded`` collected, ``errored`` and ``canceled`` failed,
-``expired`` expired (the batch's own state: ``failed`` when it was cancelled, ``expired`` when a request expired,
-otherwise ``collected``). Its results list every request, so one missing from them is refused like an unknown one.
+``expired`` expired (the batch's own state: ``failed`` when it was cancelled before some request was answered,
+``expired`` when a request expired, otherwise ``collected``, also after a cancel that came too late to stop any). Its results list every request, so one missing from them is refused like an unknown one.
 
 The answers then serve the collection stage from the store like any other (0 calls for them). Which requests a
 stage makes is found by the plan's dry run (:mod:`analysis.core.planning`): the study's own collection code against
@@ -59,7 +70,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -79,6 +90,7 @@ ENDED_AT = ("completed_at", "expired_at", "failed_at", "cancelled_at")
 ANTHROPIC_BATCHES = "/v1/messages/batches"
 ANTHROPIC_MAX_REQUESTS = 100_000  # Anthropic's limits per Message Batch: 100,000 requests, 256 MB
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # Anthropic's custom_id (a request key: 64 hex digits)
+LIST_PAGES = 20  # pages of 100 read of a provider's list of batches when a batch whose creation was not seen is sought
 CLOCK_SKEW_S = 600.0  # how far the provider's clock may be behind ours when a listed batch's age is compared
 
 
@@ -143,8 +155,9 @@ class Submission:
 
 
 class NotYetKnown(BatchError):
-    """Batches at the provider may be the one of a submission, but cannot be told apart from others before they end
-    (Anthropic's batches carry no metadata): its requests stay open."""
+    """Whether the provider holds a submission's batch cannot be told now: batches that may be it have not ended
+    (Anthropic's batches carry no metadata, so they cannot be told apart from others before), or the provider's list
+    goes on past the pages read. Its requests stay open."""
 
 
 class BatchAPI(Protocol):
@@ -194,6 +207,8 @@ class _BatchHTTP:
     ``http_status``."""
 
     provider = ""
+    list_path = ""  # the provider's list of batches (newest first) ...
+    cursor = ""  # ... and the parameter that asks for the page after a batch id
     transient: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     api_paths: tuple[str, ...] = ()  # a 404 on these means: no Batch API at this base URL
 
@@ -237,6 +252,30 @@ class _BatchHTTP:
         e.http_status = r.status_code  # type: ignore[attr-defined]
         raise e
 
+    def _listed(self, sub: Submission, pages: int | None) -> Iterator[dict[str, Any]]:
+        """The provider's batches, newest first, that may be the one of submission ``sub``: down to the first one
+        created before it was recorded (less ``CLOCK_SKEW_S``; the list is newest first, so every later one is older
+        still) or the end of the list. When ``pages`` pages of 100 (default ``LIST_PAGES``) end before either, the batches not read may hold
+        its batch, so :class:`NotYetKnown` is raised (a capped list is never read as "no batch")."""
+        after = None
+        pages = pages or LIST_PAGES
+        for _ in range(pages):
+            params = {"limit": 100} | ({self.cursor: after} if after else {})
+            out = self._json(self._call("GET", self.list_path, params=params), f"GET {self.list_path}")
+            data = [b for b in out.get("data") or [] if isinstance(b, dict)]
+            for b in data:
+                created = _epoch(b.get("created_at"))
+                if created is not None and created < sub.recorded_at - CLOCK_SKEW_S:
+                    return
+                yield b
+            if not out.get("has_more") or not data:
+                return
+            after = out.get("last_id") or data[-1].get("id")
+        raise NotYetKnown(f"The list of batches at {self.base_url} goes on past the {pages * 100:,} newest, none of "
+                          f"them created before submission {sub.id} was recorded, so whether its batch is among the "
+                          "others cannot be told now: its requests stay open, never submitted again, and a later poll "
+                          "looks again.")
+
     def _json(self, r: httpx.Response, what: str) -> dict[str, Any]:
         try:
             out = r.json()
@@ -266,6 +305,7 @@ class OpenAIBatchAPI(_BatchHTTP):
 
     provider = "openai"
     api_paths = ("/files", "/batches")
+    list_path, cursor = "/batches", "after"
     max_requests = MAX_REQUESTS
     max_bytes = 190_000_000  # OpenAI's input files hold at most 200 MB
     found_by = "by its metadata"
@@ -307,21 +347,13 @@ class OpenAIBatchAPI(_BatchHTTP):
         the requests it completed (which are paid for)."""
         return self._batch(self._json(self._call("POST", f"/batches/{batch_id}/cancel"), "POST /batches/{id}/cancel"))
 
-    def find(self, sub: Submission, pages: int = 20) -> ProviderBatch | None:
-        """The provider's batch made for submission ``sub`` (by its metadata), from the provider's list of batches."""
-        after = None
-        for _ in range(pages):
-            params = {"limit": 100} | ({"after": after} if after else {})
-            out = self._json(self._call("GET", "/batches", params=params), "GET /batches")
-            data = out.get("data") or []
-            for b in data:
-                if isinstance(b, dict) and (b.get("metadata") or {}).get("psy_submission") == sub.id:
-                    return self._batch(b)
-            if not out.get("has_more") or not data:
-                return None
-            after = data[-1].get("id")
+    def find(self, sub: Submission, pages: int | None = None) -> ProviderBatch | None:
+        """The provider's batch made for submission ``sub`` (by its metadata), from the provider's list of batches
+        (None: it is not there; :class:`NotYetKnown`: the list goes on past the pages read)."""
+        for b in self._listed(sub, pages):
+            if (b.get("metadata") or {}).get("psy_submission") == sub.id:
+                return self._batch(b)
         return None
-
     def results(self, pb: ProviderBatch) -> list[tuple[str, int, Any]]:
         """Every line of the batch's output and error files: (file, line number, parsed JSON or None)."""
         lines = []
@@ -370,6 +402,7 @@ class AnthropicBatchAPI(_BatchHTTP):
     provider = "anthropic"
     transient = frozenset({429, 500, 502, 503, 504, 529})  # 529: overloaded
     api_paths = (ANTHROPIC_BATCHES,)
+    list_path, cursor = ANTHROPIC_BATCHES, "after_id"
     max_requests = ANTHROPIC_MAX_REQUESTS
     max_bytes = 250_000_000  # a Message Batch's body holds at most 256 MB
     found_by = "by the ids of its requests once it has ended (Anthropic's batches carry no metadata)"
@@ -409,43 +442,31 @@ class AnthropicBatchAPI(_BatchHTTP):
         return self._batch(self._json(self._call("POST", f"{ANTHROPIC_BATCHES}/{batch_id}/cancel"),
                                       f"POST {ANTHROPIC_BATCHES}/{{id}}/cancel"))
 
-    def find(self, sub: Submission, pages: int = 20) -> ProviderBatch | None:
+    def find(self, sub: Submission, pages: int | None = None) -> ProviderBatch | None:
         """The batch made for submission ``sub``, from the provider's list (newest first): a batch the ledger does not
         hold, created since the submission was recorded, with as many requests. One that has ended is the
         submission's only when the custom_ids of its results are exactly the submission's (they are request keys:
         sha256 digests of the requests). One still running cannot be told apart yet: then :class:`NotYetKnown` is
         raised, and the submission's requests stay open. None: no listed batch can be it."""
-        after = None
         running = 0
-        for _ in range(pages):
-            params = {"limit": 100} | ({"after_id": after} if after else {})
-            out = self._json(self._call("GET", ANTHROPIC_BATCHES, params=params), f"GET {ANTHROPIC_BATCHES}")
-            data = [b for b in out.get("data") or [] if isinstance(b, dict)]
-            older = False
-            for b in data:
-                pb = self._batch(b)
-                if pb.batch_id in sub.claimed:
-                    continue
-                if pb.created_at is not None and pb.created_at < sub.recorded_at - CLOCK_SKEW_S:
-                    older = True  # the list is newest first: every later batch is older still
-                    continue
-                if sum(v for v in pb.counts.values() if isinstance(v, int)) != len(sub.custom_ids):
-                    continue
-                if pb.open:
-                    running += 1
-                    continue
-                try:
-                    lines = self.results(pb)
-                except UserError as e:
-                    if getattr(e, "http_status", 0) == 404:
-                        continue  # its results are gone: nothing of it can be collected
-                    raise
-                ids = {x.get("custom_id") for _, _, x in lines if isinstance(x, dict)}
-                if ids == set(sub.custom_ids) and len(lines) == len(sub.custom_ids):
-                    return pb
-            if older or not out.get("has_more") or not data:
-                break
-            after = out.get("last_id") or data[-1].get("id")
+        for b in self._listed(sub, pages):
+            pb = self._batch(b)
+            if pb.batch_id in sub.claimed:
+                continue
+            if sum(v for v in pb.counts.values() if isinstance(v, int)) != len(sub.custom_ids):
+                continue
+            if pb.open:
+                running += 1
+                continue
+            try:
+                lines = self.results(pb)
+            except UserError as e:
+                if getattr(e, "http_status", 0) == 404:
+                    continue  # its results are gone: nothing of it can be collected
+                raise
+            ids = {x.get("custom_id") for _, _, x in lines if isinstance(x, dict)}
+            if ids == set(sub.custom_ids) and len(lines) == len(sub.custom_ids):
+                return pb
         if running:
             raise NotYetKnown(f"{running} batch(es) at {self.base_url} created since submission {sub.id} was recorded "
                               f"and holding {len(sub.custom_ids):,} requests are still running, and which of them (if "
@@ -476,7 +497,7 @@ class AnthropicBatchAPI(_BatchHTTP):
             except UserError as e:
                 return None, str(e), "failed"
             if not raw.text.strip():
-                return None, "an empty reply (never stored)", "failed"
+                return None, f"an empty reply (stop_reason {raw.meta.get('done_reason')!r}; never stored)", "failed"
             return raw, None, "collected"
         if kind == "errored":
             err = res.get("error") if isinstance(res.get("error"), dict) else {}
@@ -496,8 +517,8 @@ class AnthropicBatchAPI(_BatchHTTP):
             status = "cancelling"
         elif not ended:
             status = str(b.get("processing_status"))  # in_progress, or a state this client does not know (open)
-        elif b.get("cancel_initiated_at"):
-            status = "cancelled"
+        elif b.get("cancel_initiated_at") and any(counts.get(k) for k in ("errored", "canceled", "expired")):
+            status = "cancelled"  # a cancel that came before the end: some requests were not answered
         elif counts.get("expired"):
             status = "expired"
         else:
@@ -625,7 +646,7 @@ def submit(api: BatchAPI, store: ResponseStore, requests: list[BatchRequest], *,
                                  f"stay open until `python -m analysis.pipeline.batch poll` finds it {api.found_by} "
                                  f"or, after {_settle(api, settle_s):.0f} s with no batch at the provider that may be "
                                  "it, releases them.") from None
-        store.batch_created(submission, pb.batch_id, {"created_at": pb.created_at})
+        _created(api, store, submission, pb.batch_id, {"created_at": pb.created_at}, len(kept))
         rep.submitted += len(kept)
         rep.batch_ids.append(pb.batch_id)
     return rep
@@ -669,7 +690,7 @@ def poll(api: BatchAPI, store: ResponseStore, *, report: BatchReport | None = No
                 continue
             # kept in the batch's info (its final record starts from it): how it was found
             b["info"] = {**b["info"], "created_at": pb.created_at, "found_by": api.found_tag}
-            store.batch_created(b["submission"], pb.batch_id, b["info"])
+            _created(api, store, b["submission"], pb.batch_id, b["info"], b["n_requests"])
             b["batch_id"] = pb.batch_id
         pb = api.get(b["batch_id"])
         if pb.open:
@@ -681,7 +702,33 @@ def poll(api: BatchAPI, store: ResponseStore, *, report: BatchReport | None = No
         raise BatchError(f"The server at {api.base_url} has no Batch API (GET /batches: HTTP 404), so the "
                          f"{no_api[1]:,} requests recorded for it were released as failed; take {api.target.spec} "
                          "out of targets.batch, and the stage calls them interactively.")
+    why = moved(api, store)
+    if why:
+        raise BatchError(why)
     return rep
+
+
+def moved(api: BatchAPI, store: ResponseStore) -> str | None:
+    """One sentence when open batches of this target's spec at its base URL were submitted under another digest
+    (an ``anthropic:`` alias that resolved to one snapshot then resolves to another now): they are not this target's
+    (their requests' keys hold the old digest), so no poll would collect them and the stage would call their requests
+    again under new keys; None when there are none."""
+    spec = api.target.spec
+    other = [b for b in store.batches(open_only=True) if (b["base_url"], b["target_spec"]) == (api.base_url, spec)
+             and b["digest"] != api.target.digest]
+    if not other:
+        return None
+    old = other[0]["digest"]
+    ids = ", ".join(b["batch_id"] or b["submission"] for b in other)
+    n = sum(b["n_requests"] for b in other)
+    name = spec.split(":", 1)[1]
+    how = (f"declare the recorded snapshot with targets.model_digests: {{{name}: '{old}'}} and poll (remove it after "
+           f"to key new answers to the new snapshot), and name a dated snapshot such as {old.split(':', 1)[1]} in "
+           "models for batches from then on" if api.target.kind == "anthropic" else
+           "serve the model they were submitted for again and poll")
+    return (f"{len(other)} open batch(es) of {spec} at {api.base_url} ({ids}; {n:,} requests) were submitted under "
+            f"digest {old}, but the model is now served as {api.target.digest}, so they are not polled and their "
+            f"requests would be called again under new keys: to collect them, {how}.")
 
 
 def run(api: BatchAPI, store: ResponseStore, requests: list[BatchRequest], *, retry_failed: bool = False,
@@ -793,7 +840,7 @@ def abandon(api: BatchAPI, store: ResponseStore, batch_id: str) -> BatchReport:
                                    "provider)", info=b["info"], provider_status="abandoned")
             return rep
         b["info"] = {**b["info"], "created_at": pb.created_at, "found_by": api.found_tag}
-        store.batch_created(b["submission"], pb.batch_id, b["info"])
+        _created(api, store, b["submission"], pb.batch_id, b["info"], b["n_requests"])
         b["batch_id"] = pb.batch_id
     try:
         pb = api.get(b["batch_id"])
@@ -817,6 +864,24 @@ def abandon(api: BatchAPI, store: ResponseStore, batch_id: str) -> BatchReport:
         rep.failed += _release(store, b["submission"], "abandoned by the user (the batch's result files did not "
                                "match its requests)", info=b["info"], provider_status="abandoned")
     return rep
+
+
+def _created(api: BatchAPI, store: ResponseStore, submission: str, batch_id: str, info: dict[str, Any],
+             n: int) -> None:
+    """Record that the provider created ``batch_id`` for ``submission`` (``n`` requests). One created after another
+    process released its requests, some of which another batch holds since, is cancelled at the provider and refused
+    in one sentence (see :meth:`ResponseStore.batch_created`): those requests are never paid for twice."""
+    conflict = store.batch_created(submission, batch_id, info)
+    if not conflict:
+        return
+    try:
+        api.cancel(batch_id)
+        done = "so it was cancelled there and is not collected"
+    except Exception as e:  # noqa: BLE001 - said in the sentence: the user cancels it
+        done = f"and cancelling it failed ({str(e).rstrip('.')}), so cancel it at the provider"
+    raise BatchError(f"Batch {batch_id} of {n:,} requests was created at {api.base_url} after another process's poll "
+                     f"had released them (its creation outlasted the settle window), and {conflict:,} of them wait in "
+                     f"another batch since, {done}; what it completed before the cancel is paid for but not stored.")
 
 
 def _release(store: ResponseStore, submission: str, why: str, *, info: dict | None = None,

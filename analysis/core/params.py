@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from analysis.core.errors import ParamsError
+from analysis.core.errors import ParamsError, UserError
 from analysis.core.io import SHOWN_CHARS, load_yaml, short
 from analysis.core.models import HOSTED, label, parse_spec
 from analysis.core.paths import PARAMS_FILE
@@ -102,10 +102,18 @@ class Project(Section):
                              "NAME), so that no key goes to another provider under a mistyped name")
         from analysis.core.models import declared_logprobs
 
-        named = [k for k in v.logprobs if not any(declared_logprobs(m, {k: False}) is not None for m in models)]
+        judges = [j for j in (info.context or {}).get("judges", []) if j not in models]
+        named = [k for k in v.logprobs if not any(declared_logprobs(m, {k: False}) is not None
+                                                  for m in models + judges)]
         if named:
-            raise ValueError(f"logprobs names {named[0]!r}, which is no model in models ({', '.join(models) or 'none'}); "
-                             "name a model as models does (its spec, KIND:NAME or NAME)")
+            also = f" or a study's judge ({', '.join(judges)})" if judges else ""
+            raise ValueError(f"logprobs names {named[0]!r}, which is no model in models ({', '.join(models) or 'none'})"
+                             f"{also}; name a model as models does (its spec, KIND:NAME or NAME)")
+        anthropic = [k for k, on in v.logprobs.items() if on and any(
+            parse_spec(m)[0] == "anthropic" and declared_logprobs(m, {k: True}) for m in models + judges)]
+        if anthropic:
+            raise ValueError(f"logprobs declares {anthropic[0]!r} true, but an anthropic: model never returns "
+                             "log-probabilities (Anthropic's API has none); leave it out or declare it false")
         wrong = [b for b in v.batch if not any(key_env_of(m, {b: "x"}) for m in served)]
         if wrong:
             raise ValueError(f"batch names {wrong[0]!r}, which is no openai: or anthropic: model in models "
@@ -172,14 +180,15 @@ def explain(err: ValidationError, model: type[BaseModel], where: str, source: st
     return f"{source}: {dotted} {msg[0].lower() + msg[1:]} (got {short(got)}){more}; fix it in {source}."
 
 
-def validate_section(model: type[S], raw: Any, where: str, source: str = "params.yaml") -> S:
-    """Validate one section (``raw`` may be None: all defaults)."""
+def validate_section(model: type[S], raw: Any, where: str, source: str = "params.yaml",
+                     context: dict[str, Any] | None = None) -> S:
+    """Validate one section (``raw`` may be None: all defaults; ``context``: what its validators may consult)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: {where} must be a mapping of keys to values, not {type(raw).__name__}.")
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context=context)
     except ValidationError as e:
         raise ParamsError(explain(e, model, where, source)) from None
 
@@ -195,9 +204,42 @@ def read_yaml(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     return params
 
 
+PROJECT_KEYS = ("models", "seed", "targets")
+
+
+def _is_spec(s: str) -> bool:
+    """A model spec parse_spec takes (one it does not is refused where the study's section is validated)."""
+    try:
+        parse_spec(s)
+    except UserError:
+        return False
+    return True
+
+
+def judges(raw: dict[str, Any]) -> list[str]:
+    """The model specs a study's collect section names as its judge (a key ``judge`` anywhere in
+    ``<study>.collect``, e.g. ``therapy.collect.coding.judge``; ``same``, the model itself, is none): models the runs
+    call besides ``models``, so ``targets.logprobs`` may name them."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "judge" and isinstance(v, str) and v != "same" and _is_spec(v):
+                    out.append(v)
+                else:
+                    walk(v)
+
+    for k, section in raw.items():
+        if k not in PROJECT_KEYS and isinstance(section, dict):
+            walk(section.get("collect"))
+    return list(dict.fromkeys(out))
+
+
 def project(raw: dict[str, Any], source: str = "params.yaml") -> Project:
-    """The project-wide sections of an already-read params dict."""
-    return validate_section(Project, {k: raw[k] for k in ("models", "seed", "targets") if k in raw}, "", source)
+    """The project-wide sections of an already-read params dict (its studies' judges checked by ``targets``)."""
+    return validate_section(Project, {k: raw[k] for k in PROJECT_KEYS if k in raw}, "", source,
+                            context={"judges": judges(raw)})
 
 
 def get(params: dict[str, Any], dotted: str) -> Any:

@@ -354,7 +354,7 @@ def logprobs_of(spec: str, targets, target=None) -> bool:
     log-probabilities says False itself, also unbuilt), else what ``targets.logprobs`` declares, else True (assumed)."""
     from analysis.core.models import declared_logprobs, parse_spec
 
-    if target is not None and not target.supports_logprobs or parse_spec(spec)[0] in NEVER_LOGPROBS:
+    if (target is not None and not target.supports_logprobs) or parse_spec(spec)[0] in NEVER_LOGPROBS:
         return False
     declared = declared_logprobs(spec, getattr(targets, "logprobs", None))
     return True if declared is None else declared
@@ -369,11 +369,13 @@ def assumes_logprobs(spec: str, targets, target=None) -> bool:
             and declared_logprobs(spec, getattr(targets, "logprobs", None)) is None)
 
 
-def _items(study: Study, p: CollectStage, model: str | None = None, target=None) -> list[PlanItem] | None:
+def _items(study: Study, p: CollectStage, model: str | None = None, target=None,
+           asked: set[str] | None = None) -> list[PlanItem] | None:
     """The study's own plan for one model. A study whose ``plan`` takes a ``model`` keyword plans each model
     on its own (Study 1: a model in ``base_models`` gets the baseline self-reports only); one whose ``plan`` takes
     ``logprobs`` plans a model without log-probabilities (:func:`logprobs_of`; ``target``: the model's built target,
-    when there is one) as its collection asks it, by generation."""
+    when there is one) as its collection asks it, by generation. ``asked`` gathers every spec the plan asked that
+    about (the model, and a judge of its own: Study 3's ``coding.judge``)."""
     if study.plan is None:
         return None
     try:
@@ -384,7 +386,12 @@ def _items(study: Study, p: CollectStage, model: str | None = None, target=None)
     if "model" in accepted:
         kw["model"] = model
     if "logprobs" in accepted:
-        kw["logprobs"] = lambda spec: logprobs_of(spec, p.targets, target if spec == model else None)
+        def logprobs(spec: str) -> bool:
+            if asked is not None:
+                asked.add(spec)
+            return logprobs_of(spec, p.targets, target if spec == model else None)
+
+        kw["logprobs"] = logprobs
     items = study.plan(p.collect, p.seed, **kw)
     for it in items:
         if not isinstance(it, PlanItem) or it.calls < 0:
@@ -421,7 +428,8 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
         # the dry run first: it builds the model's target, whose own supports_logprobs the study's plan follows
         view = _dry_run(study, p, spec, store_path, offline) if cached and study.plan is not None else None
         real = view.target if view is not None else None
-        items = _items(study, p, spec, real)
+        asked: set[str] = set()
+        items = _items(study, p, spec, real, asked)
         if items is None:
             rows.append({"stage": stage, "model": spec, "part": "total", "calls": None, "exact": False,
                          "note": f"{study.id} defines no STUDY.plan: its calls cannot be counted in advance"})
@@ -433,7 +441,9 @@ def plan_stage(study: Study, p: CollectStage, *, store: str | Path | None = None
         exact = all(it.exact for it in items)
         row = {"stage": stage, "model": spec, "part": "total", "calls": total, "exact": exact, "note": "",
                "logprobs": logprobs_of(spec, p.targets, real),
-               "logprobs_assumed": assumes_logprobs(spec, p.targets, real)}
+               "logprobs_assumed": assumes_logprobs(spec, p.targets, real),
+               # a judge of its own (not in models), planned as returning log-probabilities that only a call confirms
+               "judges_assumed": " ".join(sorted(s for s in asked - {spec} if assumes_logprobs(s, p.targets)))}
         if view is not None:
             source = "store"
             if not view.latency:  # never called from this store: the reference run's latencies, as an estimate
@@ -508,8 +518,9 @@ def render(df: pl.DataFrame) -> str:
     assumed: list[str] = []  # models planned as returning log-probabilities that only a call would confirm
     for (stage, model), g in df.group_by(["stage", "model"], maintain_order=True):
         t = g.filter(pl.col("part") == "total").row(0, named=True)
-        if t.get("logprobs_assumed") and model not in assumed:
-            assumed.append(model)
+        for m in ([model] if t.get("logprobs_assumed") else []) + (t.get("judges_assumed") or "").split():
+            if m not in assumed:
+                assumed.append(m)
         lines.append(f"{stage}  {model}" + ("  (no log-probabilities: planned as its answers are asked, by generation)"
                                             if t.get("logprobs") is False else ""))
         parts = g.filter(pl.col("part") != "total")

@@ -19,12 +19,15 @@ calls can exceed the plan's lower bound (the cost lines then give both); a conve
 placeholder in place of each missing answer, so their prompt tokens are a lower bound. A request asked twice is
 priced once, as the response store answers the repeat.
 
-With a ``cached_input`` price, one more cost is given: interactive, with the prompt tokens a provider's cache could
-serve at that price. Those are, per call of the dry run in its order, the tokens of the longest prefix its prompt
-shares with an earlier priced prompt of the same model and stage (on the characters / 4 scale of the estimate:
-:func:`analysis.core.planning.prompt_text`), counted where that prefix reaches ``cache_min_tokens``. An upper bound:
-a provider's cache expires within minutes to an hour and may be missed, serves whole blocks only (OpenAI: 128-token
-increments), and an Anthropic model caches only the prefixes the request marks. Batch prices are given without it.
+With a ``cached_input`` price, one more cost is given: interactive at best, with the prompt tokens a provider's
+cache could serve at that price. Those are, per call of the dry run in its order, the tokens of the longest prefix its
+prompt shares with an earlier priced prompt of the same model and stage (on the characters / 4 scale of the
+estimate: :func:`analysis.core.planning.prompt_text`), counted where that prefix reaches ``cache_min_tokens``. The
+cache serves at most that many (it expires within minutes to an hour and may be missed, and serves whole blocks only:
+OpenAI 128-token increments), so the cost with them is a best case: a lower bound on the interactive cost, on the
+token estimate's scale. An ``anthropic:`` model reads from its cache only the prefixes a request marks with
+``cache_control``, and no request here carries one: it gets no cached cost (the line says so). Batch prices are given
+without it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ FIELDS = ("input", "output", "batch_input", "batch_output", "cached_input", "cac
 PRICES = ("input", "output", "batch_input", "batch_output", "cached_input")  # USD per million tokens
 PER_TOKENS = 1_000_000
 CACHE_MIN_TOKENS = 1024  # OpenAI: prompts of at least 1,024 tokens are cached (the default of cache_min_tokens)
+# Anthropic caches only the prefixes a request marks with cache_control, and none of this project's requests does
+NO_CACHE = "no cached cost: its requests carry no cache_control, so Anthropic reads nothing from its cache"
 
 
 def load_prices(path: str | Path | None = None) -> dict[str, dict]:
@@ -111,7 +116,8 @@ def costs(plan: pl.DataFrame, prices: dict[str, dict]) -> pl.DataFrame:
     """Per stage and model (the plan's ``total`` rows): the calls still to make, their estimated prompt tokens, the
     upper bound of their output tokens, and their cost interactive and with a Batch API (``None``: no price); with a
     ``cached_input`` price, the prompt tokens a prompt cache could serve at most (``cached_tokens``) and the
-    interactive cost with them (``usd_cached``)."""
+    interactive cost with them (``usd_cached``: a best case), or for an ``anthropic:`` model why there is none
+    (``cache_note``)."""
     rows = []
     need = {"single_calls", "conversation_calls"}
     if not need <= set(plan.columns):
@@ -126,7 +132,7 @@ def costs(plan: pl.DataFrame, prices: dict[str, dict]) -> pl.DataFrame:
         row = {"stage": t["stage"], "model": t["model"], "calls": calls, "planned": t.get("to_call"),
                "planned_exact": t.get("exact"), "conversation_calls": t["conversation_calls"],
                "prompt_tokens": tin, "output_tokens_max": tout, "usd": None, "usd_batch": None, "cached_tokens": None,
-               "usd_cached": None, "note": ""}
+               "usd_cached": None, "cache_note": None, "note": ""}
         if t["model"].startswith("embedded:"):
             row.update(usd=0.0, usd_batch=0.0, note="embedded: runs on this machine, no charge")
         else:
@@ -135,7 +141,9 @@ def costs(plan: pl.DataFrame, prices: dict[str, dict]) -> pl.DataFrame:
                 row["note"] = f"no price for this model in {PRICES_FILE.name}"
             else:
                 row["usd"] = _usd(tin, tout, p["input"], p["output"])
-                if p.get("cached_input") is not None:
+                if p.get("cached_input") is not None and t["model"].startswith("anthropic:"):
+                    row["cache_note"] = NO_CACHE
+                elif p.get("cached_input") is not None:
                     cached = min(cached_tokens(t.get("prefix_tokens"), p.get("cache_min_tokens", CACHE_MIN_TOKENS)), tin)
                     row["cached_tokens"] = cached
                     row["usd_cached"] = _usd(tin - cached, tout, p["input"], p["output"]) + _usd(cached, 0,
@@ -174,9 +182,14 @@ def render_costs(df: pl.DataFrame) -> str:
         usd = "price unknown" if r["usd"] is None else f"${r['usd']:,.2f} interactive"
         batch = "" if r["usd"] is None else ("; batch price unknown" if r["usd_batch"] is None else
                                              f", ${r['usd_batch']:,.2f} with a Batch API")
-        cached = ("" if r.get("usd_cached") is None else
-                  f", ${r['usd_cached']:,.2f} interactive if a prompt cache serves up to ~{r['cached_tokens']:,} "
-                  "of the prompt tokens (an upper bound: caches expire)")
+        if r.get("cache_note"):
+            cached = f"; {r['cache_note']}"
+        elif r.get("usd_cached") is not None:
+            cached = (f", ${r['usd_cached']:,.2f} interactive at best with a prompt cache (a lower bound: it serves at "
+                      f"most the ~{r['cached_tokens']:,} prompt tokens shared with earlier prompts, estimated from "
+                      "characters / 4)")
+        else:
+            cached = ""
         lines.append(f"  {r['stage']}  {r['model']}: {r['calls']:,} calls{conv}, ~{r['prompt_tokens']:,} prompt "
                      f"tokens, <= {r['output_tokens_max']:,} output tokens; {usd}{batch}{cached}"
                      + (f" ({r['note']})" if r["note"] else ""))
@@ -188,7 +201,7 @@ def render_costs(df: pl.DataFrame) -> str:
             total["usd_cached"] += r["usd_cached"] if r.get("usd_cached") is not None else r["usd"]
             any_cached |= r.get("usd_cached") is not None
     lines.append(f"  all: ${total['usd']:,.2f} interactive, ${total['usd_batch']:,.2f} with Batch APIs where given"
-                 + (f", ${total['usd_cached']:,.2f} interactive with cached input where a cached price is given"
-                    if any_cached else "")
+                 + (f", ${total['usd_cached']:,.2f} interactive at best with cached input where a cached price "
+                    "is given (a lower bound)" if any_cached else "")
                  + (" (models without a price are not included)" if missing else ""))
     return "\n".join(lines)

@@ -384,14 +384,34 @@ class ResponseStore:
                 con.executemany("INSERT INTO batch_requests VALUES (?,?,?,?,?,?,?,?,?)", kept)
         return [k[1] for k in kept]
 
-    def batch_created(self, submission: str, batch_id: str, info: dict | None = None) -> None:
-        """The provider created the batch: its id, on the batch and on each of its requests."""
+    def batch_created(self, submission: str, batch_id: str, info: dict | None = None) -> int:
+        """The provider created the batch: its id, on the batch and on each of its requests. Returns 0, or how many of
+        its requests conflict: a submission released meanwhile (another process's poll found no batch after the
+        settle window while this creation was still under way) is reopened, its requests ``pending`` under the id,
+        when none of them is open in another entry; otherwise it stays released, with the id and the conflict in its
+        info, and the number of requests open elsewhere is returned (the caller cancels the batch at the provider:
+        those requests are never paid for twice)."""
         now = datetime.now(UTC).isoformat()
         with self._guard(_named(self.path)), self._transaction() as con:
+            row = con.execute("SELECT state FROM batches WHERE submission = ?", (submission,)).fetchone()
+            released = row is not None and row[0] not in BATCH_OPEN
+            conflict = con.execute(
+                "SELECT COUNT(DISTINCT o.key) FROM batch_requests AS r JOIN batch_requests AS o ON o.key = r.key "
+                "WHERE r.submission = ? AND o.submission != ? AND o.state IN ('submitted', 'pending')",
+                (submission, submission)).fetchone()[0] if released else 0
+            if conflict:
+                info = {**(info or {}), "conflict": f"created at the provider after its requests were released, "
+                        f"{conflict} of them open in another batch since: cancelled there, not collected"}
             con.execute("UPDATE batches SET batch_id = ?, updated_at = ?, info = ? WHERE submission = ?",
                         (batch_id, now, json.dumps(info or {}, sort_keys=True), submission))
             con.execute("UPDATE batch_requests SET batch_id = ?, updated_at = ? WHERE submission = ?",
                         (batch_id, now, submission))
+            if released and not conflict:  # its requests are open again, in the batch that exists after all
+                con.execute("UPDATE batches SET state = 'pending', provider_status = NULL WHERE submission = ?",
+                            (submission,))
+                con.execute("UPDATE batch_requests SET state = 'pending', error = NULL WHERE submission = ?",
+                            (submission,))
+        return conflict
 
     def batch_pending(self, submission: str, provider_status: str) -> None:
         """The provider is working on the batch (validating, in progress, finalizing)."""

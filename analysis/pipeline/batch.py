@@ -5,13 +5,15 @@ the answers into the response store (see :mod:`analysis.core.batch`).
     python -m analysis.pipeline.batch submit                 # every study's requests: one batch per model
     python -m analysis.pipeline.batch submit --study bigfive --wait --every 300
     python -m analysis.pipeline.batch poll [--wait]          # collect the batches that ended
-    python -m analysis.pipeline.batch status                 # the ledger (no request is sent)
+    python -m analysis.pipeline.batch status                 # the ledger (no batch request is sent)
     python -m analysis.pipeline.batch abandon BATCH_ID       # cancel a batch at the provider, release the rest
 
 ``submit`` first polls what is open (a stopped run resumes there), then submits what the store lacks and no batch
 holds; ``--retry-failed`` submits failed and expired requests again. Run it again after a batch is collected: the
 requests that follow from its answers (re-asks, the next branch of a multi-token option) are the next round. The
 collection stage (``dvc repro``) then takes every batched answer from the store and calls the rest interactively.
+``status`` also says when a model's open batches were submitted under another digest than it is served as now (an
+``anthropic:`` alias moved to a new snapshot: its name is resolved for that, as a stage does), as ``poll`` does.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def _status(store) -> str:
     lines = [f"batches in {store.path}:"]
     for b in rows:
         counts = ", ".join(f"{n:,} {s}" for s, n in sorted(b["requests"].items()))
-        lines.append(f"  {b['batch_id'] or b['submission'] + ' (not yet created)'}  {b['target_spec']} at "
+        lines.append(f"  {b['batch_id'] or b['submission'] + ' (not yet created)'}  {b['target_spec']} "
+                     f"({b['digest']}) at "
                      f"{b['base_url']}: {b['state']} ({b['provider_status'] or '-'}), submitted {b['submitted_at']}; "
                      f"requests: {counts}")
     return "\n".join(lines)
@@ -63,7 +66,8 @@ def run(a: argparse.Namespace) -> str:
     if a.command == "status":
         if not path.exists():  # nothing to list, and no empty store is made for it
             return f"There is no response store at {path}, so no batch was submitted."
-        return _status(ResponseStore(path))
+        store = ResponseStore(path)
+        return "\n".join([_status(store), *_moved(a, store)])
     if a.command == "abandon" and not a.batch_id:
         raise UserError("abandon needs the batch id (`python -m analysis.pipeline.batch status` lists them).")
     store = ResponseStore(path)
@@ -106,6 +110,28 @@ def run(a: argparse.Namespace) -> str:
                      "interactive only, made by the stage.")
         out.append(line)
     return "\n".join(out)
+
+
+def _moved(a: argparse.Namespace, store) -> list[str]:
+    """For each model of targets.batch with open batches of its spec: one sentence when they were submitted under
+    another digest than the one it is served as now (its name resolved once: ``GET /v1/models/NAME``); a model that
+    cannot be reached now says nothing (poll says it once it can)."""
+    from analysis.core import batch
+    from analysis.core.params import elicitor, project, read_yaml
+    from analysis.pipeline.profile import deep_merge, load_profile
+
+    specs = {b["target_spec"] for b in store.batches(open_only=True)}
+    out = []
+    try:
+        raw = read_yaml(a.params) if specs else {}
+        proj = project(deep_merge(raw, load_profile(a.profile)) if a.profile else raw, str(a.params))
+        for spec in batch.batch_models(proj.models, proj.targets.batch) if specs else []:
+            el = elicitor(spec, proj.targets, store)
+            if el.target.spec in specs:
+                out.append(batch.moved(batch.api_for(el.target), store) or "")
+    except UserError:  # no params or no server now: the ledger is listed all the same
+        pass
+    return [x for x in out if x]
 
 
 def _abandon(batch_id: str, store, elicitors: list) -> str:

@@ -16,6 +16,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from analysis.core import batch
@@ -367,6 +368,42 @@ def test_batch_created_but_not_recorded_is_found_by_its_metadata(fake, store, mo
     rep = run(api, store, reqs)
     assert (fake.submissions, rep.submitted, rep.collected) == (1, 0, N)
     assert store.batches()[0]["batch_id"] == "batch_1"
+
+
+def test_a_capped_list_of_batches_is_not_read_as_no_batch(fake, store, monkeypatch):
+    """The provider's list goes on past the pages read, every batch on them newer than the submission: its batch may
+    be further down, so that is not yet known (the requests stay open past the settle window), never "no batch";
+    a list that reaches a batch older than the submission has said all it can (none: released)."""
+    el, api, reqs = setup(fake, store)
+    monkeypatch.setattr(api, "create", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt))  # creation unseen
+    with pytest.raises(KeyboardInterrupt):
+        run(api, store, reqs)
+    monkeypatch.undo()
+    now = int(time.time())
+    ages: list[int] = []  # the age of the batches on the pages after the first
+    sent = []
+
+    def listing(method, path, **kw):
+        sent.append(kw.get("params"))
+        if path != "/batches" or method != "GET":
+            raise AssertionError(path)
+        page = len(sent)
+        data = [{"id": f"batch_x{page}_{i}", "status": "completed", "created_at": now - (ages[0] if page > 1 else 0),
+                 "metadata": {"psy_submission": "someone-else"}} for i in range(100)]
+        return httpx.Response(200, json={"object": "list", "data": data, "has_more": True, "last_id": data[-1]["id"]})
+
+    monkeypatch.setattr(api, "_call", listing)
+    monkeypatch.setattr(batch, "LIST_PAGES", 3, raising=False)
+    ages.append(0)
+    sub = batch._submission(store, store.batches()[0]["submission"])
+    with pytest.raises(batch.NotYetKnown, match="goes on past the 300 newest"):
+        api.find(sub)
+    assert len(sent) == 3 and sent[1] == {"limit": 100, "after": "batch_x1_99"}
+    rep = run(api, store, [], wait=False, settle_s=0)
+    assert (rep.open, rep.failed) == (N, 0) and store.batch_waiting(reqs[0].key) is not None
+    ages[0] = 2 * 3600  # the second page is older than the submission: nothing further down can be its batch
+    sent.clear()
+    assert api.find(sub) is None and len(sent) == 2
 
 
 def test_batch_never_created_is_released(fake, store, monkeypatch):

@@ -105,7 +105,7 @@ class FakeAnthropic:
     statuses /v1/messages answers first, one per call; ``refuse``: the status POST /v1/messages/batches answers with
     instead of creating; ``fail_after_create``: it creates the batch, then answers that status; ``hide_list``: the
     list of batches lags (shows none). Counts batches created, chat calls, polls and cancels; keeps every key and
-    every body it was sent."""
+    every body it was sent; ``snapshot``: what the alias resolves to."""
 
     def __init__(self, key: str = KEY):
         self.key = key
@@ -123,6 +123,7 @@ class FakeAnthropic:
         self.fail_after_create: int | None = None
         self.hide_list = False
         self.done_before_cancel = 2
+        self.snapshot = SNAPSHOT  # what GET /v1/models/{MODEL} resolves the alias to (a test moves it)
         self.lock = threading.Lock()
         fake = self
 
@@ -162,7 +163,7 @@ class FakeAnthropic:
                         if m.group(1) not in (MODEL, SNAPSHOT):
                             return self._send(404, {"type": "error", "error": {
                                 "type": "not_found_error", "message": f"model: {m.group(1)}"}})
-                        return self._send(200, {"type": "model", "id": SNAPSHOT, "display_name": "Claude Fake",
+                        return self._send(200, {"type": "model", "id": fake.snapshot, "display_name": "Claude Fake",
                                                 "created_at": "2026-01-01T00:00:00Z"})
                     if path == "/v1/messages/batches":
                         return self._send(200, fake._list(dict(url.params)))
@@ -759,6 +760,134 @@ def test_a_refused_batch_is_released_at_once(fake, store, status):
     fake.refuse = None
     rep = run(api, store, reqs, retry_failed=True)
     assert (fake.submissions, rep.collected) == (1, N)
+
+
+def cli_status(fake, store, tmp_path, capsys) -> str:
+    """What `python -m analysis.pipeline.batch status` prints with the fake's model in models and targets.batch."""
+    import yaml
+
+    from analysis.pipeline import batch as cli
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"models": [f"anthropic:{MODEL}@{fake.url}"],
+                                      "targets": {**TARGET_KW, "batch": [f"anthropic:{MODEL}"]}}))
+    capsys.readouterr()
+    cli.main(["status", "--params", str(params), "--store", str(store.path)])
+    return capsys.readouterr().out
+
+
+def test_a_batch_left_under_a_moved_alias_is_said_and_collected_once_pinned(fake, store, tmp_path, capsys):
+    """The alias moves to a new snapshot while a batch runs: the target built now has another digest, so its keys
+    differ and no poll of it would collect the batch. poll refuses in one sentence naming both digests (and submits
+    nothing: no answer paid for twice); with the recorded snapshot declared, the batch is collected."""
+    el, api, reqs = setup(fake, store)
+    fake.hold = True
+    assert run(api, store, reqs, wait=False).open == N
+    fake.snapshot = "claude-fake-20260301"
+    moved = make_target(f"anthropic:{MODEL}@{fake.url}", **TARGET_KW)
+    assert moved.digest == "anthropic:claude-fake-20260301"
+    el2 = Elicitor(moved, store, progress=False)
+    reqs2 = [BatchRequest.of(el2, r.messages, r.gen_options()) for r in reqs]
+    fake.hold = False
+    for call in (lambda: run(AnthropicBatchAPI(moved), store, reqs2), lambda: batch.poll(AnthropicBatchAPI(moved), store)):
+        with pytest.raises(BatchError, match=f"msgbatch_01; {N} requests\\) were submitted under digest "
+                                             f"anthropic:{SNAPSHOT}, but the model is now served as "
+                                             "anthropic:claude-fake-20260301.*model_digests: {claude-fake: "
+                                             f"'anthropic:{SNAPSHOT}'}}") as e:
+            call()
+        assert one_sentence(str(e.value))
+    assert (fake.submissions, fake.chat_calls, store.count()) == (1, 0, 0)
+    status = cli_status(fake, store, tmp_path, capsys)  # status says it too (the name resolved once)
+    assert f"(anthropic:{SNAPSHOT})" in status and "but the model is now served as anthropic:claude-fake-20260301" in status
+    pinned = make_target(f"anthropic:{MODEL}@{fake.url}", **TARGET_KW, model_digests={MODEL: f"anthropic:{SNAPSHOT}"})
+    assert pinned.digest == f"anthropic:{SNAPSHOT}"
+    rep = run(AnthropicBatchAPI(pinned), store, [])
+    assert (rep.collected, fake.submissions, store.count()) == (N, 1, N)
+    assert all(Elicitor(pinned, store, progress=False).generate(r.messages, r.gen_options()).cached for r in reqs)
+    assert batch.moved(AnthropicBatchAPI(moved), store) is None  # nothing open is left behind
+
+
+def test_a_creation_that_outlasts_the_settle_window_is_reopened_not_lost(fake, store, monkeypatch):
+    """Another process's poll releases the requests while this process's create is still under way (the list
+    showed no batch after the settle window): the batch the provider then creates is recorded against the released
+    submission, its requests open again, and it is collected; nothing is called or submitted again."""
+    el, api, reqs = setup(fake, store)
+    create = api.create
+
+    def slow_create(staged, submission):
+        fake.hide_list = True
+        assert batch.poll(api, store, settle_s=0).failed == N  # the concurrent poll: released
+        fake.hide_list = False
+        return create(staged, submission)
+
+    monkeypatch.setattr(api, "create", slow_create)
+    rep = run(api, store, reqs)
+    assert (rep.submitted, rep.collected, fake.submissions, fake.cancels, store.count()) == (N, N, 1, 0, N)
+    assert set(ledger(store).values()) == {"collected"} and store.batches()[0]["batch_id"] == "msgbatch_01"
+
+
+def test_a_creation_after_its_requests_went_to_another_batch_is_cancelled(fake, store, monkeypatch):
+    """... and when the released requests were submitted again meanwhile, the late batch is cancelled at the
+    provider and refused in one sentence: each request is collected once, from the other batch."""
+    el, api, reqs = setup(fake, store)
+    create = api.create
+
+    def slow_create(staged, submission):
+        fake.hide_list = True
+        batch.poll(api, store, settle_s=0)
+        fake.hide_list, fake.hold = False, True
+        monkeypatch.setattr(api, "create", create)  # the other process creates its batch at once
+        assert batch.submit(api, store, reqs, retry_failed=True).submitted == N  # msgbatch_01
+        return create(staged, submission)  # msgbatch_02
+
+    monkeypatch.setattr(api, "create", slow_create)
+    with pytest.raises(BatchError, match="Batch msgbatch_02 of 5 requests was created .* after another process's "
+                                         "poll had released them .* 5 of them wait in another batch since, so it "
+                                         "was cancelled there") as e:
+        run(api, store, reqs, timeout_s=2)
+    assert one_sentence(str(e.value)) and fake.cancels == 1
+    assert fake.batches["msgbatch_02"]["processing_status"] == "canceling"
+    late = next(b for b in store.batches() if b["batch_id"] == "msgbatch_02")
+    assert late["state"] == "failed" and "conflict" in late["info"]
+    monkeypatch.undo()
+    fake.hold = False
+    rep = run(api, store, reqs)
+    assert (rep.collected, rep.submitted, store.count(), fake.submissions) == (N, 0, N, 2)
+
+
+def test_a_capped_list_of_batches_is_not_read_as_no_batch(fake, store, monkeypatch):
+    """More batches newer than the submission than the pages read: the batch may be among the rest, so the requests
+    stay open past the settle window (never released, never submitted again)."""
+    el, api, reqs = setup(fake, store)
+    monkeypatch.setattr(api, "create", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt))  # creation unseen
+    with pytest.raises(KeyboardInterrupt):
+        run(api, store, reqs)
+    monkeypatch.undo()
+    for i in range(3 * 100 + 5):  # other programs' batches, newer than the submission
+        fake.add_batch([{"custom_id": f"x{i}", "params": {}}])
+    monkeypatch.setattr(batch, "LIST_PAGES", 2, raising=False)
+    rep = run(api, store, reqs, wait=False, settle_s=0)
+    assert (rep.open, rep.failed, rep.submitted, fake.submissions) == (N, 0, 0, 305)
+    monkeypatch.setattr(batch, "LIST_PAGES", 4, raising=False)  # the whole list read: no batch of ours
+    rep = run(api, store, reqs, wait=False, settle_s=0)
+    assert (rep.open, rep.failed, rep.submitted) == (0, N, 0)
+
+
+def test_a_cancel_after_every_request_succeeded_is_a_collected_batch():
+    """Anthropic sets cancel_initiated_at also when the batch had finished every request: nothing failed, so the batch
+    is collected, not failed; an empty answer's error names its stop_reason."""
+    ended = {"id": "msgbatch_x", "processing_status": "ended", "cancel_initiated_at": "2026-01-01T00:00:00Z",
+             "request_counts": {"processing": 0, "succeeded": 3, "errored": 0, "canceled": 0, "expired": 0}}
+    assert AnthropicBatchAPI._batch(ended).status == "completed"
+    ended["request_counts"] = {**ended["request_counts"], "succeeded": 2, "canceled": 1}
+    assert AnthropicBatchAPI._batch(ended).status == "cancelled"
+
+
+def test_an_empty_answer_names_its_stop_reason(fake, store):
+    el, api, reqs = setup(fake, store, 1)
+    empty = {**message(api.line(reqs[0].key, reqs[0])["params"]), "content": [], "stop_reason": "max_tokens"}
+    raw, err, state = api.outcome({"custom_id": reqs[0].key, "result": {"type": "succeeded", "message": empty}}, reqs[0])
+    assert (raw, state) == (None, "failed") and "stop_reason 'max_tokens'" in err
 
 
 def test_a_large_submission_is_cut_within_the_limits(fake, store, monkeypatch):

@@ -138,8 +138,10 @@ def test_the_cost_with_cached_input_by_hand(tmp_path):
     assert r["usd_cached"] == pytest.approx(2 * 2.0 + 1 * 0.5 + 0.5 * 8.0)
     assert r["usd"] == pytest.approx(3 * 2.0 + 0.5 * 8.0) and r["usd_batch"] is None  # the other columns as before
     text = render_costs(costs(plan, prices))
-    assert "$10.00 interactive; batch price unknown, $8.50 interactive if a prompt cache serves up to ~1,000,000" in text
-    assert "$8.50 interactive with cached input where a cached price is given" in text
+    assert ("$10.00 interactive; batch price unknown, $8.50 interactive at best with a prompt cache (a lower bound: it "
+            "serves at most the ~1,000,000 prompt tokens shared with earlier prompts, estimated from characters / 4)"
+            in text)
+    assert "$8.50 interactive at best with cached input where a cached price is given (a lower bound)" in text
     lower = load_prices(_write(tmp_path, "models:\n  openai:m:\n    input: 2.0\n    output: 8.0\n"
                                          "    cached_input: 0.5\n    cache_min_tokens: 1000\n"))
     assert costs(plan, lower).row(0, named=True)["cached_tokens"] == 1_001_000
@@ -147,6 +149,18 @@ def test_the_cost_with_cached_input_by_hand(tmp_path):
     plain = load_prices(_write(tmp_path, "models:\n  openai:m:\n    input: 2.0\n    output: 8.0\n"))
     assert costs(plan, plain).row(0, named=True)["usd_cached"] is None
     assert "cached" not in render_costs(costs(plan, plain))
+
+
+def test_an_anthropic_model_gets_no_cached_cost(tmp_path):
+    """No request carries cache_control, so Anthropic reads nothing from its cache: no cached cost, said in its line."""
+    prices = load_prices(_write(tmp_path, "models:\n  anthropic:claude-x:\n    input: 3.0\n    output: 15.0\n"
+                                          "    cached_input: 0.3\n"))
+    plan = _plan("anthropic:claude-x").with_columns(pl.Series("prefix_tokens", [[600_000, 400_000]]))
+    r = costs(plan, prices).row(0, named=True)
+    assert (r["cached_tokens"], r["usd_cached"]) == (None, None) and r["usd"] == pytest.approx(3 * 3.0 + 0.5 * 15.0)
+    text = render_costs(costs(plan, prices))
+    assert "; no cached cost: its requests carry no cache_control, so Anthropic reads nothing from its cache" in text
+    assert "at best" not in text
 
 
 def test_shared_prefixes_are_the_longest_with_any_earlier_sequence():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -722,4 +723,38 @@ def test_an_anthropic_model_is_planned_by_generation_offline_without_a_declarati
     totals = {r["model"]: r for r in df.filter(df["part"] == "total").iter_rows(named=True)}
     a, m = totals["anthropic:claude-test"], totals["openai:m@http://127.0.0.1:9/v1"]
     assert (a["calls"], a["exact"], a["logprobs"]) == (m["calls"], m["exact"], m["logprobs"]) == (30, False, False)
+    assert "assumed:" not in planmod.render(df)
+
+
+JUDGE = "openai:judge-m@http://127.0.0.1:9/v1"
+
+
+def test_targets_logprobs_may_name_a_studys_judge_not_an_anthropic_model_as_true():
+    """Study 3's judge is called besides models: targets.logprobs may declare it; an anthropic: model declared true
+    is refused in one sentence (its API returns none)."""
+    from analysis.core.params import project
+
+    raw = {"models": [SPEC], "targets": {"logprobs": {"openai:judge-m": False}},
+           "therapy": {"collect": {"coding": {"judge": JUDGE}}}}
+    assert project(raw).targets.logprobs == {"openai:judge-m": False}
+    with pytest.raises(UserError, match=f"no model in models .* or a study's judge \\({re.escape(JUDGE)}\\)"):
+        project({**raw, "targets": {"logprobs": {"other": False}}})
+    with pytest.raises(UserError) as e:
+        project({"models": [SPEC, "anthropic:claude-x"], "targets": {"logprobs": {"claude-x": True}}})
+    assert "declares 'claude-x' true, but an anthropic: model never returns log-probabilities" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_the_assumed_line_covers_an_undeclared_judge(tmp_path):
+    p = _params(tmp_path, ["none"])
+    raw = yaml.safe_load(p.read_text())
+    raw["therapy"]["collect"]["coding"]["judge"] = JUDGE
+    raw["therapy"]["collect"]["sessions"]["n_sessions"] = 1
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, studies=["therapy"], cached=False)  # the counts only: no target built, the judge's neither
+    line = [x for x in planmod.render(df).splitlines() if x.startswith("assumed:")]
+    assert line and line[0].startswith(f"assumed: {JUDGE} returns log-probabilities")
+    raw["targets"]["logprobs"] = {"judge-m": False}
+    p.write_text(yaml.safe_dump(raw))
+    df = planmod.plan(p, studies=["therapy"], cached=False)
     assert "assumed:" not in planmod.render(df)

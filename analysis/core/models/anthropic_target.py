@@ -13,8 +13,9 @@ and its rows record that scoring method.
 
 Who the model is: a hosted model has no weights file to hash. ``GET /v1/models/{NAME}`` resolves the name (an alias
 such as ``claude-sonnet-4-5``) to the dated snapshot it currently stands for, and the digest is that snapshot
-(``anthropic:claude-sonnet-4-5-20250929``), or what ``targets.model_digests`` declares for the model. An alias that
-moves to a new snapshot therefore keys new answers apart from the old ones. Each answer's ``meta`` also keeps the
+(``anthropic:claude-sonnet-4-5-20250929``), or what ``targets.model_digests`` declares for the model (a value written
+``anthropic:SNAPSHOT`` is taken as that snapshot's digest, to reach the answers and open batches of an alias that has
+moved on). An alias that moves to a new snapshot therefore keys new answers apart from the old ones. Each answer's ``meta`` also keeps the
 model the API says answered (``served_model``), its ``stop_reason`` and token usage. The key is sent in the header
 only: never stored, logged or reported.
 """
@@ -100,7 +101,7 @@ class AnthropicTarget:
         self.max_concurrency = per_url_concurrency
         self.supports_logprobs = False  # the Messages API returns none
         self.served_id = self._describe()
-        self.digest = f"declared:{declared_digest}" if declared_digest else f"anthropic:{self.served_id}"
+        self.digest = self._identity(declared_digest)
 
     # ---- HTTP with retries and one-sentence errors --------------------------------------------
     def _request(self, path: str, payload: dict | None = None) -> tuple[Any, int, list[str]]:
@@ -159,6 +160,14 @@ class AnthropicTarget:
             raise TargetUnavailable(f"The server at {self.base_urls[0]} answered GET /v1/models/{self.model} without "
                                     "a model id, so it is not Anthropic's API; check the base URL in the model spec.")
         return served
+
+    def _identity(self, declared: str | None) -> str:
+        """The digest: the snapshot served now; a declared one written as the store records a snapshot
+        (``anthropic:SNAPSHOT``) pins that snapshot (so batches and answers of an alias that has moved on are reached
+        again); any other declared value is the user's own name (``declared:VALUE``)."""
+        if not declared:
+            return f"anthropic:{self.served_id}"
+        return declared if declared.startswith("anthropic:") else f"declared:{declared}"
 
     # ---- one call -----------------------------------------------------------------------------
     def chat(self, messages: list[Message], options: GenOptions, *, logprobs: bool = False,
