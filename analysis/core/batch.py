@@ -80,7 +80,14 @@ import httpx
 from analysis.core.elicit import Elicitor
 from analysis.core.errors import BatchError, ServerError, TargetUnavailable, UserError
 from analysis.core.models.base import GenOptions, Message, RawReply
-from analysis.core.models.http import RetryPolicy, Transient, classify_httpx, server_message, with_retries
+from analysis.core.models.http import (
+    RetryPolicy,
+    Transient,
+    classify_httpx,
+    http_transient,
+    server_message,
+    with_retries,
+)
 from analysis.core.store import BATCH_OPEN, ResponseStore, request_key
 
 ENDPOINT = "/v1/chat/completions"  # the only endpoint batched here
@@ -231,7 +238,7 @@ class _BatchHTTP:
                                       f"({type(e).__name__}: {e}).") from None
                 raise t from None
             if retry and r.status_code in self.transient:
-                raise Transient(f"HTTP {r.status_code}: {server_message(r.text)}")
+                raise http_transient(r)
             return r
 
         r, _, _ = with_retries(once, self.policy, where=self.base_url, model=self.target.model,

@@ -41,6 +41,7 @@ from analysis.core.models.http import (
     RetryPolicy,
     Transient,
     classify_httpx,
+    http_transient,
     server_message,
     with_retries,
 )
@@ -119,7 +120,7 @@ class AnthropicTarget:
                     raise ServerError(f"The request to {url}{path} failed ({type(e).__name__}: {e}).") from None
                 raise t from None
             if r.status_code in ANTHROPIC_TRANSIENT:
-                raise Transient(f"HTTP {r.status_code}: {server_message(r.text)}")
+                raise http_transient(r)
             return r
 
         r, attempts, failures = with_retries(once, self.policy, where=url, model=self.model, timeout_s=self.timeout_s)

@@ -38,12 +38,48 @@ NO_RETRY = RetryPolicy(0, 0.0)
 
 
 class Transient(Exception):
-    """Raised inside a retried function to mark a failure worth retrying; ``label`` says what it was."""
+    """Raised inside a retried function to mark a failure worth retrying; ``label`` says what it was;
+    ``retry_after``: the seconds the server asked to wait (its ``Retry-After``), if it said."""
 
-    def __init__(self, label: str, timeout: bool = False):
+    def __init__(self, label: str, timeout: bool = False, retry_after: float | None = None):
         super().__init__(label)
         self.label = label
         self.timeout = timeout
+        self.retry_after = retry_after
+
+
+MAX_RETRY_AFTER_S = 60.0  # the longest wait a server's Retry-After may impose before a retry
+
+
+def retry_after(headers) -> float | None:
+    """Seconds a response's ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms`` header asks to wait,
+    at most :data:`MAX_RETRY_AFTER_S`; None when it says nothing readable."""
+    from email.utils import parsedate_to_datetime
+
+    ms, value = headers.get("retry-after-ms"), headers.get("retry-after")
+    seconds = None
+    try:
+        if ms is not None:
+            seconds = float(ms) / 1000
+        elif value is not None:
+            seconds = float(value)
+    except ValueError:
+        try:
+            from datetime import UTC, datetime
+
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    if seconds is None or seconds != seconds:
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def http_transient(r: httpx.Response) -> Transient:
+    """The retryable failure of an HTTP response with a transient status, with the wait its server asked for."""
+    wait = retry_after(r.headers)
+    label = f"HTTP {r.status_code}: {server_message(r.text)}" + (f" (retry after {wait:g} s)" if wait is not None else "")
+    return Transient(label, retry_after=wait)
 
 
 def server_message(text: str, limit: int = 300) -> str:
@@ -102,7 +138,8 @@ def with_retries(fn: Callable[[], R], policy: RetryPolicy, *, where: str, model:
                     f"The server at {where} failed {tries} for {model!r} (last: {t.label}); nothing was stored: "
                     "check the server and its log, then re-run (finished calls come from the response store), "
                     "or raise `targets.retries` in params.yaml.") from None
-            sleep(policy.wait(attempts))
+            # the server's Retry-After when it is longer than the backoff (a rate limit says how long it lasts)
+            sleep(max(policy.wait(attempts), t.retry_after or 0.0))
 
 
 def unreachable(where: str, how_to_start: str) -> TargetUnavailable:

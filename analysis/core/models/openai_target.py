@@ -44,6 +44,7 @@ from analysis.core.models.http import (
     RetryPolicy,
     Transient,
     classify_httpx,
+    http_transient,
     server_message,
     with_retries,
 )
@@ -110,7 +111,7 @@ class OpenAITarget:
                     raise ServerError(f"The request to {url}{path} failed ({type(e).__name__}: {e}).") from None
                 raise t from None
             if r.status_code in TRANSIENT_STATUS:
-                raise Transient(f"HTTP {r.status_code}: {server_message(r.text)}")
+                raise http_transient(r)
             return r
 
         r, attempts, failures = with_retries(once, self.policy, where=url, model=self.model,
