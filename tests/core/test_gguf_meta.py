@@ -71,7 +71,9 @@ def test_every_embedded_answer_carries_the_template_tokenizer_and_engine():
     from analysis.core.models import GenOptions, make_target
     from analysis.core.models.embedded import gguf_path
 
-    t = make_target("embedded:qwen2.5-coder-0.5b")
+    # an engine of its own (another context size): the shared engine's prompt cache, which later tests' numbers
+    # depend on, is left as it was
+    t = make_target("embedded:qwen2.5-coder-0.5b", n_ctx=1024)
     meta = t.chat([{"role": "user", "content": "Say yes."}], GenOptions(max_tokens=2)).meta
     assert {k: meta[k] for k in ("chat_template_sha256", "tokenizer_sha256")} == \
         prompt_provenance(gguf_path("qwen2.5-coder-0.5b"))
