@@ -82,9 +82,7 @@ from analysis.core.errors import BatchError, ServerError, TargetUnavailable, Use
 from analysis.core.models.base import GenOptions, Message, RawReply
 from analysis.core.models.http import (
     RetryPolicy,
-    Transient,
-    classify_httpx,
-    http_transient,
+    attempt,
     server_message,
     with_retries,
 )
@@ -226,20 +224,10 @@ class _BatchHTTP:
         self.policy = RetryPolicy(target.policy.retries, target.policy.backoff_s)
 
     def _call(self, method: str, path: str, *, retry: bool = True, **kw) -> httpx.Response:
-        def once() -> httpx.Response:
-            try:
-                r = self.client.request(method, path, **kw)
-            except httpx.ConnectError:  # nothing was sent: always safe to try again
-                raise Transient("connection refused") from None
-            except httpx.HTTPError as e:
-                t = classify_httpx(e) if retry else None
-                if t is None:
-                    raise ServerError(f"The batch request {method} {self.base_url}{path} failed "
-                                      f"({type(e).__name__}: {e}).") from None
-                raise t from None
-            if retry and r.status_code in self.transient:
-                raise http_transient(r)
-            return r
+        def once() -> httpx.Response:  # a refused connection sent nothing: always safe to try again
+            return attempt(lambda: self.client.request(method, path, **kw), transient=self.transient if retry else (),
+                           classify=retry, failed=lambda e: f"The batch request {method} {self.base_url}{path} failed "
+                                                            f"({type(e).__name__}: {e}).")
 
         r, _, _ = with_retries(once, self.policy, where=self.base_url, model=self.target.model,
                                timeout_s=self.target.timeout_s)

@@ -39,9 +39,7 @@ from analysis.core.models.base import GenOptions, Message, RawReply
 from analysis.core.models.http import (
     TRANSIENT_STATUS,
     RetryPolicy,
-    Transient,
-    classify_httpx,
-    http_transient,
+    attempt,
     server_message,
     with_retries,
 )
@@ -110,18 +108,9 @@ class AnthropicTarget:
         client = self.clients[0]
 
         def once() -> httpx.Response:
-            try:
-                r = client.post(path, json=payload) if payload is not None else client.get(path)
-            except httpx.ConnectError:
-                raise Transient("connection refused") from None
-            except httpx.HTTPError as e:
-                t = classify_httpx(e)
-                if t is None:
-                    raise ServerError(f"The request to {url}{path} failed ({type(e).__name__}: {e}).") from None
-                raise t from None
-            if r.status_code in ANTHROPIC_TRANSIENT:
-                raise http_transient(r)
-            return r
+            return attempt(lambda: client.post(path, json=payload) if payload is not None else client.get(path),
+                           transient=ANTHROPIC_TRANSIENT,
+                           failed=lambda e: f"The request to {url}{path} failed ({type(e).__name__}: {e}).")
 
         r, attempts, failures = with_retries(once, self.policy, where=url, model=self.model, timeout_s=self.timeout_s)
         if r.status_code >= 400:

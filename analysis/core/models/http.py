@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -101,6 +101,28 @@ def server_message(text: str, limit: int = 300) -> str:
     if msg.lstrip().lower().startswith(("<!doctype", "<html")):
         return "an HTML page"
     return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def attempt(send: Callable[[], httpx.Response], *, transient: Collection[int], failed: Callable[[Exception], str],
+            classify: bool = True, unreachable: Callable[[], Exception] | None = None) -> httpx.Response:
+    """One attempt of an HTTP request, for :func:`with_retries`: a refused connection (nothing was sent) is
+    :class:`Transient`, or ``unreachable()`` when given; a dropped connection or a timeout is transient when
+    ``classify``; another transport failure is a :class:`ServerError` whose sentence is ``failed(error)``; a response
+    whose status is in ``transient`` is transient, with the wait its server asked for (:func:`http_transient`)."""
+    try:
+        r = send()
+    except httpx.ConnectError:
+        if unreachable is not None:
+            raise unreachable() from None
+        raise Transient("connection refused") from None
+    except httpx.HTTPError as e:
+        t = classify_httpx(e) if classify else None
+        if t is None:
+            raise ServerError(failed(e)) from None
+        raise t from None
+    if r.status_code in transient:
+        raise http_transient(r)
+    return r
 
 
 def classify_httpx(e: Exception, *, connect_is_transient: bool = True) -> Transient | None:

@@ -42,9 +42,7 @@ from analysis.core.models.base import GenOptions, Message, RawReply, TokenLogpro
 from analysis.core.models.http import (
     TRANSIENT_STATUS,
     RetryPolicy,
-    Transient,
-    classify_httpx,
-    http_transient,
+    attempt,
     server_message,
     with_retries,
 )
@@ -94,25 +92,21 @@ class OpenAITarget:
         client = self.clients[i]
         target = _root_of(url) + path if root else path
 
-        def once():
+        def send() -> httpx.Response:
             try:
-                r = client.post(target, json=payload) if payload is not None else client.get(target)
-            except httpx.ConnectError:
-                if connect_retry:  # a server that went away mid-run (restarting): worth a retry
-                    raise Transient("connection refused") from None
-                raise TargetUnavailable(
-                    f"Cannot reach the OpenAI-compatible server at {url}: start it (e.g. `vllm serve {self.model}` "
-                    "or `llama-server -m MODEL.gguf`) or correct the URL in the model spec.") from None
+                return client.post(target, json=payload) if payload is not None else client.get(target)
             except httpx.UnsupportedProtocol:
                 raise TargetUnavailable(f"The base URL {url} must start with http:// or https://.") from None
-            except httpx.HTTPError as e:
-                t = classify_httpx(e)
-                if t is None:
-                    raise ServerError(f"The request to {url}{path} failed ({type(e).__name__}: {e}).") from None
-                raise t from None
-            if r.status_code in TRANSIENT_STATUS:
-                raise http_transient(r)
-            return r
+
+        def unreachable() -> TargetUnavailable:
+            return TargetUnavailable(
+                f"Cannot reach the OpenAI-compatible server at {url}: start it (e.g. `vllm serve {self.model}` "
+                "or `llama-server -m MODEL.gguf`) or correct the URL in the model spec.")
+
+        def once():
+            # a server that went away mid-run (restarting) is worth a retry (connect_retry); at start it is not
+            return attempt(send, transient=TRANSIENT_STATUS, unreachable=None if connect_retry else unreachable,
+                           failed=lambda e: f"The request to {url}{path} failed ({type(e).__name__}: {e}).")
 
         r, attempts, failures = with_retries(once, self.policy, where=url, model=self.model,
                                              timeout_s=self.timeout_s)
