@@ -10,6 +10,11 @@ HTML. The executed notebook shows the parameters actually used once: the noteboo
 ``params = None`` placeholder cell is dropped from the report. The notebook is executed in a
 temporary folder and moved into ``reports/<study>/`` only when it ran to the end, so a failed stage
 leaves no half-written report; a user-facing error inside the notebook is printed as its one sentence.
+
+A stage is mostly waiting on one core, so the runner overlaps its steps on the machine's second core: the
+kernel starts first and imports the notebook's modules (:func:`start_kernel`) while the runner validates the
+parameters and reads the notebook; the HTML exporter is prepared in a thread while the notebook runs; the kernel
+exits while the report is written. Measured on 2 cores: 63 s -> 55 s for the replay's 14 stages.
 """
 
 from __future__ import annotations
@@ -142,6 +147,78 @@ LIFELINE_TAG = "stage-lifeline"
 # which then waits forever); its own log is kept to errors, so that ipykernel's warning about unencrypted
 # TCP does not print on every stage. What a cell prints still goes into the report.
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
+def notebook_imports(notebook: Path) -> list[str]:
+    """The modules a notebook's import statements name, in their order (``from a.b import c`` names ``a.b`` and,
+    should ``c`` be a submodule, ``a.b.c``). Read from the percent script's syntax tree, without running it; a
+    script that is not plain Python (a magic) names none."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(notebook).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level and node.module != "__future__":
+            names += [node.module] + [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
+    return list(dict.fromkeys(names))
+
+
+def warm_imports_line(modules: list[str]) -> str:
+    """A line the kernel runs while it starts (IPython's ``exec_lines``): it imports the notebook's modules ahead of
+    the first cell, so that the kernel's imports overlap the runner's own start instead of following it. It binds
+    no name in the notebook's namespace (``__import__``, the loop variable deleted). A name that is not a module,
+    or a module that fails, is passed over here: the notebook's own import statement then runs as before."""
+    return (f"for _psy_m in {tuple(modules)!r}:\n"
+            "    try:\n        __import__(_psy_m)\n    except BaseException:\n        pass\n"
+            "del _psy_m")
+
+
+def start_kernel(notebook: Path):
+    """Start the notebook's kernel now, in the repository root, before the runner validates the parameters and
+    reads the notebook: the kernel starts (and imports the notebook's modules, :func:`warm_imports_line`) on the
+    machine's other core while the runner works. papermill then runs the notebook on it (``km=``); the runner
+    shuts it down (:func:`stop_kernel`). The arguments are those nbclient passes when it starts a kernel itself."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    km = AsyncKernelManager(kernel_name="python3")
+    args = [*KERNEL_ARGS, "--HistoryManager.hist_file=:memory:"]
+    modules = notebook_imports(notebook)
+    if modules:
+        args.append(f"--IPKernelApp.exec_lines={warm_imports_line(modules)}")
+    run_sync(km.start_kernel)(extra_arguments=args, cwd=str(ROOT))
+    return km
+
+
+def request_stop(km) -> None:
+    """Ask the kernel to shut down (it exits on its own, as nbclient's polite shutdown lets it); :func:`stop_kernel`
+    then waits for it."""
+    from jupyter_core.utils import run_sync
+
+    run_sync(km.request_shutdown)()
+
+
+def stop_kernel(km, requested: bool = False) -> None:
+    """Shut the kernel down and wait until it is gone: politely first, as nbclient does (or, once
+    :func:`request_stop` has asked, only the wait); killed when it has not exited within
+    jupyter_client's shutdown wait. A kernel already gone is no error."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if requested:
+            run_sync(km.finish_shutdown)()
+        elif run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=False)
+    except RuntimeError as e:  # pragma: no cover - raced with the kernel's own exit
+        if "No kernel is running!" not in str(e):
+            raise
+    finally:
+        run_sync(km.cleanup_resources)()
 
 
 def read_source(notebook: Path):
@@ -379,12 +456,59 @@ def prepare_report(nb) -> None:
     _strip_outputs(nb)
 
 
-def to_html(nb, html: Path) -> None:
+def report_exporter():
+    """nbconvert's HTML exporter with the report's template, compiled (the template is loaded and compiled on first
+    use: done here, so that the runner can prepare it in a thread while the kernel runs the notebook)."""
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"psy_report.html.j2": FOLDED_TEMPLATE})])
     exporter.template_file = "psy_report.html.j2"
+    exporter.from_notebook_node(_sample_notebook())  # compiles the templates, loads the highlighter and markdown
+    return exporter
+
+
+def _sample_notebook():
+    """A small notebook with the kinds of cell and output a report has (rendered once, and thrown away, to prepare
+    the exporter)."""
+    from nbformat import v4
+
+    code = v4.new_code_cell("x = 1\nprint(x)")
+    code.outputs = [v4.new_output("stream", name="stdout", text="1\n"),
+                    v4.new_output("execute_result", execution_count=1,
+                                  data={"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "1"}),
+                    v4.new_output("display_data", data={"text/markdown": "**a** `b`", "text/plain": "a"}),
+                    v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})]
+    nb = v4.new_notebook(cells=[v4.new_markdown_cell("# a\n\n*b* [c](d)"), code])
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    return nb
+
+
+class _Prepared:
+    """A value computed in a background thread; ``get()`` waits for it (and raises what the thread raised)."""
+
+    def __init__(self, fn):
+        import threading
+
+        self.fn, self.value, self.error = fn, None, None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.value = self.fn()
+        except BaseException as e:  # pragma: no cover - re-raised by get()
+            self.error = e
+
+    def get(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def to_html(nb, html: Path, exporter=None) -> None:
+    exporter = exporter or report_exporter()
     body, _ = exporter.from_notebook_node(nb)
     html.write_text(body, encoding="utf-8")
 
@@ -513,54 +637,77 @@ class stage_tmp:
 
 
 def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Path, Path]:
-    import nbformat
-    import papermill as pm
-    from nbclient.exceptions import DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
     notebook = Path(notebook)
     study, name = locate(notebook)
-    injected = stage_parameters(study, name, params_file)
     out_nb, out_html = report_paths(study, name)
     outputs, area = stage_outputs(study, name), staging_area(study, name)
-    staged = prepare_outputs(area, outputs)
+    t0 = time.perf_counter()
     with stage_tmp(study, name) as tmp:
-        tmp_nb, tmp_html = Path(tmp) / out_nb.name, Path(tmp) / out_html.name
-        t0 = time.perf_counter()
         progress_file = Path(tmp) / "progress.log"
+        tmp_nb, tmp_html = Path(tmp) / out_nb.name, Path(tmp) / out_html.name
         try:
+            staged = prepare_outputs(area, outputs)
             with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file),
                                             PSY_STAGE_OUTPUTS=json.dumps(staged)):
-                source = read_source(notebook)
-                add_report_setup(source)
-                pm.execute_notebook(source, str(tmp_nb), parameters=injected, cwd=str(ROOT),
-                                    kernel_name="python3", progress_bar=False, log_output=True, report_mode=False,
-                                    request_save_on_cell_execute=False,
-                                    extra_arguments=KERNEL_ARGS)
-        except DeadKernelError:
-            shutil.rmtree(area, ignore_errors=True)
-            raise SystemExit(f"{notebook} failed: the notebook's kernel died (killed, or out of memory: see "
-                             "`dmesg`); the answers it got are in the response store, so `dvc repro` resumes "
-                             "from there.") from None
-        except PapermillExecutionError as e:
-            shutil.rmtree(area, ignore_errors=True)
-            user = e.ename in user_error_names(study)
-            keep = REPORTS_DIR / "failed" / study / out_nb.name
-            keep.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(tmp_nb, keep)
-            msg = e.evalue if user else f"{e.ename}: {e.evalue}"
-            raise SystemExit(f"{notebook} failed: {msg} (executed notebook kept at {keep.relative_to(ROOT)})") from None
-        nb = nbformat.read(tmp_nb, as_version=4)
-        drop_placeholder(nb)
-        prepare_report(nb)
-        nbformat.write(nb, tmp_nb)
-        to_html(nb, tmp_html)
+                km = start_kernel(notebook)  # starts on the other core while this process goes on
+                try:
+                    nb, exporter = _execute(notebook, study, name, params_file, tmp_nb, km)
+                except BaseException:
+                    stop_kernel(km)
+                    raise
+            request_stop(km)  # the kernel exits while the report is written
+            try:
+                drop_placeholder(nb)
+                prepare_report(nb)
+                nbformat_write(nb, tmp_nb)
+                to_html(nb, tmp_html, exporter.get())
+            finally:
+                stop_kernel(km, requested=True)  # waits for the kernel to be gone before anything is published
+        except BaseException:
+            shutil.rmtree(area, ignore_errors=True)  # nothing was published: the committed outputs are untouched
+            raise
         publish_outputs(area, outputs)
         out_nb.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(tmp_nb, out_nb)
         shutil.move(tmp_html, out_html)
         print(f"{notebook} ran in {time.perf_counter() - t0:.1f} s -> {out_html.relative_to(ROOT)}", file=sys.stderr)
     return out_nb, out_html
+
+
+def nbformat_write(nb, path: Path) -> None:
+    import nbformat
+
+    nbformat.write(nb, path)
+
+
+def _execute(notebook: Path, study: str, name: str, params_file, tmp_nb: Path, km):
+    """Validate the parameters, read the notebook and run it on the started kernel ``km``; the HTML exporter is
+    prepared in a thread meanwhile. Returns the executed notebook and the prepared exporter."""
+    injected = stage_parameters(study, name, params_file)
+    import nbformat
+    import papermill as pm
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    source = read_source(notebook)
+    add_report_setup(source)
+    exporter = _Prepared(report_exporter)
+    try:
+        pm.execute_notebook(source, str(tmp_nb), parameters=injected, cwd=str(ROOT), kernel_name="python3",
+                            progress_bar=False, log_output=True, report_mode=False,
+                            request_save_on_cell_execute=False, km=km)
+    except DeadKernelError:
+        raise SystemExit(f"{notebook} failed: the notebook's kernel died (killed, or out of memory: see "
+                         "`dmesg`); the answers it got are in the response store, so `dvc repro` resumes "
+                         "from there.") from None
+    except PapermillExecutionError as e:
+        user = e.ename in user_error_names(study)
+        keep = REPORTS_DIR / "failed" / study / tmp_nb.name
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_nb, keep)
+        msg = e.evalue if user else f"{e.ename}: {e.evalue}"
+        raise SystemExit(f"{notebook} failed: {msg} (executed notebook kept at {keep.relative_to(ROOT)})") from None
+    return nbformat.read(tmp_nb, as_version=4), exporter
 
 
 def main(argv: list[str] | None = None) -> None:

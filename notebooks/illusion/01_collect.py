@@ -131,7 +131,7 @@ items.group_by("model", "task", "status").len().sort("model", "task", "status")
 # quantiles and how many answers fall below the validity threshold (they count as invalid above).
 
 # %%
-scored = items.filter(pl.col("mass").is_not_null()).unique(["model", "condition", "task", "item_id", "probs"])
+scored = items.filter(pl.col("mass").is_not_null()).unique(["model", "condition", "task", "item_id", "probs"], maintain_order=True)
 mass_summary(scored, ["model", "task"])
 
 # %% [markdown]

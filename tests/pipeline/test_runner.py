@@ -97,3 +97,69 @@ def test_an_analysis_stage_before_its_collection_names_the_stage_to_run(sandbox,
                                         r"stage first \(`uv run dvc repro collect@bigfive`\)"):
         col.load("bigfive", "items")
     assert paths.raw_dir("bigfive").name == "bigfive"
+
+
+def _kernels_of_this_process() -> list[int]:
+    """Child processes of this test process that run an IPython kernel."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and "ipykernel" in cmd:
+            found.append(int(p.name))
+    return found
+
+
+def test_the_notebooks_modules_are_imported_while_its_kernel_starts(sandbox):
+    """The kernel starts before the runner validates the parameters, and imports the modules the notebook's
+    import statements name meanwhile: the first cell finds its module already imported, and no name of that
+    warm-up is left in the notebook's namespace."""
+    root, params = sandbox
+    (root / "psy_probe_module.py").write_text("VALUE = 41\n")
+    nb = notebook(root, "02_analysis", "import json, sys\n"
+                                       "warm = 'psy_probe_module' in sys.modules\n"
+                                       "from psy_probe_module import VALUE\n"
+                                       "left = sorted(n for n in dir() if n.startswith('_psy'))\n"
+                                       "open('out.json', 'w').write(json.dumps([warm, VALUE + 1, left]))")
+    rn.run(nb, params)
+    assert json.loads((root / "out.json").read_text()) == [True, 42, []]
+    assert not _kernels_of_this_process()
+
+
+def test_a_module_that_fails_fails_in_the_notebooks_own_cell(sandbox):
+    root, params = sandbox
+    nb = notebook(root, "02_analysis", "import psy_no_such_module_anywhere")
+    with pytest.raises(SystemExit, match="ModuleNotFoundError: No module named 'psy_no_such_module_anywhere'"):
+        rn.run(nb, params)
+    assert not (root / "reports/bigfive/02_analysis.html").exists()
+    assert not _kernels_of_this_process()
+
+
+def test_refused_parameters_stop_the_kernel_already_started_and_leave_no_staging(sandbox):
+    root, params = sandbox
+    params.write_text(yaml.safe_dump({"models": ["embedded:qwen2.5-coder-0.5b"], "bigfive": {"analysis": {"cii": 1}}}))
+    nb = notebook(root, "02_analysis", "open('ran', 'w').write('x')")
+    with pytest.raises(ParamsError):
+        rn.run(nb, params)
+    assert not _kernels_of_this_process()
+    assert not rn.staging_area("bigfive", "02_analysis").exists()
+
+
+def test_notebook_imports_are_read_from_the_script_without_running_it(tmp_path):
+    script = tmp_path / "nb.py"
+    script.write_text("# %%\nimport os, polars as pl\nfrom analysis.core import io, paths as p\nfrom . import x\n"
+                      "if True:\n    from analysis.studies.illusion import han2025_protocol as han\n"
+                      "from __future__ import annotations\nopen('ran', 'w')\n")
+    assert rn.notebook_imports(script) == ["os", "polars", "analysis.core", "analysis.core.io", "analysis.core.paths",
+                                           "analysis.studies.illusion", "analysis.studies.illusion.han2025_protocol"]
+    assert not (tmp_path / "ran").exists()
+    script.write_text("# %%\n%matplotlib inline\nimport os\n")
+    assert rn.notebook_imports(script) == []

@@ -793,7 +793,7 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
         return {"shifts": pd.DataFrame(), "by_model": pd.DataFrame(), "logistic": pd.DataFrame(),
                 "note": "RQ3 not tested: the table has no persona rows."}
     declared = [b for b in (spec.behaviours if spec else []) if b.trait and b.name in d]
-    shifts, logit = [], []
+    shifts, logit, fits = [], [], []
     for trait in sorted(pers["persona_trait"].dropna().unique()):
         sr_col, bh_col = pairs.get(trait, (None, None))
         pt = pers[pers["persona_trait"] == trait]
@@ -840,13 +840,20 @@ def rq3_persona(df, *, collapse: bool = True, lam: float = 1.0, self_report_set:
                 cols = [c for c in cols if c not in missing]
                 u = units(both, cols + ["_y"], collapse) if cols else ub
                 y = u["_y"].to_numpy()
-                res = logistic_persona(u[cols], y, lam) if cols else {
-                    "predictors": "", "n": len(y), "note": "no predictor observed on every unit"}
                 gone = [f"{c}: {k} missing value(s) of {len(ub)} units" for c, k in missing.items()]
-                res["dropped"] = "; ".join(gone + ([res["dropped"]] if res.get("dropped") else []))
-                logit.append({"persona_trait": trait, "strategy": strat, "predictors_from": kind,
-                              **{k: v for k, v in res.items() if k not in ("coefs", "p_values")},
-                              "coefs": res.get("coefs", {}), "p_values": res.get("p_values", {})})
+                logit.append(({"persona_trait": trait, "strategy": strat, "predictors_from": kind}, gone,
+                              None if cols else {"predictors": "", "n": len(y), "note": "no predictor observed on every unit"}))
+                if cols:
+                    fits.append((len(logit) - 1, (u[cols], y, lam)))
+    # the fits are independent: on every core (the loop's numbers, in its order; analysis.core.parallel)
+    for (i, _), res in zip(fits, map_fork(logistic_persona, [args for _, args in fits])):
+        logit[i] = (*logit[i][:2], res)
+    rows = []
+    for head, gone, res in logit:
+        res["dropped"] = "; ".join(gone + ([res["dropped"]] if res.get("dropped") else []))
+        rows.append({**head, **{k: v for k, v in res.items() if k not in ("coefs", "p_values")},
+                     "coefs": res.get("coefs", {}), "p_values": res.get("p_values", {})})
+    logit = rows
     sh = pd.DataFrame(shifts)
     by_model = []
     if len(sh):

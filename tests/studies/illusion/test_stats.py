@@ -225,6 +225,29 @@ def test_rq3_logistic_fits_per_strategy_and_pooled():
     assert n[("agreeableness", "all strategies", "self_reports")] == n[("agreeableness", "character", "self_reports")] * 2
 
 
+def test_rq3_logistic_fits_run_on_every_core_with_the_loops_numbers(monkeypatch):
+    """The logistic fits are independent: they go to analysis.core.parallel.map_fork, and the table is the one the
+    plain loop (PSY_PARALLEL=0) gives, bit for bit, rows in the same order."""
+    import analysis.core.parallel as par
+
+    df = synth(persona_sr_shift=2.0, n_models=2, n_conditions=6, strategies=("character", "identity"),
+               n_persona_conditions=3)
+    calls = []
+    real = st.map_fork
+
+    def spy(fn, items, **kw):
+        calls.append((fn.__name__, len(list(items))))
+        return real(fn, items, **kw)
+
+    monkeypatch.setattr(st, "map_fork", spy)
+    forked = st.rq3_persona(df)["logistic"]
+    assert ("logistic_persona", len(forked)) in calls
+    monkeypatch.setenv("PSY_PARALLEL", "0")
+    assert par.cores() == 1
+    loop = st.rq3_persona(df)["logistic"]
+    pd.testing.assert_frame_equal(forked, loop, check_exact=True)
+
+
 def test_rq3_declared_behaviour_is_analysed():
     from analysis.studies.illusion.schema import TableSpec
 
