@@ -723,3 +723,9 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    # The stage is over: its files are written, closed and moved into place, and its kernel has exited. The
+    # interpreter's own teardown (finalizing some 135,000 objects and the libraries' thread pools) took 0.2 s of
+    # every stage and does nothing a stage needs, so the process ends here (a failure above exits as before).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -41,6 +41,7 @@ conv = han2025.convert()
 table, spec, expected = rs.prepare(conv.table, a, source=han2025.SOURCE)
 found = display(Markdown("**What the re-analysis found** appears here once every step below has run."),
                 display_id=True)
+figs, drawn = han2025.FIGURES, {}  # each figure is saved where the report draws it; write_all draws the others
 
 # %% [markdown]
 # ## From the released files to Study 1's schema
@@ -70,7 +71,7 @@ rq2["tests"][["trait", "behaviour", "n", "n_models", "coef", "ci_low", "ci_high"
                   "expected_sign", "direction_as_expected"]]
 
 # %%
-fig = fg.rq2_heatmap(rq2["tests"])
+drawn["rq2_slopes"] = fg.rq2_heatmap(rq2["tests"], figs / "rq2_slopes.png")
 
 # %% [markdown]
 # ## RQ3: persona injection
@@ -86,7 +87,7 @@ display(Markdown(rq3["note"]))
 rq3["by_model"]
 
 # %%
-fig = fg.rq3_shifts(rq3["shifts"])
+drawn["rq3_shifts"] = fg.rq3_shifts(rq3["shifts"], figs / "rq3_shifts.png")
 
 # %%
 rq3["logistic"][["persona_trait", "strategy", "predictors_from", "n", "method", "coefs", "accuracy_loo", "note"]]
@@ -103,7 +104,8 @@ display(rq1["pooled"])
 rq1["variability"]
 
 # %%
-fig = fg.rq1_means(rq1["pooled"], None, rq1["variability"]) if rq1["tested"] else None
+if rq1["tested"]:
+    drawn["rq1_means"] = fg.rq1_means(rq1["pooled"], figs / "rq1_means.png", rq1["variability"])
 
 # %% [markdown]
 # ## Persona check
@@ -113,7 +115,7 @@ fig = fg.rq1_means(rq1["pooled"], None, rq1["variability"]) if rq1["tested"] els
 
 # %%
 checks = rs.check_step(table, a)
-fig = fg.persona_check(checks)
+drawn["persona_check"] = fg.persona_check(checks, figs / "persona_check.png")
 
 # %% [markdown]
 # ## The steps assembled
@@ -122,7 +124,7 @@ fig = fg.persona_check(checks)
 
 # %%
 res = rs.assemble(table, a, spec, design, repeats, repeats_text, rq1, rq2, rq3, checks)
-written = han2025.write_all(res, conv)
+written = han2025.write_all(res, conv, drawn=drawn)
 found.update(Markdown("**What the re-analysis found.** " + written["summary"]))
 
 

@@ -427,9 +427,11 @@ def paper_vs_reanalysis(res) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["question", "paper (where)", "re-analysis of the released data", "unit, test, why they may differ"])
 
 
-def write_all(res, conv: Conversion, out: Path = OUT, fig_dir: Path = FIGURES, metrics_path: Path = METRICS) -> dict:
+def write_all(res, conv: Conversion, out: Path = OUT, fig_dir: Path = FIGURES, metrics_path: Path = METRICS,
+              drawn: dict | None = None) -> dict:
     """The converted table, every result table, the conversion log, the paper-vs-reanalysis table, the figures,
-    the summary and the metrics. Everything is computed before the first file is written."""
+    the summary and the metrics. Everything is computed before the first file is written, except the figures in
+    ``drawn``: those the report has already drawn and saved into ``fig_dir`` (``draw_figures``)."""
     import matplotlib.pyplot as plt
 
     from analysis.core import metrics as core_metrics
@@ -447,7 +449,7 @@ def write_all(res, conv: Conversion, out: Path = OUT, fig_dir: Path = FIGURES, m
     write_csv(pl.from_pandas(MAPPING), out / "mapping.csv")
     write_text(json.dumps(conv.log, indent=2) + "\n", out / "conversion.json")
     write_text(summary + "\n", out / "summary.md")
-    figs = draw_figures(res, fig_dir)
+    figs = draw_figures(res, fig_dir, drawn=drawn)
     for f in figs.values():
         plt.close(f)
     core_metrics.write("illusion_han2025", m, metrics_path)

@@ -202,24 +202,33 @@ def long_tables(res: Results) -> tuple[pl.DataFrame, pl.DataFrame]:
     return measures, shifts
 
 
-def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None = None) -> dict:
-    """Every figure of the analysis (those with something to show), saved into ``fig_dir``."""
+def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None = None, drawn: dict | None = None) -> dict:
+    """Every figure of the analysis (those with something to show), saved into ``fig_dir``. ``drawn``: figures the
+    caller has already drawn from these results and saved into ``fig_dir`` under their names here (a report
+    draws each figure where it discusses it); they are returned as they are, not drawn again."""
     from analysis.studies.illusion import figures as fg
+
+    drawn = drawn or {}
 
     def path(name):
         return None if fig_dir is None else Path(fig_dir) / f"{name}.png"
 
+    def fig(name, draw):
+        return drawn[name] if name in drawn else draw()
+
     units = res.table.to_pandas()
     out = {
-        "self_reports": fg.profiles(units, trait_columns(units), path("self_reports"), "Self-reports by condition",
-                                    collapse=res.params.collapse_runs, ci=res.params.ci),
-        "behaviours": fg.profiles(units, analysed_behaviours(units, res.spec), path("behaviours"),
-                                  "Behaviour by condition", collapse=res.params.collapse_runs, ci=res.params.ci),
-        "rq1_means": fg.rq1_means(res.rq1["pooled"], path("rq1_means"), res.rq1["variability"])
-        if res.rq1["tested"] else None,
-        "rq2_slopes": fg.rq2_heatmap(res.rq2["tests"], path("rq2_slopes")),
-        "rq3_shifts": fg.rq3_shifts(res.rq3["shifts"], path("rq3_shifts")),
-        "persona_check": fg.persona_check(res.checks, path("persona_check")),
-        "cct_choices": fg.cct_choices(items, path("cct_choices")) if items is not None else None,
+        "self_reports": fig("self_reports", lambda: fg.profiles(units, trait_columns(units), path("self_reports"),
+                                                                "Self-reports by condition", collapse=res.params.collapse_runs,
+                                                                ci=res.params.ci)),
+        "behaviours": fig("behaviours", lambda: fg.profiles(units, analysed_behaviours(units, res.spec), path("behaviours"),
+                                                            "Behaviour by condition", collapse=res.params.collapse_runs,
+                                                            ci=res.params.ci)),
+        "rq1_means": fig("rq1_means", lambda: fg.rq1_means(res.rq1["pooled"], path("rq1_means"), res.rq1["variability"])
+                         if res.rq1["tested"] else None),
+        "rq2_slopes": fig("rq2_slopes", lambda: fg.rq2_heatmap(res.rq2["tests"], path("rq2_slopes"))),
+        "rq3_shifts": fig("rq3_shifts", lambda: fg.rq3_shifts(res.rq3["shifts"], path("rq3_shifts"))),
+        "persona_check": fig("persona_check", lambda: fg.persona_check(res.checks, path("persona_check"))),
+        "cct_choices": fig("cct_choices", lambda: fg.cct_choices(items, path("cct_choices")) if items is not None else None),
     }
     return {k: v for k, v in out.items() if v is not None}

@@ -133,3 +133,22 @@ def test_summary_and_long_format(route):
     assert m.filter(pl.col("model") == "family1-base").height and not s.filter(pl.col("model") == "family1-base").height
     assert s.height == 12 * 3 * (3 + 2)  # 12 instruct models x 3 strategies x (agreeableness: sr_A, flip rate, the
     # declared refusal rate; self-regulation: sr_SRQ, CCT cards)
+
+
+def test_figures_the_report_has_drawn_are_not_drawn_again(route, tmp_path, monkeypatch):
+    """A report that drew a figure where it discusses it (Han et al.'s re-analysis does) hands it to
+    draw_figures, which returns it as it is instead of drawing and saving it a second time."""
+    import matplotlib.pyplot as plt
+
+    from analysis.studies.illusion import figures as fg
+    from analysis.studies.illusion.results import draw_figures
+
+    res = route[0]
+    monkeypatch.setattr(fg, "rq2_heatmap", lambda *a, **k: pytest.fail("rq2_slopes was drawn again"))
+    mine = plt.figure()
+    figs = draw_figures(res, tmp_path, drawn={"rq2_slopes": mine})
+    assert figs["rq2_slopes"] is mine and not (tmp_path / "rq2_slopes.png").exists()
+    assert {"self_reports", "behaviours", "rq3_shifts", "persona_check"} <= set(figs)
+    assert all((tmp_path / f"{k}.png").exists() for k in figs if k != "rq2_slopes")
+    for f in figs.values():
+        plt.close(f)
