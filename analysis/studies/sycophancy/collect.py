@@ -481,7 +481,16 @@ def plan(params: CollectParams | dict | None = None, seed: int = 0, *, model: st
     n_pers, n_items, n_trials = d.personas.height, len(d.items), d.trials.height
     reask = f", + up to {p.max_reasks} re-ask(s) of each unparsed reply" if p.max_reasks else ""
     out = []
-    if p.rating_mode == "logprob":
+    if d.materials is not None:  # protocol shah2026: the paper's greedy reply per item (no re-ask), as collect asks
+        n_samples = p.samples if p.rating_mode == "generate" else 1
+        out.append(PlanItem("ratings", n_pers * n_items * n_samples, True,
+                            f"{n_pers} personas x {n_items} items x {n_samples} sample(s), the paper's reply (at most "
+                            f"{d.protocol.rating_max_tokens} tokens)"))
+        if lp:  # the digits' probabilities beside each reply: one pass per prompt (a repeated sample reuses it)
+            out.append(PlanItem("rating probabilities", n_pers * n_items, True,
+                                f"{n_pers} personas x {n_items} items, the digits' probabilities at the same prompt, one "
+                                "forward pass each (only on a target that returns log-probabilities)"))
+    elif p.rating_mode == "logprob":
         out.append(PlanItem("ratings", n_pers * n_items, True,
                             f"{n_pers} personas x {n_items} items, one forward pass each"))
     else:

@@ -183,8 +183,30 @@ def test_collection_shows_the_model_what_the_papers_scripts_show_it(materials, m
 def test_plan_counts_the_papers_calls(materials):
     items = {i.part: i.calls for i in plan(_params(materials), 0)}
     assert items["ratings"] == 6 * 3 and items["stances"] == 7 * 4 and items["stance probabilities"] == 7 * 4
+    assert items["rating probabilities"] == 6 * 3  # the digits' probabilities beside each generated rating
+    without = {i.part: i.calls for i in plan(_params(materials), 0, model="m", logprobs=lambda spec: False)}
+    assert "rating probabilities" not in without and "stance probabilities" not in without
     d = build_design(_params(materials, n_personas=2, n_categories=1), 0)
     assert d.personas.height == 2 and d.trials["category"].n_unique() == 1
+
+
+@needs_code
+@pytest.mark.parametrize("samples,rating_mode,logprobs", [(1, "generate", True), (2, "generate", True),
+                                                          (2, "logprob", True), (2, "generate", False)])
+def test_plan_is_the_calls_the_papers_protocol_makes(materials, make_elicitor, samples, rating_mode, logprobs):
+    """Every part of the plan is exact here (no re-ask, first-token probes), so the plan is the number of calls
+    that reach the model, with or without log-probabilities."""
+    from tests.conftest import dist
+
+    params = _params(materials, samples=samples, rating_mode=rating_mode)
+    reply, _ = _scripted([])
+    nt = (lambda messages: dist(**{"4": 0.6, "2": 0.3, "AG": 0.05})) if logprobs else None
+    el = make_elicitor(reply, nt)
+    assert el.supports_logprobs is logprobs
+    items = plan(params, 0, model=el.target.spec, logprobs=lambda spec: logprobs)
+    collect(el, params, seed=0)
+    assert all(i.exact for i in items)
+    assert sum(i.calls for i in items) == el.n_model_calls, [(i.part, i.calls) for i in items]
 
 
 def test_the_protocol_needs_its_folders():
