@@ -378,8 +378,8 @@ def test_every_failure_is_one_sentence(fake, store, monkeypatch):
         el.generate([{"role": "user", "content": "question b"}])
     assert one_sentence(str(e.value))
     for msgs, opts, err, what in (
-            ([{"role": "user", "content": "question c"}], GenOptions(temperature=1.5), ServerError,
-             "refused the request .* HTTP 400: temperature: range"),
+            ([{"role": "user", "content": "question c"}], GenOptions(max_tokens=0), ServerError,
+             "refused the request .* HTTP 400: max_tokens"),
             ([{"role": "user", "content": "prompt is too long"}], GenOptions(), ContextOverflow, "prompt is too long")):
         with pytest.raises(err, match=what) as e:
             el.generate(msgs, opts)
@@ -938,3 +938,19 @@ def test_batch_mode_is_for_hosted_kinds_only(store, make_elicitor):
         batch.api_for(make_elicitor().target)
     ahead = datetime.now(UTC) + timedelta(hours=1)
     assert batch._epoch(ahead.isoformat().replace("+00:00", "Z")) == pytest.approx(ahead.timestamp())
+
+
+@pytest.mark.parametrize("options,what", [(GenOptions(temperature=1.5), "temperature"),
+                                          (GenOptions(top_p=1.2), "top_p")])
+def test_a_sampling_option_outside_anthropics_range_is_refused_before_any_request(fake, store, options, what):
+    """Anthropic's temperature and top_p run from 0 to 1: a value outside is refused in one sentence before a call
+    or a batch is sent (the API would refuse it too, but a batch would carry it to every request first)."""
+    el, api, _ = setup(fake, store, 1)
+    msgs = [{"role": "user", "content": "question"}]
+    with pytest.raises(ParamsError) as e:
+        el.generate(msgs, options)
+    assert f"takes a {what} from 0 to 1" in str(e.value) and one_sentence(str(e.value))
+    with pytest.raises(ParamsError):
+        run(api, store, [BatchRequest.of(el, msgs, options)])
+    assert fake.chat_calls == 0 and fake.submissions == 0
+    assert el.target.payload(msgs, GenOptions(temperature=1.0, top_p=0.0))["temperature"] == 1.0  # the bounds pass

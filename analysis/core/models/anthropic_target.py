@@ -31,6 +31,7 @@ from analysis.core.errors import (
     ContextOverflow,
     LogprobsUnsupported,
     ModelSpecError,
+    ParamsError,
     ServerError,
     TargetUnavailable,
     UserError,
@@ -172,6 +173,10 @@ class AnthropicTarget:
         if logprobs:
             raise LogprobsUnsupported(f"{self.spec} cannot return log-probabilities (Anthropic's API returns none); "
                                       "use generation with parsing instead.")
+        for name, value in (("temperature", options.temperature), ("top_p", options.top_p)):
+            if value is not None and not 0 <= value <= 1:  # refused here, before any request or batch is sent
+                raise ParamsError(f"{self.spec} takes a {name} from 0 to 1 (the range of Anthropic's Messages API), "
+                                  f"not {value:g}: set the study's {name} to at most 1 for this model.")
         system, turns = split_system(self.spec, messages)
         payload: dict[str, Any] = {"model": self.model, "max_tokens": options.max_tokens, "messages": turns,
                                    "temperature": options.temperature}
