@@ -119,7 +119,12 @@ class SharedPrefixes:
     """Sequences in the order they come, each asked once: :meth:`add` gives the longest prefix a new sequence
     shares with any earlier one (what a provider's prompt cache could hold of it). The earlier sequences are
     kept sorted: the longest common prefix with a set is the one with a neighbour in sorted order, the same fact
-    :func:`trie_size` rests on."""
+    :func:`trie_size` rests on.
+
+    Cost: it holds every distinct sequence (a plan's prompt texts: about their total size in memory), and an insert
+    moves the list's tail, so n sequences take time quadratic in n with a small constant. Measured here: 0.5 s for
+    50,000 prompts of about 500 characters, 3.6 s for 200,000; a plan of a million prompts (Study 2 at paper
+    scale) would spend a few minutes in it, beside its dry run of as many calls."""
 
     def __init__(self) -> None:
         self._seen: list = []
