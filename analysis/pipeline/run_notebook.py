@@ -169,13 +169,18 @@ def notebook_imports(notebook: Path) -> list[str]:
 
 
 def warm_imports_line(modules: list[str]) -> str:
-    """A line the kernel runs while it starts (IPython's ``exec_lines``): it imports the notebook's modules ahead of
-    the first cell, so that the kernel's imports overlap the runner's own start instead of following it. It binds
-    no name in the notebook's namespace (``__import__``, the loop variable deleted). A name that is not a module,
-    or a module that fails, is passed over here: the notebook's own import statement then runs as before."""
-    return (f"for _psy_m in {tuple(modules)!r}:\n"
-            "    try:\n        __import__(_psy_m)\n    except BaseException:\n        pass\n"
-            "del _psy_m")
+    """A line the kernel runs while it starts (IPython's ``exec_lines``). First the lifeline
+    (:func:`analysis.core.lifeline.die_with_parent`, which the notebook's first cell also calls): a kernel whose
+    stage is killed during the imports stops within 50 ms too. Then the notebook's modules, ahead of its first cell,
+    so that the kernel's imports overlap the runner's own start instead of following it. It binds no name in the
+    notebook's namespace (``__import__``, the loop variable deleted). A name that is not a module, or a module that
+    fails, is passed over here: the notebook's own import statement then runs as before."""
+    line = "__import__('analysis.core.lifeline', fromlist=['die_with_parent']).die_with_parent()"
+    if modules:
+        line += (f"\nfor _psy_m in {tuple(modules)!r}:\n"
+                 "    try:\n        __import__(_psy_m)\n    except BaseException:\n        pass\n"
+                 "del _psy_m")
+    return line
 
 
 def start_kernel(notebook: Path):
@@ -188,9 +193,7 @@ def start_kernel(notebook: Path):
 
     km = AsyncKernelManager(kernel_name="python3")
     args = [*KERNEL_ARGS, "--HistoryManager.hist_file=:memory:"]
-    modules = notebook_imports(notebook)
-    if modules:
-        args.append(f"--IPKernelApp.exec_lines={warm_imports_line(modules)}")
+    args.append(f"--IPKernelApp.exec_lines={warm_imports_line(notebook_imports(notebook))}")
     run_sync(km.start_kernel)(extra_arguments=args, cwd=str(ROOT))
     return km
 

@@ -163,3 +163,47 @@ def test_notebook_imports_are_read_from_the_script_without_running_it(tmp_path):
     assert not (tmp_path / "ran").exists()
     script.write_text("# %%\n%matplotlib inline\nimport os\n")
     assert rn.notebook_imports(script) == []
+
+
+def test_a_kernel_killed_with_its_stage_during_the_imports_stops_at_once(tmp_path):
+    """The lifeline is the first thing the kernel runs (before the notebook's imports): a stage killed while its
+    kernel still imports leaves no kernel behind for more than a moment."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    probe = tmp_path / "slow_probe_module.py"
+    probe.write_text("import time\ntime.sleep(30)\n")
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import sys, time\nsys.path.insert(0, sys.argv[1])\n"
+        "from jupyter_core.utils import run_sync\n"
+        "from jupyter_client.manager import AsyncKernelManager\n"
+        "from analysis.pipeline.run_notebook import KERNEL_ARGS, warm_imports_line\n"
+        "km = AsyncKernelManager(kernel_name='python3')\n"
+        "line = warm_imports_line(['slow_probe_module'])\n"
+        "run_sync(km.start_kernel)(extra_arguments=[*KERNEL_ARGS, f'--IPKernelApp.exec_lines={line}'], cwd=sys.argv[1])\n"
+        "print(km.provisioner.pid, flush=True)\ntime.sleep(60)\n")
+    stage = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    kernel = int(stage.stdout.readline())
+    time.sleep(3)  # the kernel is importing the slow module now
+    os.kill(stage.pid, signal.SIGKILL)
+    stage.wait()
+    def running() -> bool:  # a killed process stays a zombie until its new parent reaps it
+        try:
+            return (Path(f"/proc/{kernel}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+        except (OSError, IndexError):
+            return False
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 5:
+        if not running():
+            break
+        time.sleep(0.02)
+    else:
+        os.kill(kernel, signal.SIGKILL)
+        pytest.fail("the kernel outlived its stage by 5 s")
+    assert time.monotonic() - t0 < 0.5
