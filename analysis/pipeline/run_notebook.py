@@ -147,12 +147,15 @@ LIFELINE_TAG = "stage-lifeline"
 # which then waits forever); its own log is kept to errors, so that ipykernel's warning about unencrypted
 # TCP does not print on every stage. What a cell prints still goes into the report.
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+# the kernel's start, its warm-up imports included (:func:`start_kernel`), may take this long (papermill's default
+# of 60 s covered the start alone)
+KERNEL_START_S = 300
 
 
 def notebook_imports(notebook: Path) -> list[str]:
-    """The modules a notebook's import statements name, in their order (``from a.b import c`` names ``a.b`` and,
-    should ``c`` be a submodule, ``a.b.c``). Read from the percent script's syntax tree, without running it; a
-    script that is not plain Python (a magic) names none."""
+    """The modules a notebook's import statements name, in the order they appear (``from a.b import c`` names
+    ``a.b`` and, should ``c`` be a submodule, ``a.b.c``), those inside an ``if`` or a function too. Read from the
+    percent script's syntax tree, without running it; a script that is not plain Python (a magic) names none."""
     import ast
 
     try:
@@ -160,7 +163,8 @@ def notebook_imports(notebook: Path) -> list[str]:
     except (OSError, SyntaxError, ValueError):
         return []
     names: list[str] = []
-    for node in ast.walk(tree):
+    for node in sorted((n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))),
+                       key=lambda n: (n.lineno, n.col_offset)):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level and node.module != "__future__":
@@ -174,7 +178,10 @@ def warm_imports_line(modules: list[str]) -> str:
     stage is killed during the imports stops within 50 ms too. Then the notebook's modules, ahead of its first cell,
     so that the kernel's imports overlap the runner's own start instead of following it. It binds no name in the
     notebook's namespace (``__import__``, the loop variable deleted). A name that is not a module, or a module that
-    fails, is passed over here: the notebook's own import statement then runs as before."""
+    fails, is passed over here: the notebook's own import statement then runs as before. What a module prints or
+    warns while it is imported now happens before the first cell, so it is not in the report (no module of this
+    project prints when imported). A Ctrl-C while the kernel imports stops the stage within about 3 s: the kernel
+    answers no shutdown request before it has started, so jupyter_client ends it with a signal."""
     line = "__import__('analysis.core.lifeline', fromlist=['die_with_parent']).die_with_parent()"
     if modules:
         line += (f"\nfor _psy_m in {tuple(modules)!r}:\n"
@@ -648,18 +655,22 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
     with stage_tmp(study, name) as tmp:
         progress_file = Path(tmp) / "progress.log"
         tmp_nb, tmp_html = Path(tmp) / out_nb.name, Path(tmp) / out_html.name
+        # outside the clean-up below: a recovery that fails halfway keeps the outputs it had moved aside
+        staged = prepare_outputs(area, outputs)
         try:
-            staged = prepare_outputs(area, outputs)
             with _Tail(progress_file), _env(PSY_PROGRESS_FILE=str(progress_file),
                                             PSY_STAGE_OUTPUTS=json.dumps(staged)):
                 km = start_kernel(notebook)  # starts on the other core while this process goes on
                 try:
                     nb, exporter = _execute(notebook, study, name, params_file, tmp_nb, km)
                 except BaseException:
-                    stop_kernel(km)
+                    try:
+                        stop_kernel(km)
+                    except Exception:  # noqa: S110 - the stage's own error is the one to show; the lifeline ends
+                        pass  # the kernel when this process exits
                     raise
-            request_stop(km)  # the kernel exits while the report is written
             try:
+                request_stop(km)  # the kernel exits while the report is written
                 drop_placeholder(nb)
                 prepare_report(nb)
                 nbformat_write(nb, tmp_nb)
@@ -695,14 +706,24 @@ def _execute(notebook: Path, study: str, name: str, params_file, tmp_nb: Path, k
     source = read_source(notebook)
     add_report_setup(source)
     exporter = _Prepared(report_exporter)
+    dead = (f"{notebook} failed: the notebook's kernel died (killed, or out of memory: see `dmesg`); the answers "
+            "it got are in the response store, so `dvc repro` resumes from there.")
     try:
         pm.execute_notebook(source, str(tmp_nb), parameters=injected, cwd=str(ROOT), kernel_name="python3",
                             progress_bar=False, log_output=True, report_mode=False,
-                            request_save_on_cell_execute=False, km=km)
+                            request_save_on_cell_execute=False, km=km, start_timeout=KERNEL_START_S)
     except DeadKernelError:
-        raise SystemExit(f"{notebook} failed: the notebook's kernel died (killed, or out of memory: see "
-                         "`dmesg`); the answers it got are in the response store, so `dvc repro` resumes "
-                         "from there.") from None
+        raise SystemExit(dead) from None
+    except RuntimeError as e:  # jupyter_client's wait for a kernel that is starting (its imports included)
+        if "Kernel died before replying" in str(e):
+            raise SystemExit(f"{notebook} failed: the notebook's kernel died while it started and imported the "
+                             "notebook's modules (a module that ends the process when imported, or out of memory: see "
+                             "`dmesg`); no cell ran.") from None
+        if "didn't respond in" in str(e):
+            raise SystemExit(f"{notebook} failed: the notebook's kernel did not start within {KERNEL_START_S} s "
+                             "(importing the notebook's modules included); run the stage again on a less busy "
+                             "machine.") from None
+        raise
     except PapermillExecutionError as e:
         user = e.ename in user_error_names(study)
         keep = REPORTS_DIR / "failed" / study / tmp_nb.name

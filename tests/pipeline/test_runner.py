@@ -207,3 +207,18 @@ def test_a_kernel_killed_with_its_stage_during_the_imports_stops_at_once(tmp_pat
         os.kill(kernel, signal.SIGKILL)
         pytest.fail("the kernel outlived its stage by 5 s")
     assert time.monotonic() - t0 < 0.5
+
+
+def test_a_kernel_that_dies_while_it_imports_is_one_sentence(sandbox):
+    """A module that ends the process when imported kills the kernel during its start (the warm-up imports):
+    one sentence, no report, no kernel, no staging left."""
+    root, params = sandbox
+    (root / "psy_exit_probe.py").write_text("import os\nos._exit(3)\n")
+    nb = notebook(root, "02_analysis", "import psy_exit_probe")
+    with pytest.raises(SystemExit) as e:
+        rn.run(nb, params)
+    msg = str(e.value)
+    assert "kernel died while it started" in msg and "\n" not in msg and "Traceback" not in msg
+    assert not (root / "reports/bigfive/02_analysis.html").exists()
+    assert not _kernels_of_this_process()
+    assert not rn.staging_area("bigfive", "02_analysis").exists()

@@ -176,7 +176,7 @@ class AnthropicTarget:
         for name, value in (("temperature", options.temperature), ("top_p", options.top_p)):
             if value is not None and not 0 <= value <= 1:  # refused here, before any request or batch is sent
                 raise ParamsError(f"{self.spec} takes a {name} from 0 to 1 (the range of Anthropic's Messages API), "
-                                  f"not {value:g}: set the study's {name} to at most 1 for this model.")
+                                  f"not {value:g}: set the study's {name} within 0 to 1 for this model.")
         system, turns = split_system(self.spec, messages)
         payload: dict[str, Any] = {"model": self.model, "max_tokens": options.max_tokens, "messages": turns,
                                    "temperature": options.temperature}

@@ -205,7 +205,8 @@ def long_tables(res: Results) -> tuple[pl.DataFrame, pl.DataFrame]:
 def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None = None, drawn: dict | None = None) -> dict:
     """Every figure of the analysis (those with something to show), saved into ``fig_dir``. ``drawn``: figures the
     caller has already drawn from these results and saved into ``fig_dir`` under their names here (a report
-    draws each figure where it discusses it); they are returned as they are, not drawn again."""
+    draws each figure where it discusses it); they are returned as they are, not drawn again (one not saved yet is
+    saved)."""
     from analysis.studies.illusion import figures as fg
 
     drawn = drawn or {}
@@ -214,7 +215,13 @@ def draw_figures(res: Results, fig_dir: Path | None, items: pd.DataFrame | None 
         return None if fig_dir is None else Path(fig_dir) / f"{name}.png"
 
     def fig(name, draw):
-        return drawn[name] if name in drawn else draw()
+        if name not in drawn:
+            return draw()
+        if path(name) is not None and not path(name).exists():  # handed over but not saved: saved here
+            from analysis.core.figures import save
+
+            save(drawn[name], path(name))
+        return drawn[name]
 
     units = res.table.to_pandas()
     out = {

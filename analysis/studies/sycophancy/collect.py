@@ -209,6 +209,15 @@ def collect_ratings(el: Elicitor, design: Design, p: CollectParams) -> pl.DataFr
     inst = design.instrument
     rs = inst.response_scale
     values = [str(v) for v in rs.values]
+    schema = {f"p_{v}": pl.Float64 for v in values} | {"value": pl.Float64, "mass": pl.Float64,
+                                                        "value_prob": pl.Float64}
+    if design.materials is not None:  # protocol shah2026: one job per prompt (its samples, one probability pass)
+        n_samples = p.samples if p.rating_mode == "generate" else 1
+        jobs = [(pid, desc, it) for pid, desc in design.personas.select("persona_id", "description").iter_rows()
+                for it in design.items]
+        rows = el.map(lambda job: _shah2026_ratings(el, design, p, *job, n_samples), jobs,
+                      desc=f"agreeableness ratings ({el.target.spec})")
+        return pl.DataFrame([r for rs_ in rows for r in rs_], schema_overrides=schema, infer_schema_length=None)
     jobs = [(pid, desc, it, s)
             for pid, desc in design.personas.select("persona_id", "description").iter_rows()
             for s in range(p.samples if p.rating_mode == "generate" else 1)
@@ -217,8 +226,6 @@ def collect_ratings(el: Elicitor, design: Design, p: CollectParams) -> pl.DataFr
 
     def run(job) -> dict:
         pid, desc, it, s = job
-        if design.materials is not None:  # protocol shah2026
-            return _shah2026_rating(el, design, p, pid, desc, it, s)
         msgs = rating_messages(inst, it, desc)
         row = {"model": el.target.spec, "digest": el.target.digest, "instrument": p.instrument,
                "persona_id": pid, "item_id": it.id,
@@ -239,32 +246,36 @@ def collect_ratings(el: Elicitor, design: Design, p: CollectParams) -> pl.DataFr
         return row
 
     rows = el.map(run, jobs, desc=f"agreeableness ratings ({el.target.spec})")
-    schema = {f"p_{v}": pl.Float64 for v in values} | {"value": pl.Float64, "mass": pl.Float64,
-                                                        "value_prob": pl.Float64}
     return pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None)
 
 
-def _shah2026_rating(el: Elicitor, design: Design, p: CollectParams, pid: str, desc: str, it: Item, s: int) -> dict:
-    """One questionnaire item as the paper asks it: its prompt, a greedy reply within its token limit, the rating
-    read by its patterns (no re-ask: the paper has none); where the target returns log-probabilities, the digits'
-    probabilities at the same prompt beside it (``p_1`` ... ``p_5``, ``mass``, ``value_prob``)."""
+def _shah2026_ratings(el: Elicitor, design: Design, p: CollectParams, pid: str, desc: str, it: Item,
+                      n_samples: int) -> list[dict]:
+    """One questionnaire item as the paper asks it, ``n_samples`` times: its prompt, a greedy reply within its token
+    limit, the rating read by its patterns (no re-ask: the paper has none); where the target returns
+    log-probabilities, the digits' probabilities at the same prompt beside every sample (``p_1`` ... ``p_5``,
+    ``mass``, ``value_prob``), from one pass: the samples of a prompt are one job, so concurrent jobs never send
+    the same pass twice."""
     from analysis.studies.sycophancy import shah2026
 
     msgs = shah2026.rating_messages(design.materials, desc, it.text)
     opts = GenOptions(temperature=0.0, seed=0, max_tokens=design.protocol.rating_max_tokens)
-    a = el.ask_closed(msgs, lambda t: shah2026.extract_rating(t)[0], reminder="", options=opts, max_reasks=0,
-                      sample=s, tag="sycophancy_rating")
-    row = {"model": el.target.spec, "digest": el.target.digest, "instrument": design.instrument.id,
-           "persona_id": pid, "item_id": it.id, "scale": it.scale, "key": it.key, "mode": "generate", "sample": s,
-           "value": None if a.value is None else float(a.value), "status": a.status, "attempts": a.attempts,
-           "raw": a.raw, "parse_method": shah2026.extract_rating(a.raw or "")[1], "call_ids": ",".join(a.call_ids)}
     values = [str(v) for v in range(1, 6)]
-    row.update({f"p_{v}": None for v in values} | {"mass": None, "value_prob": None})
-    if el.supports_logprobs:
-        op = el.option_probs(msgs, values, tag="sycophancy_rating")
-        row.update({f"p_{v}": op.probs[v] for v in values})
-        row.update(mass=op.mass, value_prob=op.expected() if op.valid else None)
-    return row
+    probs = {f"p_{v}": None for v in values} | {"mass": None, "value_prob": None}
+    rows = []
+    for s in range(n_samples):
+        a = el.ask_closed(msgs, lambda t: shah2026.extract_rating(t)[0], reminder="", options=opts, max_reasks=0,
+                          sample=s, tag="sycophancy_rating")
+        rows.append({"model": el.target.spec, "digest": el.target.digest, "instrument": design.instrument.id,
+                     "persona_id": pid, "item_id": it.id, "scale": it.scale, "key": it.key, "mode": "generate",
+                     "sample": s, "value": None if a.value is None else float(a.value), "status": a.status,
+                     "attempts": a.attempts, "raw": a.raw, "parse_method": shah2026.extract_rating(a.raw or "")[1],
+                     "call_ids": ",".join(a.call_ids)})
+        if s == 0 and el.supports_logprobs:  # after the first reply, as the one-sample run has always asked it
+            op = el.option_probs(msgs, values, tag="sycophancy_rating")
+            probs = {f"p_{v}": op.probs[v] for v in values} | {"mass": op.mass,
+                                                               "value_prob": op.expected() if op.valid else None}
+    return [{**r, **probs} for r in rows]
 
 
 # ---- stances -------------------------------------------------------------------------------------

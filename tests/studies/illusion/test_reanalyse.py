@@ -146,9 +146,14 @@ def test_figures_the_report_has_drawn_are_not_drawn_again(route, tmp_path, monke
     res = route[0]
     monkeypatch.setattr(fg, "rq2_heatmap", lambda *a, **k: pytest.fail("rq2_slopes was drawn again"))
     mine = plt.figure()
+    (tmp_path / "rq2_slopes.png").write_bytes(b"saved by the report")
     figs = draw_figures(res, tmp_path, drawn={"rq2_slopes": mine})
-    assert figs["rq2_slopes"] is mine and not (tmp_path / "rq2_slopes.png").exists()
+    assert figs["rq2_slopes"] is mine and (tmp_path / "rq2_slopes.png").read_bytes() == b"saved by the report"
     assert {"self_reports", "behaviours", "rq3_shifts", "persona_check"} <= set(figs)
     assert all((tmp_path / f"{k}.png").exists() for k in figs if k != "rq2_slopes")
     for f in figs.values():
         plt.close(f)
+    (tmp_path / "rq2_slopes.png").unlink()  # handed over without being saved: saved, not lost
+    draw_figures(res, tmp_path, drawn={"rq2_slopes": mine})
+    assert (tmp_path / "rq2_slopes.png").read_bytes()[:4] == b"\x89PNG"
+    plt.close("all")

@@ -225,6 +225,8 @@ def test_rq3_logistic_fits_per_strategy_and_pooled():
     assert n[("agreeableness", "all strategies", "self_reports")] == n[("agreeableness", "character", "self_reports")] * 2
 
 
+@pytest.mark.skipif(__import__("analysis.core.parallel", fromlist=["cores"]).cores() < 2,
+                    reason="one core: map_fork is the loop, so there is no forked result to compare")
 def test_rq3_logistic_fits_run_on_every_core_with_the_loops_numbers(monkeypatch):
     """The logistic fits are independent: they go to analysis.core.parallel.map_fork, and the table is the one the
     plain loop (PSY_PARALLEL=0) gives, bit for bit, rows in the same order."""

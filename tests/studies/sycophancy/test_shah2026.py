@@ -191,17 +191,20 @@ def test_plan_counts_the_papers_calls(materials):
 
 
 @needs_code
-@pytest.mark.parametrize("samples,rating_mode,logprobs", [(1, "generate", True), (2, "generate", True),
-                                                          (2, "logprob", True), (2, "generate", False)])
-def test_plan_is_the_calls_the_papers_protocol_makes(materials, make_elicitor, samples, rating_mode, logprobs):
+@pytest.mark.parametrize("samples,rating_mode,logprobs,concurrency", [
+    (1, "generate", True, 1), (2, "generate", True, 1), (2, "logprob", True, 1), (2, "generate", False, 1),
+    (3, "generate", True, 8)])
+def test_plan_is_the_calls_the_papers_protocol_makes(materials, make_elicitor, samples, rating_mode, logprobs,
+                                                     concurrency):
     """Every part of the plan is exact here (no re-ask, first-token probes), so the plan is the number of calls
-    that reach the model, with or without log-probabilities."""
+    that reach the model, with or without log-probabilities, and with concurrent calls (the samples of a prompt
+    share one probability pass, which two jobs in flight at once must not both send)."""
     from tests.conftest import dist
 
     params = _params(materials, samples=samples, rating_mode=rating_mode)
     reply, _ = _scripted([])
     nt = (lambda messages: dist(**{"4": 0.6, "2": 0.3, "AG": 0.05})) if logprobs else None
-    el = make_elicitor(reply, nt)
+    el = make_elicitor(reply, nt, max_concurrency=concurrency, delay_s=0.02 if concurrency > 1 else 0.0)
     assert el.supports_logprobs is logprobs
     items = plan(params, 0, model=el.target.spec, logprobs=lambda spec: logprobs)
     collect(el, params, seed=0)
