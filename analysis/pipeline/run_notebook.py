@@ -190,15 +190,44 @@ def warm_imports_line(modules: list[str]) -> str:
     return line
 
 
+def _kernel_manager():
+    """jupyter_client's kernel manager, remembering the clients it makes (nbclient makes one for papermill and leaves
+    it open on a kernel it does not own): the runner closes their channels (:func:`_close_clients`). An open
+    heartbeat channel made the process abort in libzmq on its way out of a failed stage."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class StageKernelManager(AsyncKernelManager):
+        def client(self, **kwargs):
+            kc = super().client(**kwargs)
+            self.__dict__.setdefault("_stage_clients", []).append(kc)
+            return kc
+
+    return StageKernelManager(kernel_name="python3")
+
+
+def _close_clients(km) -> None:
+    import inspect
+
+    from jupyter_core.utils import run_sync
+
+    async def wait(awaitable):
+        await awaitable
+
+    for kc in km.__dict__.pop("_stage_clients", []):
+        done = kc.stop_channels()
+        if inspect.isawaitable(done):
+            run_sync(wait)(done)
+
+
 def start_kernel(notebook: Path):
     """Start the notebook's kernel now, in the repository root, before the runner validates the parameters and
     reads the notebook: the kernel starts (and imports the notebook's modules, :func:`warm_imports_line`) on the
     machine's other core while the runner works. papermill then runs the notebook on it (``km=``); the runner
-    shuts it down (:func:`stop_kernel`). The arguments are those nbclient passes when it starts a kernel itself."""
-    from jupyter_client.manager import AsyncKernelManager
+    stops it (:func:`request_stop` and :func:`stop_kernel` after a run, :func:`kill_kernel` after a failure). The
+    arguments are those nbclient passes when it starts a kernel itself."""
     from jupyter_core.utils import run_sync
 
-    km = AsyncKernelManager(kernel_name="python3")
+    km = _kernel_manager()
     args = [*KERNEL_ARGS, "--HistoryManager.hist_file=:memory:"]
     args.append(f"--IPKernelApp.exec_lines={warm_imports_line(notebook_imports(notebook))}")
     run_sync(km.start_kernel)(extra_arguments=args, cwd=str(ROOT))
@@ -206,29 +235,43 @@ def start_kernel(notebook: Path):
 
 
 def request_stop(km) -> None:
-    """Ask the kernel to shut down (it exits on its own, as nbclient's polite shutdown lets it); :func:`stop_kernel`
-    then waits for it."""
+    """Ask the kernel, whose notebook has run, to shut down (it exits on its own, as nbclient's polite shutdown lets
+    it); :func:`stop_kernel` then waits for it."""
     from jupyter_core.utils import run_sync
 
     run_sync(km.request_shutdown)()
 
 
-def stop_kernel(km, requested: bool = False) -> None:
-    """Shut the kernel down and wait until it is gone: politely first, as nbclient does (or, once
-    :func:`request_stop` has asked, only the wait); killed when it has not exited within
-    jupyter_client's shutdown wait. A kernel already gone is no error."""
+def stop_kernel(km) -> None:
+    """Wait until the kernel asked by :func:`request_stop` is gone (killed when it has not exited within
+    jupyter_client's shutdown wait), then close the clients' channels."""
     from jupyter_core.utils import run_sync
 
     try:
-        if requested:
+        run_sync(km.finish_shutdown)()
+    finally:
+        run_sync(km.cleanup_resources)()
+        _close_clients(km)
+
+
+def kill_kernel(km) -> None:
+    """End the kernel of a failed stage at once (SIGKILL, as the lifeline does): no cell is left to run, and a
+    kernel still starting answers no shutdown request, while an interrupt (jupyter_client's polite shutdown sends
+    one first) would print a traceback from the middle of its imports. A kernel already gone is no error."""
+    import signal
+
+    from jupyter_core.utils import run_sync
+
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.signal_kernel)(signal.SIGKILL)
             run_sync(km.finish_shutdown)()
-        elif run_sync(km.is_alive)():
-            run_sync(km.shutdown_kernel)(now=False)
     except RuntimeError as e:  # pragma: no cover - raced with the kernel's own exit
         if "No kernel is running!" not in str(e):
             raise
     finally:
         run_sync(km.cleanup_resources)()
+        _close_clients(km)
 
 
 def read_source(notebook: Path):
@@ -665,7 +708,7 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
                     nb, exporter = _execute(notebook, study, name, params_file, tmp_nb, km)
                 except BaseException:
                     try:
-                        stop_kernel(km)
+                        kill_kernel(km)
                     except Exception:  # noqa: S110 - the stage's own error is the one to show; the lifeline ends
                         pass  # the kernel when this process exits
                     raise
@@ -676,7 +719,7 @@ def run(notebook: str | Path, params_file: str | Path = PARAMS_FILE) -> tuple[Pa
                 nbformat_write(nb, tmp_nb)
                 to_html(nb, tmp_html, exporter.get())
             finally:
-                stop_kernel(km, requested=True)  # waits for the kernel to be gone before anything is published
+                stop_kernel(km)  # waits for the kernel to be gone before anything is published
         except BaseException:
             shutil.rmtree(area, ignore_errors=True)  # nothing was published: the committed outputs are untouched
             raise
